@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# iov-extract: an out-of-tree Rust-for-Linux module.
+#
+#   make run       boot the lean kernel, load iov_extract.ko, show what it did
+#   make check     every test, in the debug kernel (KASAN, DEBUG_VM, lockdep, ...)
+#   make shell     a guest shell with the module loaded
+#   make modules   build the modules against KDIR (default: the cached lean kernel)
+#
+# KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
+# cached kernels from another source tree instead of Debian's linux-source-6.12.
+# Everything that is missing is installed or built first (scripts/setup, scripts/kernel).
+
+FLAVOUR ?= lean
+LOGS ?= $(CURDIR)/logs
+QEMU_ARGS ?=
+
+# Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
+kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
+
+.PHONY: all modules setup kernel run check shell clean rustfmt rustfmtcheck rust-analyzer help
+
+all: modules
+
+help:
+	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	@$(CURDIR)/scripts/setup
+
+kernel: setup
+	@$(CURDIR)/scripts/kernel $(FLAVOUR) >/dev/null
+
+modules: setup
+	@k=$$($(CURDIR)/scripts/kernel $(FLAVOUR) | tail -n 1) && \
+	$(MAKE) -C "$$k" M=$(CURDIR) LLVM=1 modules
+
+run: setup
+	@k=$$($(CURDIR)/scripts/kernel lean | tail -n 1) && \
+	$(MAKE) -s -C "$$k" M=$(CURDIR) LLVM=1 modules && \
+	d=$(LOGS)/run-$$(date +%Y%m%d-%H%M%S) && \
+	$(CURDIR)/qemu/run --kdir "$$k" --mode run --log "$$d" $(QEMU_ARGS) && \
+	echo "--- kernel log lines of iov_extract ($$d/console.log):" && \
+	grep -a 'iov_extract' "$$d/console.log" | tr -d '\r' && \
+	$(CURDIR)/scripts/results "$$d"
+
+shell: setup
+	@k=$$($(CURDIR)/scripts/kernel $(FLAVOUR) | tail -n 1) && \
+	$(MAKE) -s -C "$$k" M=$(CURDIR) LLVM=1 modules && \
+	$(CURDIR)/qemu/run --kdir "$$k" --mode shell $(QEMU_ARGS)
+
+check: setup
+	@$(CURDIR)/scripts/check $(QEMU_ARGS)
+
+rustfmt:
+	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs
+
+rustfmtcheck:
+	@rustfmt --check --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs
+
+rust-analyzer:
+	@k=$$($(CURDIR)/scripts/kernel $(FLAVOUR) | tail -n 1) && \
+	$(MAKE) -C "$$k" M=$(CURDIR) LLVM=1 rust-analyzer
+
+clean:
+	@k=$$($(CURDIR)/scripts/kernel $(FLAVOUR) 2>/dev/null | tail -n 1); \
+	if [ -n "$$k" ] && [ -d "$$k" ]; then $(MAKE) -s -C "$$k" M=$(CURDIR) LLVM=1 clean; fi; \
+	rm -rf rust/abi/generated qemu/build

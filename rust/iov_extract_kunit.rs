@@ -1,0 +1,25 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! iov-extract KUnit suites. They run when this module is loaded and report in KTAP.
+
+#[allow(dead_code, reason = "the layer is shared with iov_extract.ko, which uses other parts")]
+mod abi;
+mod tests;
+
+use kernel::prelude::*;
+
+module! {
+    type: IovExtractKunit,
+    name: "iov_extract_kunit",
+    author: "The iov-extract developers",
+    description: "KUnit suites for iov-extract",
+    license: "GPL",
+}
+
+struct IovExtractKunit;
+
+impl kernel::Module for IovExtractKunit {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        Ok(IovExtractKunit)
+    }
+}

@@ -1,0 +1,5 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The KUnit suites of iov-extract, one file per subject.
+
+mod harness;
