@@ -180,9 +180,14 @@ impl<'data> Bvec<'data, Dest> {
 ///
 /// The address is not dereferenced by Rust code: every access goes through the kernel's user
 /// access or GUP paths, which check it.
-#[derive(Clone, Copy)]
 #[repr(transparent)]
 pub struct UserVec(bindings::iovec);
+
+impl Clone for UserVec {
+    fn clone(&self) -> Self {
+        Self::new(self.addr(), self.len())
+    }
+}
 
 impl UserVec {
     /// A user buffer of `len` bytes at user address `addr`.
@@ -200,7 +205,7 @@ impl UserVec {
 
     /// The length in bytes.
     pub fn len(&self) -> usize {
-        self.0.iov_len as usize
+        self.0.iov_len
     }
 
     /// Whether the buffer is empty.
@@ -255,13 +260,7 @@ impl<'data, D: Direction> IovIter<'data, D> {
             // SAFETY: `i` is valid for writes; `segs` holds `segs.len()` initialised `kvec`s
             // (`Kvec` is transparent) whose lengths add up to `count`.
             unsafe {
-                bindings::iov_iter_kvec(
-                    i,
-                    D::RAW,
-                    segs.as_ptr().cast(),
-                    segs.len() as _,
-                    count,
-                )
+                bindings::iov_iter_kvec(i, D::RAW, segs.as_ptr().cast(), segs.len() as _, count)
             }
         }))
     }
@@ -277,13 +276,7 @@ impl<'data, D: Direction> IovIter<'data, D> {
             // SAFETY: `i` is valid for writes; `segs` holds `segs.len()` initialised `bio_vec`s
             // (`Bvec` is transparent) whose lengths add up to `count`.
             unsafe {
-                bindings::iov_iter_bvec(
-                    i,
-                    D::RAW,
-                    segs.as_ptr().cast(),
-                    segs.len() as _,
-                    count,
-                )
+                bindings::iov_iter_bvec(i, D::RAW, segs.as_ptr().cast(), segs.len() as _, count)
             }
         }))
     }
@@ -332,15 +325,6 @@ impl<'data, D: Direction> IovIter<'data, D> {
                 bindings::iov_iter_init(i, D::RAW, segs.as_ptr().cast(), segs.len() as _, count)
             }
         }))
-    }
-
-    /// An iterator with no memory: reads from it fail, writes to it are dropped.
-    pub fn discard(len: usize) -> Self {
-        // INVARIANT: No memory is described.
-        Self::own(|i| {
-            // SAFETY: `i` is valid for writes.
-            unsafe { bindings::iov_iter_discard(i, D::RAW, len) }
-        })
     }
 
     /// Wraps an iterator that the kernel lends, e.g. to `read_iter` or `write_iter`.
@@ -434,13 +418,24 @@ impl<'data> IovIter<'data, Source> {
     /// than asked at the end of the iterator or at a user address that faults.
     pub fn copy_from_iter(&mut self, buf: &mut [u8]) -> usize {
         // SAFETY: `buf` is valid for writes of `buf.len()` bytes; the iterator is initialised.
-        let n = unsafe { shim::iovx_copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), self.as_raw()) };
+        let n =
+            unsafe { shim::iovx_copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), self.as_raw()) };
         self.note_advanced(n);
         n
     }
 }
 
 impl<'data> IovIter<'data, Dest> {
+    /// An iterator with no memory: data copied into it is dropped.
+    /// The kernel only has destination DISCARD iterators.
+    pub fn discard(len: usize) -> Self {
+        // INVARIANT: No memory is described.
+        Self::own(|i| {
+            // SAFETY: `i` is valid for writes.
+            unsafe { bindings::iov_iter_discard(i, Dest::RAW, len) }
+        })
+    }
+
     /// Copies `buf` into the iterator, advancing it. Returns the bytes copied, which is less than
     /// asked at the end of the iterator or at a user address that faults.
     pub fn copy_to_iter(&mut self, buf: &[u8]) -> usize {

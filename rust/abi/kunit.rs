@@ -55,8 +55,8 @@ impl From<Error> for Failure {
     }
 }
 
-impl From<core::alloc::AllocError> for Failure {
-    fn from(_: core::alloc::AllocError) -> Self {
+impl From<kernel::alloc::AllocError> for Failure {
+    fn from(_: kernel::alloc::AllocError) -> Self {
         Failure::Error(ENOMEM)
     }
 }
@@ -67,14 +67,14 @@ pub type CaseResult = core::result::Result<(), Failure>;
 impl Test {
     /// Records a failure of the running case, with its source location.
     pub fn fail(&self, file: &str, line: u32, msg: fmt::Arguments<'_>) {
-        let file = CString::try_from_fmt(fmt!("{file}"));
+        let file = CString::try_from_fmt(kernel::fmt!("{file}"));
         let msg = CString::try_from_fmt(msg);
         let (file, msg) = match (file, msg) {
             (Ok(f), Ok(m)) => (f, m),
             // Without memory for the message, the failure itself still has to count.
             _ => match (
-                CString::try_from_fmt(fmt!("?")),
-                CString::try_from_fmt(fmt!("(no memory for the message)")),
+                CString::try_from_fmt(kernel::fmt!("?")),
+                CString::try_from_fmt(kernel::fmt!("(no memory for the message)")),
             ) {
                 (Ok(f), Ok(m)) => (f, m),
                 _ => return self.fail_static(line),
@@ -82,7 +82,9 @@ impl Test {
         };
         // SAFETY: `self.raw` is the running test by the type invariant; both strings are
         // NUL-terminated and live across the call, which copies them.
-        unsafe { shim::iovx_kunit_fail(self.raw, file.as_char_ptr(), line as _, msg.as_char_ptr()) };
+        unsafe {
+            shim::iovx_kunit_fail(self.raw, file.as_char_ptr(), line as _, msg.as_char_ptr())
+        };
     }
 
     fn fail_static(&self, line: u32) {
@@ -90,9 +92,9 @@ impl Test {
         unsafe {
             shim::iovx_kunit_fail(
                 self.raw,
-                c"?".as_ptr(),
+                c"?".as_ptr().cast(),
                 line as _,
-                c"assertion failed".as_ptr(),
+                c"assertion failed".as_ptr().cast(),
             )
         };
     }
@@ -139,7 +141,7 @@ pub unsafe fn run(raw: *mut bindings::kunit, case: fn(&Test) -> CaseResult) {
         Err(Failure::Error(e)) => t.fail(
             file!(),
             line!(),
-            fmt!("case returned error {} ({:?})", e.to_errno(), e),
+            kernel::fmt!("case returned error {} ({:?})", e.to_errno(), e),
         ),
     }
 }

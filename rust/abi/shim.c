@@ -9,6 +9,7 @@
 #include <linux/uaccess.h>
 #include <linux/fs.h>
 #include <linux/mman.h>
+#include <linux/debugfs.h>
 #include <kunit/test.h>
 
 #include "shim.h"
@@ -128,6 +129,22 @@ bool iovx_access_ok(unsigned long addr, size_t len)
 size_t iovx_max_rw_count(void)
 {
 	return MAX_RW_COUNT;
+}
+
+struct dentry *iovx_debugfs_create_dir(const char *name)
+{
+	return debugfs_create_dir(name, NULL);
+}
+
+void iovx_debugfs_create_u64(const char *name, struct dentry *parent,
+			     u64 *value)
+{
+	debugfs_create_u64(name, 0444, parent, value);
+}
+
+void iovx_debugfs_remove(struct dentry *dentry)
+{
+	debugfs_remove(dentry);
 }
 
 unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,

@@ -17,6 +17,7 @@
 struct iov_iter;
 struct page;
 struct kunit;
+struct dentry;
 
 /* include/linux/uio.h */
 void iovx_iov_iter_ubuf(struct iov_iter *i, unsigned int direction,
@@ -45,6 +46,12 @@ unsigned long iovx_page_size(void);
 /* include/linux/uaccess.h, include/linux/fs.h */
 bool iovx_access_ok(unsigned long addr, size_t len);
 size_t iovx_max_rw_count(void);
+
+/* include/linux/debugfs.h */
+struct dentry *iovx_debugfs_create_dir(const char *name);
+void iovx_debugfs_create_u64(const char *name, struct dentry *parent,
+			     u64 *value);
+void iovx_debugfs_remove(struct dentry *dentry);
 
 /* include/kunit/test.h */
 unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,

@@ -2,4 +2,5 @@
 
 //! The KUnit suites of iov-extract, one file per subject.
 
+mod extract;
 mod harness;

@@ -1,0 +1,634 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Page extraction from iterators and user memory, and the duty to release the pages.
+//!
+//! C headers: [`include/linux/uio.h`](srctree/include/linux/uio.h) (`iov_iter_extract_pages()`,
+//! `iov_iter_extract_will_pin()`), [`include/linux/mm.h`](srctree/include/linux/mm.h)
+//! (`pin_user_pages_fast()`, `get_user_pages_fast()`, `unpin_user_pages*()`, `put_page()`).
+//!
+//! A [`Batch`] is a run of pages taken out of an [`IovIter`] or out of a user address range,
+//! together with how they must be released ([`Mode`]):
+//!
+//! - [`Mode::Pinned`]: user memory, pinned with `FOLL_PIN` (short- or long-term, see [`Pin`]).
+//!   Released with `unpin_user_pages()`, or `unpin_user_pages_dirty_lock()` after a read.
+//! - [`Mode::Referenced`]: user memory with a page reference (`FOLL_GET`), the legacy path.
+//!   Released with `put_page()`, after `set_page_dirty_lock()` for a read.
+//! - [`Mode::Listed`]: kernel memory (KVEC, BVEC, ...). Nothing was taken and nothing is
+//!   released; instead the batch borrows the iterator's memory for `'data`, so it cannot outlive
+//!   it.
+//!
+//! The mode is fixed when the batch is made and only this module acts on it: a batch is released
+//! exactly once, by [`Batch::release`], [`Batch::release_dirty`] or its `Drop`, the way its mode
+//! says. Safe code cannot name a page pointer of a batch, so it cannot release one in any other
+//! way. Handing the duty on (to a bio) is `pub(crate)` and moves the batch.
+//!
+//! Page arrays are the caller's ([`PageSlot`]): extraction never allocates.
+
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*};
+
+use super::iov::{Direction, IovIter, Kind};
+use super::shim;
+
+/// How the pages of a batch must be released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Pinned with `FOLL_PIN`; unpinned on release.
+    Pinned,
+    /// Referenced with `FOLL_GET`; put on release.
+    Referenced,
+    /// Merely listed; nothing to release.
+    Listed,
+}
+
+/// How long a pin is meant to be held.
+///
+/// Short-term pins are for I/O that completes (direct I/O); long-term pins (`FOLL_LONGTERM`) are
+/// for memory a device keeps (RDMA, vfio). The kernel treats them differently: a long-term pin
+/// first migrates the pages out of ZONE_MOVABLE and CMA, and filesystems refuse it on file-backed
+/// memory that is not safe to pin for long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pin {
+    /// A pin for the duration of an I/O.
+    ShortTerm,
+    /// `FOLL_LONGTERM`.
+    LongTerm,
+}
+
+/// One entry of a caller-provided page array.
+///
+/// # Invariants
+///
+/// Holds either null or a page pointer written by the kernel during an extraction; its release
+/// duty, if any, belongs to the [`Batch`] that covers it, never to the slot.
+#[repr(transparent)]
+pub struct PageSlot(*mut bindings::page);
+
+impl PageSlot {
+    /// An empty slot.
+    pub const EMPTY: PageSlot = PageSlot(core::ptr::null_mut());
+}
+
+impl Default for PageSlot {
+    fn default() -> Self {
+        Self::EMPTY
+    }
+}
+
+/// Module-wide counts of pages taken and released, per mode.
+///
+/// Each module that links the layer has its own.
+pub struct Counters {
+    /// Pages pinned (short- and long-term).
+    pub pinned: AtomicU64,
+    /// Pinned pages released.
+    pub unpinned: AtomicU64,
+    /// Pages pinned long-term (a subset of `pinned`).
+    pub pinned_longterm: AtomicU64,
+    /// Pages referenced.
+    pub referenced: AtomicU64,
+    /// Referenced pages released.
+    pub unreferenced: AtomicU64,
+    /// Pages listed.
+    pub listed: AtomicU64,
+    /// Listed batches ended (their pages "released": nothing to do).
+    pub unlisted: AtomicU64,
+    /// Pages marked dirty on release.
+    pub dirtied: AtomicU64,
+}
+
+/// The counters of this module.
+pub static COUNTERS: Counters = Counters {
+    pinned: AtomicU64::new(0),
+    unpinned: AtomicU64::new(0),
+    pinned_longterm: AtomicU64::new(0),
+    referenced: AtomicU64::new(0),
+    unreferenced: AtomicU64::new(0),
+    listed: AtomicU64::new(0),
+    unlisted: AtomicU64::new(0),
+    dirtied: AtomicU64::new(0),
+};
+
+/// A copy of the counters at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// See [`Counters::pinned`].
+    pub pinned: u64,
+    /// See [`Counters::unpinned`].
+    pub unpinned: u64,
+    /// See [`Counters::pinned_longterm`].
+    pub pinned_longterm: u64,
+    /// See [`Counters::referenced`].
+    pub referenced: u64,
+    /// See [`Counters::unreferenced`].
+    pub unreferenced: u64,
+    /// See [`Counters::listed`].
+    pub listed: u64,
+    /// See [`Counters::unlisted`].
+    pub unlisted: u64,
+    /// See [`Counters::dirtied`].
+    pub dirtied: u64,
+}
+
+impl Counters {
+    /// Reads every counter.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            pinned: self.pinned.load(Relaxed),
+            unpinned: self.unpinned.load(Relaxed),
+            pinned_longterm: self.pinned_longterm.load(Relaxed),
+            referenced: self.referenced.load(Relaxed),
+            unreferenced: self.unreferenced.load(Relaxed),
+            listed: self.listed.load(Relaxed),
+            unlisted: self.unlisted.load(Relaxed),
+            dirtied: self.dirtied.load(Relaxed),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Whether every page taken has been released.
+    pub fn balanced(&self) -> bool {
+        self.pinned == self.unpinned
+            && self.referenced == self.unreferenced
+            && self.listed == self.unlisted
+    }
+
+    /// The change from `earlier` to `self`.
+    pub fn since(&self, earlier: &Snapshot) -> Snapshot {
+        Snapshot {
+            pinned: self.pinned - earlier.pinned,
+            unpinned: self.unpinned - earlier.unpinned,
+            pinned_longterm: self.pinned_longterm - earlier.pinned_longterm,
+            referenced: self.referenced - earlier.referenced,
+            unreferenced: self.unreferenced - earlier.unreferenced,
+            listed: self.listed - earlier.listed,
+            unlisted: self.unlisted - earlier.unlisted,
+            dirtied: self.dirtied - earlier.dirtied,
+        }
+    }
+}
+
+/// Pages extracted from memory borrowed for `'data`, kept in a caller's array borrowed for
+/// `'buf`, with the duty to release them.
+///
+/// # Invariants
+///
+/// - `pages` holds exactly the batch's pages: `nr_pages(offset + len)` valid page pointers, in
+///   order; byte `k` of the batch is at byte `offset + k` of the run they make.
+/// - If `mode` is [`Mode::Pinned`] each page holds one `FOLL_PIN` pin (long-term if `longterm`)
+///   and if it is [`Mode::Referenced`] one reference, owned by this batch and dropped exactly once
+///   when the batch is released; if it is [`Mode::Listed`] the pages belong to the memory
+///   borrowed for `'data`, which keeps them allocated.
+#[must_use = "dropping a batch releases its pages at once"]
+pub struct Batch<'data, 'buf> {
+    pages: &'buf mut [PageSlot],
+    offset: usize,
+    len: usize,
+    mode: Mode,
+    longterm: bool,
+    _data: PhantomData<&'data [u8]>,
+    // Release calls may sleep and pages belong to the task's mm: keep batches on one thread.
+    _not_send: PhantomData<*mut ()>,
+}
+
+/// Pages needed to hold `bytes` bytes that start `offset` bytes into the first page.
+fn nr_pages(offset: usize, bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        (offset + bytes).div_ceil(PAGE_SIZE)
+    }
+}
+
+impl<'data, 'buf> Batch<'data, 'buf> {
+    /// Makes a batch over the first pages of `slots`, counting them.
+    ///
+    /// # Safety
+    ///
+    /// The first `nr_pages(offset, len)` slots must hold the pages of the batch, which must stand
+    /// in the relation to `mode`, `longterm` and `'data` that the type invariants describe; and
+    /// the duty to release them must pass to the batch.
+    unsafe fn new(
+        slots: &'buf mut [PageSlot],
+        offset: usize,
+        len: usize,
+        mode: Mode,
+        longterm: bool,
+    ) -> Self {
+        let n = nr_pages(offset, len);
+        let c = &COUNTERS;
+        match mode {
+            Mode::Pinned => {
+                c.pinned.fetch_add(n as u64, Relaxed);
+                if longterm {
+                    c.pinned_longterm.fetch_add(n as u64, Relaxed);
+                }
+            }
+            Mode::Referenced => _ = c.referenced.fetch_add(n as u64, Relaxed),
+            Mode::Listed => _ = c.listed.fetch_add(n as u64, Relaxed),
+        }
+        // INVARIANT: By the safety requirements.
+        Self {
+            pages: &mut slots[..n],
+            offset,
+            len,
+            mode,
+            longterm,
+            _data: PhantomData,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// How the pages will be released.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Whether the pages are pinned long-term.
+    pub fn is_long_term(&self) -> bool {
+        self.longterm
+    }
+
+    /// Offset of the first byte in the first page.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// Bytes covered.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no bytes are covered (and no pages held).
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of pages.
+    pub fn nr_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// The pages, in order, for inspection.
+    pub fn pages(&self) -> impl Iterator<Item = PageRef<'_>> + '_ {
+        // INVARIANT: Each pointer is a valid page held by the batch, which the borrow keeps.
+        self.pages.iter().map(|s| PageRef {
+            page: s.0,
+            _p: PhantomData,
+        })
+    }
+
+    /// The part of page `index` that the batch covers, as (offset in the page, length).
+    pub fn page_range(&self, index: usize) -> Option<(usize, usize)> {
+        if index >= self.pages.len() {
+            return None;
+        }
+        let start = if index == 0 { self.offset } else { 0 };
+        let end = (self.offset + self.len - index * PAGE_SIZE).min(PAGE_SIZE);
+        Some((start, end - start))
+    }
+
+    /// Copies the bytes of the batch, in order, into `out` (at most `out.len()` bytes). Returns
+    /// the number copied.
+    pub fn copy_out(&self, out: &mut [u8]) -> usize {
+        let mut done = 0;
+        for (i, p) in self.pages().enumerate() {
+            let Some((off, len)) = self.page_range(i) else {
+                break;
+            };
+            let n = len.min(out.len() - done);
+            if n == 0 {
+                break;
+            }
+            if p.read(off, &mut out[done..done + n]).is_err() {
+                break;
+            }
+            done += n;
+        }
+        done
+    }
+
+    /// Makes the batch independent of the memory it came from, which pinned and referenced pages
+    /// are: they hold their pages themselves. A listed batch is given back.
+    pub fn into_owned(self) -> core::result::Result<Batch<'static, 'buf>, Self> {
+        if self.mode == Mode::Listed {
+            return Err(self);
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is not used or dropped again; its slice borrow is moved out once.
+        let pages = unsafe { core::ptr::read(&this.pages) };
+        // INVARIANT: Pinned and referenced pages are held by the batch's own pins or references,
+        // not by the memory borrowed for `'data`; the duty moves with the pages.
+        Ok(Batch {
+            pages,
+            offset: this.offset,
+            len: this.len,
+            mode: this.mode,
+            longterm: this.longterm,
+            _data: PhantomData,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// Releases the pages (as dropping the batch does).
+    pub fn release(self) {
+        drop(self)
+    }
+
+    /// Marks the pages dirty and releases them: for a batch that a read has filled.
+    ///
+    /// Pinned pages go through `unpin_user_pages_dirty_lock()` and referenced ones through
+    /// `set_page_dirty_lock()` and `put_page()`. Listed pages are kernel memory whose owner
+    /// tracks its own state; nothing is done to them.
+    pub fn release_dirty(mut self) {
+        self.release_pages(true);
+        core::mem::forget(self);
+    }
+
+    fn release_pages(&mut self, dirty: bool) {
+        let n = self.pages.len();
+        let c = &COUNTERS;
+        match self.mode {
+            Mode::Pinned => {
+                // SAFETY: By the type invariant each page holds one pin owned by this batch;
+                // `PageSlot` is transparent over `struct page *`. The pins are dropped here once:
+                // callers forget or are dropping the batch.
+                unsafe {
+                    bindings::unpin_user_pages_dirty_lock(
+                        self.pages.as_mut_ptr().cast(),
+                        n as _,
+                        dirty,
+                    )
+                };
+                c.unpinned.fetch_add(n as u64, Relaxed);
+            }
+            Mode::Referenced => {
+                for s in self.pages.iter() {
+                    if dirty {
+                        // SAFETY: The page is valid: the batch holds a reference on it. The
+                        // function takes the page lock itself.
+                        unsafe { bindings::set_page_dirty_lock(s.0) };
+                    }
+                    // SAFETY: Drops the one reference the batch owns on this page, once.
+                    unsafe { shim::iovx_put_page(s.0) };
+                }
+                c.unreferenced.fetch_add(n as u64, Relaxed);
+            }
+            Mode::Listed => {
+                c.unlisted.fetch_add(n as u64, Relaxed);
+                return;
+            }
+        }
+        if dirty {
+            c.dirtied.fetch_add(n as u64, Relaxed);
+        }
+    }
+
+    /// Hands the release duty of the pages on: returns the page pointers and the mode, and
+    /// forgets the batch without releasing anything.
+    ///
+    /// The caller (the bio layer) must release every page exactly once as `mode` says, and must
+    /// account for it in [`COUNTERS`] through [`note_released`].
+    #[allow(dead_code, reason = "used by the bio layer of iov_extract.ko only")]
+    pub(crate) fn into_raw(self) -> (&'buf mut [PageSlot], usize, usize, Mode) {
+        let this = core::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is not used or dropped again; its slice borrow is moved out once.
+        let pages = unsafe { core::ptr::read(&this.pages) };
+        (pages, this.offset, this.len, this.mode)
+    }
+}
+
+impl Drop for Batch<'_, '_> {
+    fn drop(&mut self) {
+        self.release_pages(false);
+    }
+}
+
+/// Records that `n` pages handed on by [`Batch::into_raw`] were released.
+#[allow(dead_code, reason = "used by the bio layer of iov_extract.ko only")]
+pub(crate) fn note_released(mode: Mode, n: usize, dirty: bool) {
+    let c = &COUNTERS;
+    match mode {
+        Mode::Pinned => _ = c.unpinned.fetch_add(n as u64, Relaxed),
+        Mode::Referenced => _ = c.unreferenced.fetch_add(n as u64, Relaxed),
+        Mode::Listed => _ = c.unlisted.fetch_add(n as u64, Relaxed),
+    }
+    if dirty && mode != Mode::Listed {
+        c.dirtied.fetch_add(n as u64, Relaxed);
+    }
+}
+
+/// A page of a batch, lent for inspection.
+///
+/// # Invariants
+///
+/// `page` is valid for the lifetime `'a` (the batch holds it).
+pub struct PageRef<'a> {
+    page: *mut bindings::page,
+    _p: PhantomData<&'a ()>,
+}
+
+impl PageRef<'_> {
+    /// The folio's reference count (a pin adds `GUP_PIN_COUNTING_BIAS` to a small folio's).
+    pub fn ref_count(&self) -> i32 {
+        // SAFETY: `page` is valid (type invariant).
+        unsafe { shim::iovx_page_ref_count(self.page) }
+    }
+
+    /// Whether the folio may be pinned for DMA (`folio_maybe_dma_pinned()`).
+    pub fn maybe_dma_pinned(&self) -> bool {
+        // SAFETY: `page` is valid (type invariant).
+        unsafe { shim::iovx_page_maybe_dma_pinned(self.page) }
+    }
+
+    /// Whether the folio is marked dirty.
+    pub fn is_dirty(&self) -> bool {
+        // SAFETY: `page` is valid (type invariant).
+        unsafe { shim::iovx_page_dirty(self.page) }
+    }
+
+    /// Whether this is the same page as `other`.
+    pub fn same_page(&self, other: &PageRef<'_>) -> bool {
+        self.page == other.page
+    }
+
+    /// Copies `out.len()` bytes of the page, starting at `offset`, into `out`.
+    ///
+    /// Fails with `EINVAL` if the range is not within the page.
+    pub fn read(&self, offset: usize, out: &mut [u8]) -> Result {
+        let end = offset.checked_add(out.len()).ok_or(EINVAL)?;
+        if end > PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        // SAFETY: `page` is valid (type invariant); the mapping is undone below.
+        let va = unsafe { shim::iovx_kmap_local_page(self.page) };
+        // SAFETY: `va` maps the whole page and `offset..end` lies within it; `out` is a distinct
+        // Rust buffer.
+        unsafe {
+            core::ptr::copy_nonoverlapping(va.cast::<u8>().add(offset), out.as_mut_ptr(), out.len())
+        };
+        // SAFETY: `va` came from `kmap_local_page()` just above, in this context.
+        unsafe { shim::iovx_kunmap_local(va) };
+        Ok(())
+    }
+
+    /// Clears the folio's dirty flag and says whether it was set. For tests, which need a clean
+    /// page to see a release mark it dirty; only on anonymous memory the test owns.
+    #[cfg(iovx_kunit)]
+    pub fn test_clear_dirty(&self) -> bool {
+        // SAFETY: `page` is valid (type invariant).
+        unsafe { shim::iovx_page_test_clear_dirty(self.page) }
+    }
+}
+
+impl<'data, D: Direction> IovIter<'data, D> {
+    /// Extracts up to `max_bytes` bytes' worth of pages from the iterator into `slots`,
+    /// advancing it by the bytes returned (`iov_iter_extract_pages()`).
+    ///
+    /// User memory (UBUF, IOVEC) is pinned (`FOLL_PIN`, with `FOLL_WRITE` for a destination);
+    /// kernel memory (KVEC, BVEC, FOLIOQ, XARRAY) is only listed. One call returns one contiguous
+    /// run within a segment; call again for more. An empty batch means nothing was left (or
+    /// `max_bytes` was 0).
+    ///
+    /// Errors: `EINVAL` for an iterator without memory (DISCARD) or no slots; `EFAULT` when the
+    /// first page cannot be pinned (unmapped, or read-only for a destination), in which case
+    /// nothing is pinned and the iterator is unchanged.
+    pub fn extract<'buf>(
+        &mut self,
+        slots: &'buf mut [PageSlot],
+        max_bytes: usize,
+    ) -> Result<Batch<'data, 'buf>> {
+        let kind = self.kind();
+        if kind == Kind::Discard || slots.is_empty() {
+            return Err(EINVAL);
+        }
+        let maxpages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        let mut list = slots.as_mut_ptr().cast::<*mut bindings::page>();
+        let mut offset: usize = 0;
+        // SAFETY: The iterator is initialised; `list` is non-null and points to `maxpages`
+        // writable slots, so the kernel fills them and allocates nothing; `offset` is writable.
+        let n = unsafe {
+            bindings::iov_iter_extract_pages(
+                self.as_raw(),
+                &mut list,
+                max_bytes,
+                maxpages,
+                0,
+                &mut offset,
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n as i32));
+        }
+        let n = n as usize;
+        self.note_advanced(n);
+        let mode = if kind.is_user() {
+            Mode::Pinned
+        } else {
+            Mode::Listed
+        };
+        if n == 0 {
+            offset = 0;
+        }
+        // SAFETY: The kernel wrote the `nr_pages(offset, n)` pages of the run into `slots`:
+        // pinned for user memory (one pin each, now ours), listed from the iterator's memory
+        // (borrowed for `'data` by the iterator's invariant) otherwise.
+        Ok(unsafe { Batch::new(slots, offset, n, mode, false) })
+    }
+}
+
+/// The page-aligned start and the page count of the user range `addr..addr + len`.
+fn user_pages(addr: usize, len: usize, slots: usize) -> Result<(usize, usize, usize)> {
+    if len == 0 || slots == 0 {
+        return Err(EINVAL);
+    }
+    let offset = addr % PAGE_SIZE;
+    let n = offset.checked_add(len).ok_or(EINVAL)?.div_ceil(PAGE_SIZE);
+    if n > slots || n > i32::MAX as usize {
+        return Err(EINVAL);
+    }
+    Ok((addr - offset, offset, n))
+}
+
+fn gup_result(
+    ret: i64,
+    wanted: usize,
+    pages: &mut [PageSlot],
+    release: impl Fn(&PageSlot),
+) -> Result<usize> {
+    if ret < 0 {
+        return Err(Error::from_errno(ret as i32));
+    }
+    let got = ret as usize;
+    if got < wanted {
+        // A partial result: give back what was taken and report the fault, as the user range
+        // was asked for whole.
+        for s in &pages[..got] {
+            release(s);
+        }
+        return Err(EFAULT);
+    }
+    Ok(got)
+}
+
+/// Pins the user pages of `addr..addr + len` of the current task (`pin_user_pages_fast()`),
+/// writable if `write`, for `pin` long.
+///
+/// The whole range is pinned or nothing is: a fault part-way gives back the pins taken and fails
+/// with `EFAULT`. `EINVAL` if the range is empty or needs more pages than `slots` has.
+pub fn pin_user_pages<'buf>(
+    addr: usize,
+    len: usize,
+    write: bool,
+    pin: Pin,
+    slots: &'buf mut [PageSlot],
+) -> Result<Batch<'static, 'buf>> {
+    let (start, offset, n) = user_pages(addr, len, slots.len())?;
+    let mut flags = 0u32;
+    if write {
+        flags |= bindings::FOLL_WRITE;
+    }
+    if pin == Pin::LongTerm {
+        flags |= bindings::FOLL_LONGTERM;
+    }
+    // SAFETY: `slots` has room for `n` page pointers (`PageSlot` is transparent); the range is
+    // checked by the kernel.
+    let ret = unsafe {
+        bindings::pin_user_pages_fast(start as _, n as _, flags, slots.as_mut_ptr().cast())
+    };
+    gup_result(ret as i64, n, slots, |s| {
+        // SAFETY: The page was pinned just above and is not part of any batch.
+        unsafe { bindings::unpin_user_page(s.0) }
+    })?;
+    // SAFETY: The `n` slots hold pages pinned just above, one pin each, whose duty passes to the
+    // batch; pinned pages do not borrow anything.
+    Ok(unsafe { Batch::new(slots, offset, len, Mode::Pinned, pin == Pin::LongTerm) })
+}
+
+/// Takes a reference on the user pages of `addr..addr + len` of the current task
+/// (`get_user_pages_fast()`, `FOLL_GET`), the legacy way, writable if `write`.
+///
+/// A reference keeps a page allocated but, unlike a pin, does not make fork() copy it for the
+/// child: use [`pin_user_pages`] for I/O into user memory. All or nothing, as there.
+pub fn get_user_pages<'buf>(
+    addr: usize,
+    len: usize,
+    write: bool,
+    slots: &'buf mut [PageSlot],
+) -> Result<Batch<'static, 'buf>> {
+    let (start, offset, n) = user_pages(addr, len, slots.len())?;
+    let flags = if write { bindings::FOLL_WRITE } else { 0 };
+    // SAFETY: As in `pin_user_pages`.
+    let ret = unsafe {
+        bindings::get_user_pages_fast(start as _, n as _, flags, slots.as_mut_ptr().cast())
+    };
+    gup_result(ret as i64, n, slots, |s| {
+        // SAFETY: The reference was taken just above and is not part of any batch.
+        unsafe { shim::iovx_put_page(s.0) }
+    })?;
+    // SAFETY: The `n` slots hold pages referenced just above, one reference each, whose duty
+    // passes to the batch.
+    Ok(unsafe { Batch::new(slots, offset, len, Mode::Referenced, false) })
+}
