@@ -1,15 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! iov-extract: page extraction from `iov_iter`s (pin, ref or just list) in safe Rust.
+//! iov-extract: page extraction from `iov_iter`s (pin, ref or just list) in safe Rust, the
+//! `iovx` RAM disk, and the direct-I/O devices built on them.
 //!
-//! At load the module shows the abstractions at work on kernel memory and logs what it did.
+//! At load the module creates `disks` RAM disks `/dev/iovxN` and their direct-I/O devices
+//! `/dev/iovx_dioN`, exposes its page counters in `/sys/kernel/debug/iov_extract/`, and shows
+//! the abstractions at work on kernel memory in the kernel log.
 
 // Public so that its API is checked as an API (unreachable_pub, missing docs).
 pub mod abi;
 mod demo;
+mod dio;
+mod ramdisk;
 
-use abi::{debugfs::Dir, extract::COUNTERS};
-use kernel::{c_str, prelude::*};
+use abi::{
+    blk::{Config, Disk},
+    chrdev::MiscDevice,
+    debugfs::Dir,
+    extract::COUNTERS,
+    params,
+};
+use kernel::{c_str, fmt, prelude::*, str::CString, sync::Arc};
 
 module! {
     type: IovExtract,
@@ -19,16 +30,82 @@ module! {
     license: "GPL",
 }
 
+struct Unit {
+    // Dropped first: no new I/O once the device is gone.
+    _dio: MiscDevice<dio::DioDev>,
+    _disk: Arc<Disk<ramdisk::RamDisk>>,
+}
+
 struct IovExtract {
+    _units: KVec<Unit>,
     _debugfs: Dir,
 }
 
 impl kernel::Module for IovExtract {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_info!("loaded\n");
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let p = params::get();
+        pr_info!(
+            "loaded: {} disk(s) of {} MiB, {}-byte blocks, {} queue(s) of {}, delay {} us\n",
+            p.disks,
+            p.size_mb,
+            p.lbs,
+            p.hw_queues,
+            p.queue_depth,
+            p.delay_us
+        );
+        if p.disks == 0 || p.disks > 16 || p.size_mb == 0 || p.size_mb > 1 << 20 {
+            return Err(EINVAL);
+        }
         let debugfs = counters_dir();
         demo::run()?;
-        Ok(IovExtract { _debugfs: debugfs })
+        let capacity = u64::from(p.size_mb) << 20;
+        let mut units = KVec::with_capacity(p.disks as usize, GFP_KERNEL)?;
+        for n in 0..p.disks {
+            let config = Config {
+                capacity_sectors: capacity >> 9,
+                logical_block_size: p.lbs,
+                hw_queues: p.hw_queues,
+                queue_depth: p.queue_depth,
+                delay_us: p.delay_us.into(),
+            };
+            let name = CString::try_from_fmt(fmt!("iovx{n}"))?;
+            let disk = Arc::new(
+                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?)?,
+                GFP_KERNEL,
+            )?;
+            let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
+            let dio = MiscDevice::register(
+                &dio_name,
+                module,
+                dio::DioDev::new(disk.clone(), capacity, p.lbs),
+            )?;
+            pr_info!("/dev/{} and /dev/{} ready\n", &*name, &*dio_name);
+            units.push(
+                Unit {
+                    _dio: dio,
+                    _disk: disk,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(IovExtract {
+            _units: units,
+            _debugfs: debugfs,
+        })
+    }
+}
+
+impl Drop for IovExtract {
+    fn drop(&mut self) {
+        let c = COUNTERS.snapshot();
+        pr_info!(
+            "unloaded; pages pinned {} unpinned {}, listed {} unlisted {} ({})\n",
+            c.pinned,
+            c.unpinned,
+            c.listed,
+            c.unlisted,
+            if c.balanced() { "balanced" } else { "NOT balanced" }
+        );
     }
 }
 
@@ -45,10 +122,4 @@ fn counters_dir() -> Dir {
     dir.counter(c_str!("unlisted"), &c.unlisted);
     dir.counter(c_str!("dirtied"), &c.dirtied);
     dir
-}
-
-impl Drop for IovExtract {
-    fn drop(&mut self) {
-        pr_info!("unloaded\n");
-    }
 }

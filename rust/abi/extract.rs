@@ -332,6 +332,36 @@ impl<'data, 'buf> Batch<'data, 'buf> {
         })
     }
 
+    /// Shortens the batch to its first `len` bytes, releasing the pages no longer covered as its
+    /// mode says. A `len` not below the current length changes nothing.
+    pub fn truncate(&mut self, len: usize) {
+        if len >= self.len {
+            return;
+        }
+        let keep = nr_pages(self.offset, len);
+        let pages = core::mem::take(&mut self.pages);
+        let (kept, tail) = pages.split_at_mut(keep);
+        // Release the tail as a batch of its own: same mode, exactly those pages.
+        let tail_offset = 0;
+        let tail_len = tail.len() * PAGE_SIZE;
+        drop(Batch::<'data, '_> {
+            pages: tail,
+            offset: tail_offset,
+            len: tail_len,
+            mode: self.mode,
+            longterm: self.longterm,
+            _data: PhantomData,
+            _not_send: PhantomData,
+        });
+        // INVARIANT: `kept` holds the pages of the first `len` bytes; the others were released
+        // by the tail batch.
+        self.pages = kept;
+        self.len = len;
+        if len == 0 {
+            self.offset = 0;
+        }
+    }
+
     /// Releases the pages (as dropping the batch does).
     pub fn release(self) {
         drop(self)

@@ -10,6 +10,13 @@
 #include <linux/fs.h>
 #include <linux/mman.h>
 #include <linux/debugfs.h>
+#include <linux/blkdev.h>
+#include <linux/blk-mq.h>
+#include <linux/bio.h>
+#include <linux/workqueue.h>
+#include <linux/miscdevice.h>
+#include <linux/slab.h>
+#include <linux/completion.h>
 #include <kunit/test.h>
 
 #include "shim.h"
@@ -164,4 +171,256 @@ void iovx_kunit_fail(struct kunit *test, const char *file, int line,
 void iovx_kunit_skip(struct kunit *test, const char *msg)
 {
 	kunit_mark_skipped(test, "%s", msg);
+}
+
+void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
+				bool fua)
+{
+	if (write_cache)
+		lim->features |= BLK_FEAT_WRITE_CACHE;
+	if (fua)
+		lim->features |= BLK_FEAT_FUA;
+}
+
+void *iovx_rq_queuedata(struct request *rq)
+{
+	return rq->q->queuedata;
+}
+
+void *iovx_rq_pdu(struct request *rq)
+{
+	return blk_mq_rq_to_pdu(rq);
+}
+
+struct request *iovx_rq_from_pdu(void *pdu)
+{
+	return blk_mq_rq_from_pdu(pdu);
+}
+
+u32 iovx_rq_op(struct request *rq)
+{
+	return req_op(rq);
+}
+
+bool iovx_rq_is_fua(struct request *rq)
+{
+	return rq->cmd_flags & REQ_FUA;
+}
+
+u64 iovx_rq_pos(struct request *rq)
+{
+	return blk_rq_pos(rq);
+}
+
+u32 iovx_rq_bytes(struct request *rq)
+{
+	return blk_rq_bytes(rq);
+}
+
+void iovx_rq_iter_init(struct request *rq, struct req_iterator *it)
+{
+	it->bio = rq->bio;
+	if (it->bio)
+		it->iter = it->bio->bi_iter;
+}
+
+/* One single-page segment at a time, as rq_for_each_segment() walks them. */
+bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv)
+{
+	while (it->bio) {
+		if (it->iter.bi_size) {
+			*bv = bio_iter_iovec(it->bio, it->iter);
+			bio_advance_iter_single(it->bio, &it->iter, bv->bv_len);
+			return true;
+		}
+		it->bio = it->bio->bi_next;
+		if (it->bio)
+			it->iter = it->bio->bi_iter;
+	}
+	return false;
+}
+
+u8 iovx_errno_to_blk_status(int err)
+{
+	return (__force u8)errno_to_blk_status(err);
+}
+
+int iovx_blk_status_to_errno(u8 status)
+{
+	return blk_status_to_errno((__force blk_status_t)status);
+}
+
+u32 iovx_disk_devt(struct gendisk *disk)
+{
+	return disk_devt(disk);
+}
+
+struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
+				       struct queue_limits *lim,
+				       void *queuedata)
+{
+	return blk_mq_alloc_disk(set, lim, queuedata);
+}
+
+void iovx_delayed_work_init(struct delayed_work *dw,
+			    void (*fn)(struct work_struct *))
+{
+	INIT_DELAYED_WORK(dw, fn);
+}
+
+void iovx_delayed_work_queue(struct delayed_work *dw, u64 delay_us)
+{
+	queue_delayed_work(system_unbound_wq, dw, usecs_to_jiffies(delay_us));
+}
+
+struct delayed_work *iovx_to_delayed_work(struct work_struct *w)
+{
+	return to_delayed_work(w);
+}
+
+struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
+			   bool write, u64 sector)
+{
+	struct bio *bio;
+
+	bio = bio_alloc_bioset(disk->part0, nr_vecs,
+			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
+					REQ_OP_READ), GFP_KERNEL, &fs_bio_set);
+	bio->bi_iter.bi_sector = sector;
+	return bio;
+}
+
+void iovx_bio_set_pinned(struct bio *bio)
+{
+	bio_set_flag(bio, BIO_PAGE_PINNED);
+}
+
+bool iovx_bio_is_pinned(struct bio *bio)
+{
+	return bio_flagged(bio, BIO_PAGE_PINNED);
+}
+
+bool iovx_bio_is_write(struct bio *bio)
+{
+	return op_is_write(bio_op(bio));
+}
+
+u8 iovx_bio_status(struct bio *bio)
+{
+	return (__force u8)bio->bi_status;
+}
+
+unsigned short iovx_bio_room(struct bio *bio)
+{
+	return bio->bi_max_vecs - bio->bi_vcnt;
+}
+
+u32 iovx_bio_size(struct bio *bio)
+{
+	return bio->bi_iter.bi_size;
+}
+
+unsigned short iovx_bio_vcnt(struct bio *bio)
+{
+	return bio->bi_vcnt;
+}
+
+void iovx_bio_set_end_io(struct bio *bio, void (*fn)(struct bio *), void *priv)
+{
+	bio->bi_end_io = fn;
+	bio->bi_private = priv;
+}
+
+void *iovx_bio_private(struct bio *bio)
+{
+	return bio->bi_private;
+}
+
+bool iovx_kiocb_is_sync(struct kiocb *iocb)
+{
+	return is_sync_kiocb(iocb);
+}
+
+s64 iovx_kiocb_pos(struct kiocb *iocb)
+{
+	return iocb->ki_pos;
+}
+
+void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos)
+{
+	iocb->ki_pos = pos;
+}
+
+void iovx_kiocb_complete(struct kiocb *iocb, long ret)
+{
+	iocb->ki_complete(iocb, ret);
+}
+
+struct iovx_misc {
+	struct miscdevice misc;
+	void *data;
+};
+
+void *iovx_kiocb_data(struct kiocb *iocb)
+{
+	return iovx_file_data(iocb->ki_filp);
+}
+
+/* misc_open() leaves the miscdevice in file->private_data. */
+void *iovx_file_data(struct file *file)
+{
+	struct miscdevice *misc = file->private_data;
+
+	return container_of(misc, struct iovx_misc, misc)->data;
+}
+
+void *iovx_misc_register(const char *name, const struct file_operations *fops,
+			 void *data)
+{
+	struct iovx_misc *m;
+	int err;
+
+	m = kzalloc(sizeof(*m), GFP_KERNEL);
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	m->misc.minor = MISC_DYNAMIC_MINOR;
+	m->misc.name = kstrdup_const(name, GFP_KERNEL);
+	m->misc.fops = fops;
+	m->misc.mode = 0600;
+	m->data = data;
+	if (!m->misc.name) {
+		kfree(m);
+		return ERR_PTR(-ENOMEM);
+	}
+	err = misc_register(&m->misc);
+	if (err) {
+		kfree_const(m->misc.name);
+		kfree(m);
+		return ERR_PTR(err);
+	}
+	return &m->misc;
+}
+
+void iovx_misc_deregister(void *misc)
+{
+	struct iovx_misc *m = container_of(misc, struct iovx_misc, misc);
+
+	misc_deregister(&m->misc);
+	kfree_const(m->misc.name);
+	kfree(m);
+}
+
+void iovx_file_allow_odirect(struct file *file)
+{
+	file->f_mode |= FMODE_CAN_ODIRECT;
+}
+
+int iovx_eiocbqueued(void)
+{
+	return -EIOCBQUEUED;
+}
+
+void iovx_init_completion(struct completion *c)
+{
+	init_completion(c);
 }

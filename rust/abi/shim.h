@@ -18,6 +18,18 @@ struct iov_iter;
 struct page;
 struct kunit;
 struct dentry;
+struct request;
+struct req_iterator;
+struct bio_vec;
+struct bio;
+struct queue_limits;
+struct gendisk;
+struct delayed_work;
+struct work_struct;
+struct kiocb;
+struct file;
+struct file_operations;
+struct miscdevice;
 
 /* include/linux/uio.h */
 void iovx_iov_iter_ubuf(struct iov_iter *i, unsigned int direction,
@@ -59,5 +71,69 @@ unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,
 void iovx_kunit_fail(struct kunit *test, const char *file, int line,
 		     const char *msg);
 void iovx_kunit_skip(struct kunit *test, const char *msg);
+
+/* include/linux/blkdev.h, include/linux/blk-mq.h */
+void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
+				bool fua);
+void *iovx_rq_queuedata(struct request *rq);
+void *iovx_rq_pdu(struct request *rq);
+struct request *iovx_rq_from_pdu(void *pdu);
+u32 iovx_rq_op(struct request *rq);
+bool iovx_rq_is_fua(struct request *rq);
+u64 iovx_rq_pos(struct request *rq);
+u32 iovx_rq_bytes(struct request *rq);
+void iovx_rq_iter_init(struct request *rq, struct req_iterator *it);
+bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv);
+u8 iovx_errno_to_blk_status(int err);
+int iovx_blk_status_to_errno(u8 status);
+u32 iovx_disk_devt(struct gendisk *disk);
+struct blk_mq_tag_set;
+struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
+				       struct queue_limits *lim,
+				       void *queuedata);
+
+/* include/linux/workqueue.h */
+void iovx_delayed_work_init(struct delayed_work *dw,
+			    void (*fn)(struct work_struct *));
+void iovx_delayed_work_queue(struct delayed_work *dw, u64 delay_us);
+struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
+
+/* include/linux/bio.h */
+struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
+			   bool write, u64 sector);
+void iovx_bio_set_pinned(struct bio *bio);
+bool iovx_bio_is_pinned(struct bio *bio);
+bool iovx_bio_is_write(struct bio *bio);
+u8 iovx_bio_status(struct bio *bio);
+unsigned short iovx_bio_room(struct bio *bio);
+u32 iovx_bio_size(struct bio *bio);
+unsigned short iovx_bio_vcnt(struct bio *bio);
+void iovx_bio_set_end_io(struct bio *bio, void (*fn)(struct bio *), void *priv);
+void *iovx_bio_private(struct bio *bio);
+
+/* include/linux/fs.h, include/linux/miscdevice.h */
+bool iovx_kiocb_is_sync(struct kiocb *iocb);
+s64 iovx_kiocb_pos(struct kiocb *iocb);
+void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos);
+void iovx_kiocb_complete(struct kiocb *iocb, long ret);
+void *iovx_kiocb_data(struct kiocb *iocb);
+void *iovx_file_data(struct file *file);
+void *iovx_misc_register(const char *name, const struct file_operations *fops,
+			 void *data);
+void iovx_misc_deregister(void *misc);
+void iovx_file_allow_odirect(struct file *file);
+int iovx_eiocbqueued(void);
+
+/* include/linux/completion.h */
+struct completion;
+void iovx_init_completion(struct completion *c);
+
+/* Module parameters of iov_extract.ko (rust/params.c). */
+unsigned int iovx_param_disks(void);
+unsigned int iovx_param_size_mb(void);
+unsigned int iovx_param_lbs(void);
+unsigned int iovx_param_hw_queues(void);
+unsigned int iovx_param_queue_depth(void);
+unsigned int iovx_param_delay_us(void);
 
 #endif /* IOVX_SHIM_H */

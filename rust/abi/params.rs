@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module parameters of iov_extract.ko, declared in C (`rust/params.c`) because 6.12's
+//! `module!` macro has none.
+
+use super::shim;
+
+/// The parameters as loaded.
+#[derive(Clone, Copy, Debug)]
+pub struct Params {
+    /// Number of disks.
+    pub disks: u32,
+    /// Size of each disk in MiB.
+    pub size_mb: u32,
+    /// Logical block size.
+    pub lbs: u32,
+    /// Hardware queues per disk.
+    pub hw_queues: u32,
+    /// Requests per hardware queue.
+    pub queue_depth: u32,
+    /// Delayed completion, in microseconds (0: at once).
+    pub delay_us: u32,
+}
+
+/// Reads the parameters.
+pub fn get() -> Params {
+    // SAFETY: The getters only read `unsigned int`s that the module loader set before init.
+    unsafe {
+        Params {
+            disks: shim::iovx_param_disks(),
+            size_mb: shim::iovx_param_size_mb(),
+            lbs: shim::iovx_param_lbs(),
+            hw_queues: shim::iovx_param_hw_queues(),
+            queue_depth: shim::iovx_param_queue_depth(),
+            delay_us: shim::iovx_param_delay_us(),
+        }
+    }
+}

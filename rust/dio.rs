@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The direct-I/O front end: `/dev/iovx_dioN` reads and writes disk `iovxN` through the Rust
+//! extraction and bio path.
+//!
+//! The file position is the byte offset on the disk, and the rules are those of `O_DIRECT` on
+//! the block device (`block/fops.c`): the offset and the length must be multiples of the logical
+//! block size and the memory aligned to the queue's DMA alignment (512 bytes), else `EINVAL`; a
+//! read at or past the end returns 0 and one across it is short; a write at or past the end fails
+//! with `ENOSPC` and one across it is short; zero bytes is 0.
+
+use crate::abi::blk::Disk;
+use crate::abi::chrdev::{DirectIo, Kiocb, Outcome};
+use crate::abi::iov::{Dest, Direction, Source};
+use crate::ramdisk::RamDisk;
+use kernel::{prelude::*, sync::Arc};
+
+/// DMA alignment of the disk's queue (`dma_alignment + 1`).
+const DMA_ALIGN: u32 = 512;
+
+/// The direct-I/O device of one disk.
+pub(crate) struct DioDev {
+    disk: Arc<Disk<RamDisk>>,
+    size: u64,
+    lbs: u32,
+}
+
+impl DioDev {
+    pub(crate) fn new(disk: Arc<Disk<RamDisk>>, size: u64, lbs: u32) -> Self {
+        Self { disk, size, lbs }
+    }
+
+    fn rw<D: Direction>(&self, mut io: Kiocb<'_, D>) -> Result<Outcome> {
+        let write = !D::WRITES_MEMORY;
+        let pos = u64::try_from(io.pos()).map_err(|_| EINVAL)?;
+        let mut len = io.iter().len();
+        if len == 0 {
+            return Ok(Outcome::Done(0));
+        }
+        if pos >= self.size {
+            return if write { Err(ENOSPC) } else { Ok(Outcome::Done(0)) };
+        }
+        len = len.min((self.size - pos) as usize);
+        let lbs = self.lbs as u64;
+        if pos % lbs != 0 || len as u64 % lbs != 0 || !io.is_aligned(DMA_ALIGN - 1, self.lbs - 1) {
+            return Err(EINVAL);
+        }
+        io.direct_io(self.disk.target(self.lbs), pos, len)
+    }
+}
+
+impl DirectIo for DioDev {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_iter(&self, io: Kiocb<'_, Dest>) -> Result<Outcome> {
+        self.rw(io)
+    }
+
+    fn write_iter(&self, io: Kiocb<'_, Source>) -> Result<Outcome> {
+        self.rw(io)
+    }
+}

@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Module parameters of iov_extract.ko. Linux 6.12's Rust module! macro has no
+ * parameters, so they are declared here and read from Rust through the
+ * getters below (prototypes in abi/shim.h).
+ */
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+#include "abi/shim.h"
+
+static unsigned int disks = 1;
+module_param(disks, uint, 0444);
+MODULE_PARM_DESC(disks, "Number of iovx RAM disks (default 1)");
+
+static unsigned int size_mb = 64;
+module_param(size_mb, uint, 0444);
+MODULE_PARM_DESC(size_mb, "Size of each disk in MiB (default 64)");
+
+static unsigned int lbs = 512;
+module_param(lbs, uint, 0444);
+MODULE_PARM_DESC(lbs, "Logical block size: 512 or 4096 (default 512)");
+
+static unsigned int hw_queues = 2;
+module_param(hw_queues, uint, 0444);
+MODULE_PARM_DESC(hw_queues, "Hardware queues per disk (default 2)");
+
+static unsigned int queue_depth = 128;
+module_param(queue_depth, uint, 0444);
+MODULE_PARM_DESC(queue_depth, "Requests per hardware queue (default 128)");
+
+static unsigned int delay_us;
+module_param(delay_us, uint, 0444);
+MODULE_PARM_DESC(delay_us,
+		 "Complete each request this many microseconds after it is queued, transferring its data then (default 0: at once)");
+
+unsigned int iovx_param_disks(void) { return disks; }
+unsigned int iovx_param_size_mb(void) { return size_mb; }
+unsigned int iovx_param_lbs(void) { return lbs; }
+unsigned int iovx_param_hw_queues(void) { return hw_queues; }
+unsigned int iovx_param_queue_depth(void) { return queue_depth; }
+unsigned int iovx_param_delay_us(void) { return delay_us; }

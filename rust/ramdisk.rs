@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `iovx` test block driver: a RAM disk in safe Rust.
+//!
+//! Storage is allocated a page at a time on first write; never-written sectors read as zeroes.
+//! Discard frees whole pages and zeroes partial ones; write-zeroes does the same (a freed page
+//! reads as zeroes). Flush and FUA need nothing: the data is in memory once the write completes.
+//!
+//! The pages are kept in chunks of [`CHUNK_PAGES`] (2 MiB of data with 4 KiB pages), each behind
+//! its own spinlock, so that I/O to different parts of the disk does not contend; the table of
+//! chunks is made with the disk, and a chunk's page table on its first write. Memory use is the
+//! data written plus one pointer per page of a touched chunk.
+
+use crate::abi::blk::{self, zero_page_range, Op, Request, Segment};
+use kernel::{
+    new_spinlock,
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+    sync::SpinLock,
+};
+
+/// Pages per chunk.
+pub(crate) const CHUNK_PAGES: usize = 512;
+
+const SECTOR: u64 = 512;
+
+type Pages = KVec<Option<Page>>;
+
+/// The RAM disk's storage.
+pub(crate) struct RamDisk {
+    chunks: KVec<Pin<KBox<SpinLock<Option<Pages>>>>>,
+    capacity: u64,
+}
+
+impl RamDisk {
+    /// Storage for `capacity` bytes (a multiple of the page size), none of it allocated yet.
+    pub(crate) fn new(capacity: u64) -> Result<Self> {
+        let pages = (capacity / PAGE_SIZE as u64) as usize;
+        let nchunks = pages.div_ceil(CHUNK_PAGES);
+        let mut chunks = KVec::with_capacity(nchunks, GFP_KERNEL)?;
+        for _ in 0..nchunks {
+            chunks.push(KBox::pin_init(new_spinlock!(None), GFP_KERNEL)?, GFP_KERNEL)?;
+        }
+        Ok(Self { chunks, capacity })
+    }
+
+    /// Runs `f` on the page table of the chunk holding disk page `index`, with the chunk's lock
+    /// held, giving it the index within the chunk. The table is made first if `make` is set,
+    /// otherwise `f` gets `None` for a chunk never written.
+    fn with_chunk<R>(
+        &self,
+        index: usize,
+        make: bool,
+        f: impl FnOnce(Option<&mut Pages>, usize) -> Result<R>,
+    ) -> Result<R> {
+        let chunk = self.chunks.get(index / CHUNK_PAGES).ok_or(EIO)?;
+        let mut guard = chunk.lock();
+        if guard.is_none() && make {
+            let mut pages = KVec::with_capacity(CHUNK_PAGES, GFP_NOWAIT | __GFP_NOWARN)?;
+            for _ in 0..CHUNK_PAGES {
+                pages.push(None, GFP_NOWAIT)?;
+            }
+            *guard = Some(pages);
+        }
+        f(guard.as_mut(), index % CHUNK_PAGES)
+    }
+
+    /// Walks `len` bytes of the disk from byte `pos` in pieces that stay within one storage page:
+    /// `f(page index, offset in page, length, offset in the walk)`.
+    fn pieces(pos: u64, len: usize, mut f: impl FnMut(usize, usize, usize, usize) -> Result) -> Result {
+        let mut done = 0;
+        while done < len {
+            let at = pos + done as u64;
+            let index = (at / PAGE_SIZE as u64) as usize;
+            let off = (at % PAGE_SIZE as u64) as usize;
+            let n = (PAGE_SIZE - off).min(len - done);
+            f(index, off, n, done)?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn write_segment(&self, pos: u64, seg: &Segment<'_>) -> Result {
+        Self::pieces(pos, seg.len(), |index, off, n, at| {
+            self.with_chunk(index, true, |pages, i| {
+                let pages = pages.ok_or(ENOMEM)?;
+                let slot = &mut pages[i];
+                if slot.is_none() {
+                    *slot = Some(Page::alloc_page(GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO)?);
+                }
+                match slot {
+                    Some(page) => seg.copy_to_page(at, page, off, n),
+                    None => Err(ENOMEM),
+                }
+            })
+        })
+    }
+
+    fn read_segment(&self, pos: u64, seg: &mut Segment<'_>) -> Result {
+        Self::pieces(pos, seg.len(), |index, off, n, at| {
+            self.with_chunk(index, false, |pages, i| {
+                match pages.and_then(|p| p[i].as_ref()) {
+                    Some(page) => seg.copy_from_page(at, page, off, n),
+                    None => seg.zero(at, n),
+                }
+            })
+        })
+    }
+
+    /// Discard and write-zeroes: whole pages are freed, partial ones zeroed.
+    fn zero_range(&self, pos: u64, len: usize) -> Result {
+        Self::pieces(pos, len, |index, off, n, _| {
+            self.with_chunk(index, false, |pages, i| {
+                let Some(pages) = pages else { return Ok(()) };
+                if n == PAGE_SIZE {
+                    pages[i] = None;
+                } else if let Some(page) = pages[i].as_mut() {
+                    zero_page_range(page, off, n)?;
+                }
+                Ok(())
+            })
+        })
+    }
+}
+
+impl blk::Driver for RamDisk {
+    fn transfer(&self, rq: &Request<'_>) -> Result {
+        let pos = rq.sector() * SECTOR;
+        let len = rq.len();
+        if pos + len as u64 > self.capacity {
+            return Err(EIO);
+        }
+        match rq.op() {
+            Op::Read => {
+                let mut at = pos;
+                rq.for_each_segment(|seg| {
+                    self.read_segment(at, seg)?;
+                    at += seg.len() as u64;
+                    Ok(())
+                })
+            }
+            Op::Write => {
+                let mut at = pos;
+                rq.for_each_segment(|seg| {
+                    self.write_segment(at, seg)?;
+                    at += seg.len() as u64;
+                    Ok(())
+                })
+            }
+            Op::Discard | Op::WriteZeroes => self.zero_range(pos, len),
+            Op::Flush => Ok(()),
+            Op::Other => Err(blk::not_supported()),
+        }
+    }
+}
