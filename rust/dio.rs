@@ -38,7 +38,11 @@ impl DioDev {
             return Ok(Outcome::Done(0));
         }
         if pos >= self.size {
-            return if write { Err(ENOSPC) } else { Ok(Outcome::Done(0)) };
+            return if write {
+                Err(ENOSPC)
+            } else {
+                Ok(Outcome::Done(0))
+            };
         }
         len = len.min((self.size - pos) as usize);
         let lbs = self.lbs as u64;

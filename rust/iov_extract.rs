@@ -104,7 +104,11 @@ impl Drop for IovExtract {
             c.unpinned,
             c.listed,
             c.unlisted,
-            if c.balanced() { "balanced" } else { "NOT balanced" }
+            if c.balanced() {
+                "balanced"
+            } else {
+                "NOT balanced"
+            }
         );
     }
 }

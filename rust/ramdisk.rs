@@ -67,7 +67,11 @@ impl RamDisk {
 
     /// Walks `len` bytes of the disk from byte `pos` in pieces that stay within one storage page:
     /// `f(page index, offset in page, length, offset in the walk)`.
-    fn pieces(pos: u64, len: usize, mut f: impl FnMut(usize, usize, usize, usize) -> Result) -> Result {
+    fn pieces(
+        pos: u64,
+        len: usize,
+        mut f: impl FnMut(usize, usize, usize, usize) -> Result,
+    ) -> Result {
         let mut done = 0;
         while done < len {
             let at = pos + done as u64;

@@ -20,7 +20,8 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
+use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
 
 use super::blk::{Disk, Driver};
 use super::extract::{note_released, Batch, Mode, PageSlot};
@@ -123,7 +124,10 @@ impl<'data> Bio<'data> {
     ///
     /// Gives the batch back unchanged if it does not fit ([`Bio::room`]), if it is referenced,
     /// or if its mode differs from that of the batches already added.
-    pub fn add<'buf>(&mut self, batch: Batch<'data, 'buf>) -> core::result::Result<(), Batch<'data, 'buf>> {
+    pub fn add<'buf>(
+        &mut self,
+        batch: Batch<'data, 'buf>,
+    ) -> core::result::Result<(), Batch<'data, 'buf>> {
         let mode = batch.mode();
         if batch.nr_pages() > self.room()
             || mode == Mode::Referenced
@@ -254,7 +258,9 @@ unsafe extern "C" fn end_io<C: Completion>(bio: *mut bindings::bio) {
         Ok(ctx.bytes)
     } else {
         // SAFETY: Pure conversion.
-        Err(Error::from_errno(unsafe { shim::iovx_blk_status_to_errno(status) }))
+        Err(Error::from_errno(unsafe {
+            shim::iovx_blk_status_to_errno(status)
+        }))
     };
     ctx.done.bio_done(result);
 }
@@ -280,9 +286,9 @@ fn max_bytes_for(room: usize) -> usize {
 /// holding a reference on `done`, and returns the bytes submitted.
 ///
 /// Every bio's size is a multiple of the target's logical block size: a bio that fills up in the
-/// middle of a block gives the tail back to the iterator. If extraction fails before anything
-/// was submitted, the error is returned; if it fails later, what was submitted stands and the
-/// short count is returned (the caller reports the error or the short transfer).
+/// middle of a block gives the tail back to the iterator. An error (a fault extracting user
+/// pages, say) before anything was submitted is returned, and then no bio is in flight; after
+/// that, what was submitted stands and the short count is returned.
 ///
 /// # Safety
 ///
@@ -298,75 +304,181 @@ pub(crate) unsafe fn submit_iter<D: Direction, C: Completion>(
     let write = !D::WRITES_MEMORY;
     let lbs = target.lbs as usize;
     let mut submitted = 0usize;
+    let mut failed: Option<Error> = None;
     let mut slots: [PageSlot; 32] = core::array::from_fn(|_| PageSlot::EMPTY);
-    while submitted < len {
+    while submitted < len && failed.is_none() {
         let left = len - submitted;
         let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-        let mut bio = Bio::new(target, write, sector + (submitted as u64 >> 9), nr_vecs)?;
-        let mut failed = None;
+        let mut bio = match Bio::new(target, write, sector + (submitted as u64 >> 9), nr_vecs) {
+            Ok(b) => b,
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
         while bio.len() < left && bio.room() > 0 {
             let room = bio.room();
             let want = (left - bio.len()).min(max_bytes_for(room));
             let nslots = room.min(slots.len());
             let mut batch = match iter.extract(&mut slots[..nslots], want) {
+                Ok(b) if b.is_empty() => break,
                 Ok(b) => b,
                 Err(e) => {
                     failed = Some(e);
                     break;
                 }
             };
-            if batch.is_empty() {
-                break;
-            }
-            // A bio that this batch fills must end on a block boundary.
+            // A bio that this batch fills must end on a block boundary: give the partial
+            // block back to the iterator.
             let total = bio.len() + batch.len();
-            if batch.nr_pages() == room && total < left {
-                let trim = total % lbs;
-                if trim > 0 {
-                    let keep = batch.len().saturating_sub(trim);
-                    let back = batch.len() - keep;
-                    batch.truncate(keep);
-                    iter.revert(back)?;
+            if batch.nr_pages() == room && total < left && total % lbs != 0 {
+                let keep = batch.len().saturating_sub(total % lbs);
+                let back = batch.len() - keep;
+                batch.truncate(keep);
+                // Cannot fail: the iterator was just advanced by more than `back`.
+                let _ = iter.revert(back);
+                if batch.is_empty() {
+                    break;
                 }
             }
-            if batch.is_empty() {
-                break;
-            }
             if let Err(batch) = bio.add(batch) {
-                // Cannot happen (the room was checked); give the bytes back and stop.
+                // Cannot happen (room and mode were checked); give the bytes back and stop.
                 let n = batch.len();
                 drop(batch);
-                iter.revert(n)?;
+                let _ = iter.revert(n);
                 break;
             }
         }
         if bio.is_empty() {
-            drop(bio);
-            if submitted == 0 {
-                if let Some(e) = failed {
-                    return Err(e);
-                }
-            }
             break;
         }
-        if bio.len() % lbs != 0 {
-            // The iterator ran out in the middle of a block: a caller error (lengths are checked
-            // against the block size first). Nothing of this bio is submitted.
-            let n = bio.len();
+        let n = bio.len();
+        if n % lbs != 0 {
+            // The iterator ran out in the middle of a block: lengths are checked against the
+            // block size before, so this is a caller error. Nothing of this bio is submitted.
             drop(bio);
-            iter.revert(n)?;
-            if submitted == 0 {
-                return Err(EINVAL);
-            }
+            let _ = iter.revert(n);
+            failed = failed.or(Some(EINVAL));
             break;
         }
-        submitted += bio.len();
         // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
         // bio.
-        unsafe { bio.submit_unchecked(done.clone())? };
-        if failed.is_some() {
-            break;
+        match unsafe { bio.submit_unchecked(done.clone()) } {
+            Ok(()) => submitted += n,
+            Err(e) => {
+                let _ = iter.revert(n);
+                failed = Some(e);
+            }
         }
     }
-    Ok(submitted)
+    match failed {
+        Some(e) if submitted == 0 => Err(e),
+        _ => Ok(submitted),
+    }
+}
+
+/// A [`Completion`] to wait on: counts the bios, adds up their bytes and keeps the first error.
+///
+/// # Invariants
+///
+/// `pending` counts the bios in flight plus one for the waiter; `done` is initialised and is
+/// completed when `pending` drops to zero.
+pub struct Waiter {
+    pending: AtomicUsize,
+    bios: AtomicUsize,
+    bytes: AtomicUsize,
+    error: AtomicI32,
+    done: Opaque<bindings::completion>,
+}
+
+// SAFETY: `struct completion` is made to be completed and waited on from different threads; the
+// rest are atomics.
+unsafe impl Send for Waiter {}
+// SAFETY: As above.
+unsafe impl Sync for Waiter {}
+
+/// What a waited-for I/O did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// Bytes transferred by the bios that succeeded.
+    pub bytes: usize,
+    /// Bios submitted.
+    pub bios: usize,
+}
+
+impl Waiter {
+    fn new() -> Result<Arc<Self>> {
+        let w = Arc::new(
+            Waiter {
+                pending: AtomicUsize::new(1),
+                bios: AtomicUsize::new(0),
+                bytes: AtomicUsize::new(0),
+                error: AtomicI32::new(0),
+                done: Opaque::uninit(),
+            },
+            GFP_KERNEL,
+        )?;
+        // INVARIANT: `done` is initialised before the `Arc` is shared with any bio.
+        // SAFETY: `done` is valid for writes and not yet in use.
+        unsafe { shim::iovx_init_completion(w.done.get()) };
+        Ok(w)
+    }
+
+    fn put(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            // SAFETY: `done` is initialised (type invariant).
+            unsafe { bindings::complete(self.done.get()) };
+        }
+    }
+
+    fn wait(&self) -> Result<Done> {
+        self.put();
+        // SAFETY: `done` is initialised (type invariant); it is completed by the last `put`.
+        unsafe { bindings::wait_for_completion(self.done.get()) };
+        match self.error.load(Ordering::Acquire) {
+            0 => Ok(Done {
+                bytes: self.bytes.load(Ordering::Acquire),
+                bios: self.bios.load(Ordering::Acquire),
+            }),
+            e => Err(Error::from_errno(e)),
+        }
+    }
+}
+
+impl Completion for Waiter {
+    fn bio_done(&self, result: Result<usize>) {
+        self.bios.fetch_add(1, Ordering::AcqRel);
+        match result {
+            Ok(n) => _ = self.bytes.fetch_add(n, Ordering::AcqRel),
+            Err(e) => {
+                let _ = self.error.compare_exchange(
+                    0,
+                    e.to_errno(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
+        self.put();
+    }
+}
+
+/// Transfers the next `len` bytes of `iter` to or from `target` at `sector` through bios, and
+/// waits for them: the synchronous iter-to-bio path, for kernel and user memory alike.
+///
+/// Returns the bytes and bios, or the first error of a bio, or the extraction error if nothing
+/// could be submitted. `len` should be a multiple of the target's logical block size.
+pub fn submit_iter_wait<D: Direction>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+) -> Result<Done> {
+    let w = Waiter::new()?;
+    // SAFETY: The iterator's memory is borrowed for the whole call, and the call waits below for
+    // every bio submitted to report to `w` before returning.
+    let r = unsafe { submit_iter(target, iter, sector, len, &w) };
+    let done = w.wait();
+    r?;
+    done
 }

@@ -106,11 +106,12 @@ impl Request<'_> {
             if !unsafe { shim::iovx_rq_iter_next(it.as_mut_ptr(), bv.as_mut_ptr()) } {
                 return Ok(());
             }
+            // SAFETY: `bv` was written by the call above.
+            let bv = unsafe { bv.assume_init() };
             // INVARIANT: The segment lies within one page of the request's data, which stays
             // valid until the request ends, after `f` returns.
-            // SAFETY: `bv` was written by the call above.
             let mut seg = Segment {
-                bv: unsafe { bv.assume_init() },
+                bv,
                 _p: PhantomData,
             };
             f(&mut seg)?;
@@ -151,7 +152,12 @@ impl Segment<'_> {
 
     /// Maps the segment's page and gives `f` the address of byte `at` of the segment, after
     /// checking that `at..at + len` lies within the segment.
-    fn with_mapped<R>(&self, at: usize, len: usize, f: impl FnOnce(*mut u8) -> Result<R>) -> Result<R> {
+    fn with_mapped<R>(
+        &self,
+        at: usize,
+        len: usize,
+        f: impl FnOnce(*mut u8) -> Result<R>,
+    ) -> Result<R> {
         match at.checked_add(len) {
             Some(end) if end <= self.len() => {}
             _ => return Err(EINVAL),
@@ -185,6 +191,29 @@ impl Segment<'_> {
             // invariant, `with_mapped`'s check); `offset + len` is within `page`, which is only
             // read here while writers hold it mutably elsewhere.
             unsafe { page.read_raw(dst, offset, len) }
+        })
+    }
+
+    /// Copies `len` bytes of the segment from byte `at` into `out` (`len` is `out.len()`).
+    /// `EINVAL` if the range is out of bounds.
+    pub fn copy_to_slice(&self, at: usize, out: &mut [u8]) -> Result {
+        let len = out.len();
+        self.with_mapped(at, len, |src| {
+            // SAFETY: `src` is valid for `len` bytes (`with_mapped`'s check); `out` is distinct
+            // Rust memory.
+            unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), len) };
+            Ok(())
+        })
+    }
+
+    /// Copies `data` into the segment at byte `at`. `EINVAL` if the range is out of bounds.
+    pub fn copy_from_slice(&mut self, at: usize, data: &[u8]) -> Result {
+        let len = data.len();
+        self.with_mapped(at, len, |dst| {
+            // SAFETY: `dst` is valid for writes of `len` bytes (`with_mapped`'s check) and is
+            // not Rust memory.
+            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, len) };
+            Ok(())
         })
     }
 
@@ -407,9 +436,7 @@ impl<T: Driver> Disk<T> {
         let queuedata = (&*shared as *const Shared<T>).cast_mut().cast();
         // SAFETY: `set` is an allocated tag set; `lim` is valid for the call; `queuedata` lives
         // as long as the disk (it is kept in the returned `Disk`).
-        let disk = from_err_ptr(unsafe {
-            shim::iovx_blk_mq_alloc_disk(set, &mut lim, queuedata)
-        })?;
+        let disk = from_err_ptr(unsafe { shim::iovx_blk_mq_alloc_disk(set, &mut lim, queuedata) })?;
         let put = ScopeGuard::new(move || {
             // SAFETY: The disk was allocated above and not added.
             unsafe { bindings::put_disk(disk) }

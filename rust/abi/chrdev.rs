@@ -198,7 +198,14 @@ impl Completion for DioState {
     fn bio_done(&self, result: Result<usize>) {
         match result {
             Ok(n) => _ = self.bytes.fetch_add(n, Ordering::AcqRel),
-            Err(e) => _ = self.error.compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire),
+            Err(e) => {
+                _ = self.error.compare_exchange(
+                    0,
+                    e.to_errno(),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                )
+            }
         }
         self.put();
     }
@@ -260,7 +267,10 @@ impl<T: DirectIo> MiscDevice<T> {
     /// # Safety
     ///
     /// Called by the VFS through `misc_open()` with a file of this device.
-    unsafe extern "C" fn open(_inode: *mut bindings::inode, file: *mut bindings::file) -> ffi::c_int {
+    unsafe extern "C" fn open(
+        _inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
         // SAFETY: `file` is being opened; O_DIRECT is what the device does anyway.
         unsafe { shim::iovx_file_allow_odirect(file) };
         0
@@ -285,12 +295,11 @@ impl<T: DirectIo> MiscDevice<T> {
     ) -> isize {
         // SAFETY: As for `data_of`: the kiocb's file is an open file of this device.
         let data = unsafe { &*shim::iovx_kiocb_data(iocb).cast::<T>() };
-        // INVARIANT: The call's kiocb and iterator, with the VFS's promise for async kiocbs.
-        // SAFETY: `iter` is the call's destination iterator, valid during the call.
-        let io = Kiocb {
-            raw: iocb,
-            iter: unsafe { IovIter::<Dest>::from_raw(iter) },
-        };
+        // SAFETY: `iter` is the call's destination iterator, valid during the call, with the
+        // VFS's promise that an asynchronous kiocb's memory stays valid until it is completed.
+        let iter = unsafe { IovIter::<Dest>::from_raw(iter) };
+        // INVARIANT: The call's kiocb and iterator.
+        let io = Kiocb { raw: iocb, iter };
         Self::ret(data.read_iter(io))
     }
 
@@ -303,12 +312,11 @@ impl<T: DirectIo> MiscDevice<T> {
     ) -> isize {
         // SAFETY: As in `read_iter`.
         let data = unsafe { &*shim::iovx_kiocb_data(iocb).cast::<T>() };
-        // INVARIANT: As in `read_iter`.
-        // SAFETY: `iter` is the call's source iterator, valid during the call.
-        let io = Kiocb {
-            raw: iocb,
-            iter: unsafe { IovIter::<Source>::from_raw(iter) },
-        };
+        // SAFETY: `iter` is the call's source iterator, valid during the call, with the
+        // VFS's promise that an asynchronous kiocb's memory stays valid until it is completed.
+        let iter = unsafe { IovIter::<Source>::from_raw(iter) };
+        // INVARIANT: The call's kiocb and iterator.
+        let io = Kiocb { raw: iocb, iter };
         Self::ret(data.write_iter(io))
     }
 
@@ -324,7 +332,11 @@ impl<T: DirectIo> MiscDevice<T> {
     /// # Safety
     ///
     /// Called by the VFS with an open file of this device.
-    unsafe extern "C" fn llseek(file: *mut bindings::file, off: bindings::loff_t, whence: ffi::c_int) -> bindings::loff_t {
+    unsafe extern "C" fn llseek(
+        file: *mut bindings::file,
+        off: bindings::loff_t,
+        whence: ffi::c_int,
+    ) -> bindings::loff_t {
         // SAFETY: `file` is an open file of this device.
         let size = unsafe { Self::data_of(file) }.size();
         // SAFETY: `file` is valid; `fixed_size_llseek()` takes the file's position lock itself.

@@ -2,5 +2,6 @@
 
 //! The KUnit suites of iov-extract, one file per subject.
 
+mod bio;
 mod extract;
 mod harness;
