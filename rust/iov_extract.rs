@@ -4,18 +4,19 @@
 //! `iovx` RAM disk, and the direct-I/O devices built on them.
 //!
 //! At load the module creates `disks` RAM disks `/dev/iovxN` and their direct-I/O devices
-//! `/dev/iovx_dioN`, exposes its page counters in `/sys/kernel/debug/iov_extract/`, and shows
+//! `/dev/iovx_dioN`, the gup_test-compatible `/dev/iovx_gup`, exposes its page counters in `/sys/kernel/debug/iov_extract/`, and shows
 //! the abstractions at work on kernel memory in the kernel log.
 
 // Public so that its API is checked as an API (unreachable_pub, missing docs).
 pub mod abi;
 mod demo;
 mod dio;
+mod gup_device;
 mod ramdisk;
 
 use abi::{
     blk::{Config, Disk},
-    chrdev::MiscDevice,
+    chrdev::{MiscDevice, MiscIoctl},
     debugfs::Dir,
     extract::COUNTERS,
     params,
@@ -37,6 +38,7 @@ struct Unit {
 }
 
 struct IovExtract {
+    _gup: MiscIoctl<gup_device::GupDev>,
     _units: KVec<Unit>,
     _debugfs: Dir,
 }
@@ -88,7 +90,10 @@ impl kernel::Module for IovExtract {
                 GFP_KERNEL,
             )?;
         }
+        let gup = MiscIoctl::register(c_str!("iovx_gup"), module, gup_device::GupDev::new())?;
+        pr_info!("/dev/iovx_gup ready\n");
         Ok(IovExtract {
+            _gup: gup,
             _units: units,
             _debugfs: debugfs,
         })

@@ -29,7 +29,12 @@ use super::iov::{Direction, IovIter};
 use super::shim;
 
 /// Receives the outcome of each bio of an I/O.
+///
+/// Every bio submitted calls [`Completion::bio_submitted`] once, before it is handed to the
+/// block layer, and [`Completion::bio_done`] once, after its pages have been released.
 pub trait Completion: Send + Sync + 'static {
+    /// A bio is about to be submitted.
+    fn bio_submitted(&self);
     /// One bio has completed with `Ok(bytes)` or an error. Called from the completion context
     /// of the disk, which may be atomic.
     fn bio_done(&self, result: Result<usize>);
@@ -190,6 +195,7 @@ impl<'data> Bio<'data> {
         )?;
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
+        ctx.done.bio_submitted();
         // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped; the
         // context is reclaimed by `end_io`, which the block layer calls exactly once.
         unsafe {
@@ -446,6 +452,10 @@ impl Waiter {
 }
 
 impl Completion for Waiter {
+    fn bio_submitted(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn bio_done(&self, result: Result<usize>) {
         self.bios.fetch_add(1, Ordering::AcqRel);
         match result {

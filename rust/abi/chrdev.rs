@@ -195,6 +195,10 @@ impl DioState {
 }
 
 impl Completion for DioState {
+    fn bio_submitted(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
     fn bio_done(&self, result: Result<usize>) {
         match result {
             Ok(n) => _ = self.bytes.fetch_add(n, Ordering::AcqRel),
@@ -348,6 +352,107 @@ impl<T: DirectIo> Drop for MiscDevice<T> {
     fn drop(&mut self) {
         // SAFETY: `misc` is registered (type invariant); after this no new file can open it, and
         // the module cannot be unloaded while one is open.
+        unsafe { shim::iovx_misc_deregister(self.misc) };
+    }
+}
+
+/// What an ioctl character device does.
+pub trait IoctlDevice: Send + Sync + Sized + 'static {
+    /// An ioctl: `cmd` and its argument (for most commands a user address).
+    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize>;
+    /// A file of the device is closed.
+    fn release(&self) {}
+}
+
+/// A registered misc character device `/dev/<name>` answering ioctls with a `T`.
+///
+/// # Invariants
+///
+/// `misc` is a registered misc device whose file operations are `fops` and whose data is
+/// `data`; both outlive it (it is deregistered first, in `drop`).
+pub struct MiscIoctl<T: IoctlDevice> {
+    misc: *mut ffi::c_void,
+    _fops: Pin<KBox<bindings::file_operations>>,
+    data: Pin<KBox<T>>,
+}
+
+// SAFETY: As for `MiscDevice`.
+unsafe impl<T: IoctlDevice> Send for MiscIoctl<T> {}
+// SAFETY: As for `MiscDevice`.
+unsafe impl<T: IoctlDevice> Sync for MiscIoctl<T> {}
+
+impl<T: IoctlDevice> MiscIoctl<T> {
+    /// Registers `/dev/<name>`, owned by `module`, with data made by `init`.
+    pub fn register(
+        name: &CStr,
+        module: &'static ThisModule,
+        init: impl PinInit<T, Error>,
+    ) -> Result<Self> {
+        let data = KBox::pin_init(init, GFP_KERNEL)?;
+        let fops = KBox::pin(
+            bindings::file_operations {
+                owner: module.as_ptr(),
+                open: Some(bindings::nonseekable_open),
+                unlocked_ioctl: Some(Self::ioctl),
+                // SAFETY: Returns a constant.
+                compat_ioctl: unsafe { shim::iovx_compat_ptr_ioctl() },
+                release: Some(Self::release),
+                // SAFETY: All-zero is "not implemented" for the other operations.
+                ..unsafe { core::mem::zeroed() }
+            },
+            GFP_KERNEL,
+        )?;
+        let ptr = (&*data as *const T).cast_mut().cast();
+        // SAFETY: As in `MiscDevice::register`.
+        let misc = unsafe { shim::iovx_misc_register(name.as_char_ptr(), &*fops, ptr) };
+        let misc = kernel::error::from_err_ptr(misc)?;
+        // INVARIANT: Registered with `fops` and `data`.
+        Ok(Self {
+            misc,
+            _fops: fops,
+            data,
+        })
+    }
+
+    /// The device's data.
+    pub fn data(&self) -> &T {
+        &self.data
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS with an open file of this device.
+    unsafe extern "C" fn ioctl(
+        file: *mut bindings::file,
+        cmd: ffi::c_uint,
+        arg: ffi::c_ulong,
+    ) -> ffi::c_long {
+        // SAFETY: The data lives until deregistration; the module, and so the device, stays
+        // while a file is open (`fops.owner`).
+        let data = unsafe { &*shim::iovx_file_data(file).cast::<T>() };
+        match data.ioctl(cmd, arg) {
+            Ok(v) => v as ffi::c_long,
+            Err(e) => e.to_errno() as ffi::c_long,
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS when the last reference to a file of this device goes.
+    unsafe extern "C" fn release(
+        _inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: As in `ioctl`.
+        let data = unsafe { &*shim::iovx_file_data(file).cast::<T>() };
+        data.release();
+        0
+    }
+}
+
+impl<T: IoctlDevice> Drop for MiscIoctl<T> {
+    fn drop(&mut self) {
+        // SAFETY: `misc` is registered (type invariant).
         unsafe { shim::iovx_misc_deregister(self.misc) };
     }
 }

@@ -662,3 +662,273 @@ pub fn get_user_pages<'buf>(
     // passes to the batch.
     Ok(unsafe { Batch::new(slots, offset, len, Mode::Referenced, false) })
 }
+
+/// GUP flags a caller may choose (`FOLL_*`), checked: only those that make sense from outside
+/// the core mm are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct GupFlags(u32);
+
+impl GupFlags {
+    /// `FOLL_WRITE`: the pages will be written to.
+    pub const WRITE: u32 = bindings::FOLL_WRITE;
+    /// `FOLL_FORCE`: write even to a read-only private mapping (breaking COW), as ptrace does.
+    pub const FORCE: u32 = bindings::FOLL_FORCE;
+    /// `FOLL_LONGTERM`: a long-term pin (pins only).
+    pub const LONGTERM: u32 = bindings::FOLL_LONGTERM;
+    /// `FOLL_NOFAULT`: do not fault pages in.
+    pub const NOFAULT: u32 = bindings::FOLL_NOFAULT;
+
+    /// Checks `bits`: `EINVAL` for any flag other than `WRITE`, `FORCE`, `NOFAULT` and (if
+    /// `allow_longterm`) `LONGTERM`. Internal flags (`FOLL_GET`, `FOLL_PIN`, ...) are never
+    /// accepted: the mode of the call decides those.
+    pub fn new(bits: u32, allow_longterm: bool) -> Result<Self> {
+        let mut ok = Self::WRITE | Self::FORCE | Self::NOFAULT;
+        if allow_longterm {
+            ok |= Self::LONGTERM;
+        }
+        if bits & !ok != 0 {
+            return Err(EINVAL);
+        }
+        Ok(Self(bits))
+    }
+
+    /// Whether `FOLL_LONGTERM` is set.
+    pub fn is_long_term(self) -> bool {
+        self.0 & Self::LONGTERM != 0
+    }
+}
+
+/// The current task's mmap lock, held for reading.
+///
+/// # Invariants
+///
+/// The current task holds `mmap_read_lock(current->mm)` while this value lives, and the value
+/// stays on that task.
+pub struct MmapReadGuard {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl MmapReadGuard {
+    /// Takes the lock; `EINTR` if a fatal signal arrives while waiting.
+    pub fn lock() -> Result<Self> {
+        // SAFETY: The current task has an mm (a user task or a kthread with one attached, as
+        // KUnit's): the callers are file operations and test cases.
+        let r = unsafe { shim::iovx_mmap_read_lock_killable() };
+        if r != 0 {
+            return Err(EINTR);
+        }
+        // INVARIANT: The lock was taken just above.
+        Ok(Self {
+            _not_send: PhantomData,
+        })
+    }
+}
+
+impl Drop for MmapReadGuard {
+    fn drop(&mut self) {
+        // SAFETY: The lock is held by this task (type invariant).
+        unsafe { shim::iovx_mmap_read_unlock() };
+    }
+}
+
+/// How GUP walks the page tables.
+#[derive(Clone, Copy)]
+pub enum Walk<'g> {
+    /// Lockless first (`*_user_pages_fast()`), falling back to the slow path on its own.
+    Fast,
+    /// The slow path, under the mmap lock the caller holds (`*_user_pages()`).
+    Locked(&'g MmapReadGuard),
+}
+
+/// Pins (`mode` [`Mode::Pinned`]) or references ([`Mode::Referenced`]) up to `slots.len()` pages
+/// of the current task from the page containing user address `addr`, as GUP does: the result may
+/// be shorter than asked (it stops at the first page it cannot take), and is an error only if not
+/// even the first page could be taken.
+///
+/// `EINVAL` for no slots, [`Mode::Listed`], or `FOLL_LONGTERM` without pinning.
+pub fn gup<'buf>(
+    addr: usize,
+    flags: GupFlags,
+    mode: Mode,
+    walk: Walk<'_>,
+    slots: &'buf mut [PageSlot],
+) -> Result<Batch<'static, 'buf>> {
+    if slots.is_empty() || mode == Mode::Listed {
+        return Err(EINVAL);
+    }
+    // As GUP itself does: the page containing `addr` is the first.
+    let addr = addr - addr % PAGE_SIZE;
+    if flags.is_long_term() && mode != Mode::Pinned {
+        return Err(EINVAL);
+    }
+    let nr = slots.len().min(i32::MAX as usize);
+    let list = slots.as_mut_ptr().cast::<*mut bindings::page>();
+    // SAFETY: `list` has room for `nr` page pointers; the flags were checked; for the slow
+    // variants the caller's `MmapReadGuard` proves the mmap lock is held.
+    let ret: i64 = unsafe {
+        match (mode, walk) {
+            (Mode::Pinned, Walk::Fast) => {
+                bindings::pin_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
+            }
+            (Mode::Pinned, Walk::Locked(_)) => {
+                bindings::pin_user_pages(addr as _, nr as _, flags.0, list) as i64
+            }
+            (_, Walk::Fast) => {
+                bindings::get_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
+            }
+            (_, Walk::Locked(_)) => {
+                bindings::get_user_pages(addr as _, nr as _, flags.0, list) as i64
+            }
+        }
+    };
+    if ret < 0 {
+        return Err(Error::from_errno(ret as i32));
+    }
+    if ret == 0 {
+        return Err(EFAULT);
+    }
+    let got = ret as usize;
+    // SAFETY: The first `got` slots hold pages taken just above in `mode`, one pin or reference
+    // each, whose duty passes to the batch; they do not borrow anything.
+    Ok(unsafe {
+        Batch::new(
+            &mut slots[..got],
+            0,
+            got * PAGE_SIZE,
+            mode,
+            flags.is_long_term(),
+        )
+    })
+}
+
+impl PageRef<'_> {
+    /// Whether the folio may be pinned long-term (`folio_is_longterm_pinnable()`): not in
+    /// ZONE_MOVABLE or CMA, and not file-backed memory that filesystems refuse to pin.
+    pub fn is_longterm_pinnable(&self) -> bool {
+        // SAFETY: `page` is valid (type invariant).
+        unsafe { shim::iovx_page_longterm_pinnable(self.page) }
+    }
+
+    /// Prints the page's state to the kernel log (`dump_page()`).
+    pub fn dump(&self, reason: &CStr) {
+        // SAFETY: `page` is valid (type invariant); `reason` is NUL-terminated.
+        unsafe { shim::iovx_dump_page(self.page, reason.as_char_ptr()) };
+    }
+}
+
+/// Reports a broken expectation the way the kernel does: `WARN()` with `msg`, with a backtrace.
+pub fn warn(msg: &CStr) {
+    // SAFETY: `msg` is NUL-terminated.
+    unsafe { shim::iovx_warn(msg.as_char_ptr()) };
+}
+
+/// Microseconds of the monotonic clock (`ktime_get()`).
+pub fn now_us() -> i64 {
+    // SAFETY: No preconditions.
+    unsafe { shim::iovx_ktime_us() }
+}
+
+/// Pages taken by several GUP calls and held together, in an array the value owns.
+///
+/// # Invariants
+///
+/// The first `n` slots hold pages that each carry one pin (if `mode` is [`Mode::Pinned`]) or one
+/// reference ([`Mode::Referenced`]) owned by this value, released once on drop.
+pub struct HeldPages {
+    slots: KVec<PageSlot>,
+    n: usize,
+    mode: Mode,
+    longterm: bool,
+}
+
+// SAFETY: Held pins and references may be dropped from any task: unpinning and putting pages
+// do not depend on the task that took them.
+unsafe impl Send for HeldPages {}
+
+impl HeldPages {
+    /// Room for `capacity` pages that will be taken in `mode` (pinned or referenced).
+    pub fn new(capacity: usize, mode: Mode) -> Result<Self> {
+        if mode == Mode::Listed {
+            return Err(EINVAL);
+        }
+        let mut slots = KVec::with_capacity(capacity, GFP_KERNEL)?;
+        for _ in 0..capacity {
+            slots.push(PageSlot::EMPTY, GFP_KERNEL)?;
+        }
+        // INVARIANT: No page is held yet.
+        Ok(Self {
+            slots,
+            n: 0,
+            mode,
+            longterm: false,
+        })
+    }
+
+    /// Runs `take` on up to `max` free slots and keeps the pages of the batch it returns, which
+    /// must be of this value's mode (`EINVAL` otherwise, and the batch is released). Returns how
+    /// many pages were added.
+    pub fn take(
+        &mut self,
+        max: usize,
+        take: impl for<'b> FnOnce(&'b mut [PageSlot]) -> Result<Batch<'static, 'b>>,
+    ) -> Result<usize> {
+        let end = self.n.saturating_add(max).min(self.slots.len());
+        let expected = self.slots[self.n..end].as_ptr();
+        let batch = take(&mut self.slots[self.n..end])?;
+        // The batch must be of this mode and start at the first free slot (a closure could make
+        // it over a later part of the slots); otherwise it is released as it is.
+        if batch.mode() != self.mode
+            || (!batch.pages.is_empty() && batch.pages.as_ptr() != expected)
+        {
+            return Err(EINVAL);
+        }
+        let longterm = batch.is_long_term();
+        let (pages, _, _, _) = batch.into_raw();
+        let got = pages.len();
+        // INVARIANT: The batch's pages are the slots right after the held ones (the batch was
+        // made over them), and their duty moved here.
+        self.n += got;
+        self.longterm |= longterm;
+        Ok(got)
+    }
+
+    /// Pages held.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether no page is held.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// The held pages, for inspection.
+    pub fn pages(&self) -> impl Iterator<Item = PageRef<'_>> + '_ {
+        // INVARIANT: Each of the first `n` slots is a page held by `self`.
+        self.slots[..self.n].iter().map(|s| PageRef {
+            page: s.0,
+            _p: PhantomData,
+        })
+    }
+
+    /// Releases every page now (as dropping does).
+    pub fn release(self) {
+        drop(self)
+    }
+}
+
+impl Drop for HeldPages {
+    fn drop(&mut self) {
+        let n = self.n;
+        // Release through a batch over the held slots: same duty, same code path.
+        drop(Batch::<'static, '_> {
+            pages: &mut self.slots[..n],
+            offset: 0,
+            len: n * PAGE_SIZE,
+            mode: self.mode,
+            longterm: self.longterm,
+            _data: PhantomData,
+            _not_send: PhantomData,
+        });
+    }
+}

@@ -17,6 +17,10 @@
 #include <linux/miscdevice.h>
 #include <linux/slab.h>
 #include <linux/completion.h>
+#include <linux/mmap_lock.h>
+#include <linux/mmdebug.h>
+#include <linux/ktime.h>
+#include <linux/sched.h>
 #include <kunit/test.h>
 
 #include "shim.h"
@@ -423,4 +427,41 @@ int iovx_eiocbqueued(void)
 void iovx_init_completion(struct completion *c)
 {
 	init_completion(c);
+}
+
+int iovx_mmap_read_lock_killable(void)
+{
+	return mmap_read_lock_killable(current->mm);
+}
+
+void iovx_mmap_read_unlock(void)
+{
+	mmap_read_unlock(current->mm);
+}
+
+bool iovx_page_longterm_pinnable(struct page *page)
+{
+	return folio_is_longterm_pinnable(page_folio(page));
+}
+
+void iovx_dump_page(struct page *page, const char *reason)
+{
+	dump_page(page, reason);
+}
+
+void iovx_warn(const char *msg)
+{
+	WARN(1, "%s", msg);
+}
+
+s64 iovx_ktime_us(void)
+{
+	return ktime_to_us(ktime_get());
+}
+
+/* compat_ptr_ioctl() where there is a compat layer, else no compat handler. */
+long (*iovx_compat_ptr_ioctl(void))(struct file *file, unsigned int cmd,
+				   unsigned long arg)
+{
+	return compat_ptr_ioctl;
 }

@@ -65,6 +65,16 @@ void iovx_debugfs_create_u64(const char *name, struct dentry *parent,
 			     u64 *value);
 void iovx_debugfs_remove(struct dentry *dentry);
 
+/* include/linux/mmap_lock.h, include/linux/mm.h, include/linux/mmdebug.h */
+int iovx_mmap_read_lock_killable(void);
+void iovx_mmap_read_unlock(void);
+bool iovx_page_longterm_pinnable(struct page *page);
+void iovx_dump_page(struct page *page, const char *reason);
+void iovx_warn(const char *msg);
+s64 iovx_ktime_us(void);
+long (*iovx_compat_ptr_ioctl(void))(struct file *file, unsigned int cmd,
+				   unsigned long arg);
+
 /* include/kunit/test.h */
 unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,
 				 bool read, bool write);

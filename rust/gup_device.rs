@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/dev/iovx_gup`: the ioctl ABI of the kernel's gup_test device (`mm/gup_test.c`), served by
+//! the Rust pin and reference abstractions.
+//!
+//! The commands, argument checks, errnos, timing fields and the dma-pinned verification are
+//! those of 6.12's `mm/gup_test.c`, so that the kernel's own selftests (`gup_test`, `cow`,
+//! `gup_longterm`) run against this device unchanged, bind-mounted over
+//! `/sys/kernel/debug/gup_test`. Differences: only the `FOLL_*` flags that make sense from
+//! outside the core mm are accepted (`FOLL_WRITE`, `FOLL_FORCE`, `FOLL_NOFAULT`; `EINVAL` for
+//! the others, where the kernel's device would pass them on and trip GUP's own warnings), and the
+//! long-term test pins belong to this device rather than to the kernel's one.
+
+use crate::abi::chrdev::IoctlDevice;
+use crate::abi::extract::{gup, now_us, warn, GupFlags, HeldPages, MmapReadGuard, Mode, Walk};
+use crate::abi::uapi::{
+    GupTest, PinLongtermTest, UserArg, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
+    GUP_TEST_MAX_PAGES_TO_DUMP, PIN_LONGTERM_TEST_FLAG_USE_FAST, PIN_LONGTERM_TEST_FLAG_USE_WRITE,
+};
+use kernel::{
+    c_str,
+    ioctl::{_IO, _IOW, _IOWR},
+    new_mutex,
+    page::PAGE_SIZE,
+    prelude::*,
+    sync::Mutex,
+    uaccess::UserSlice,
+};
+
+const G: u32 = b'g' as u32;
+const GUP_FAST_BENCHMARK: u32 = _IOWR::<GupTest>(G, 1);
+const PIN_FAST_BENCHMARK: u32 = _IOWR::<GupTest>(G, 2);
+const PIN_LONGTERM_BENCHMARK: u32 = _IOWR::<GupTest>(G, 3);
+const GUP_BASIC_TEST: u32 = _IOWR::<GupTest>(G, 4);
+const PIN_BASIC_TEST: u32 = _IOWR::<GupTest>(G, 5);
+const DUMP_USER_PAGES_TEST: u32 = _IOWR::<GupTest>(G, 6);
+const PIN_LONGTERM_TEST_START: u32 = _IOW::<PinLongtermTest>(G, 7);
+const PIN_LONGTERM_TEST_STOP: u32 = _IO(G, 8);
+const PIN_LONGTERM_TEST_READ: u32 = _IOW::<u64>(G, 9);
+
+/// The device's state: the pages of the long-term pin test, between START and STOP.
+#[pin_data]
+pub(crate) struct GupDev {
+    #[pin]
+    longterm: Mutex<Option<HeldPages>>,
+}
+
+impl GupDev {
+    pub(crate) fn new() -> impl PinInit<Self, Error> {
+        try_pin_init!(GupDev {
+            longterm <- new_mutex!(None),
+        })
+    }
+
+    /// One of the `struct gup_test` commands (`__gup_test_ioctl()`).
+    fn gup_test(&self, cmd: u32, g: &mut GupTest) -> Result {
+        let (mode, fast, longterm) = match cmd {
+            GUP_FAST_BENCHMARK => (Mode::Referenced, true, false),
+            GUP_BASIC_TEST => (Mode::Referenced, false, false),
+            PIN_FAST_BENCHMARK => (Mode::Pinned, true, false),
+            PIN_BASIC_TEST => (Mode::Pinned, false, false),
+            PIN_LONGTERM_BENCHMARK => (Mode::Pinned, false, true),
+            _ => {
+                // DUMP_USER_PAGES_TEST
+                let pin = g.test_flags & GUP_TEST_FLAG_DUMP_PAGES_USE_PIN != 0;
+                (
+                    if pin { Mode::Pinned } else { Mode::Referenced },
+                    false,
+                    false,
+                )
+            }
+        };
+        let mut bits = GupFlags::new(g.gup_flags, false)?;
+        if longterm {
+            bits = GupFlags::new(g.gup_flags | GupFlags::LONGTERM, true)?;
+        }
+        let size = usize::try_from(g.size).map_err(|_| EINVAL)?;
+        let per_call = g.nr_pages_per_call as usize;
+        let mut held = HeldPages::new(size / PAGE_SIZE, mode)?;
+        let guard = if fast {
+            None
+        } else {
+            Some(MmapReadGuard::lock()?)
+        };
+        let walk = match &guard {
+            Some(g) => Walk::Locked(g),
+            None => Walk::Fast,
+        };
+
+        let start_addr = g.addr as usize;
+        let end = start_addr.saturating_add(size);
+        let mut addr = start_addr;
+        let mut nr = per_call;
+        let start = now_us();
+        while addr < end {
+            if nr != per_call {
+                break;
+            }
+            let mut next = addr.saturating_add(nr.saturating_mul(PAGE_SIZE));
+            if next > end {
+                next = end;
+                nr = (next - addr) / PAGE_SIZE;
+            }
+            match held.take(nr, |s| gup(addr, bits, mode, walk, s)) {
+                Ok(got) => nr = got,
+                Err(_) => break,
+            }
+            addr = next;
+        }
+        let stop = now_us();
+        g.get_delta_usec = (stop - start) as u64;
+        g.size = (addr - start_addr) as u64;
+
+        // An untimed moment to verify the pinned state, reported as the kernel's device does.
+        if mode == Mode::Pinned && cmd != DUMP_USER_PAGES_TEST {
+            for p in held.pages() {
+                if !p.maybe_dma_pinned() {
+                    warn(c_str!("iovx_gup: a page is NOT dma-pinned"));
+                    p.dump(c_str!("iovx_gup failure"));
+                    break;
+                } else if longterm && !p.is_longterm_pinnable() {
+                    warn(c_str!("iovx_gup: a page is NOT pinnable but pinned"));
+                    p.dump(c_str!("iovx_gup failure"));
+                    break;
+                }
+            }
+        }
+        if cmd == DUMP_USER_PAGES_TEST {
+            dump_pages(g, &held);
+        }
+
+        let start = now_us();
+        held.release();
+        let stop = now_us();
+        g.put_delta_usec = (stop - start) as u64;
+        drop(guard);
+        Ok(())
+    }
+
+    fn longterm_start(&self, arg: usize) -> Result {
+        let mut state = self.longterm.lock();
+        if state.is_some() {
+            return Err(EINVAL);
+        }
+        let a = *UserArg::<PinLongtermTest>::read(arg)?.get();
+        if a.flags & !(PIN_LONGTERM_TEST_FLAG_USE_WRITE | PIN_LONGTERM_TEST_FLAG_USE_FAST) != 0 {
+            return Err(EINVAL);
+        }
+        if (a.addr | a.size) % PAGE_SIZE as u64 != 0 || a.size > i64::MAX as u64 {
+            return Err(EINVAL);
+        }
+        let nr_pages = (a.size / PAGE_SIZE as u64) as usize;
+        if nr_pages == 0 {
+            return Err(EINVAL);
+        }
+        let mut bits = GupFlags::LONGTERM;
+        if a.flags & PIN_LONGTERM_TEST_FLAG_USE_WRITE != 0 {
+            bits |= GupFlags::WRITE;
+        }
+        let bits = GupFlags::new(bits, true)?;
+        let fast = a.flags & PIN_LONGTERM_TEST_FLAG_USE_FAST != 0;
+        let mut held = HeldPages::new(nr_pages, Mode::Pinned)?;
+        let guard = if fast {
+            None
+        } else {
+            Some(MmapReadGuard::lock()?)
+        };
+        let walk = match &guard {
+            Some(g) => Walk::Locked(g),
+            None => Walk::Fast,
+        };
+        while held.len() < nr_pages {
+            let addr = a.addr as usize + held.len() * PAGE_SIZE;
+            // On failure `held` is dropped, unpinning what was pinned, as the kernel's
+            // pin_longterm_test_stop() does.
+            held.take(nr_pages - held.len(), |s| {
+                gup(addr, bits, Mode::Pinned, walk, s)
+            })?;
+        }
+        drop(guard);
+        *state = Some(held);
+        Ok(())
+    }
+
+    fn longterm_read(&self, arg: usize) -> Result {
+        let state = self.longterm.lock();
+        let held = state.as_ref().ok_or(EINVAL)?;
+        let mut user_addr = *UserArg::<u64>::read(arg)?.get() as usize;
+        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+        for p in held.pages() {
+            p.read(0, &mut buf)?;
+            UserSlice::new(user_addr, PAGE_SIZE)
+                .writer()
+                .write_slice(&buf)?;
+            user_addr += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    fn longterm_stop(&self) {
+        // Dropping the pages unpins them.
+        *self.longterm.lock() = None;
+    }
+}
+
+/// `dump_pages_test()`: out-of-range page numbers are zeroed, the others dumped.
+fn dump_pages(g: &mut GupTest, held: &HeldPages) {
+    let n = held.len();
+    for i in 0..GUP_TEST_MAX_PAGES_TO_DUMP {
+        if g.which_pages[i] as usize > n {
+            pr_warn!(
+                "ZEROING due to out of range: .which_pages[{}]: {}\n",
+                i,
+                g.which_pages[i]
+            );
+            g.which_pages[i] = 0;
+        }
+    }
+    for i in 0..GUP_TEST_MAX_PAGES_TO_DUMP {
+        let index = g.which_pages[i] as usize;
+        if index == 0 {
+            continue;
+        }
+        pr_info!(
+            "---- page #{}, starting from user virt addr: 0x{:x}\n",
+            index - 1,
+            g.addr
+        );
+        if let Some(p) = held.pages().nth(index - 1) {
+            p.dump(c_str!("iovx_gup: dump_pages() test"));
+        }
+    }
+}
+
+impl IoctlDevice for GupDev {
+    fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        match cmd {
+            GUP_FAST_BENCHMARK
+            | PIN_FAST_BENCHMARK
+            | PIN_LONGTERM_BENCHMARK
+            | GUP_BASIC_TEST
+            | PIN_BASIC_TEST
+            | DUMP_USER_PAGES_TEST => {
+                let mut g = UserArg::<GupTest>::read(arg)?;
+                self.gup_test(cmd, g.get_mut())?;
+                g.write(arg)?;
+                Ok(0)
+            }
+            PIN_LONGTERM_TEST_START => self.longterm_start(arg).map(|()| 0),
+            PIN_LONGTERM_TEST_STOP => {
+                self.longterm_stop();
+                Ok(0)
+            }
+            PIN_LONGTERM_TEST_READ => self.longterm_read(arg).map(|()| 0),
+            _ => Err(EINVAL),
+        }
+    }
+
+    fn release(&self) {
+        self.longterm_stop();
+    }
+}
