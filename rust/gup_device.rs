@@ -7,9 +7,10 @@
 //! those of 6.12's `mm/gup_test.c`, so that the kernel's own selftests (`gup_test`, `cow`,
 //! `gup_longterm`) run against this device unchanged, bind-mounted over
 //! `/sys/kernel/debug/gup_test`. Differences: only the `FOLL_*` flags that make sense from
-//! outside the core mm are accepted (`FOLL_WRITE`, `FOLL_FORCE`, `FOLL_NOFAULT`; `EINVAL` for
-//! the others, where the kernel's device would pass them on and trip GUP's own warnings), and the
-//! long-term test pins belong to this device rather than to the kernel's one.
+//! outside the core mm are accepted (`FOLL_WRITE`, `FOLL_FORCE`, `FOLL_NOFAULT`, and `FOLL_GET`
+//! for the reference commands; `EINVAL` for the others, such as `FOLL_TOUCH` or `FOLL_GET` with a
+//! pin, where the kernel's device passes them on and GUP warns), and the long-term test pins
+//! belong to this device rather than to the kernel's one.
 
 use crate::abi::chrdev::IoctlDevice;
 use crate::abi::extract::{gup, now_us, warn, GupFlags, HeldPages, MmapReadGuard, Mode, Walk};
@@ -70,10 +71,18 @@ impl GupDev {
                 )
             }
         };
-        let mut bits = GupFlags::new(g.gup_flags, false)?;
-        if longterm {
-            bits = GupFlags::new(g.gup_flags | GupFlags::LONGTERM, true)?;
-        }
+        // FOLL_GET is what the reference commands do anyway; upstream's run_vmtests.sh passes
+        // it (`-F 0x3`). With a pin it would be a contradiction: EINVAL.
+        let user_bits = if mode == Mode::Referenced {
+            g.gup_flags & !GupFlags::GET
+        } else {
+            g.gup_flags
+        };
+        let bits = if longterm {
+            GupFlags::new(user_bits | GupFlags::LONGTERM, true)?
+        } else {
+            GupFlags::new(user_bits, false)?
+        };
         let size = usize::try_from(g.size).map_err(|_| EINVAL)?;
         let per_call = g.nr_pages_per_call as usize;
         let mut held = HeldPages::new(size / PAGE_SIZE, mode)?;

@@ -31,6 +31,9 @@ use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 use super::iov::{Direction, IovIter, Kind};
 use super::shim;
 
+/// What one pin adds to a small folio's reference count (`GUP_PIN_COUNTING_BIAS`).
+pub const PIN_BIAS: i32 = bindings::GUP_PIN_COUNTING_BIAS as i32;
+
 /// How the pages of a batch must be released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -677,6 +680,8 @@ impl GupFlags {
     pub const LONGTERM: u32 = bindings::FOLL_LONGTERM;
     /// `FOLL_NOFAULT`: do not fault pages in.
     pub const NOFAULT: u32 = bindings::FOLL_NOFAULT;
+    /// `FOLL_GET`: never accepted here (the mode decides), named so callers can strip it.
+    pub const GET: u32 = bindings::FOLL_GET;
 
     /// Checks `bits`: `EINVAL` for any flag other than `WRITE`, `FORCE`, `NOFAULT` and (if
     /// `allow_longterm`) `LONGTERM`. Internal flags (`FOLL_GET`, `FOLL_PIN`, ...) are never

@@ -7,17 +7,14 @@
 //! iterator's advance, and the page and counter state before, during and after the batch.
 
 use crate::abi::extract::{
-    get_user_pages, pin_user_pages, Mode, PageSlot, Pin, Snapshot, COUNTERS,
+    get_user_pages, pin_user_pages, Mode, PageSlot, Pin, Snapshot, COUNTERS, PIN_BIAS,
 };
 use crate::abi::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abi::kunit::{CaseResult, Test};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
-use kernel::{
-    bindings::GUP_PIN_COUNTING_BIAS, c_str, page::Page, page::PAGE_SIZE, prelude::*,
-    uaccess::UserSlice,
-};
+use kernel::{c_str, page::Page, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
 
-const BIAS: i32 = GUP_PIN_COUNTING_BIAS as i32;
+const BIAS: i32 = PIN_BIAS;
 
 fn slots<const N: usize>() -> [PageSlot; N] {
     core::array::from_fn(|_| PageSlot::EMPTY)
