@@ -49,7 +49,7 @@ impl DioDev {
         if pos % lbs != 0 || len as u64 % lbs != 0 || !io.is_aligned(DMA_ALIGN - 1, self.lbs - 1) {
             return Err(EINVAL);
         }
-        io.direct_io(self.disk.target(self.lbs), pos, len)
+        io.direct_io(self.disk.target(), pos, len)
     }
 }
 

@@ -72,7 +72,7 @@ impl kernel::Module for IovExtract {
             };
             let name = CString::try_from_fmt(fmt!("iovx{n}"))?;
             let disk = Arc::new(
-                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?)?,
+                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?, module)?,
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;

@@ -31,7 +31,9 @@ use super::shim;
 /// Receives the outcome of each bio of an I/O.
 ///
 /// Every bio submitted calls [`Completion::bio_submitted`] once, before it is handed to the
-/// block layer, and [`Completion::bio_done`] once, after its pages have been released.
+/// block layer, and [`Completion::bio_done`] once, when it has completed and its pages have been
+/// released or, for a read into pinned pages, handed to `bio_check_pages_dirty()`, which may
+/// finish dirtying and unpinning them from a worker shortly after.
 pub trait Completion: Send + Sync + 'static {
     /// A bio is about to be submitted.
     fn bio_submitted(&self);
@@ -53,31 +55,32 @@ pub struct Target<'a> {
 }
 
 impl<T: Driver> Disk<T> {
-    /// The disk as a target for bios, with its logical block size.
-    pub fn target(&self, logical_block_size: u32) -> Target<'_> {
+    /// The disk as a target for bios.
+    pub fn target(&self) -> Target<'_> {
         // INVARIANT: The disk lives as long as the borrow.
         Target {
             disk: self.as_raw(),
-            lbs: logical_block_size,
+            lbs: self.logical_block_size(),
             _p: PhantomData,
         }
     }
 }
 
-/// A bio being built.
+/// A bio being built for a disk borrowed for `'t`.
 ///
 /// # Invariants
 ///
-/// `raw` is a bio allocated by [`Bio::new`], not yet submitted, owned by this value. Every page
+/// `raw` is a bio for a disk that lives for `'t`, allocated by [`Bio::new`], not yet submitted,
+/// owned by this value. Every page
 /// in it came from a batch of mode `mode` (pinned or listed) and `pages` counts them; pinned
 /// pages hold one pin each, owned by the bio, and the bio has `BIO_PAGE_PINNED` set if there are
 /// any; listed pages belong to memory borrowed for `'data`.
-pub struct Bio<'data> {
+pub struct Bio<'t, 'data> {
     raw: NonNull<bindings::bio>,
     mode: Option<Mode>,
     pages: usize,
     write: bool,
-    _p: PhantomData<&'data [u8]>,
+    _p: PhantomData<(&'t (), &'data [u8])>,
 }
 
 /// What a bio in flight carries in `bi_private`.
@@ -88,10 +91,10 @@ struct InFlight<C: Completion> {
     mode: Option<Mode>,
 }
 
-impl<'data> Bio<'data> {
+impl<'t, 'data> Bio<'t, 'data> {
     /// A bio for `target` starting at `sector`, with room for `nr_vecs` (at most
     /// `BIO_MAX_VECS`) page segments; a write if `write`, else a read.
-    pub fn new(target: Target<'_>, write: bool, sector: u64, nr_vecs: usize) -> Result<Self> {
+    pub fn new(target: Target<'t>, write: bool, sector: u64, nr_vecs: usize) -> Result<Self> {
         if nr_vecs == 0 || nr_vecs > bindings::BIO_MAX_VECS as usize {
             return Err(EINVAL);
         }
@@ -271,7 +274,7 @@ unsafe extern "C" fn end_io<C: Completion>(bio: *mut bindings::bio) {
     ctx.done.bio_done(result);
 }
 
-impl Drop for Bio<'_> {
+impl Drop for Bio<'_, '_> {
     fn drop(&mut self) {
         let bio = self.raw.as_ptr();
         // SAFETY: The bio was never submitted; its pages are released once and it is put once.

@@ -273,16 +273,21 @@ struct Shared<T: Driver> {
 ///
 /// # Invariants
 ///
-/// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and
-/// whose `queuedata` is `shared`; both live until `drop` has deleted the disk.
+/// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and whose
+/// `queuedata` is `shared`, both live until `drop` has deleted the disk. Its operations table is
+/// a `KBox` owned by the gendisk itself: made in `new`, freed by its `free_disk` callback when the
+/// last reference to the gendisk goes (an open block device may hold one past `drop`); the table
+/// names the module as owner, so the module stays while the disk is open. `lbs` is the logical
+/// block size.
 pub struct Disk<T: Driver> {
     disk: NonNull<bindings::gendisk>,
     tag_set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
     shared: Pin<KBox<Shared<T>>>,
+    lbs: u32,
 }
 
-// SAFETY: The gendisk and tag set may be used and torn down from any thread; the driver is
-// `Send + Sync`.
+// SAFETY: The gendisk, tag set and operations table may be used and torn down from any thread;
+// the driver is `Send + Sync`.
 unsafe impl<T: Driver> Send for Disk<T> {}
 // SAFETY: Shared access only reads the pointers and calls thread-safe block layer functions.
 unsafe impl<T: Driver> Sync for Disk<T> {}
@@ -384,8 +389,14 @@ impl<T: Driver> Vtable<T> {
 use kernel::ffi;
 
 impl<T: Driver> Disk<T> {
-    /// Makes and registers disk `name` (e.g. `iovx0`) served by `driver`.
-    pub fn new(name: &CStr, config: Config, driver: T) -> Result<Self> {
+    /// Makes and registers disk `name` (e.g. `iovx0`) served by `driver`, owned by `module`
+    /// (which cannot be unloaded while the disk is open).
+    pub fn new(
+        name: &CStr,
+        config: Config,
+        driver: T,
+        module: &'static ThisModule,
+    ) -> Result<Self> {
         let lbs = config.logical_block_size;
         if lbs != 512 && lbs != 4096 {
             return Err(EINVAL);
@@ -400,6 +411,19 @@ impl<T: Driver> Disk<T> {
             },
             GFP_KERNEL,
         )?;
+        let fops = KBox::into_raw(KBox::new(
+            bindings::block_device_operations {
+                owner: module.as_ptr(),
+                free_disk: Some(free_disk),
+                // SAFETY: All-zero is "no callbacks".
+                ..unsafe { core::mem::zeroed() }
+            },
+            GFP_KERNEL,
+        )?);
+        let free_fops = ScopeGuard::new(move || {
+            // SAFETY: `fops` came from `KBox::into_raw` above and no added disk uses it.
+            drop(unsafe { KBox::from_raw(fops) })
+        });
         let tag_set = KBox::pin(Opaque::<bindings::blk_mq_tag_set>::uninit(), GFP_KERNEL)?;
         let set = tag_set.get();
         // SAFETY: `set` is valid for writes; all-zero is the starting state of a tag set.
@@ -451,13 +475,15 @@ impl<T: Driver> Disk<T> {
             for (d, s) in dst.iter_mut().zip(bytes) {
                 *d = *s as _;
             }
-            (*disk).fops = &FOPS;
+            (*disk).fops = fops;
             bindings::set_capacity(disk, config.capacity_sectors);
         }
         // SAFETY: `disk` is fully set up.
         kernel::error::to_result(unsafe {
             bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut())
         })?;
+        // From here on the gendisk owns `fops` (freed by `free_disk`).
+        free_fops.dismiss();
         put.dismiss();
         free_set.dismiss();
         // INVARIANT: The disk was added with this tag set and queuedata.
@@ -466,7 +492,13 @@ impl<T: Driver> Disk<T> {
             disk: unsafe { NonNull::new_unchecked(disk) },
             tag_set,
             shared,
+            lbs,
         })
+    }
+
+    /// The logical block size.
+    pub fn logical_block_size(&self) -> u32 {
+        self.lbs
     }
 
     /// The driver serving the disk.
@@ -480,10 +512,16 @@ impl<T: Driver> Disk<T> {
     }
 }
 
-const FOPS: bindings::block_device_operations = bindings::block_device_operations {
-    // SAFETY: All-zero is "no callbacks".
-    ..unsafe { core::mem::zeroed() }
-};
+/// `free_disk` of every disk made here: frees the operations table with the gendisk.
+///
+/// # Safety
+///
+/// Called by the block layer once, when the last reference to an added gendisk goes.
+unsafe extern "C" fn free_disk(disk: *mut bindings::gendisk) {
+    // SAFETY: The table was made by `KBox::into_raw` in `Disk::new` for this disk only, and the
+    // block layer does not use it after this call.
+    drop(unsafe { KBox::from_raw((*disk).fops.cast_mut()) });
+}
 
 impl<T: Driver> Drop for Disk<T> {
     fn drop(&mut self) {

@@ -217,77 +217,175 @@ impl Completion for DioState {
 
 use kernel::ffi;
 
-/// A registered misc character device `/dev/<name>` doing direct I/O with a `T`.
+/// The file operations table of a device, read-only once made.
+struct Fops(bindings::file_operations);
+
+// SAFETY: The table is only read (by the VFS) after it is made; its pointers are to functions
+// and to the owning module, which may be used from any thread.
+unsafe impl Send for Fops {}
+// SAFETY: As above.
+unsafe impl Sync for Fops {}
+
+/// What a device registration shares with the device's open files.
+#[pin_data]
+struct Shared<D> {
+    fops: Fops,
+    #[pin]
+    data: D,
+}
+
+/// A registered misc character device `/dev/<name>` with data `D`.
+///
+/// The file operations table and the data are reference-counted: the registration holds one
+/// reference and every open file another (taken in `open`, dropped in `release`), so that a file
+/// opened before the device was deregistered keeps both. The table names the module as owner, so
+/// the module stays loaded while a file is open.
 ///
 /// # Invariants
 ///
-/// `misc` is a registered misc device whose file operations are `fops` and whose data is
-/// `data`; both outlive it (it is deregistered first, in `drop`).
-pub struct MiscDevice<T: DirectIo> {
+/// `misc` is a misc device registered with `shared`'s table and with `shared` (one reference,
+/// from `Arc::into_raw`) as its data, until `drop` deregisters it and gives the reference back.
+struct Registration<D: Send + Sync + 'static> {
     misc: *mut ffi::c_void,
-    _fops: Pin<KBox<bindings::file_operations>>,
-    data: Pin<KBox<T>>,
+    shared: *const Shared<D>,
 }
 
-// SAFETY: Registration and deregistration may happen on any thread; `T` is `Send + Sync`.
-unsafe impl<T: DirectIo> Send for MiscDevice<T> {}
-// SAFETY: Only `data` is reachable through a shared reference, and it is `Sync`.
-unsafe impl<T: DirectIo> Sync for MiscDevice<T> {}
+// SAFETY: Registration and deregistration may happen on any thread; `D` is `Send + Sync`.
+unsafe impl<D: Send + Sync + 'static> Send for Registration<D> {}
+// SAFETY: Only `D` is reachable through a shared reference, and it is `Sync`.
+unsafe impl<D: Send + Sync + 'static> Sync for Registration<D> {}
+
+impl<D: Send + Sync + 'static> Registration<D> {
+    fn new(
+        name: &CStr,
+        fops: bindings::file_operations,
+        data: impl PinInit<D, Error>,
+    ) -> Result<Self> {
+        let shared = Arc::pin_init(
+            try_pin_init!(Shared {
+                fops: Fops(fops),
+                data <- data,
+            }),
+            GFP_KERNEL,
+        )?;
+        let raw = Arc::into_raw(shared);
+        // SAFETY: `raw` is a live `Shared` whose table outlives the registration (the reference
+        // given to it here is only dropped after deregistration); `name` is copied.
+        let misc = unsafe {
+            shim::iovx_misc_register(name.as_char_ptr(), &(*raw).fops.0, raw.cast_mut().cast())
+        };
+        match kernel::error::from_err_ptr(misc) {
+            // INVARIANT: Registered with the table and the reference.
+            Ok(misc) => Ok(Self { misc, shared: raw }),
+            Err(e) => {
+                // SAFETY: The reference was not handed over; take it back.
+                drop(unsafe { Arc::from_raw(raw) });
+                Err(e)
+            }
+        }
+    }
+
+    fn data(&self) -> &D {
+        // SAFETY: The registration holds a reference (type invariant).
+        unsafe { &(*self.shared).data }
+    }
+
+    /// `open`: the file takes a reference of its own, kept in `private_data`.
+    ///
+    /// # Safety
+    ///
+    /// Called by `misc_open()` (which holds the misc lock, so the device is registered) with a
+    /// file of a device registered by [`Registration::new`] for this `D`.
+    unsafe extern "C" fn open(
+        _inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: The misc data of the device is `shared`, alive while registered.
+        let raw = unsafe { shim::iovx_file_data(file) }
+            .cast::<Shared<D>>()
+            .cast_const();
+        // SAFETY: `raw` came from `Arc::into_raw` and its reference is still held by the
+        // registration; this makes another one for the file.
+        let mine = unsafe { core::mem::ManuallyDrop::new(Arc::from_raw(raw)) };
+        let file_ref = Arc::into_raw((*mine).clone());
+        // SAFETY: `file` is being opened; `private_data` (the miscdevice, set by misc_open) is
+        // replaced by the file's reference, given back in `release`. O_DIRECT is allowed: the
+        // devices do direct I/O or none.
+        unsafe {
+            shim::iovx_file_set_private(file, file_ref.cast_mut().cast());
+            shim::iovx_file_allow_odirect(file);
+        }
+        0
+    }
+
+    /// `release`: drops the file's reference.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS once, when the last reference to a file opened by `open` goes.
+    unsafe extern "C" fn release(
+        _inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: `private_data` holds the file's reference, made in `open`.
+        drop(unsafe {
+            Arc::from_raw(
+                shim::iovx_file_private(file)
+                    .cast::<Shared<D>>()
+                    .cast_const(),
+            )
+        });
+        0
+    }
+
+    /// The data of an open file.
+    ///
+    /// # Safety
+    ///
+    /// `file` is a file opened by `open` and not yet released.
+    unsafe fn file_data<'f>(file: *mut bindings::file) -> &'f D {
+        // SAFETY: The file's reference keeps `Shared` alive until `release`.
+        unsafe { &(*shim::iovx_file_private(file).cast::<Shared<D>>()).data }
+    }
+}
+
+impl<D: Send + Sync + 'static> Drop for Registration<D> {
+    fn drop(&mut self) {
+        // SAFETY: `misc` is registered (type invariant); afterwards no new file can open it, and
+        // the registration's reference is given back (open files keep their own).
+        unsafe {
+            shim::iovx_misc_deregister(self.misc);
+            drop(Arc::from_raw(self.shared));
+        }
+    }
+}
+
+/// A registered misc character device `/dev/<name>` doing direct I/O with a `T`.
+pub struct MiscDevice<T: DirectIo> {
+    reg: Registration<T>,
+}
 
 impl<T: DirectIo> MiscDevice<T> {
     /// Registers `/dev/<name>`, owned by `module` (which cannot be unloaded while it is open).
     pub fn register(name: &CStr, module: &'static ThisModule, data: T) -> Result<Self> {
-        let data = KBox::pin(data, GFP_KERNEL)?;
-        let fops = KBox::pin(
-            bindings::file_operations {
-                owner: module.as_ptr(),
-                open: Some(Self::open),
-                read_iter: Some(Self::read_iter),
-                write_iter: Some(Self::write_iter),
-                llseek: Some(Self::llseek),
-                // SAFETY: All-zero is "not implemented" for the other operations.
-                ..unsafe { core::mem::zeroed() }
-            },
-            GFP_KERNEL,
-        )?;
-        let ptr = (&*data as *const T).cast_mut().cast();
-        // SAFETY: `name` is NUL-terminated (copied); `fops` and `data` are pinned and kept in
-        // the returned value until after deregistration.
-        let misc = unsafe { shim::iovx_misc_register(name.as_char_ptr(), &*fops, ptr) };
-        let misc = kernel::error::from_err_ptr(misc)?;
-        // INVARIANT: Registered with `fops` and `data`.
+        let fops = bindings::file_operations {
+            owner: module.as_ptr(),
+            open: Some(Registration::<T>::open),
+            release: Some(Registration::<T>::release),
+            read_iter: Some(Self::read_iter),
+            write_iter: Some(Self::write_iter),
+            llseek: Some(Self::llseek),
+            // SAFETY: All-zero is "not implemented" for the other operations.
+            ..unsafe { core::mem::zeroed() }
+        };
         Ok(Self {
-            misc,
-            _fops: fops,
-            data,
+            reg: Registration::new(name, fops, data)?,
         })
     }
 
     /// The device's data.
     pub fn data(&self) -> &T {
-        &self.data
-    }
-
-    /// # Safety
-    ///
-    /// Called by the VFS through `misc_open()` with a file of this device.
-    unsafe extern "C" fn open(
-        _inode: *mut bindings::inode,
-        file: *mut bindings::file,
-    ) -> ffi::c_int {
-        // SAFETY: `file` is being opened; O_DIRECT is what the device does anyway.
-        unsafe { shim::iovx_file_allow_odirect(file) };
-        0
-    }
-
-    /// # Safety
-    ///
-    /// `file` is an open file of this device.
-    unsafe fn data_of<'f>(file: *mut bindings::file) -> &'f T {
-        // SAFETY: The data pointer is the pinned `T`, which lives until the device is
-        // deregistered when the module is unloaded; the module cannot be unloaded while a file
-        // is open, since `fops.owner` holds it.
-        unsafe { &*shim::iovx_file_data(file).cast::<T>() }
+        self.reg.data()
     }
 
     /// # Safety
@@ -297,8 +395,8 @@ impl<T: DirectIo> MiscDevice<T> {
         iocb: *mut bindings::kiocb,
         iter: *mut bindings::iov_iter,
     ) -> isize {
-        // SAFETY: As for `data_of`: the kiocb's file is an open file of this device.
-        let data = unsafe { &*shim::iovx_kiocb_data(iocb).cast::<T>() };
+        // SAFETY: The kiocb's file is an open file of this device.
+        let data = unsafe { Registration::<T>::file_data(shim::iovx_kiocb_file(iocb)) };
         // SAFETY: `iter` is the call's destination iterator, valid during the call, with the
         // VFS's promise that an asynchronous kiocb's memory stays valid until it is completed.
         let iter = unsafe { IovIter::<Dest>::from_raw(iter) };
@@ -314,10 +412,10 @@ impl<T: DirectIo> MiscDevice<T> {
         iocb: *mut bindings::kiocb,
         iter: *mut bindings::iov_iter,
     ) -> isize {
-        // SAFETY: As in `read_iter`.
-        let data = unsafe { &*shim::iovx_kiocb_data(iocb).cast::<T>() };
-        // SAFETY: `iter` is the call's source iterator, valid during the call, with the
-        // VFS's promise that an asynchronous kiocb's memory stays valid until it is completed.
+        // SAFETY: The kiocb's file is an open file of this device.
+        let data = unsafe { Registration::<T>::file_data(shim::iovx_kiocb_file(iocb)) };
+        // SAFETY: `iter` is the call's source iterator, valid during the call, with the VFS's
+        // promise that an asynchronous kiocb's memory stays valid until it is completed.
         let iter = unsafe { IovIter::<Source>::from_raw(iter) };
         // INVARIANT: The call's kiocb and iterator.
         let io = Kiocb { raw: iocb, iter };
@@ -342,17 +440,9 @@ impl<T: DirectIo> MiscDevice<T> {
         whence: ffi::c_int,
     ) -> bindings::loff_t {
         // SAFETY: `file` is an open file of this device.
-        let size = unsafe { Self::data_of(file) }.size();
+        let size = unsafe { Registration::<T>::file_data(file) }.size();
         // SAFETY: `file` is valid; `fixed_size_llseek()` takes the file's position lock itself.
         unsafe { bindings::fixed_size_llseek(file, off, whence, size as _) }
-    }
-}
-
-impl<T: DirectIo> Drop for MiscDevice<T> {
-    fn drop(&mut self) {
-        // SAFETY: `misc` is registered (type invariant); after this no new file can open it, and
-        // the module cannot be unloaded while one is open.
-        unsafe { shim::iovx_misc_deregister(self.misc) };
     }
 }
 
@@ -365,21 +455,9 @@ pub trait IoctlDevice: Send + Sync + Sized + 'static {
 }
 
 /// A registered misc character device `/dev/<name>` answering ioctls with a `T`.
-///
-/// # Invariants
-///
-/// `misc` is a registered misc device whose file operations are `fops` and whose data is
-/// `data`; both outlive it (it is deregistered first, in `drop`).
 pub struct MiscIoctl<T: IoctlDevice> {
-    misc: *mut ffi::c_void,
-    _fops: Pin<KBox<bindings::file_operations>>,
-    data: Pin<KBox<T>>,
+    reg: Registration<T>,
 }
-
-// SAFETY: As for `MiscDevice`.
-unsafe impl<T: IoctlDevice> Send for MiscIoctl<T> {}
-// SAFETY: As for `MiscDevice`.
-unsafe impl<T: IoctlDevice> Sync for MiscIoctl<T> {}
 
 impl<T: IoctlDevice> MiscIoctl<T> {
     /// Registers `/dev/<name>`, owned by `module`, with data made by `init`.
@@ -388,35 +466,24 @@ impl<T: IoctlDevice> MiscIoctl<T> {
         module: &'static ThisModule,
         init: impl PinInit<T, Error>,
     ) -> Result<Self> {
-        let data = KBox::pin_init(init, GFP_KERNEL)?;
-        let fops = KBox::pin(
-            bindings::file_operations {
-                owner: module.as_ptr(),
-                open: Some(bindings::nonseekable_open),
-                unlocked_ioctl: Some(Self::ioctl),
-                // SAFETY: Returns a constant.
-                compat_ioctl: unsafe { shim::iovx_compat_ptr_ioctl() },
-                release: Some(Self::release),
-                // SAFETY: All-zero is "not implemented" for the other operations.
-                ..unsafe { core::mem::zeroed() }
-            },
-            GFP_KERNEL,
-        )?;
-        let ptr = (&*data as *const T).cast_mut().cast();
-        // SAFETY: As in `MiscDevice::register`.
-        let misc = unsafe { shim::iovx_misc_register(name.as_char_ptr(), &*fops, ptr) };
-        let misc = kernel::error::from_err_ptr(misc)?;
-        // INVARIANT: Registered with `fops` and `data`.
+        let fops = bindings::file_operations {
+            owner: module.as_ptr(),
+            open: Some(Registration::<T>::open),
+            release: Some(Self::release),
+            unlocked_ioctl: Some(Self::ioctl),
+            // SAFETY: Returns a constant.
+            compat_ioctl: unsafe { shim::iovx_compat_ptr_ioctl() },
+            // SAFETY: All-zero is "not implemented" for the other operations.
+            ..unsafe { core::mem::zeroed() }
+        };
         Ok(Self {
-            misc,
-            _fops: fops,
-            data,
+            reg: Registration::new(name, fops, init)?,
         })
     }
 
     /// The device's data.
     pub fn data(&self) -> &T {
-        &self.data
+        self.reg.data()
     }
 
     /// # Safety
@@ -427,9 +494,8 @@ impl<T: IoctlDevice> MiscIoctl<T> {
         cmd: ffi::c_uint,
         arg: ffi::c_ulong,
     ) -> ffi::c_long {
-        // SAFETY: The data lives until deregistration; the module, and so the device, stays
-        // while a file is open (`fops.owner`).
-        let data = unsafe { &*shim::iovx_file_data(file).cast::<T>() };
+        // SAFETY: `file` is an open file of this device.
+        let data = unsafe { Registration::<T>::file_data(file) };
         match data.ioctl(cmd, arg) {
             Ok(v) => v as ffi::c_long,
             Err(e) => e.to_errno() as ffi::c_long,
@@ -438,21 +504,14 @@ impl<T: IoctlDevice> MiscIoctl<T> {
 
     /// # Safety
     ///
-    /// Called by the VFS when the last reference to a file of this device goes.
+    /// Called by the VFS once, when the last reference to a file of this device goes.
     unsafe extern "C" fn release(
-        _inode: *mut bindings::inode,
+        inode: *mut bindings::inode,
         file: *mut bindings::file,
     ) -> ffi::c_int {
-        // SAFETY: As in `ioctl`.
-        let data = unsafe { &*shim::iovx_file_data(file).cast::<T>() };
-        data.release();
-        0
-    }
-}
-
-impl<T: IoctlDevice> Drop for MiscIoctl<T> {
-    fn drop(&mut self) {
-        // SAFETY: `misc` is registered (type invariant).
-        unsafe { shim::iovx_misc_deregister(self.misc) };
+        // SAFETY: `file` is an open file of this device until the reference is dropped below.
+        unsafe { Registration::<T>::file_data(file) }.release();
+        // SAFETY: As required by `Registration::release`.
+        unsafe { Registration::<T>::release(inode, file) }
     }
 }

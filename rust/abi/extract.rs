@@ -95,7 +95,7 @@ pub struct Counters {
     pub unreferenced: AtomicU64,
     /// Pages listed.
     pub listed: AtomicU64,
-    /// Listed batches ended (their pages "released": nothing to do).
+    /// Listed pages whose batch ended (nothing to release for them).
     pub unlisted: AtomicU64,
     /// Pages marked dirty on release.
     pub dirtied: AtomicU64,
@@ -192,7 +192,8 @@ pub struct Batch<'data, 'buf> {
     mode: Mode,
     longterm: bool,
     _data: PhantomData<&'data [u8]>,
-    // Release calls may sleep and pages belong to the task's mm: keep batches on one thread.
+    // A batch borrows the caller's page array and, when listed, the iterator's memory; it stays
+    // with the code that extracted it (a bio takes its pages over to move them elsewhere).
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -537,6 +538,9 @@ impl<'data, D: Direction> IovIter<'data, D> {
         if kind == Kind::Discard || slots.is_empty() {
             return Err(EINVAL);
         }
+        if kind.is_user() && !current_has_mm() {
+            return Err(EFAULT);
+        }
         let maxpages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
         let mut list = slots.as_mut_ptr().cast::<*mut bindings::page>();
         let mut offset: usize = 0;
@@ -576,6 +580,9 @@ impl<'data, D: Direction> IovIter<'data, D> {
 fn user_pages(addr: usize, len: usize, slots: usize) -> Result<(usize, usize, usize)> {
     if len == 0 || slots == 0 {
         return Err(EINVAL);
+    }
+    if !current_has_mm() {
+        return Err(EFAULT);
     }
     let offset = addr % PAGE_SIZE;
     let n = offset.checked_add(len).ok_or(EINVAL)?.div_ceil(PAGE_SIZE);
@@ -714,10 +721,13 @@ pub struct MmapReadGuard {
 }
 
 impl MmapReadGuard {
-    /// Takes the lock; `EINTR` if a fatal signal arrives while waiting.
+    /// Takes the lock; `EINTR` if a fatal signal arrives while waiting, `EFAULT` if the task
+    /// has no address space (a kernel thread).
     pub fn lock() -> Result<Self> {
-        // SAFETY: The current task has an mm (a user task or a kthread with one attached, as
-        // KUnit's): the callers are file operations and test cases.
+        if !current_has_mm() {
+            return Err(EFAULT);
+        }
+        // SAFETY: The current task has an mm (checked just above).
         let r = unsafe { shim::iovx_mmap_read_lock_killable() };
         if r != 0 {
             return Err(EINTR);
@@ -765,6 +775,9 @@ pub fn gup<'buf>(
     let addr = addr - addr % PAGE_SIZE;
     if flags.is_long_term() && mode != Mode::Pinned {
         return Err(EINVAL);
+    }
+    if !current_has_mm() {
+        return Err(EFAULT);
     }
     let nr = slots.len().min(i32::MAX as usize);
     let list = slots.as_mut_ptr().cast::<*mut bindings::page>();
@@ -825,6 +838,13 @@ impl PageRef<'_> {
 pub fn warn(msg: &CStr) {
     // SAFETY: `msg` is NUL-terminated.
     unsafe { shim::iovx_warn(msg.as_char_ptr()) };
+}
+
+/// Whether the current task has a user address space: kernel threads have none (unless one is
+/// attached, as KUnit does for its cases), and user-memory operations then fail with `EFAULT`.
+pub fn current_has_mm() -> bool {
+    // SAFETY: Reads `current->mm`, which the task itself does not change under us.
+    unsafe { shim::iovx_current_has_mm() }
 }
 
 /// Microseconds of the monotonic clock (`ktime_get()`).

@@ -41,11 +41,6 @@ u8 iovx_iov_iter_type(const struct iov_iter *i)
 	return iov_iter_type(i);
 }
 
-bool iovx_iov_iter_is_source(const struct iov_iter *i)
-{
-	return i->data_source == ITER_SOURCE;
-}
-
 unsigned long iovx_iov_iter_nr_segs(const struct iov_iter *i)
 {
 	switch (iov_iter_type(i)) {
@@ -73,11 +68,6 @@ size_t iovx_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i)
 size_t iovx_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i)
 {
 	return copy_from_iter(addr, bytes, i);
-}
-
-void iovx_get_page(struct page *page)
-{
-	get_page(page);
 }
 
 void iovx_put_page(struct page *page)
@@ -113,23 +103,6 @@ void *iovx_kmap_local_page(struct page *page)
 void iovx_kunmap_local(const void *addr)
 {
 	kunmap_local(addr);
-}
-
-void *iovx_page_address(struct page *page)
-{
-	return page_address(page);
-}
-
-struct page *iovx_virt_to_page(const void *addr)
-{
-	if (is_vmalloc_or_module_addr(addr))
-		return vmalloc_to_page(addr);
-	return virt_to_page(addr);
-}
-
-unsigned long iovx_page_size(void)
-{
-	return PAGE_SIZE;
 }
 
 bool iovx_access_ok(unsigned long addr, size_t len)
@@ -254,11 +227,6 @@ int iovx_blk_status_to_errno(u8 status)
 	return blk_status_to_errno((__force blk_status_t)status);
 }
 
-u32 iovx_disk_devt(struct gendisk *disk)
-{
-	return disk_devt(disk);
-}
-
 struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				       struct queue_limits *lim,
 				       void *queuedata)
@@ -299,11 +267,6 @@ void iovx_bio_set_pinned(struct bio *bio)
 	bio_set_flag(bio, BIO_PAGE_PINNED);
 }
 
-bool iovx_bio_is_pinned(struct bio *bio)
-{
-	return bio_flagged(bio, BIO_PAGE_PINNED);
-}
-
 bool iovx_bio_is_write(struct bio *bio)
 {
 	return op_is_write(bio_op(bio));
@@ -322,11 +285,6 @@ unsigned short iovx_bio_room(struct bio *bio)
 u32 iovx_bio_size(struct bio *bio)
 {
 	return bio->bi_iter.bi_size;
-}
-
-unsigned short iovx_bio_vcnt(struct bio *bio)
-{
-	return bio->bi_vcnt;
 }
 
 void iovx_bio_set_end_io(struct bio *bio, void (*fn)(struct bio *), void *priv)
@@ -365,9 +323,19 @@ struct iovx_misc {
 	void *data;
 };
 
-void *iovx_kiocb_data(struct kiocb *iocb)
+struct file *iovx_kiocb_file(struct kiocb *iocb)
 {
-	return iovx_file_data(iocb->ki_filp);
+	return iocb->ki_filp;
+}
+
+void *iovx_file_private(struct file *file)
+{
+	return file->private_data;
+}
+
+void iovx_file_set_private(struct file *file, void *data)
+{
+	file->private_data = data;
 }
 
 /* misc_open() leaves the miscdevice in file->private_data. */
@@ -464,4 +432,9 @@ long (*iovx_compat_ptr_ioctl(void))(struct file *file, unsigned int cmd,
 				   unsigned long arg)
 {
 	return compat_ptr_ioctl;
+}
+
+bool iovx_current_has_mm(void)
+{
+	return current->mm != NULL;
 }

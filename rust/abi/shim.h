@@ -36,14 +36,12 @@ void iovx_iov_iter_ubuf(struct iov_iter *i, unsigned int direction,
 			void __user *buf, size_t count);
 size_t iovx_iov_iter_count(const struct iov_iter *i);
 u8 iovx_iov_iter_type(const struct iov_iter *i);
-bool iovx_iov_iter_is_source(const struct iov_iter *i);
 unsigned long iovx_iov_iter_nr_segs(const struct iov_iter *i);
 bool iovx_iov_iter_extract_will_pin(const struct iov_iter *i);
 size_t iovx_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
 size_t iovx_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
 
 /* include/linux/mm.h, include/linux/page_ref.h, include/linux/highmem.h */
-void iovx_get_page(struct page *page);
 void iovx_put_page(struct page *page);
 int iovx_page_ref_count(struct page *page);
 bool iovx_page_maybe_dma_pinned(struct page *page);
@@ -51,9 +49,6 @@ bool iovx_page_dirty(struct page *page);
 bool iovx_page_test_clear_dirty(struct page *page);
 void *iovx_kmap_local_page(struct page *page);
 void iovx_kunmap_local(const void *addr);
-void *iovx_page_address(struct page *page);
-struct page *iovx_virt_to_page(const void *addr);
-unsigned long iovx_page_size(void);
 
 /* include/linux/uaccess.h, include/linux/fs.h */
 bool iovx_access_ok(unsigned long addr, size_t len);
@@ -64,6 +59,8 @@ struct dentry *iovx_debugfs_create_dir(const char *name);
 void iovx_debugfs_create_u64(const char *name, struct dentry *parent,
 			     u64 *value);
 void iovx_debugfs_remove(struct dentry *dentry);
+
+bool iovx_current_has_mm(void);
 
 /* include/linux/mmap_lock.h, include/linux/mm.h, include/linux/mmdebug.h */
 int iovx_mmap_read_lock_killable(void);
@@ -96,7 +93,6 @@ void iovx_rq_iter_init(struct request *rq, struct req_iterator *it);
 bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv);
 u8 iovx_errno_to_blk_status(int err);
 int iovx_blk_status_to_errno(u8 status);
-u32 iovx_disk_devt(struct gendisk *disk);
 struct blk_mq_tag_set;
 struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				       struct queue_limits *lim,
@@ -112,12 +108,10 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
 void iovx_bio_set_pinned(struct bio *bio);
-bool iovx_bio_is_pinned(struct bio *bio);
 bool iovx_bio_is_write(struct bio *bio);
 u8 iovx_bio_status(struct bio *bio);
 unsigned short iovx_bio_room(struct bio *bio);
 u32 iovx_bio_size(struct bio *bio);
-unsigned short iovx_bio_vcnt(struct bio *bio);
 void iovx_bio_set_end_io(struct bio *bio, void (*fn)(struct bio *), void *priv);
 void *iovx_bio_private(struct bio *bio);
 
@@ -126,8 +120,10 @@ bool iovx_kiocb_is_sync(struct kiocb *iocb);
 s64 iovx_kiocb_pos(struct kiocb *iocb);
 void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos);
 void iovx_kiocb_complete(struct kiocb *iocb, long ret);
-void *iovx_kiocb_data(struct kiocb *iocb);
 void *iovx_file_data(struct file *file);
+void *iovx_file_private(struct file *file);
+void iovx_file_set_private(struct file *file, void *data);
+struct file *iovx_kiocb_file(struct kiocb *iocb);
 void *iovx_misc_register(const char *name, const struct file_operations *fops,
 			 void *data);
 void iovx_misc_deregister(void *misc);

@@ -79,7 +79,9 @@ impl<T: Pod> UserArg<T> {
         unsafe { self.v.assume_init_ref() }
     }
 
-    /// The value, to change fields in place (padding bytes stay as they were).
+    /// The value, to change fields in place. Assign fields, not the whole value: the bytes
+    /// written back are those in memory, and a whole-value assignment may copy padding bytes
+    /// from elsewhere.
     pub fn get_mut(&mut self) -> &mut T {
         // SAFETY: As in `get`; field writes keep every byte initialised.
         unsafe { self.v.assume_init_mut() }

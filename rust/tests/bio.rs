@@ -89,7 +89,7 @@ fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriver>> {
         misaligned: AtomicBool::new(false),
         requests: AtomicUsize::new(0),
     };
-    Disk::new(c_str!("iovxt0"), config, driver)
+    Disk::new(c_str!("iovxt0"), config, driver, &crate::THIS_MODULE)
 }
 
 fn slots<const N: usize>() -> [PageSlot; N] {
@@ -114,7 +114,7 @@ fn read_dirties_and_unpins(t: &Test) -> CaseResult {
     }
     let before = COUNTERS.snapshot();
     let mut it = IovIter::<Dest>::ubuf(addr, len)?;
-    let done = submit_iter_wait(disk.target(512), &mut it, 16, len)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 16, len)?;
     kunit_assert_eq!(t, done.bytes, len);
     let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
     UserSlice::new(addr, len).reader().read_slice(&mut back)?;
@@ -149,7 +149,7 @@ fn write_unpins_clean(t: &Test) -> CaseResult {
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let before = COUNTERS.snapshot();
     let mut it = IovIter::<Source>::ubuf(addr, len)?;
-    let done = submit_iter_wait(disk.target(512), &mut it, 8, len)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 8, len)?;
     kunit_assert_eq!(t, done.bytes, len);
     kunit_assert!(
         t,
@@ -179,13 +179,13 @@ fn error_completion_releases(t: &Test) -> CaseResult {
     let mut it = IovIter::<Dest>::ubuf(addr, len)?;
     kunit_assert_eq!(
         t,
-        submit_iter_wait(disk.target(512), &mut it, 0, len).err(),
+        submit_iter_wait(disk.target(), &mut it, 0, len).err(),
         Some(EIO)
     );
     let mut it = IovIter::<Source>::ubuf(addr, len)?;
     kunit_assert_eq!(
         t,
-        submit_iter_wait(disk.target(512), &mut it, 0, len).err(),
+        submit_iter_wait(disk.target(), &mut it, 0, len).err(),
         Some(EIO)
     );
     kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
@@ -202,7 +202,7 @@ fn kvec_read_is_listed(t: &Test) -> CaseResult {
     {
         let mut segs = [Kvec::<Dest>::new(&mut buf[512..512 + 2 * PAGE_SIZE])];
         let mut it = IovIter::kvec(&mut segs)?;
-        let done = submit_iter_wait(disk.target(512), &mut it, 2, 2 * PAGE_SIZE)?;
+        let done = submit_iter_wait(disk.target(), &mut it, 2, 2 * PAGE_SIZE)?;
         kunit_assert_eq!(t, done.bytes, 2 * PAGE_SIZE);
     }
     let ok = buf[512..512 + 2 * PAGE_SIZE]
@@ -233,7 +233,7 @@ fn split_bios_block_aligned(t: &Test) -> CaseResult {
         .write_slice(&KVec::from_elem(0u8, len + PAGE_SIZE, GFP_KERNEL)?)?;
     let before = COUNTERS.snapshot();
     let mut it = IovIter::<Dest>::ubuf(start, len)?;
-    let done = submit_iter_wait(disk.target(4096), &mut it, 0, len)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 0, len)?;
     kunit_assert_eq!(t, done.bytes, len);
     kunit_assert!(t, done.bios >= 2, "{} bio(s)", done.bios);
     kunit_assert!(
@@ -274,7 +274,7 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     // The partition scan at add_disk() may have read the disk already.
     let requests = disk.driver().requests.load(Relaxed);
     // Small bios use the bio's inline vectors: the room is what the block layer gave.
-    let mut bio = Bio::new(disk.target(512), false, 0, 1)?;
+    let mut bio = Bio::new(disk.target(), false, 0, 1)?;
     let room = bio.room();
     kunit_assert!(t, (1..8).contains(&room), "room {}", room);
     let r = get_user_pages(addr, PAGE_SIZE, true, &mut s1)?;
@@ -326,7 +326,7 @@ fn same_page_twice_in_one_bio(t: &Test) -> CaseResult {
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     let segs = [UserVec::new(addr, 1024), UserVec::new(addr + 1024, 1024)];
     let mut it = IovIter::<Dest>::iovec(&segs)?;
-    let done = submit_iter_wait(disk.target(512), &mut it, 0, 2048)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 0, 2048)?;
     kunit_assert_eq!(t, (done.bytes, done.bios), (2048, 1));
     kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
     Ok(())
@@ -341,7 +341,7 @@ fn delayed_completion_is_waited_for(t: &Test) -> CaseResult {
     {
         let mut segs = [Kvec::<Dest>::new(&mut buf)];
         let mut it = IovIter::kvec(&mut segs)?;
-        let done = submit_iter_wait(disk.target(512), &mut it, 0, 64 * 1024)?;
+        let done = submit_iter_wait(disk.target(), &mut it, 0, 64 * 1024)?;
         kunit_assert_eq!(t, done.bytes, 64 * 1024);
     }
     kunit_assert!(
@@ -352,7 +352,7 @@ fn delayed_completion_is_waited_for(t: &Test) -> CaseResult {
     let addr = t.vm_mmap(len, true, true)?;
     let before = COUNTERS.snapshot();
     let mut it = IovIter::<Dest>::ubuf(addr, len)?;
-    let done = submit_iter_wait(disk.target(512), &mut it, 0, len)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 0, len)?;
     kunit_assert_eq!(t, done.bytes, len);
     let d = COUNTERS.snapshot().since(&before);
     kunit_assert_eq!(t, (d.pinned, d.unpinned), (16, 16));
