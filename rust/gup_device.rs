@@ -86,15 +86,8 @@ impl GupDev {
         let size = usize::try_from(g.size).map_err(|_| EINVAL)?;
         let per_call = g.nr_pages_per_call as usize;
         let mut held = HeldPages::new(size / PAGE_SIZE, mode)?;
-        let guard = if fast {
-            None
-        } else {
-            Some(MmapReadGuard::lock()?)
-        };
-        let walk = match &guard {
-            Some(g) => Walk::Locked(g),
-            None => Walk::Fast,
-        };
+        let guard = lock_unless(fast)?;
+        let walk = walk(&guard);
 
         let start_addr = g.addr as usize;
         let end = start_addr.saturating_add(size);
@@ -169,15 +162,8 @@ impl GupDev {
         let bits = GupFlags::new(bits, true)?;
         let fast = a.flags & PIN_LONGTERM_TEST_FLAG_USE_FAST != 0;
         let mut held = HeldPages::new(nr_pages, Mode::Pinned)?;
-        let guard = if fast {
-            None
-        } else {
-            Some(MmapReadGuard::lock()?)
-        };
-        let walk = match &guard {
-            Some(g) => Walk::Locked(g),
-            None => Walk::Fast,
-        };
+        let guard = lock_unless(fast)?;
+        let walk = walk(&guard);
         while held.len() < nr_pages {
             let addr = a.addr as usize + held.len() * PAGE_SIZE;
             // On failure `held` is dropped, unpinning what was pinned, as the kernel's
@@ -209,6 +195,22 @@ impl GupDev {
     fn longterm_stop(&self) {
         // Dropping the pages unpins them.
         *self.longterm.lock() = None;
+    }
+}
+
+/// The mmap lock for the slow GUP paths; none for the fast ones.
+fn lock_unless(fast: bool) -> Result<Option<MmapReadGuard>> {
+    if fast {
+        Ok(None)
+    } else {
+        MmapReadGuard::lock().map(Some)
+    }
+}
+
+fn walk(guard: &Option<MmapReadGuard>) -> Walk<'_> {
+    match guard {
+        Some(g) => Walk::Locked(g),
+        None => Walk::Fast,
     }
 }
 

@@ -148,10 +148,10 @@ impl<'t, 'data> Bio<'t, 'data> {
         for (i, slot) in pages.iter().enumerate() {
             let start = if i == 0 { offset } else { 0 };
             let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
+            // `__bio_add_page()` never merges into the previous segment, so a page pinned twice
+            // (by two batches) sits in two segments and is unpinned twice.
             // SAFETY: `raw` is a valid, unsubmitted bio with room for this segment (checked
-            // above); the page is valid (held by the batch, now by the bio) and `start..end` is
-            // within it. `__bio_add_page()` never merges into the previous segment, so a page
-            // pinned twice (by two batches) sits in two segments and is unpinned twice.
+            // above); the page is held by the bio now; `start..end` is within it.
             unsafe {
                 bindings::__bio_add_page(
                     self.raw.as_ptr(),
