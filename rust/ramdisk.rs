@@ -129,12 +129,18 @@ impl RamDisk {
 
 impl blk::Driver for RamDisk {
     fn transfer(&self, rq: &Request<'_>) -> Result {
-        let pos = rq.sector() * SECTOR;
-        let len = rq.len();
-        if pos + len as u64 > self.capacity {
-            return Err(EIO);
+        let op = rq.op();
+        // A flush carries no position (its sector is all ones) and no data.
+        if op == Op::Flush {
+            return Ok(());
         }
-        match rq.op() {
+        let len = rq.len();
+        let pos = rq.sector().checked_mul(SECTOR).ok_or(EIO)?;
+        match pos.checked_add(len as u64) {
+            Some(end) if end <= self.capacity => {}
+            _ => return Err(EIO),
+        }
+        match op {
             Op::Read => {
                 let mut at = pos;
                 rq.for_each_segment(|seg| {

@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest entry point: the iovx RAM disk itself, through the kernel's block device paths:
+# never-written sectors read as zeroes, memory is allocated on first write and stays close to
+# the data written, discard and write-zeroes free or zero the pages, flush is accepted, and
+# the module cannot be unloaded while the disk is open. BDEV overrides the device.
+BDEV=${BDEV:-/dev/iovx0}
+n=0
+failed=0
+ok() { n=$((n + 1)); echo "ok $n ramdisk_$1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n ramdisk_$1 # $2"; }
+if [ ! -b "$BDEV" ]; then
+	echo "ok 1 ramdisk # SKIP $BDEV does not exist"
+	exit 0
+fi
+free_kb() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; awk '/^MemFree:/ { print $2 }' /proc/meminfo; }
+MiB=1048576
+t=/tmp/ramdisk.$$
+mkdir -p $t
+
+# A fresh region (64 MiB in) reads as zeroes.
+dd if="$BDEV" of=$t/r bs=64k skip=1024 count=16 iflag=direct 2>/dev/null
+dd if=/dev/zero of=$t/z bs=64k count=16 2>/dev/null
+if cmp -s $t/r $t/z; then ok never_written_reads_zero; else not_ok never_written_reads_zero "non-zero bytes"; fi
+
+# Memory follows the data written: 16 MiB written costs about 16 MiB.
+before=$(free_kb)
+dd if=/dev/urandom of=$t/d bs=64k count=256 2>/dev/null
+dd if=$t/d of="$BDEV" bs=64k seek=512 oflag=direct 2>/dev/null
+after=$(free_kb)
+used=$(( (before - after) / 1024 ))
+echo "# 16 MiB written: MemFree fell by $used MiB"
+if [ "$used" -ge 14 ] && [ "$used" -le 20 ]; then ok memory_follows_data; else not_ok memory_follows_data "MemFree fell by $used MiB"; fi
+dd if="$BDEV" of=$t/b bs=64k skip=512 count=256 iflag=direct 2>/dev/null
+if cmp -s $t/d $t/b; then ok data_reads_back; else not_ok data_reads_back "bytes differ"; fi
+
+# Discard of the first 8 MiB of that data frees the pages and reads back as zeroes.
+before=$(free_kb)
+if blkdiscard -o $((32 * MiB)) -l $((8 * MiB)) "$BDEV"; then ok discard_accepted; else not_ok discard_accepted "blkdiscard failed"; fi
+after=$(free_kb)
+freed=$(( (after - before) / 1024 ))
+echo "# 8 MiB discarded: MemFree rose by $freed MiB"
+if [ "$freed" -ge 6 ]; then ok discard_frees_memory; else not_ok discard_frees_memory "MemFree rose by $freed MiB"; fi
+dd if="$BDEV" of=$t/r bs=64k skip=512 count=128 iflag=direct 2>/dev/null
+dd if=/dev/zero of=$t/z bs=64k count=128 2>/dev/null
+if cmp -s $t/r $t/z; then ok discarded_reads_zero; else not_ok discarded_reads_zero "non-zero bytes"; fi
+dd if="$BDEV" of=$t/b bs=64k skip=640 count=128 iflag=direct 2>/dev/null
+dd if=$t/d of=$t/d2 bs=64k skip=128 count=128 2>/dev/null
+if cmp -s $t/d2 $t/b; then ok data_past_discard_intact; else not_ok data_past_discard_intact "bytes differ"; fi
+
+# A partial-page discard (512 bytes in the middle of a page) zeroes just those bytes.
+blkdiscard -o $((40 * MiB + 1024)) -l 512 "$BDEV" 2>/dev/null
+dd if="$BDEV" of=$t/p bs=512 skip=$((80 * 2048 + 2)) count=1 iflag=direct 2>/dev/null
+dd if="$BDEV" of=$t/q bs=512 skip=$((80 * 2048 + 3)) count=1 iflag=direct 2>/dev/null
+dd if=$t/d of=$t/q2 bs=512 skip=$((16 * 2048 + 3)) count=1 2>/dev/null
+dd if=/dev/zero of=$t/z bs=512 count=1 2>/dev/null
+if cmp -s $t/p $t/z && cmp -s $t/q $t/q2; then ok partial_discard; else not_ok partial_discard "wrong bytes around a 512-byte discard"; fi
+
+# Flush (fsync on the block device) is accepted.
+if sync "$BDEV" 2>/dev/null || sync; then ok flush_accepted; else not_ok flush_accepted "sync failed"; fi
+
+# The module stays while the disk is open.
+exec 3<"$BDEV"
+if rmmod iov_extract 2>/dev/null; then
+	not_ok unload_refused_while_open "rmmod succeeded with $BDEV open"
+	insmod /iovx/modules/iov_extract.ko
+else
+	ok unload_refused_while_open
+fi
+exec 3<&-
+rm -rf $t
+[ "$failed" -eq 0 ]
