@@ -5,6 +5,7 @@
 #   make run       boot the lean kernel, load iov_extract.ko, show what it did
 #   make check     every test, in the debug kernel (KASAN, DEBUG_VM, lockdep, ...)
 #   make shell     a guest shell with the module loaded
+#   make bench     benchmarks against the kernel's C peers, in one boot of the lean kernel
 #   make modules   build the modules against KDIR (default: the cached lean kernel)
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
@@ -18,12 +19,12 @@ QEMU_ARGS ?=
 # Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
 kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
 
-.PHONY: all modules setup kernel run check shell clean rustfmt rustfmtcheck rust-analyzer help
+.PHONY: all modules setup kernel run check bench shell clean rustfmt rustfmtcheck rust-analyzer help
 
 all: modules
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@$(CURDIR)/scripts/setup
@@ -51,6 +52,9 @@ shell: setup
 
 check: setup
 	@$(CURDIR)/scripts/check $(QEMU_ARGS)
+
+bench: setup
+	@$(CURDIR)/scripts/bench
 
 rustfmt:
 	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs

@@ -130,5 +130,6 @@ fn counters_dir() -> Dir {
     dir.counter(c_str!("listed"), &c.listed);
     dir.counter(c_str!("unlisted"), &c.unlisted);
     dir.counter(c_str!("dirtied"), &c.dirtied);
+    dir.counter(c_str!("ramdisk_pages"), &ramdisk::STORAGE_PAGES);
     dir
 }

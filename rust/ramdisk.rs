@@ -12,12 +12,16 @@
 //! data written plus one pointer per page of a touched chunk.
 
 use crate::abi::blk::{self, zero_page_range, Op, Request, Segment};
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_spinlock,
     page::{Page, PAGE_SIZE},
     prelude::*,
     sync::SpinLock,
 };
+
+/// Pages of storage held by all the RAM disks of the module (shown in debugfs).
+pub(crate) static STORAGE_PAGES: AtomicU64 = AtomicU64::new(0);
 
 /// Pages per chunk.
 pub(crate) const CHUNK_PAGES: usize = 512;
@@ -91,6 +95,7 @@ impl RamDisk {
                 let slot = &mut pages[i];
                 if slot.is_none() {
                     *slot = Some(Page::alloc_page(GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO)?);
+                    STORAGE_PAGES.fetch_add(1, Relaxed);
                 }
                 match slot {
                     Some(page) => seg.copy_to_page(at, page, off, n),
@@ -117,13 +122,30 @@ impl RamDisk {
             self.with_chunk(index, false, |pages, i| {
                 let Some(pages) = pages else { return Ok(()) };
                 if n == PAGE_SIZE {
-                    pages[i] = None;
+                    if pages[i].take().is_some() {
+                        STORAGE_PAGES.fetch_sub(1, Relaxed);
+                    }
                 } else if let Some(page) = pages[i].as_mut() {
                     zero_page_range(page, off, n)?;
                 }
                 Ok(())
             })
         })
+    }
+}
+
+impl Drop for RamDisk {
+    fn drop(&mut self) {
+        let held: usize = self
+            .chunks
+            .iter()
+            .map(|c| {
+                c.lock()
+                    .as_ref()
+                    .map_or(0, |p| p.iter().filter(|x| x.is_some()).count())
+            })
+            .sum();
+        STORAGE_PAGES.fetch_sub(held as u64, Relaxed);
     }
 }
 
