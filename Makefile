@@ -5,7 +5,7 @@
 #   make run       boot the lean kernel, load iov_extract.ko, show what it did
 #   make check     every test, in the debug kernel (KASAN, DEBUG_VM, lockdep, ...)
 #   make shell     a guest shell with the module loaded
-#   make bench     benchmarks against the kernel's C peers, in one boot of the lean kernel
+#   make bench     Rust vs the kernel's C paths, one boot of the lean kernel (logs/bench-<date>/)
 #   make modules   build the modules against KDIR (default: the cached lean kernel)
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
@@ -54,7 +54,7 @@ check: setup
 	@$(CURDIR)/scripts/check $(QEMU_ARGS)
 
 bench: setup
-	@$(CURDIR)/scripts/bench
+	@$(CURDIR)/scripts/bench $(QEMU_ARGS)
 
 rustfmt:
 	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs

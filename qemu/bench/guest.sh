@@ -1,0 +1,198 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of scripts/bench. Runs from /extra (staged by the host) after the guest runner
+# has loaded iov_extract.ko, and prints one machine-readable line per sample on the runner's
+# console (ttyS1), so that a partial run still leaves its figures in guest.log:
+#
+#   BENCH-META key=value...                  the guest and the device setup
+#   BENCH-FIO rep=R dev=D;<fio terse v3>     one fio job (numjobs aggregated)
+#   BENCH-GUP rep=R dev=D cmd=C n=N mib=M calls=K get_us=G put_us=P
+#                                            get_us and put_us: the mean over K benchmark calls
+#   BENCH-ABSENT dev=D reason                a device that could not be measured
+#   BENCH-MEMCPY rep=R ...                   see memcpy_bw.c
+#   BENCH-INFO / BENCH-ERROR text            progress and problems
+#   BENCH-INFO t=S rtc=R what                a phase starts: uptime S, RTC seconds R
+#
+# Settings come from /extra/bench.conf (REPS RUNTIME RAMP SIZE_MB GUP_MIB GUP_CALLS
+# MEMCPY_SECS).
+
+E=/extra
+[ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
+REPS=5 RUNTIME=2s RAMP=250ms SIZE_MB=64 GUP_MIB=256 GUP_CALLS=10 MEMCPY_SECS=0.5
+[ -f $E/bench.conf ] && . $E/bench.conf
+
+info() { echo "BENCH-INFO $*"; }
+# The RTC follows the host's clock; the uptime follows the guest's clocksource, which in an
+# emulated guest may be the jiffies and lose ticks when the host is busy. Both are stamped so
+# that the report can tell how far the guest's clock, which fio and gup_test use, fell behind.
+stamp() {
+	echo "BENCH-INFO t=$(cut -d' ' -f1 /proc/uptime) rtc=$(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null || echo 0) $*"
+}
+err() { echo "BENCH-ERROR $*"; }
+fio() { "$E/lib/ld-linux-x86-64.so.2" --library-path "$E/lib" "$E/bin/fio" "$@"; }
+
+echo "BENCH-BEGIN"
+stamp begin
+thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
+echo "BENCH-META kernel=$(uname -r) cpus=$(nproc) mem_kib=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)" \
+	"reps=$REPS runtime=$RUNTIME ramp=$RAMP size_mb=$SIZE_MB gup_mib=$GUP_MIB gup_calls=$GUP_CALLS" \
+	"fio=$(fio --version 2>&1)"
+echo "BENCH-META cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr ' ' '_') thp=$(echo "$thp" | tr ' ' '_')" \
+	"clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)" \
+	"copy_flags=$(grep -m 1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'erms|fsrm|avx2|avx512f' | tr '\n' ',')"
+
+# --- The devices: the same SIZE_MB on each.
+want=$((SIZE_MB * 2048))
+if [ ! -b /dev/iovx0 ] || [ "$(cat /sys/block/iovx0/size)" != "$want" ]; then
+	info "reloading iov_extract with size_mb=$SIZE_MB"
+	rmmod iov_extract 2>/dev/null
+	insmod /iovx/modules/iov_extract.ko size_mb="$SIZE_MB" || err "insmod iov_extract size_mb=$SIZE_MB failed"
+fi
+insmod /iovx/kmods/brd.ko rd_nr=1 rd_size=$((SIZE_MB * 1024)) max_part=0 || err "insmod brd failed"
+# null_blk needs configfs, a module in some kernel configurations (staged in /extra/kmods).
+if [ ! -d /sys/module/configfs ] && [ -f $E/kmods/configfs.ko ]; then
+	insmod $E/kmods/configfs.ko || err "insmod configfs failed"
+fi
+# Memory backed, blk-mq, completions inline (irqmode=0), queues as iov_extract's defaults.
+if ! insmod /iovx/kmods/null_blk.ko nr_devices=1 queue_mode=2 memory_backed=1 \
+	gb=$(((SIZE_MB + 1023) / 1024)) bs=512 submit_queues=2 hw_queue_depth=128 irqmode=0; then
+	err "insmod null_blk failed: $(dmesg | grep null_blk | tail -n 1)"
+fi
+mdev -s 2>/dev/null
+sleep 1
+
+for b in iovx0 ram0 nullb0; do
+	q=/sys/block/$b/queue
+	if [ ! -b /dev/$b ]; then
+		echo "BENCH-ABSENT dev=$b /dev/$b missing"
+		continue
+	fi
+	# The same block-layer settings on all: no I/O scheduler (brd is bio-based and has none)
+	# and no I/O statistics (brd keeps none by default).
+	[ -w $q/scheduler ] && echo none >$q/scheduler 2>/dev/null
+	[ -w $q/iostats ] && echo 0 >$q/iostats 2>/dev/null
+	echo "BENCH-META dev=$b sectors=$(cat /sys/block/$b/size) lbs=$(cat $q/logical_block_size)" \
+		"max_sectors_kb=$(cat $q/max_sectors_kb) nr_requests=$(cat $q/nr_requests 2>/dev/null)" \
+		"scheduler=$(cat $q/scheduler 2>/dev/null | tr ' ' '_') iostats=$(cat $q/iostats 2>/dev/null)" \
+		"nomerges=$(cat $q/nomerges 2>/dev/null)" \
+		"hw_queues=$(ls -d /sys/block/$b/mq/* 2>/dev/null | wc -l)"
+done
+[ -c /dev/iovx_dio0 ] || echo "BENCH-ABSENT dev=iovx_dio0 /dev/iovx_dio0 missing"
+
+# --- Precondition: write each disk once (iovx_dio0 is iovx0's disk).
+for b in iovx0 ram0 nullb0; do
+	[ -b /dev/$b ] || continue
+	if out=$(DEV=/dev/$b SIZE=${SIZE_MB}m fio --output-format=terse --eta=never \
+		$E/precondition.fio 2>&1); then
+		info "preconditioned /dev/$b: $(echo "$out" | cut -d';' -f47) KiB written"
+	else
+		err "precondition /dev/$b failed: $out"
+	fi
+done
+
+# --- fio: every workload on every device, REPS times. The devices of one workload run one
+# right after the other, in an order that rotates with the workload and the repetition, so
+# that a change in the host's load hits the pairs being compared alike.
+devs=
+for d in iovx0 ram0 nullb0 iovx_dio0; do
+	[ -e /dev/$d ] && devs="$devs $d"
+done
+
+# jobs REP: workloads.fio with each job once per device (filename=), named JOB@DEVICE.
+jobs() {
+	awk -v rep="$1" -v devs="$devs" '
+	BEGIN { nd = split(devs, d, " ") }
+	function flush(   k, dv) {
+		if (name == "")
+			return
+		for (k = 0; k < nd; k++) {
+			dv = d[(rep - 1 + nj + k) % nd + 1]
+			printf "[%s@%s]\n%sfilename=/dev/%s\n", name, dv, body, dv
+		}
+		nj++
+	}
+	/^\[/ {
+		flush()
+		name = substr($0, 2, length($0) - 2)
+		body = ""
+		if (name == "global") {
+			print
+			name = ""
+		}
+		next
+	}
+	# The global filename would be opened by every job as well.
+	name == "" && /^filename=/ { next }
+	{ if (name == "") print; else body = body $0 "\n" }
+	END { flush() }' $E/workloads.fio
+}
+
+stamp fio
+r=1
+while [ "$r" -le "$REPS" ]; do
+	stamp "fio rep $r/$REPS on$devs"
+	jobs "$r" >/tmp/jobs.fio
+	SIZE=${SIZE_MB}m RUNTIME=$RUNTIME RAMP=$RAMP \
+		fio --output-format=terse --eta=never /tmp/jobs.fio >/tmp/fio.out 2>/tmp/fio.err
+	rc=$?
+	awk -F';' -v OFS=';' -v r="$r" '$1 == 3 && $2 ~ /^fio-/ {
+		split($3, a, "@")
+		$3 = a[1]
+		print "BENCH-FIO rep=" r " dev=" a[2] ";" $0
+	}' /tmp/fio.out
+	[ -s /tmp/fio.err ] && sed 's/^/BENCH-INFO fio: /' /tmp/fio.err
+	[ $rc -eq 0 ] || err "fio rep $r exited with $rc"
+	r=$((r + 1))
+done
+
+# --- Pin + unpin cost: gup_test against the kernel's debugfs file and against /dev/iovx_gup
+# mounted over it. -T: MADV_NOHUGEPAGE, so that every page is a 4 KiB PTE mapping. One sample
+# is the mean of GUP_CALLS benchmark calls (-r) in one process: the guest clock may be as
+# coarse as a jiffy, and the mean of many calls is finer than one reading.
+stamp gup
+gt=/sys/kernel/debug/gup_test
+gup_line() { # DEV CMD N REP: run gup_test once, print the mean of its timing lines
+	out=$($E/bin/gup_test -"$2" -n "$3" -m "$GUP_MIB" -r "$GUP_CALLS" -T 2>&1)
+	t=$(echo "$out" | sed -n 's/.*Time: get:\([0-9]*\) put:\([0-9]*\) us.*/\1 \2/p' |
+		awk '{ g += $1; p += $2; k++ } END { if (k) printf "calls=%d get_us=%.1f put_us=%.1f", k, g / k, p / k }')
+	if [ -n "$t" ]; then
+		echo "BENCH-GUP rep=$4 dev=$1 cmd=$2 n=$3 mib=$GUP_MIB $t"
+	else
+		err "gup_test -$2 -n $3 on $1: $(echo "$out" | tr '\n' ' ')"
+	fi
+}
+iovx_gup=yes
+if [ ! -c /dev/iovx_gup ]; then
+	iovx_gup=no
+	echo "BENCH-ABSENT dev=iovx_gup device absent"
+fi
+[ -e $gt ] || err "$gt missing"
+for cfg in "a 1" "a 512" "L 1" "L 512"; do
+	set -- $cfg
+	r=1
+	while [ "$r" -le "$REPS" ]; do
+		gup_line stock "$1" "$2" "$r"
+		if [ $iovx_gup = yes ]; then
+			if mount --bind /dev/iovx_gup $gt; then
+				gup_line iovx_gup "$1" "$2" "$r"
+				umount $gt || err "umount $gt failed"
+			else
+				err "mount --bind /dev/iovx_gup $gt failed"
+				echo "BENCH-ABSENT dev=iovx_gup bind mount over $gt failed"
+				iovx_gup=no
+			fi
+		fi
+		r=$((r + 1))
+	done
+done
+
+# --- Memory-copy baseline.
+stamp memcpy
+$E/bin/memcpy_bw 64 1024 "$MEMCPY_SECS" "$REPS" || err "memcpy_bw failed"
+
+# --- Leave things as the runner expects them: iov_extract loaded.
+rmmod null_blk brd 2>/dev/null
+[ -d /sys/module/iov_extract ] || insmod /iovx/modules/iov_extract.ko
+stamp end
+echo "BENCH-END"
