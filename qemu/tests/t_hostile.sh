@@ -1,0 +1,82 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest entry point: hostile (memory pulled from under direct I/O in flight, a fatal signal) on disk 0 of iov_extract.
+# The module is reloaded with a completion delay (delay_us, DELAY_US in the environment,
+# default 100000) so that the I/O is still in flight, and reloaded without it
+# afterwards; its other parameters are kept. DEV and BDEV override the devices, MODULE the
+# module file.
+here=$(cd "$(dirname "$0")" && pwd)
+DEV=${DEV:-/dev/iovx_dio0}
+BDEV=${BDEV:-/dev/iovx0}
+MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
+DELAY_US=${DELAY_US:-100000}
+n=0
+failed=0
+
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1 # $2"; }
+
+if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
+	echo "ok 1 hostile # SKIP $DEV or $BDEV does not exist"
+	exit 0
+fi
+
+# The parameters the module runs with now, but delay_us.
+params=
+for p in /sys/module/iov_extract/parameters/*; do
+	[ -r "$p" ] || continue
+	name=${p##*/}
+	[ "$name" = delay_us ] && continue
+	params="$params $name=$(cat "$p")"
+done
+
+wait_devices() {
+	i=0
+	while [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && return 1
+		sleep 0.1 2>/dev/null || sleep 1
+	done
+}
+
+# reload NAME [PARAM...]: one result line.
+reload() {
+	name=$1
+	shift
+	# shellcheck disable=SC2086
+	if out=$(rmmod iov_extract 2>&1 && insmod "$MODULE" $params "$@" 2>&1 && wait_devices); then
+		ok "$name"
+	else
+		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+		not_ok "$name" "reloading iov_extract failed"
+		return 1
+	fi
+}
+
+echo "# iov_extract parameters:$params"
+if ! reload hostile_reload_with_delay "delay_us=$DELAY_US"; then
+	exit 1
+fi
+out=$(KTAP_FIRST=$((n + 1)) "$here/hostile" "$DEV" "$BDEV")
+rc=$?
+printf '%s\n' "$out"
+n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+[ $rc -ne 0 ] && failed=$((failed + 1))
+reload hostile_reload_without_delay || exit 1
+
+# Unloading the module is refused while one of its devices is open, and works after close.
+for d in "$DEV" /dev/iovx_gup "$BDEV"; do
+	exec 3<"$d"
+	if rmmod iov_extract 2>/dev/null; then
+		not_ok "hostile_unload_refused_while_$(basename "$d")_open" "rmmod succeeded"
+		exec 3<&-
+		insmod "$MODULE" $params
+		wait_devices
+	else
+		exec 3<&-
+		ok "hostile_unload_refused_while_$(basename "$d")_open"
+	fi
+done
+reload hostile_unload_and_reload_after_close || exit 1
+[ $failed -eq 0 ]
