@@ -11,48 +11,11 @@ DEV=${DEV:-/dev/iovx_dio0}
 BDEV=${BDEV:-/dev/iovx0}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 DELAY_US=${DELAY_US:-200000}
-n=0
-failed=0
-
-ok() { n=$((n + 1)); echo "ok $n $1"; }
-not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1 # $2"; }
-
 if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 	echo "ok 1 fork_cow # SKIP $DEV or $BDEV does not exist"
 	exit 0
 fi
-
-# The parameters the module runs with now, but delay_us.
-params=
-for p in /sys/module/iov_extract/parameters/*; do
-	[ -r "$p" ] || continue
-	name=${p##*/}
-	[ "$name" = delay_us ] && continue
-	params="$params $name=$(cat "$p")"
-done
-
-wait_devices() {
-	i=0
-	while [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; do
-		i=$((i + 1))
-		[ $i -gt 50 ] && return 1
-		sleep 0.1 2>/dev/null || sleep 1
-	done
-}
-
-# reload NAME [PARAM...]: one result line.
-reload() {
-	name=$1
-	shift
-	# shellcheck disable=SC2086
-	if out=$(rmmod iov_extract 2>&1 && insmod "$MODULE" $params "$@" 2>&1 && wait_devices); then
-		ok "$name"
-	else
-		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
-		not_ok "$name" "reloading iov_extract failed"
-		return 1
-	fi
-}
+. "$here/reload.sh"
 
 echo "# iov_extract parameters:$params"
 if ! reload fork_cow_reload_with_delay "delay_us=$DELAY_US"; then

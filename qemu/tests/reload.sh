@@ -1,0 +1,43 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# Sourced by the guest entry points that reload iov_extract with other parameters
+# (t_fork_cow.sh, t_hostile.sh): result lines, the parameters the module runs with now (but
+# delay_us), and reload NAME [PARAM...]. Expects DEV, BDEV and MODULE to be set.
+n=0
+failed=0
+
+ok() { n=$((n + 1)); echo "ok $n $1"; }
+not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1 # $2"; }
+
+# The parameters the module runs with now, but delay_us.
+params=
+for p in /sys/module/iov_extract/parameters/*; do
+	[ -r "$p" ] || continue
+	name=${p##*/}
+	[ "$name" = delay_us ] && continue
+	params="$params $name=$(cat "$p")"
+done
+
+wait_devices() {
+	i=0
+	while [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; do
+		i=$((i + 1))
+		[ $i -gt 50 ] && return 1
+		sleep 0.1 2>/dev/null || sleep 1
+	done
+}
+
+# reload NAME [PARAM...]: one result line.
+reload() {
+	name=$1
+	shift
+	# shellcheck disable=SC2086
+	if out=$(rmmod iov_extract 2>&1 && insmod "$MODULE" $params "$@" 2>&1 && wait_devices); then
+		ok "$name"
+	else
+		[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+		not_ok "$name" "reloading iov_extract failed"
+		return 1
+	fi
+}
+
