@@ -17,6 +17,7 @@ use kernel::{
     new_spinlock,
     page::{Page, PAGE_SIZE},
     prelude::*,
+    sync::lock::{spinlock::SpinLockBackend, Guard},
     sync::SpinLock,
 };
 
@@ -26,9 +27,69 @@ pub(crate) static STORAGE_PAGES: AtomicU64 = AtomicU64::new(0);
 /// Pages per chunk.
 pub(crate) const CHUNK_PAGES: usize = 512;
 
+/// Pages a request copies under one hold of a chunk's lock before it lets go and takes it again,
+/// so that a large request does not keep others waiting (and preemption off) for long.
+const PAGES_PER_HOLD: usize = 16;
+
 const SECTOR: u64 = 512;
 
 type Pages = KVec<Option<Page>>;
+
+type ChunkGuard<'a> = Guard<'a, Option<Pages>, SpinLockBackend>;
+
+/// A walk over the pages of a disk that keeps the lock of the chunk it is in across pages, for
+/// up to [`PAGES_PER_HOLD`] pages.
+struct Cursor<'a> {
+    disk: &'a RamDisk,
+    chunk: usize,
+    pages: usize,
+    guard: Option<ChunkGuard<'a>>,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(disk: &'a RamDisk) -> Self {
+        Self {
+            disk,
+            chunk: 0,
+            pages: 0,
+            guard: None,
+        }
+    }
+
+    /// Runs `f` on the page table of the chunk holding disk page `index`, with the chunk's lock
+    /// held, giving it the index within the chunk. The table is made first if `make` is set,
+    /// otherwise `f` gets `None` for a chunk never written.
+    fn with_chunk<R>(
+        &mut self,
+        index: usize,
+        make: bool,
+        f: impl FnOnce(Option<&mut Pages>, usize) -> Result<R>,
+    ) -> Result<R> {
+        let c = index / CHUNK_PAGES;
+        if self.chunk != c || self.pages >= PAGES_PER_HOLD {
+            // One lock at a time: let go of the previous chunk first.
+            self.guard = None;
+        }
+        let guard = match &mut self.guard {
+            Some(g) => g,
+            empty => {
+                let chunk = self.disk.chunks.get(c).ok_or(EIO)?;
+                self.chunk = c;
+                self.pages = 0;
+                empty.insert(chunk.lock())
+            }
+        };
+        self.pages += 1;
+        if guard.is_none() && make {
+            let mut pages = KVec::with_capacity(CHUNK_PAGES, GFP_NOWAIT | __GFP_NOWARN)?;
+            for _ in 0..CHUNK_PAGES {
+                pages.push(None, GFP_NOWAIT)?;
+            }
+            **guard = Some(pages);
+        }
+        f(guard.as_mut(), index % CHUNK_PAGES)
+    }
+}
 
 /// The RAM disk's storage.
 pub(crate) struct RamDisk {
@@ -46,27 +107,6 @@ impl RamDisk {
             chunks.push(KBox::pin_init(new_spinlock!(None), GFP_KERNEL)?, GFP_KERNEL)?;
         }
         Ok(Self { chunks, capacity })
-    }
-
-    /// Runs `f` on the page table of the chunk holding disk page `index`, with the chunk's lock
-    /// held, giving it the index within the chunk. The table is made first if `make` is set,
-    /// otherwise `f` gets `None` for a chunk never written.
-    fn with_chunk<R>(
-        &self,
-        index: usize,
-        make: bool,
-        f: impl FnOnce(Option<&mut Pages>, usize) -> Result<R>,
-    ) -> Result<R> {
-        let chunk = self.chunks.get(index / CHUNK_PAGES).ok_or(EIO)?;
-        let mut guard = chunk.lock();
-        if guard.is_none() && make {
-            let mut pages = KVec::with_capacity(CHUNK_PAGES, GFP_NOWAIT | __GFP_NOWARN)?;
-            for _ in 0..CHUNK_PAGES {
-                pages.push(None, GFP_NOWAIT)?;
-            }
-            *guard = Some(pages);
-        }
-        f(guard.as_mut(), index % CHUNK_PAGES)
     }
 
     /// Walks `len` bytes of the disk from byte `pos` in pieces that stay within one storage page:
@@ -88,9 +128,9 @@ impl RamDisk {
         Ok(())
     }
 
-    fn write_segment(&self, pos: u64, seg: &Segment<'_>) -> Result {
+    fn write_segment(cur: &mut Cursor<'_>, pos: u64, seg: &Segment<'_>) -> Result {
         Self::pieces(pos, seg.len(), |index, off, n, at| {
-            self.with_chunk(index, true, |pages, i| {
+            cur.with_chunk(index, true, |pages, i| {
                 let pages = pages.ok_or(ENOMEM)?;
                 let slot = &mut pages[i];
                 if slot.is_none() {
@@ -105,9 +145,9 @@ impl RamDisk {
         })
     }
 
-    fn read_segment(&self, pos: u64, seg: &mut Segment<'_>) -> Result {
+    fn read_segment(cur: &mut Cursor<'_>, pos: u64, seg: &mut Segment<'_>) -> Result {
         Self::pieces(pos, seg.len(), |index, off, n, at| {
-            self.with_chunk(index, false, |pages, i| {
+            cur.with_chunk(index, false, |pages, i| {
                 match pages.and_then(|p| p[i].as_ref()) {
                     Some(page) => seg.copy_from_page(at, page, off, n),
                     None => seg.zero(at, n),
@@ -118,8 +158,9 @@ impl RamDisk {
 
     /// Discard and write-zeroes: whole pages are freed, partial ones zeroed.
     fn zero_range(&self, pos: u64, len: usize) -> Result {
+        let mut cur = Cursor::new(self);
         Self::pieces(pos, len, |index, off, n, _| {
-            self.with_chunk(index, false, |pages, i| {
+            cur.with_chunk(index, false, |pages, i| {
                 let Some(pages) = pages else { return Ok(()) };
                 if n == PAGE_SIZE {
                     if pages[i].take().is_some() {
@@ -165,16 +206,18 @@ impl blk::Driver for RamDisk {
         match op {
             Op::Read => {
                 let mut at = pos;
+                let mut cur = Cursor::new(self);
                 rq.for_each_segment(|seg| {
-                    self.read_segment(at, seg)?;
+                    Self::read_segment(&mut cur, at, seg)?;
                     at += seg.len() as u64;
                     Ok(())
                 })
             }
             Op::Write => {
                 let mut at = pos;
+                let mut cur = Cursor::new(self);
                 rq.for_each_segment(|seg| {
-                    self.write_segment(at, seg)?;
+                    Self::write_segment(&mut cur, at, seg)?;
                     at += seg.len() as u64;
                     Ok(())
                 })

@@ -18,7 +18,9 @@
 //! unpinned through `__bio_release_pages()`, listed pages need nothing. A bio dropped without
 //! being submitted releases its pages the same way.
 
+use core::ffi::c_void;
 use core::marker::PhantomData;
+use core::pin::Pin;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
@@ -34,12 +36,109 @@ use super::shim;
 /// block layer, and [`Completion::bio_done`] once, when it has completed and its pages have been
 /// released or, for a read into pinned pages, handed to `bio_check_pages_dirty()`, which may
 /// finish dirtying and unpinning them from a worker shortly after.
+///
+/// A completion that a waiting submitter keeps on its stack ([`Borrowed`]) may be gone as soon as
+/// the call of `bio_done` that lets the submitter go on has signalled it: an implementation
+/// touches nothing of itself after that signal.
 pub trait Completion: Send + Sync + 'static {
-    /// A bio is about to be submitted.
-    fn bio_submitted(&self);
-    /// One bio has completed with `Ok(bytes)` or an error. Called from the completion context
+    /// A bio of `bytes` bytes is about to be submitted.
+    fn bio_submitted(&self, bytes: usize);
+    /// One bio has completed, successfully or with an error. Called from the completion context
     /// of the disk, which may be atomic.
-    fn bio_done(&self, result: Result<usize>);
+    fn bio_done(&self, result: Result);
+}
+
+/// How a bio in flight reaches its [`Completion`]: the bio carries one of these in `bi_private`.
+///
+/// # Safety
+///
+/// `into_raw` gives a non-null pointer that `from_raw` turns back into the same value, once;
+/// while the pointer is held, the completion it leads to stays valid.
+pub unsafe trait DoneRef: Clone + Send {
+    /// The completion.
+    type C: Completion;
+    /// The completion this leads to.
+    fn completion(&self) -> &Self::C;
+    /// Gives the value up as a pointer for `bi_private`.
+    fn into_raw(self) -> *mut c_void;
+    /// Takes back a value given up by [`DoneRef::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `p` came from `into_raw` of this type and is taken back once.
+    unsafe fn from_raw(p: *mut c_void) -> Self;
+}
+
+// SAFETY: `Arc::into_raw` and `Arc::from_raw` round-trip, and the reference the pointer stands
+// for keeps the completion alive.
+unsafe impl<C: Completion> DoneRef for Arc<C> {
+    type C = C;
+    fn completion(&self) -> &C {
+        self
+    }
+    fn into_raw(self) -> *mut c_void {
+        Arc::into_raw(self).cast_mut().cast()
+    }
+    unsafe fn from_raw(p: *mut c_void) -> Self {
+        // SAFETY: By the safety requirements, `p` came from `Arc::into_raw` of an `Arc<C>`.
+        unsafe { Arc::from_raw(p.cast::<C>().cast_const()) }
+    }
+}
+
+/// A completion borrowed by the bios of a submitter that waits for all of them before the
+/// completion goes away: no reference count, no allocation.
+///
+/// # Invariants
+///
+/// `ptr` points to a completion that stays valid and in place while this value or a copy of it
+/// (in a bio) exists, up to the [`Completion::bio_done`] call that signals it.
+pub(crate) struct Borrowed<C: Completion> {
+    ptr: NonNull<C>,
+}
+
+impl<C: Completion> Borrowed<C> {
+    /// Lends `done` to bios.
+    ///
+    /// # Safety
+    ///
+    /// `done` must stay valid and in place until every bio given a copy of this value has
+    /// reported to it, and the submitter must wait for that before letting `done` go.
+    pub(crate) unsafe fn new(done: Pin<&C>) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self {
+            ptr: NonNull::from(done.get_ref()),
+        }
+    }
+}
+
+impl<C: Completion> Clone for Borrowed<C> {
+    fn clone(&self) -> Self {
+        // INVARIANT: A copy of a value of the same lending.
+        Self { ptr: self.ptr }
+    }
+}
+
+// SAFETY: The completion is `Sync`, so a shared reference to it may go to the completing thread.
+unsafe impl<C: Completion> Send for Borrowed<C> {}
+
+// SAFETY: The pointer round-trips; the completion stays valid while it is held (type
+// invariant).
+unsafe impl<C: Completion> DoneRef for Borrowed<C> {
+    type C = C;
+    fn completion(&self) -> &C {
+        // SAFETY: Valid while this value exists (type invariant).
+        unsafe { self.ptr.as_ref() }
+    }
+    fn into_raw(self) -> *mut c_void {
+        self.ptr.as_ptr().cast()
+    }
+    unsafe fn from_raw(p: *mut c_void) -> Self {
+        // INVARIANT: `p` came from `into_raw` of a `Borrowed<C>` (safety requirements).
+        Self {
+            // SAFETY: `into_raw` gives the non-null pointer of a `Borrowed`.
+            ptr: unsafe { NonNull::new_unchecked(p.cast()) },
+        }
+    }
 }
 
 /// Where bios go: a disk made by [`Disk::new`].
@@ -71,24 +170,15 @@ impl<T: Driver> Disk<T> {
 /// # Invariants
 ///
 /// `raw` is a bio for a disk that lives for `'t`, allocated by [`Bio::new`], not yet submitted,
-/// owned by this value. Every page
-/// in it came from a batch of mode `mode` (pinned or listed) and `pages` counts them; pinned
-/// pages hold one pin each, owned by the bio, and the bio has `BIO_PAGE_PINNED` set if there are
-/// any; listed pages belong to memory borrowed for `'data`.
+/// owned by this value. Every page in it came from a batch of mode `mode` (pinned or listed) and
+/// sits in a segment of its own, so that `bi_vcnt` counts the pages; pinned pages hold one pin
+/// each, owned by the bio, and the bio has `BIO_PAGE_PINNED` set if and only if there are any;
+/// listed pages belong to memory borrowed for `'data`.
 pub struct Bio<'t, 'data> {
     raw: NonNull<bindings::bio>,
     mode: Option<Mode>,
-    pages: usize,
     write: bool,
     _p: PhantomData<(&'t (), &'data [u8])>,
-}
-
-/// What a bio in flight carries in `bi_private`.
-struct InFlight<C: Completion> {
-    done: Arc<C>,
-    bytes: usize,
-    pages: usize,
-    mode: Option<Mode>,
 }
 
 impl<'t, 'data> Bio<'t, 'data> {
@@ -105,22 +195,24 @@ impl<'t, 'data> Bio<'t, 'data> {
         Ok(Self {
             raw: NonNull::new(raw).ok_or(ENOMEM)?,
             mode: None,
-            pages: 0,
             write,
             _p: PhantomData,
         })
     }
 
     /// Page segments that can still be added.
+    #[inline]
     pub fn room(&self) -> usize {
-        // SAFETY: `raw` is a valid bio (type invariant).
-        unsafe { shim::iovx_bio_room(self.raw.as_ptr()) as usize }
+        // SAFETY: `raw` is a valid bio, owned by this value (type invariant).
+        let b = unsafe { self.raw.as_ref() };
+        (b.bi_max_vecs - b.bi_vcnt) as usize
     }
 
     /// Bytes in the bio.
+    #[inline]
     pub fn len(&self) -> usize {
-        // SAFETY: `raw` is a valid bio (type invariant).
-        unsafe { shim::iovx_bio_size(self.raw.as_ptr()) as usize }
+        // SAFETY: `raw` is a valid bio, owned by this value (type invariant).
+        unsafe { self.raw.as_ref().bi_iter.bi_size as usize }
     }
 
     /// Whether the bio holds no data.
@@ -143,7 +235,6 @@ impl<'t, 'data> Bio<'t, 'data> {
         {
             return Err(batch);
         }
-        let n = batch.nr_pages();
         let (pages, offset, bytes, mode) = batch.into_raw();
         for (i, slot) in pages.iter().enumerate() {
             let start = if i == 0 { offset } else { 0 };
@@ -161,18 +252,18 @@ impl<'t, 'data> Bio<'t, 'data> {
                 )
             };
         }
-        if mode == Mode::Pinned {
-            // SAFETY: `raw` is a valid bio; it now holds pinned pages.
-            unsafe { shim::iovx_bio_set_pinned(self.raw.as_ptr()) };
+        if mode == Mode::Pinned && self.mode.is_none() {
+            // SAFETY: `raw` is a valid bio owned by this value; it now holds pinned pages.
+            unsafe { (*self.raw.as_ptr()).bi_flags |= 1 << bindings::BIO_PAGE_PINNED };
         }
-        // INVARIANT: The pages and their duty moved from the batch into the bio.
+        // INVARIANT: The pages and their duty moved from the batch into the bio, one segment
+        // each.
         self.mode = Some(mode);
-        self.pages += n;
         Ok(())
     }
 
     /// Submits the bio; `done` learns its outcome, after its pages have been released.
-    pub fn submit<C: Completion>(self, done: Arc<C>) -> Result
+    pub fn submit<C: Completion>(self, done: Arc<C>)
     where
         'data: 'static,
     {
@@ -186,31 +277,23 @@ impl<'t, 'data> Bio<'t, 'data> {
     ///
     /// The memory that listed pages of the bio borrow for `'data` must stay valid until `done`
     /// has been told of this bio's completion.
-    pub(crate) unsafe fn submit_unchecked<C: Completion>(self, done: Arc<C>) -> Result {
-        let ctx = KBox::new(
-            InFlight {
-                done,
-                bytes: self.len(),
-                pages: self.pages,
-                mode: self.mode,
-            },
-            GFP_KERNEL,
-        )?;
+    pub(crate) unsafe fn submit_unchecked<R: DoneRef>(self, done: R) {
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
-        ctx.done.bio_submitted();
+        done.completion().bio_submitted(this.len());
         // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped; the
-        // context is reclaimed by `end_io`, which the block layer calls exactly once.
+        // pointer in `bi_private` is taken back by `end_io`, which the block layer calls
+        // exactly once.
         unsafe {
-            shim::iovx_bio_set_end_io(bio, Some(end_io::<C>), KBox::into_raw(ctx).cast());
+            (*bio).bi_end_io = Some(end_io::<R>);
+            (*bio).bi_private = done.into_raw();
             if !this.write && this.mode == Some(Mode::Pinned) {
                 // The pages of a read are dirtied before the I/O and checked after it, as the
-                // kernel's own direct I/O does.
-                bindings::bio_set_pages_dirty(bio);
+                // kernel's own asynchronous direct I/O does (skipping those dirty already).
+                shim::iovx_bio_set_pages_dirty(bio);
             }
             bindings::submit_bio(bio);
         }
-        Ok(())
     }
 }
 
@@ -219,70 +302,78 @@ fn slot_page(slot: &PageSlot) -> *mut bindings::page {
     unsafe { *(slot as *const PageSlot).cast::<*mut bindings::page>() }
 }
 
-/// Releases the pages of a finished (or never submitted) bio as its mode says.
+/// Releases the pages of a finished (or never submitted) bio and puts the bio.
 ///
 /// # Safety
 ///
-/// `bio` holds `pages` pages of mode `mode`, released here exactly once; for a read of pinned
-/// pages, the bio is consumed (put) here, otherwise the caller puts it.
-unsafe fn release(bio: *mut bindings::bio, pages: usize, mode: Option<Mode>, read: bool) -> bool {
-    match mode {
-        Some(Mode::Pinned) => {
-            if read {
-                // SAFETY: A read bio with pinned pages that were set dirty before submission:
-                // this checks them, dirties any that were cleaned meanwhile (from a worker when
-                // needed), unpins them all (`BIO_PAGE_PINNED`) and puts the bio.
-                unsafe { bindings::bio_check_pages_dirty(bio) };
-                note_released(Mode::Pinned, pages, true);
-                return true;
-            }
-            // SAFETY: Unpins every page of the bio once (`BIO_PAGE_PINNED` is set).
-            unsafe { bindings::__bio_release_pages(bio, false) };
-            note_released(Mode::Pinned, pages, false);
+/// `bio` is a bio made by [`Bio::new`] whose pages (one per segment) are pinned if
+/// `BIO_PAGE_PINNED` is set and listed otherwise; they are released here exactly once, and the
+/// bio is put once. For a read of pinned pages, they must have been set dirty before the I/O.
+unsafe fn release(bio: *mut bindings::bio, read: bool) {
+    // SAFETY: `bio` is valid until put below.
+    let (pages, pinned) = unsafe {
+        (
+            (*bio).bi_vcnt as usize,
+            (*bio).bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0,
+        )
+    };
+    if !pinned {
+        if pages > 0 {
+            note_released(Mode::Listed, pages, false);
         }
-        Some(m) => note_released(m, pages, false),
-        None => {}
+        // SAFETY: Listed pages need nothing; the bio is put once.
+        unsafe { bindings::bio_put(bio) };
+    } else if read {
+        // SAFETY: A read bio with pinned pages that were set dirty before submission: this
+        // checks them, dirties any that were cleaned meanwhile (from a worker when needed),
+        // unpins them all (`BIO_PAGE_PINNED`) and puts the bio.
+        unsafe { bindings::bio_check_pages_dirty(bio) };
+        note_released(Mode::Pinned, pages, true);
+    } else {
+        // SAFETY: Unpins every page of the bio once (`BIO_PAGE_PINNED` is set), then puts it.
+        unsafe {
+            bindings::__bio_release_pages(bio, false);
+            bindings::bio_put(bio);
+        }
+        note_released(Mode::Pinned, pages, false);
     }
-    false
 }
 
 /// `bi_end_io` of every bio made here.
 ///
 /// # Safety
 ///
-/// Called by the block layer once per submitted bio, whose `bi_private` is an `InFlight<C>`.
-unsafe extern "C" fn end_io<C: Completion>(bio: *mut bindings::bio) {
-    // SAFETY: `bi_private` was set from `KBox::into_raw` in `submit_unchecked`, and this runs
-    // once.
-    let ctx = unsafe { KBox::from_raw(shim::iovx_bio_private(bio).cast::<InFlight<C>>()) };
-    // SAFETY: `bio` is valid until put.
-    let (status, write) = unsafe { (shim::iovx_bio_status(bio), shim::iovx_bio_is_write(bio)) };
-    // SAFETY: The bio's pages are released exactly once, here; the bio is put once.
-    unsafe {
-        if !release(bio, ctx.pages, ctx.mode, !write) {
-            bindings::bio_put(bio);
-        }
-    }
+/// Called by the block layer once per submitted bio, whose `bi_private` came from
+/// `R::into_raw`.
+unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
+    // SAFETY: `bio` is valid until put; `bi_private` came from `R::into_raw` in
+    // `submit_unchecked`, and this runs once.
+    let (done, status, write) = unsafe {
+        (
+            R::from_raw((*bio).bi_private),
+            (*bio).bi_status,
+            (*bio).bi_opf & 1 != 0,
+        )
+    };
+    // SAFETY: The bio's pages are released exactly once, here, and the bio put; a read of
+    // pinned pages had them set dirty at submission.
+    unsafe { release(bio, !write) };
     let result = if status == 0 {
-        Ok(ctx.bytes)
+        Ok(())
     } else {
         // SAFETY: Pure conversion.
         Err(Error::from_errno(unsafe {
-            shim::iovx_blk_status_to_errno(status)
+            bindings::blk_status_to_errno(status)
         }))
     };
-    ctx.done.bio_done(result);
+    done.completion().bio_done(result);
 }
 
 impl Drop for Bio<'_, '_> {
     fn drop(&mut self) {
-        let bio = self.raw.as_ptr();
-        // SAFETY: The bio was never submitted; its pages are released once and it is put once.
-        unsafe {
-            if !release(bio, self.pages, self.mode, false) {
-                bindings::bio_put(bio);
-            }
-        }
+        // SAFETY: The bio was never submitted (so a read's pinned pages were not set dirty and
+        // are unpinned as a write's); its pages are released once and it is put once.
+        unsafe { release(self.raw.as_ptr(), false) };
     }
 }
 
@@ -292,23 +383,32 @@ fn max_bytes_for(room: usize) -> usize {
 }
 
 /// Submits bios that carry the next `len` bytes of `iter` to `target` from `sector` on, each
-/// holding a reference on `done`, and returns the bytes submitted.
+/// holding a copy of `done`, and returns the bytes submitted.
 ///
 /// Every bio's size is a multiple of the target's logical block size: a bio that fills up in the
 /// middle of a block gives the tail back to the iterator. An error (a fault extracting user
 /// pages, say) before anything was submitted is returned, and then no bio is in flight; after
 /// that, what was submitted stands and the short count is returned.
 ///
+/// With `nowait` (an `IOCB_NOWAIT` caller), the transfer must fit in one bio: otherwise nothing
+/// is submitted and the result is `EAGAIN`, as the kernel's block device direct I/O does. The bio
+/// is not `REQ_NOWAIT`: the block layer would then fail it with `EAGAIN` at completion when it
+/// has to split it or wait for a tag, and io_uring retries such completions for regular files and
+/// block devices only, so the caller of a character device would see them. Without it, the only
+/// wait left is for a free tag in a full queue, which the RAM disk (completing requests as they
+/// come) has only in its delayed-completion mode.
+///
 /// # Safety
 ///
 /// The memory of `iter` (for listed pages) must stay valid until `done` has been told of every
 /// bio submitted here.
-pub(crate) unsafe fn submit_iter<D: Direction, C: Completion>(
+pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     target: Target<'_>,
     iter: &mut IovIter<'_, D>,
     sector: u64,
     len: usize,
-    done: &Arc<C>,
+    nowait: bool,
+    done: &R,
 ) -> Result<usize> {
     let write = !D::WRITES_MEMORY;
     let lbs = target.lbs as usize;
@@ -318,7 +418,8 @@ pub(crate) unsafe fn submit_iter<D: Direction, C: Completion>(
     while submitted < len && failed.is_none() {
         let left = len - submitted;
         let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-        let mut bio = match Bio::new(target, write, sector + (submitted as u64 >> 9), nr_vecs) {
+        let at = sector + (submitted as u64 >> 9);
+        let mut bio = match Bio::new(target, write, at, nr_vecs) {
             Ok(b) => b,
             Err(e) => {
                 failed = Some(e);
@@ -362,6 +463,13 @@ pub(crate) unsafe fn submit_iter<D: Direction, C: Completion>(
             break;
         }
         let n = bio.len();
+        if nowait && n < len {
+            // Would take a second bio.
+            drop(bio);
+            let _ = iter.revert(n);
+            failed = Some(EAGAIN);
+            break;
+        }
         if n % lbs != 0 {
             // The iterator ran out in the middle of a block: lengths are checked against the
             // block size before, so this is a caller error. Nothing of this bio is submitted.
@@ -372,13 +480,8 @@ pub(crate) unsafe fn submit_iter<D: Direction, C: Completion>(
         }
         // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
         // bio.
-        match unsafe { bio.submit_unchecked(done.clone()) } {
-            Ok(()) => submitted += n,
-            Err(e) => {
-                let _ = iter.revert(n);
-                failed = Some(e);
-            }
-        }
+        unsafe { bio.submit_unchecked(done.clone()) };
+        submitted += n;
     }
     match failed {
         Some(e) if submitted == 0 => Err(e),
@@ -386,17 +489,20 @@ pub(crate) unsafe fn submit_iter<D: Direction, C: Completion>(
     }
 }
 
-/// A [`Completion`] to wait on: counts the bios, adds up their bytes and keeps the first error.
+/// A [`Completion`] to wait on, kept in place by the waiting submitter: counts the bios and
+/// their bytes, and keeps the first error.
 ///
 /// # Invariants
 ///
-/// `pending` counts the bios in flight plus one for the waiter; `done` is initialised and is
-/// completed when `pending` drops to zero.
-pub struct Waiter {
+/// `pending` counts the bios in flight plus one for the waiter; `done` is initialised (by
+/// [`Waiter::init`], before any bio is submitted) and is completed when `pending` drops to zero.
+#[pin_data]
+pub(crate) struct Waiter {
     pending: AtomicUsize,
     bios: AtomicUsize,
     bytes: AtomicUsize,
     error: AtomicI32,
+    #[pin]
     done: Opaque<bindings::completion>,
 }
 
@@ -409,41 +515,38 @@ unsafe impl Sync for Waiter {}
 /// What a waited-for I/O did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Done {
-    /// Bytes transferred by the bios that succeeded.
+    /// Bytes transferred.
     pub bytes: usize,
     /// Bios submitted.
     pub bios: usize,
 }
 
 impl Waiter {
-    fn new() -> Result<Arc<Self>> {
-        let w = Arc::new(
-            Waiter {
-                pending: AtomicUsize::new(1),
-                bios: AtomicUsize::new(0),
-                bytes: AtomicUsize::new(0),
-                error: AtomicI32::new(0),
-                done: Opaque::uninit(),
-            },
-            GFP_KERNEL,
-        )?;
-        // INVARIANT: `done` is initialised before the `Arc` is shared with any bio.
-        // SAFETY: `done` is valid for writes and not yet in use.
-        unsafe { shim::iovx_init_completion(w.done.get()) };
-        Ok(w)
+    /// A waiter, to be pinned where it will be waited on.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Waiter {
+            pending: AtomicUsize::new(1),
+            bios: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            error: AtomicI32::new(0),
+            // SAFETY: `init_completion()` initialises the completion in place.
+            done <- Opaque::ffi_init(|slot| unsafe { shim::iovx_init_completion(slot) }),
+        })
     }
 
     fn put(&self) {
         if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // SAFETY: `done` is initialised (type invariant).
+            // SAFETY: `done` is initialised (type invariant). Nothing of `self` is touched after
+            // this: the waiter may return and take the waiter away.
             unsafe { bindings::complete(self.done.get()) };
         }
     }
 
-    fn wait(&self) -> Result<Done> {
+    /// Gives up the submitter's count and waits for every bio to report.
+    pub(crate) fn wait(&self) -> Result<Done> {
         self.put();
         // SAFETY: `done` is initialised (type invariant); it is completed by the last `put`.
-        unsafe { bindings::wait_for_completion(self.done.get()) };
+        unsafe { bindings::wait_for_completion_io(self.done.get()) };
         match self.error.load(Ordering::Acquire) {
             0 => Ok(Done {
                 bytes: self.bytes.load(Ordering::Acquire),
@@ -455,22 +558,18 @@ impl Waiter {
 }
 
 impl Completion for Waiter {
-    fn bio_submitted(&self) {
+    fn bio_submitted(&self, bytes: usize) {
+        // Only the submitter adds, and it reads after waiting: no ordering needed here.
+        self.bios.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.pending.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn bio_done(&self, result: Result<usize>) {
-        self.bios.fetch_add(1, Ordering::AcqRel);
-        match result {
-            Ok(n) => _ = self.bytes.fetch_add(n, Ordering::AcqRel),
-            Err(e) => {
-                let _ = self.error.compare_exchange(
-                    0,
-                    e.to_errno(),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
+    fn bio_done(&self, result: Result) {
+        if let Err(e) = result {
+            let _ =
+                self.error
+                    .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire);
         }
         self.put();
     }
@@ -487,10 +586,10 @@ pub fn submit_iter_wait<D: Direction>(
     sector: u64,
     len: usize,
 ) -> Result<Done> {
-    let w = Waiter::new()?;
-    // SAFETY: The iterator's memory is borrowed for the whole call, and the call waits below for
-    // every bio submitted to report to `w` before returning.
-    let r = unsafe { submit_iter(target, iter, sector, len, &w) };
+    kernel::stack_pin_init!(let w = Waiter::new());
+    // SAFETY: The waiter stays in place (pinned on this stack frame) and the call waits below
+    // for every bio to report to it; the iterator's memory is borrowed for the whole call.
+    let r = unsafe { submit_iter(target, iter, sector, len, false, &Borrowed::new(w.as_ref())) };
     let done = w.wait();
     r?;
     done

@@ -171,27 +171,40 @@ impl Segment<'_> {
         r
     }
 
+    /// Checks that `at..at + len` lies within the segment and gives the offset of byte `at` in
+    /// the segment's page.
+    #[inline]
+    fn page_offset(&self, at: usize, len: usize) -> Result<usize> {
+        match at.checked_add(len) {
+            Some(end) if end <= self.len() => Ok(self.bv.bv_offset as usize + at),
+            _ => Err(EINVAL),
+        }
+    }
+
     /// Copies `len` bytes of the segment from byte `at` into `page` at `offset` (the data of a
     /// write). `EINVAL` if a range is out of bounds.
+    #[inline]
     pub fn copy_to_page(&self, at: usize, page: &mut Page, offset: usize, len: usize) -> Result {
         check_range(offset, len)?;
-        self.with_mapped(at, len, |src| {
-            // SAFETY: `src` is valid for `len` bytes (checked by `with_mapped`); `page` is
-            // borrowed mutably, so nothing else accesses it, and `offset + len` is within it.
-            unsafe { page.write_raw(src, offset, len) }
-        })
+        let from = self.page_offset(at, len)?;
+        // SAFETY: Both ranges were checked to lie within their pages; `page` is borrowed
+        // mutably, so nothing else accesses it; the segment's page is valid (type invariant) and
+        // a different page from `page`, which belongs to the driver.
+        unsafe { shim::iovx_copy_page(page.as_ptr(), offset, self.bv.bv_page, from, len) };
+        Ok(())
     }
 
     /// Copies `len` bytes of `page` at `offset` into the segment at byte `at` (the data of a
     /// read). `EINVAL` if a range is out of bounds.
+    #[inline]
     pub fn copy_from_page(&mut self, at: usize, page: &Page, offset: usize, len: usize) -> Result {
         check_range(offset, len)?;
-        self.with_mapped(at, len, |dst| {
-            // SAFETY: `dst` is valid for writes of `len` bytes and is not Rust memory (type
-            // invariant, `with_mapped`'s check); `offset + len` is within `page`, which is only
-            // read here while writers hold it mutably elsewhere.
-            unsafe { page.read_raw(dst, offset, len) }
-        })
+        let to = self.page_offset(at, len)?;
+        // SAFETY: Both ranges were checked to lie within their pages; the segment's page is
+        // valid (type invariant) and only ever accessed with raw copies; `page` is only read here
+        // while writers hold it mutably elsewhere.
+        unsafe { shim::iovx_copy_page(self.bv.bv_page, to, page.as_ptr(), offset, len) };
+        Ok(())
     }
 
     /// Copies `len` bytes of the segment from byte `at` into `out` (`len` is `out.len()`).
@@ -220,11 +233,11 @@ impl Segment<'_> {
     /// Fills `len` bytes of the segment from byte `at` with zeroes (a read of never-written
     /// sectors). `EINVAL` if the range is out of bounds.
     pub fn zero(&mut self, at: usize, len: usize) -> Result {
-        self.with_mapped(at, len, |dst| {
-            // SAFETY: `dst` is valid for writes of `len` bytes (`with_mapped`'s check).
-            unsafe { core::ptr::write_bytes(dst, 0, len) };
-            Ok(())
-        })
+        let off = self.page_offset(at, len)?;
+        // SAFETY: The range lies within the segment's page (checked), which is valid (type
+        // invariant).
+        unsafe { shim::iovx_zero_page(self.bv.bv_page, off, len) };
+        Ok(())
     }
 }
 
@@ -452,6 +465,9 @@ impl<T: Driver> Disk<T> {
         lim.max_write_zeroes_sectors = u32::MAX >> 9;
         lim.discard_granularity = PAGE_SIZE as u32;
         lim.max_hw_sectors = 2048;
+        // Memory has no scatter-gather limit: as many segments as a request of the largest size
+        // can have (one per sector), so that the block layer never splits a bio for its count.
+        lim.max_segments = 2048;
         // Memory for O_DIRECT needs to be aligned to 512 bytes, as on most disks.
         lim.dma_alignment = 511;
         // SAFETY: `lim` is a valid queue_limits.

@@ -16,9 +16,9 @@
 //! past the call: the kiocb is completed only after the last bio has released its pages.
 
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
+use kernel::{bindings, prelude::*, sync::Arc};
 
-use super::bio::{submit_iter, Completion, Target};
+use super::bio::{submit_iter, Borrowed, Completion, Target, Waiter};
 use super::iov::{Dest, Direction, IovIter, Source};
 use super::shim;
 
@@ -47,7 +47,7 @@ pub enum Outcome {
 ///
 /// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator. If the kiocb is
 /// asynchronous, the memory the iterator describes stays valid until `ki_complete()` is called on
-/// `raw`, which only [`Kiocb::direct_io`] does (through [`DioState`]) and only once.
+/// `raw`, which only [`Kiocb::direct_io`] does (through [`Queued`]) and only once.
 pub struct Kiocb<'a, D: Direction> {
     raw: *mut bindings::kiocb,
     iter: IovIter<'a, D>,
@@ -55,16 +55,18 @@ pub struct Kiocb<'a, D: Direction> {
 
 impl<'a, D: Direction> Kiocb<'a, D> {
     /// The file position of the call, in bytes.
+    #[inline]
     pub fn pos(&self) -> i64 {
         // SAFETY: `raw` is valid (type invariant).
-        unsafe { shim::iovx_kiocb_pos(self.raw) }
+        unsafe { (*self.raw).ki_pos }
     }
 
     /// Whether the caller waits for the result (`read`, `pread`) rather than being told later
     /// (aio, io_uring).
+    #[inline]
     pub fn is_sync(&self) -> bool {
-        // SAFETY: `raw` is valid (type invariant).
-        unsafe { shim::iovx_kiocb_is_sync(self.raw) }
+        // SAFETY: `raw` is valid (type invariant); `is_sync_kiocb()`.
+        unsafe { (*self.raw).ki_complete.is_none() }
     }
 
     /// The call's iterator.
@@ -92,41 +94,42 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             return Err(EINVAL);
         }
         let sync = self.is_sync();
+        // SAFETY: `raw` is valid (type invariant).
+        let nowait = unsafe { shim::iovx_kiocb_nowait(self.raw) };
         let raw = self.raw;
         let mut iter = self.iter;
+        if sync {
+            kernel::stack_pin_init!(let w = Waiter::new());
+            // SAFETY: The waiter stays in place on this stack frame, and the call waits below for
+            // every bio to report to it; the iterator's memory is valid during the call.
+            let submitted = unsafe {
+                let done = Borrowed::new(w.as_ref());
+                submit_iter(target, &mut iter, offset >> 9, len, nowait, &done)
+            };
+            let done = w.wait();
+            submitted?;
+            let n = done?.bytes;
+            // SAFETY: `raw` is the call's kiocb, valid during the call.
+            unsafe { shim::iovx_kiocb_set_pos(raw, offset as i64 + n as i64) };
+            return Ok(Outcome::Done(n));
+        }
         let state = Arc::new(
-            DioState {
+            Queued {
                 pending: AtomicUsize::new(1),
                 bytes: AtomicUsize::new(0),
                 error: AtomicI32::new(0),
-                done: Opaque::uninit(),
-                iocb: if sync { core::ptr::null_mut() } else { raw },
+                iocb: raw,
                 pos: offset as i64,
             },
             GFP_KERNEL,
         )?;
-        // SAFETY: `done` is initialised before any bio can complete it.
-        unsafe { shim::iovx_init_completion(state.done.get()) };
-        // SAFETY: The iterator's memory stays valid until every bio has reported to `state`:
-        // a synchronous call waits for that below; an asynchronous kiocb's memory is valid until
-        // `ki_complete()`, which `state` calls only after the last bio has reported.
-        let submitted = unsafe { submit_iter(target, &mut iter, offset >> 9, len, &state) };
-        match submitted {
+        // SAFETY: The iterator's memory of an asynchronous kiocb is valid until `ki_complete()`,
+        // which `state` calls only after the last bio has reported.
+        match unsafe { submit_iter(target, &mut iter, offset >> 9, len, nowait, &state) } {
             Err(e) => {
                 // Nothing in flight; `state` is dropped without completing anything.
                 state.cancel();
                 Err(e)
-            }
-            Ok(_) if sync => {
-                state.put();
-                // SAFETY: `done` was initialised above; the last `put` completes it.
-                unsafe { bindings::wait_for_completion(state.done.get()) };
-                let r = state.result();
-                if let Ok(n) = r {
-                    // SAFETY: `raw` is the call's kiocb, valid during the call.
-                    unsafe { shim::iovx_kiocb_set_pos(raw, offset as i64 + n as i64) };
-                }
-                r.map(Outcome::Done)
             }
             Ok(_) => {
                 // The kiocb now belongs to `state`; the last `put` completes it.
@@ -137,36 +140,26 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     }
 }
 
-/// The state of one direct I/O in flight.
+/// The state of one asynchronous direct I/O in flight.
 ///
 /// # Invariants
 ///
 /// `pending` counts the bios in flight plus one for the submitter; when it drops to zero the
-/// I/O is over: `done` is completed and, if `iocb` is not null, `ki_complete()` is called on it
-/// exactly once.
-struct DioState {
+/// I/O is over and `ki_complete()` is called on `iocb`, exactly once.
+struct Queued {
     pending: AtomicUsize,
     bytes: AtomicUsize,
     error: AtomicI32,
-    done: Opaque<bindings::completion>,
     iocb: *mut bindings::kiocb,
     pos: i64,
 }
 
-// SAFETY: The kiocb pointer is used once, by whichever thread ends the I/O; the completion is
-// made for cross-thread use; the rest are atomics.
-unsafe impl Send for DioState {}
+// SAFETY: The kiocb pointer is used once, by whichever thread ends the I/O; the rest are atomics.
+unsafe impl Send for Queued {}
 // SAFETY: As above.
-unsafe impl Sync for DioState {}
+unsafe impl Sync for Queued {}
 
-impl DioState {
-    fn result(&self) -> Result<usize> {
-        match self.error.load(Ordering::Acquire) {
-            0 => Ok(self.bytes.load(Ordering::Acquire)),
-            e => Err(Error::from_errno(e)),
-        }
-    }
-
+impl Queued {
     /// The submitter gives up its count when nothing was submitted: nothing is completed.
     fn cancel(&self) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
@@ -177,39 +170,31 @@ impl DioState {
         if self.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
             return;
         }
-        if !self.iocb.is_null() {
-            let ret = match self.result() {
-                Ok(n) => {
-                    // SAFETY: The kiocb is valid until completed, which happens just below.
-                    unsafe { shim::iovx_kiocb_set_pos(self.iocb, self.pos + n as i64) };
-                    n as ffi::c_long
-                }
-                Err(e) => e.to_errno() as ffi::c_long,
-            };
-            // SAFETY: Called once (type invariant): this is the last count.
-            unsafe { shim::iovx_kiocb_complete(self.iocb, ret) };
-        }
-        // SAFETY: `done` was initialised when the state was made.
-        unsafe { bindings::complete(self.done.get()) };
+        let ret = match self.error.load(Ordering::Acquire) {
+            0 => {
+                let n = self.bytes.load(Ordering::Acquire);
+                // SAFETY: The kiocb is valid until completed, which happens just below.
+                unsafe { shim::iovx_kiocb_set_pos(self.iocb, self.pos + n as i64) };
+                n as ffi::c_long
+            }
+            e => e as ffi::c_long,
+        };
+        // SAFETY: Called once (type invariant): this is the last count.
+        unsafe { shim::iovx_kiocb_complete(self.iocb, ret) };
     }
 }
 
-impl Completion for DioState {
-    fn bio_submitted(&self) {
+impl Completion for Queued {
+    fn bio_submitted(&self, bytes: usize) {
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
         self.pending.fetch_add(1, Ordering::AcqRel);
     }
 
-    fn bio_done(&self, result: Result<usize>) {
-        match result {
-            Ok(n) => _ = self.bytes.fetch_add(n, Ordering::AcqRel),
-            Err(e) => {
-                _ = self.error.compare_exchange(
-                    0,
-                    e.to_errno(),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                )
-            }
+    fn bio_done(&self, result: Result) {
+        if let Err(e) = result {
+            _ = self
+                .error
+                .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire);
         }
         self.put();
     }

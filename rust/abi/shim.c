@@ -6,6 +6,7 @@
 #include <linux/mm.h>
 #include <linux/highmem.h>
 #include <linux/page-flags.h>
+#include <linux/pagemap.h>
 #include <linux/uaccess.h>
 #include <linux/fs.h>
 #include <linux/mman.h>
@@ -73,6 +74,46 @@ size_t iovx_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i)
 void iovx_put_page(struct page *page)
 {
 	put_page(page);
+}
+
+/*
+ * bio_set_pages_dirty(), skipping folios that are dirty already: most I/O buffers are, and
+ * locking them for nothing costs more than the test. A folio cleaned between this test and the
+ * end of the read is found clean by bio_check_pages_dirty(), which dirties it again.
+ */
+void iovx_bio_set_pages_dirty(struct bio *bio)
+{
+	struct folio_iter fi;
+
+	bio_for_each_folio_all(fi, bio) {
+		if (folio_test_dirty(fi.folio))
+			continue;
+		folio_lock(fi.folio);
+		folio_mark_dirty(fi.folio);
+		folio_unlock(fi.folio);
+	}
+}
+
+void iovx_copy_page(struct page *dst, size_t dst_off, struct page *src,
+		    size_t src_off, size_t len)
+{
+	memcpy_page(dst, dst_off, src, src_off, len);
+}
+
+void iovx_zero_page(struct page *page, size_t off, size_t len)
+{
+	memzero_page(page, off, len);
+}
+
+void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
+{
+	unsigned long i;
+
+	for (i = 0; i < n; i++) {
+		if (dirty)
+			set_page_dirty_lock(pages[i]);
+		put_page(pages[i]);
+	}
 }
 
 int iovx_page_ref_count(struct page *page)
@@ -222,11 +263,6 @@ u8 iovx_errno_to_blk_status(int err)
 	return (__force u8)errno_to_blk_status(err);
 }
 
-int iovx_blk_status_to_errno(u8 status)
-{
-	return blk_status_to_errno((__force blk_status_t)status);
-}
-
 struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				       struct queue_limits *lim,
 				       void *queuedata)
@@ -255,57 +291,16 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 {
 	struct bio *bio;
 
+	/*
+	 * REQ_ALLOC_CACHE: small bios come from (and go back to) fs_bio_set's per-CPU cache when
+	 * they are put in task or hard-interrupt context, as io_uring's direct I/O does.
+	 */
 	bio = bio_alloc_bioset(disk->part0, nr_vecs,
 			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
-					REQ_OP_READ), GFP_KERNEL, &fs_bio_set);
+					REQ_OP_READ) | REQ_ALLOC_CACHE,
+			       GFP_KERNEL, &fs_bio_set);
 	bio->bi_iter.bi_sector = sector;
 	return bio;
-}
-
-void iovx_bio_set_pinned(struct bio *bio)
-{
-	bio_set_flag(bio, BIO_PAGE_PINNED);
-}
-
-bool iovx_bio_is_write(struct bio *bio)
-{
-	return op_is_write(bio_op(bio));
-}
-
-u8 iovx_bio_status(struct bio *bio)
-{
-	return (__force u8)bio->bi_status;
-}
-
-unsigned short iovx_bio_room(struct bio *bio)
-{
-	return bio->bi_max_vecs - bio->bi_vcnt;
-}
-
-u32 iovx_bio_size(struct bio *bio)
-{
-	return bio->bi_iter.bi_size;
-}
-
-void iovx_bio_set_end_io(struct bio *bio, void (*fn)(struct bio *), void *priv)
-{
-	bio->bi_end_io = fn;
-	bio->bi_private = priv;
-}
-
-void *iovx_bio_private(struct bio *bio)
-{
-	return bio->bi_private;
-}
-
-bool iovx_kiocb_is_sync(struct kiocb *iocb)
-{
-	return is_sync_kiocb(iocb);
-}
-
-s64 iovx_kiocb_pos(struct kiocb *iocb)
-{
-	return iocb->ki_pos;
 }
 
 void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos)
@@ -384,7 +379,12 @@ void iovx_misc_deregister(void *misc)
 
 void iovx_file_allow_odirect(struct file *file)
 {
-	file->f_mode |= FMODE_CAN_ODIRECT;
+	file->f_mode |= FMODE_CAN_ODIRECT | FMODE_NOWAIT;
+}
+
+bool iovx_kiocb_nowait(struct kiocb *iocb)
+{
+	return iocb->ki_flags & IOCB_NOWAIT;
 }
 
 int iovx_eiocbqueued(void)

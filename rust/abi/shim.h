@@ -43,6 +43,10 @@ size_t iovx_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
 
 /* include/linux/mm.h, include/linux/page_ref.h, include/linux/highmem.h */
 void iovx_put_page(struct page *page);
+void iovx_copy_page(struct page *dst, size_t dst_off, struct page *src,
+		    size_t src_off, size_t len);
+void iovx_zero_page(struct page *page, size_t off, size_t len);
+void iovx_put_pages(struct page **pages, unsigned long n, bool dirty);
 int iovx_page_ref_count(struct page *page);
 bool iovx_page_maybe_dma_pinned(struct page *page);
 bool iovx_page_dirty(struct page *page);
@@ -92,7 +96,6 @@ u32 iovx_rq_bytes(struct request *rq);
 void iovx_rq_iter_init(struct request *rq, struct req_iterator *it);
 bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv);
 u8 iovx_errno_to_blk_status(int err);
-int iovx_blk_status_to_errno(u8 status);
 struct blk_mq_tag_set;
 struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				       struct queue_limits *lim,
@@ -105,19 +108,11 @@ void iovx_delayed_work_queue(struct delayed_work *dw, u64 delay_us);
 struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 
 /* include/linux/bio.h */
+void iovx_bio_set_pages_dirty(struct bio *bio);
 struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
-void iovx_bio_set_pinned(struct bio *bio);
-bool iovx_bio_is_write(struct bio *bio);
-u8 iovx_bio_status(struct bio *bio);
-unsigned short iovx_bio_room(struct bio *bio);
-u32 iovx_bio_size(struct bio *bio);
-void iovx_bio_set_end_io(struct bio *bio, void (*fn)(struct bio *), void *priv);
-void *iovx_bio_private(struct bio *bio);
 
 /* include/linux/fs.h, include/linux/miscdevice.h */
-bool iovx_kiocb_is_sync(struct kiocb *iocb);
-s64 iovx_kiocb_pos(struct kiocb *iocb);
 void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos);
 void iovx_kiocb_complete(struct kiocb *iocb, long ret);
 void *iovx_file_data(struct file *file);
@@ -128,6 +123,7 @@ void *iovx_misc_register(const char *name, const struct file_operations *fops,
 			 void *data);
 void iovx_misc_deregister(void *misc);
 void iovx_file_allow_odirect(struct file *file);
+bool iovx_kiocb_nowait(struct kiocb *iocb);
 int iovx_eiocbqueued(void);
 
 /* include/linux/completion.h */
