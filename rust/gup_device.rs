@@ -13,7 +13,9 @@
 //! belong to this device rather than to the kernel's one.
 
 use crate::abi::chrdev::IoctlDevice;
-use crate::abi::extract::{gup, now_us, warn, GupFlags, HeldPages, MmapReadGuard, Mode, Walk};
+use crate::abi::extract::{
+    gup, now_us, warn, GupFlags, HeldPages, MmapReadGuard, Mode, UserMm, Walk,
+};
 use crate::abi::uapi::{
     GupTest, PinLongtermTest, UserArg, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
     GUP_TEST_MAX_PAGES_TO_DUMP, PIN_LONGTERM_TEST_FLAG_USE_FAST, PIN_LONGTERM_TEST_FLAG_USE_WRITE,
@@ -86,32 +88,17 @@ impl GupDev {
         let size = usize::try_from(g.size).map_err(|_| EINVAL)?;
         let per_call = g.nr_pages_per_call as usize;
         let mut held = HeldPages::new(size / PAGE_SIZE, mode)?;
+        let mm = UserMm::current()?;
         let guard = lock_unless(fast)?;
-        let walk = walk(&guard);
+        let walk = walk(&mm, &guard);
 
         let start_addr = g.addr as usize;
         let end = start_addr.saturating_add(size);
-        let mut addr = start_addr;
-        let mut nr = per_call;
         let start = now_us();
-        while addr < end {
-            if nr != per_call {
-                break;
-            }
-            let mut next = addr.saturating_add(nr.saturating_mul(PAGE_SIZE));
-            if next > end {
-                next = end;
-                nr = (next - addr) / PAGE_SIZE;
-            }
-            match held.take(nr, |s| gup(addr, bits, mode, walk, s)) {
-                Ok(got) => nr = got,
-                Err(_) => break,
-            }
-            addr = next;
-        }
+        let covered = held.take_range(start_addr, end, per_call, bits, walk)?;
         let stop = now_us();
         g.get_delta_usec = (stop - start) as u64;
-        g.size = (addr - start_addr) as u64;
+        g.size = covered.min(size) as u64;
 
         // An untimed moment to verify the pinned state, reported as the kernel's device does.
         if mode == Mode::Pinned && cmd != DUMP_USER_PAGES_TEST {
@@ -162,8 +149,9 @@ impl GupDev {
         let bits = GupFlags::new(bits, true)?;
         let fast = a.flags & PIN_LONGTERM_TEST_FLAG_USE_FAST != 0;
         let mut held = HeldPages::new(nr_pages, Mode::Pinned)?;
+        let mm = UserMm::current()?;
         let guard = lock_unless(fast)?;
-        let walk = walk(&guard);
+        let walk = walk(&mm, &guard);
         while held.len() < nr_pages {
             let addr = a.addr as usize + held.len() * PAGE_SIZE;
             // On failure `held` is dropped, unpinning what was pinned, as the kernel's
@@ -207,10 +195,10 @@ fn lock_unless(fast: bool) -> Result<Option<MmapReadGuard>> {
     }
 }
 
-fn walk(guard: &Option<MmapReadGuard>) -> Walk<'_> {
+fn walk<'a>(mm: &'a UserMm, guard: &'a Option<MmapReadGuard>) -> Walk<'a> {
     match guard {
         Some(g) => Walk::Locked(g),
-        None => Walk::Fast,
+        None => Walk::Fast(mm),
     }
 }
 

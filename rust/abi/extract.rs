@@ -214,6 +214,7 @@ impl<'data, 'buf> Batch<'data, 'buf> {
     /// The first `nr_pages(offset, len)` slots must hold the pages of the batch, which must stand
     /// in the relation to `mode`, `longterm` and `'data` that the type invariants describe; and
     /// the duty to release them must pass to the batch.
+    #[inline]
     unsafe fn new(
         slots: &'buf mut [PageSlot],
         offset: usize,
@@ -399,15 +400,9 @@ impl<'data, 'buf> Batch<'data, 'buf> {
                 c.unpinned.fetch_add(n as u64, Relaxed);
             }
             Mode::Referenced => {
-                for s in self.pages.iter() {
-                    if dirty {
-                        // SAFETY: The page is valid: the batch holds a reference on it. The
-                        // function takes the page lock itself.
-                        unsafe { bindings::set_page_dirty_lock(s.0) };
-                    }
-                    // SAFETY: Drops the one reference the batch owns on this page, once.
-                    unsafe { shim::iovx_put_page(s.0) };
-                }
+                // SAFETY: Each page holds one reference owned by this batch, dropped here once
+                // (after `set_page_dirty_lock()`, which takes the page lock itself, if `dirty`).
+                unsafe { shim::iovx_put_pages(self.pages.as_mut_ptr().cast(), n as _, dirty) };
                 c.unreferenced.fetch_add(n as u64, Relaxed);
             }
             Mode::Listed => {
@@ -746,11 +741,37 @@ impl Drop for MmapReadGuard {
     }
 }
 
+/// Proof that the current task has a user address space (`current->mm`), which user-memory
+/// operations need.
+///
+/// # Invariants
+///
+/// `current->mm` is not null while this value lives, and the value stays on that task. (A task's
+/// mm changes only by `exec` or exit, which cannot happen while it runs here, or by
+/// `kthread_use_mm()`/`kthread_unuse_mm()` on a kernel thread, which nothing in this layer does
+/// behind a caller's back: KUnit's `kunit_vm_mmap()` attaches an mm until the test case ends.)
+pub struct UserMm {
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl UserMm {
+    /// The current task's address space; `EFAULT` if it has none (a kernel thread).
+    pub fn current() -> Result<Self> {
+        if !current_has_mm() {
+            return Err(EFAULT);
+        }
+        // INVARIANT: Checked just above; `PhantomData<*mut ()>` keeps the value on this task.
+        Ok(Self {
+            _not_send: PhantomData,
+        })
+    }
+}
+
 /// How GUP walks the page tables.
 #[derive(Clone, Copy)]
 pub enum Walk<'g> {
     /// Lockless first (`*_user_pages_fast()`), falling back to the slow path on its own.
-    Fast,
+    Fast(&'g UserMm),
     /// The slow path, under the mmap lock the caller holds (`*_user_pages()`).
     Locked(&'g MmapReadGuard),
 }
@@ -761,6 +782,7 @@ pub enum Walk<'g> {
 /// even the first page could be taken.
 ///
 /// `EINVAL` for no slots, [`Mode::Listed`], or `FOLL_LONGTERM` without pinning.
+#[inline]
 pub fn gup<'buf>(
     addr: usize,
     flags: GupFlags,
@@ -776,22 +798,21 @@ pub fn gup<'buf>(
     if flags.is_long_term() && mode != Mode::Pinned {
         return Err(EINVAL);
     }
-    if !current_has_mm() {
-        return Err(EFAULT);
-    }
+    // The current task has an mm: `walk` holds a `UserMm` or the mmap lock of that mm.
     let nr = slots.len().min(i32::MAX as usize);
     let list = slots.as_mut_ptr().cast::<*mut bindings::page>();
-    // SAFETY: `list` has room for `nr` page pointers; the flags were checked; for the slow
-    // variants the caller's `MmapReadGuard` proves the mmap lock is held.
+    // SAFETY: `list` has room for `nr` page pointers; the flags were checked; the task has an
+    // mm (`UserMm`), and for the slow variants the caller's `MmapReadGuard` proves its mmap lock
+    // is held.
     let ret: i64 = unsafe {
         match (mode, walk) {
-            (Mode::Pinned, Walk::Fast) => {
+            (Mode::Pinned, Walk::Fast(_)) => {
                 bindings::pin_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
             }
             (Mode::Pinned, Walk::Locked(_)) => {
                 bindings::pin_user_pages(addr as _, nr as _, flags.0, list) as i64
             }
-            (_, Walk::Fast) => {
+            (_, Walk::Fast(_)) => {
                 bindings::get_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
             }
             (_, Walk::Locked(_)) => {
@@ -892,6 +913,7 @@ impl HeldPages {
     /// Runs `take` on up to `max` free slots and keeps the pages of the batch it returns, which
     /// must be of this value's mode (`EINVAL` otherwise, and the batch is released). Returns how
     /// many pages were added.
+    #[inline]
     pub fn take(
         &mut self,
         max: usize,
@@ -915,6 +937,88 @@ impl HeldPages {
         self.n += got;
         self.longterm |= longterm;
         Ok(got)
+    }
+
+    /// Takes the pages of the user range `start..end` in GUP calls of `per_call` pages each, in
+    /// this value's mode, with `flags` and `walk` as for [`gup`]: the way the kernel's callers
+    /// (and `mm/gup_test.c`) pin a buffer a chunk at a time. A call asks for `per_call` pages, or
+    /// for the whole pages left before `end`, or for the free slots left, whichever is fewest; the
+    /// calls stop when nothing is left to ask for, when one fails or takes no page, or after one
+    /// that took fewer pages than it asked for. Returns the bytes from `start` that the calls
+    /// asked for (the last one may have taken fewer pages).
+    ///
+    /// The same as calling [`HeldPages::take`] with [`gup`] in a loop, with the checks made once
+    /// rather than per call, which is what a benchmark of one page per call measures.
+    pub fn take_range(
+        &mut self,
+        start: usize,
+        end: usize,
+        per_call: usize,
+        flags: GupFlags,
+        walk: Walk<'_>,
+    ) -> Result<usize> {
+        if per_call == 0 || self.mode == Mode::Listed {
+            return Err(EINVAL);
+        }
+        if flags.is_long_term() && self.mode != Mode::Pinned {
+            return Err(EINVAL);
+        }
+        let per_call = per_call.min(i32::MAX as usize);
+        let free = self.slots.len() - self.n;
+        // SAFETY: The slots after the held ones are free; the array has `free` of them.
+        let base = unsafe { self.slots.as_mut_ptr().add(self.n) }.cast::<*mut bindings::page>();
+        let mut addr = start;
+        let mut taken = 0usize;
+        while addr < end {
+            let nr = per_call.min((end - addr) / PAGE_SIZE).min(free - taken);
+            if nr == 0 {
+                break;
+            }
+            // SAFETY: `base + taken` has room for `nr` page pointers (`nr <= free - taken`);
+            // the flags were checked by `GupFlags`; the task has an mm (`UserMm`), and for the
+            // slow variants the caller's `MmapReadGuard` proves its mmap lock is held.
+            let ret: i64 = unsafe {
+                let list = base.add(taken);
+                match (self.mode, walk) {
+                    (Mode::Pinned, Walk::Fast(_)) => {
+                        bindings::pin_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
+                    }
+                    (Mode::Pinned, Walk::Locked(_)) => {
+                        bindings::pin_user_pages(addr as _, nr as _, flags.0, list) as i64
+                    }
+                    (_, Walk::Fast(_)) => {
+                        bindings::get_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
+                    }
+                    (_, Walk::Locked(_)) => {
+                        bindings::get_user_pages(addr as _, nr as _, flags.0, list) as i64
+                    }
+                }
+            };
+            if ret <= 0 {
+                break;
+            }
+            // GUP never returns more than asked.
+            taken += (ret as usize).min(nr);
+            addr += nr * PAGE_SIZE;
+            if (ret as usize) < per_call {
+                break;
+            }
+        }
+        let c = &COUNTERS;
+        match self.mode {
+            Mode::Pinned => {
+                c.pinned.fetch_add(taken as u64, Relaxed);
+                if flags.is_long_term() {
+                    c.pinned_longterm.fetch_add(taken as u64, Relaxed);
+                }
+            }
+            _ => _ = c.referenced.fetch_add(taken as u64, Relaxed),
+        }
+        // INVARIANT: The `taken` slots after the held ones hold pages taken above in this value's
+        // mode, one pin or reference each, now owned here.
+        self.n += taken;
+        self.longterm |= flags.is_long_term() && taken > 0;
+        Ok(addr - start)
     }
 
     /// Pages held.

@@ -7,7 +7,8 @@
 //! iterator's advance, and the page and counter state before, during and after the batch.
 
 use crate::abi::extract::{
-    get_user_pages, pin_user_pages, Mode, PageSlot, Pin, Snapshot, COUNTERS, PIN_BIAS,
+    get_user_pages, pin_user_pages, GupFlags, HeldPages, Mode, PageSlot, Pin, Snapshot, UserMm,
+    Walk, COUNTERS, PIN_BIAS,
 };
 use crate::abi::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abi::kunit::{CaseResult, Test};
@@ -649,6 +650,60 @@ fn into_owned_only_when_held(t: &Test) -> CaseResult {
 }
 
 /// After every case above, the module's own counters balance.
+/// `HeldPages::take_range()` pins a range a few pages per call, as the gup_test benchmarks do:
+/// every page once, counted once; into a hole, the call that meets it stops the range short
+/// (the bytes it asked for count, the pages it could not take do not); bad arguments are
+/// `EINVAL`. Everything is released when the value goes.
+fn held_take_range(t: &Test) -> CaseResult {
+    let before = counters();
+    let addr = user_buffer(t, 10, 6)?;
+    let mm = UserMm::current()?;
+    let write = GupFlags::new(GupFlags::WRITE, false)?;
+    let mut held = HeldPages::new(10, Mode::Pinned)?;
+    let end = addr + 10 * PAGE_SIZE;
+    kunit_assert_eq!(
+        t,
+        held.take_range(addr, end, 0, write, Walk::Fast(&mm)).err(),
+        Some(EINVAL)
+    );
+    kunit_assert_eq!(
+        t,
+        held.take_range(addr, end, 3, write, Walk::Fast(&mm))?,
+        10 * PAGE_SIZE
+    );
+    kunit_assert_eq!(t, held.len(), 10);
+    for p in held.pages() {
+        kunit_assert!(t, p.maybe_dma_pinned());
+    }
+    kunit_assert_eq!(t, counters().since(&before).pinned, 10);
+    // The slots are full: nothing more is taken.
+    kunit_assert_eq!(t, held.take_range(addr, end, 3, write, Walk::Fast(&mm))?, 0);
+    drop(held);
+    kunit_assert!(t, counters().since(&before).balanced());
+
+    // Into a hole: 2 mapped pages, then none.
+    let none = t.vm_mmap(PAGE_SIZE, false, false)?;
+    let a2 = user_buffer(t, 2, 7)?;
+    if a2 + 2 * PAGE_SIZE != none {
+        t.skip(c_str!("mappings not adjacent"));
+        return Ok(());
+    }
+    let mut refs = HeldPages::new(4, Mode::Referenced)?;
+    let r = refs.take_range(
+        a2,
+        a2 + 4 * PAGE_SIZE,
+        3,
+        GupFlags::new(0, false)?,
+        Walk::Fast(&mm),
+    );
+    kunit_assert_eq!(t, r?, 3 * PAGE_SIZE);
+    kunit_assert_eq!(t, refs.len(), 2);
+    kunit_assert_eq!(t, counters().since(&before).referenced, 2);
+    drop(refs);
+    kunit_assert!(t, counters().since(&before).balanced());
+    Ok(())
+}
+
 fn counters_balanced(t: &Test) -> CaseResult {
     let c = counters();
     kunit_assert!(t, c.balanced(), "{:?}", c);
@@ -674,6 +729,7 @@ kunit_suite!(
         release_dirty_pinned,
         release_dirty_referenced,
         into_owned_only_when_held,
+        held_take_range,
         counters_balanced,
     ]
 );
