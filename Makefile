@@ -6,25 +6,28 @@
 #   make check     every test, in the debug kernel (KASAN, DEBUG_VM, lockdep, ...)
 #   make shell     a guest shell with the module loaded
 #   make bench     Rust vs the kernel's C paths, one boot of the lean kernel (logs/bench-<date>/)
+#   make profile   perf profiles of the Rust paths and their C peers (logs/profile-<date>/)
 #   make modules   build the modules against KDIR (default: the cached lean kernel)
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
 # cached kernels from another source tree instead of Debian's linux-source-6.12.
+# BENCH_ARGS go to scripts/bench (e.g. --reps 9 --only 'randread-4k'; see scripts/bench -h).
 # Everything that is missing is installed or built first (scripts/setup, scripts/kernel).
 
 FLAVOUR ?= lean
 LOGS ?= $(CURDIR)/logs
 QEMU_ARGS ?=
+BENCH_ARGS ?=
 
 # Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
 kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
 
-.PHONY: all modules setup kernel run check bench shell clean rustfmt rustfmtcheck rust-analyzer help
+.PHONY: all modules setup kernel run check bench profile shell clean rustfmt rustfmtcheck rust-analyzer help
 
 all: modules
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@$(CURDIR)/scripts/setup
@@ -54,7 +57,10 @@ check: setup
 	@$(CURDIR)/scripts/check $(QEMU_ARGS)
 
 bench: setup
-	@$(CURDIR)/scripts/bench $(QEMU_ARGS)
+	@$(CURDIR)/scripts/bench $(BENCH_ARGS) $(QEMU_ARGS)
+
+profile: setup
+	@$(CURDIR)/scripts/bench --profile $(BENCH_ARGS) $(QEMU_ARGS)
 
 rustfmt:
 	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs

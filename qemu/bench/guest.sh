@@ -15,11 +15,13 @@
 #   BENCH-INFO t=S rtc=R what                a phase starts: uptime S, RTC seconds R
 #
 # Settings come from /extra/bench.conf (REPS RUNTIME RAMP SIZE_MB GUP_MIB GUP_CALLS
-# MEMCPY_SECS).
+# MEMCPY_SECS ONLY). ONLY, an extended regular expression, keeps the fio jobs whose names match
+# it, the gup_test configurations named gup-a-1, gup-a-512, gup-L-1, gup-L-512 that match it, and
+# the memcpy baseline if "memcpy" matches; empty keeps everything.
 
 E=/extra
 [ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
-REPS=5 RUNTIME=2s RAMP=250ms SIZE_MB=64 GUP_MIB=256 GUP_CALLS=10 MEMCPY_SECS=0.5
+REPS=5 RUNTIME=2s RAMP=250ms SIZE_MB=64 GUP_MIB=256 GUP_CALLS=10 MEMCPY_SECS=0.5 ONLY=
 [ -f $E/bench.conf ] && . $E/bench.conf
 
 info() { echo "BENCH-INFO $*"; }
@@ -101,10 +103,10 @@ done
 
 # jobs REP: workloads.fio with each job once per device (filename=), named JOB@DEVICE.
 jobs() {
-	awk -v rep="$1" -v devs="$devs" '
+	awk -v rep="$1" -v devs="$devs" -v only="$ONLY" '
 	BEGIN { nd = split(devs, d, " ") }
 	function flush(   k, dv) {
-		if (name == "")
+		if (name == "" || (only != "" && name !~ only))
 			return
 		for (k = 0; k < nd; k++) {
 			dv = d[(rep - 1 + nj + k) % nd + 1]
@@ -168,8 +170,10 @@ if [ ! -c /dev/iovx_gup ]; then
 	echo "BENCH-ABSENT dev=iovx_gup device absent"
 fi
 [ -e $gt ] || err "$gt missing"
+picked() { [ -z "$ONLY" ] || echo "$1" | grep -q -E -e "$ONLY"; }
 for cfg in "a 1" "a 512" "L 1" "L 512"; do
 	set -- $cfg
+	picked "gup-$1-$2" || continue
 	r=1
 	while [ "$r" -le "$REPS" ]; do
 		gup_line stock "$1" "$2" "$r"
@@ -188,8 +192,10 @@ for cfg in "a 1" "a 512" "L 1" "L 512"; do
 done
 
 # --- Memory-copy baseline.
-stamp memcpy
-$E/bin/memcpy_bw 64 1024 "$MEMCPY_SECS" "$REPS" || err "memcpy_bw failed"
+if picked memcpy; then
+	stamp memcpy
+	$E/bin/memcpy_bw 64 1024 "$MEMCPY_SECS" "$REPS" || err "memcpy_bw failed"
+fi
 
 # --- Leave things as the runner expects them: iov_extract loaded.
 rmmod null_blk brd 2>/dev/null

@@ -2,13 +2,15 @@
 /*
  * memcpy_bw [BUFFER_MIB [BLOCK_KIB [SECONDS [REPS]]]]
  *
- * Memory-copy bandwidth baseline for the RAM disk figures: copies a BUFFER_MIB buffer into
- * another one in BLOCK_KIB blocks, over and over for SECONDS, REPS times, with each of four
- * methods: the C library's memcpy(), and the three ways the x86-64 kernel copies memory
- * (memcpy() and the user copies): a loop of 64-bit moves unrolled four times (memcpy_orig),
- * "rep movsq" and "rep movsb" (with ERMS/FSRM). Each repetition of each method prints one line
+ * Memory-copy bandwidth baseline for the RAM disk figures, in the two patterns of a RAM disk's
+ * large-block I/O: "read" copies BLOCK_KIB blocks taken one after the other from a BUFFER_MIB
+ * buffer (the disk) into one BLOCK_KIB buffer (the reader's), "write" the other way round; over
+ * and over for SECONDS, REPS times, with each of four methods: the C library's memcpy(), and the
+ * three ways the x86-64 kernel copies memory (memcpy() and the user copies): a loop of 64-bit
+ * moves unrolled four times (memcpy_orig), "rep movsq" and "rep movsb" (with ERMS/FSRM). Each
+ * repetition of each pattern and method prints one line
  *
- *   BENCH-MEMCPY rep=N method=M buffer_mib=B block_kib=K bytes=BYTES ns=NS gbps=G
+ *   BENCH-MEMCPY rep=N pattern=P method=M buffer_mib=B block_kib=K bytes=BYTES ns=NS gbps=G
  *
  * where bytes counts the bytes copied (each read once and written once) and gbps is
  * bytes / ns (10^9 bytes per second). Defaults: 64 MiB, 1024 KiB, 1 s, 5 repetitions.
@@ -95,45 +97,56 @@ int main(int argc, char **argv)
 	double secs = argc > 3 ? strtod(argv[3], NULL) : 1.0;
 	int reps = argc > 4 ? atoi(argv[4]) : 5;
 	size_t len = buf_mib << 20, blk = blk_kib << 10;
-	unsigned char *src, *dst;
+	unsigned char *disk, *user;
 	unsigned long sum = 0;
 
 	if (!len || !blk || blk > len || len % blk || blk % 32 || secs <= 0 || reps < 1) {
 		fprintf(stderr, "usage: memcpy_bw [BUFFER_MIB [BLOCK_KIB [SECONDS [REPS]]]]\n");
 		return 2;
 	}
-	src = map(len);
-	dst = map(len);
+	disk = map(len);
+	user = map(blk);
 	for (size_t i = 0; i < len; i += 4096)
-		src[i] = (unsigned char)(i >> 12);
+		disk[i] = (unsigned char)(i >> 12);
 
-	/* One untimed pass to warm up the caches and the TLB. */
-	memcpy(dst, src, len);
+	/* One untimed pass each way to warm up the caches and the TLB. */
+	for (size_t off = 0; off < len; off += blk)
+		memcpy(user, disk + off, blk);
+	for (size_t off = 0; off < len; off += blk)
+		memcpy(disk + off, user, blk);
 
 	/* Repetitions outermost, so that a slow phase of the machine hits every method. */
 	for (int r = 1; r <= reps; r++) {
-		for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
-			uint64_t budget = (uint64_t)(secs * 1e9), t0 = now_ns(), t1;
-			uint64_t bytes = 0;
-			size_t off = 0;
+		for (int write = 0; write < 2; write++) {
+			for (size_t m = 0; m < sizeof(methods) / sizeof(methods[0]); m++) {
+				uint64_t budget = (uint64_t)(secs * 1e9), t0 = now_ns(), t1;
+				uint64_t bytes = 0;
+				size_t off = 0;
 
-			/* Block after block through the buffer, until the time is up. */
-			do {
-				methods[m].copy(dst + off, src + off, blk);
-				/* The copy must happen: dst escapes here. */
-				__asm__ volatile("" : : "r"(dst) : "memory");
-				bytes += blk;
-				off = (off + blk) % len;
-				t1 = now_ns();
-			} while (t1 - t0 < budget);
-			printf("BENCH-MEMCPY rep=%d method=%s buffer_mib=%zu block_kib=%zu bytes=%llu ns=%llu gbps=%.3f\n",
-			       r, methods[m].name, buf_mib, blk_kib, (unsigned long long)bytes,
-			       (unsigned long long)(t1 - t0), (double)bytes / (double)(t1 - t0));
-			fflush(stdout);
+				/* Block after block through the disk buffer, until the time is up. */
+				do {
+					if (write)
+						methods[m].copy(disk + off, user, blk);
+					else
+						methods[m].copy(user, disk + off, blk);
+					/* The copy must happen: both buffers escape here. */
+					__asm__ volatile("" : : "r"(disk), "r"(user) : "memory");
+					bytes += blk;
+					off = (off + blk) % len;
+					t1 = now_ns();
+				} while (t1 - t0 < budget);
+				printf("BENCH-MEMCPY rep=%d pattern=%s method=%s buffer_mib=%zu block_kib=%zu bytes=%llu ns=%llu gbps=%.3f\n",
+				       r, write ? "write" : "read", methods[m].name, buf_mib, blk_kib,
+				       (unsigned long long)bytes, (unsigned long long)(t1 - t0),
+				       (double)bytes / (double)(t1 - t0));
+				fflush(stdout);
+			}
 		}
 	}
 	for (size_t i = 0; i < len; i += 4096)
-		sum += dst[i];
+		sum += disk[i];
+	for (size_t i = 0; i < blk; i += 4096)
+		sum += user[i];
 	/* A checksum of the copy, so that none of it is dead code. */
 	printf("BENCH-INFO memcpy checksum %lu\n", sum);
 	return 0;

@@ -33,6 +33,13 @@ FIO_RATIOS = [
     ("dio/O_DIRECT", "iovx_dio0", "iovx0",
      "Rust direct-I/O path vs the kernel's O_DIRECT path, same disk"),
 ]
+# Reference ratios between two C devices, shown to read the others by (not Rust / C).
+REF_RATIOS = [
+    ("ref: null_blk/brd", "nullb0", "ram0",
+     "the kernel's blk-mq RAM disk vs its bio-based one, both C: what going through blk-mq"
+     " (a request, a tag, a hardware queue) costs, which iovx/brd includes and iovx/null_blk"
+     " does not"),
+]
 WORKLOADS = [
     "randread-4k-qd1", "randwrite-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd32",
     "read-128k", "write-128k", "read-1m", "write-1m",
@@ -88,7 +95,7 @@ def parse_guest_log(path):
             res["absent"][d[0].split("=", 1)[-1]] = d[1] if len(d) > 1 else "absent"
         elif line.startswith("BENCH-MEMCPY "):
             d = kv(line[len("BENCH-MEMCPY "):])
-            res["memcpy"].append({k: (v if k == "method" else float(v) if k == "gbps" else int(v))
+            res["memcpy"].append({k: (v if k in ("method", "pattern") else float(v) if k == "gbps" else int(v))
                                   for k, v in d.items()})
         elif line.startswith("BENCH-ERROR "):
             res["errors"].append(line[len("BENCH-ERROR "):])
@@ -160,8 +167,10 @@ def metric(workload):
 
 
 def ratio(rust, c, key, invert=False):
-    """Ratio of medians, with the range of the per-repetition ratios (paired by repetition).
-    invert: the samples are times, so the speed ratio is C / Rust."""
+    """The median of the per-repetition ratios, with their range. The two sides of one
+    repetition run back to back, so pairing them cancels the slow drifts of an emulated guest's
+    speed, which are larger than the differences measured; without pairs, the ratio of the
+    medians. invert: the samples are times, so the speed ratio is C / Rust."""
     rs, cs = {s["rep"]: s[key] for s in rust}, {s["rep"]: s[key] for s in c}
     mr, mc = spread(rs.values()), spread(cs.values())
     if not mr or not mc or not mr[0] or not mc[0]:
@@ -171,10 +180,10 @@ def ratio(rust, c, key, invert=False):
         a, b = rs[rep], cs[rep]
         if a and b:
             per.append(b / a if invert else a / b)
-    central = mc[0] / mr[0] if invert else mr[0] / mc[0]
     if not per:
+        central = mc[0] / mr[0] if invert else mr[0] / mc[0]
         return central, central, central
-    return central, min(per), max(per)
+    return spread(per)
 
 
 def summarise(res):
@@ -192,7 +201,7 @@ def summarise(res):
                 ss = [s for s in ss if not s["error"]]
                 by_dev[d] = ss
                 row["abs"][d] = spread([s[key] for s in ss])
-            for label, a, b, _ in FIO_RATIOS:
+            for label, a, b, _ in FIO_RATIOS + REF_RATIOS:
                 row["ratios"][label] = ratio(by_dev[a], by_dev[b], key)
             rows.append(row)
     gup_rows = []
@@ -207,23 +216,31 @@ def summarise(res):
                 row["abs"][f"iovx_gup_{what}"] = spread([g[k] for g in rx])
                 row["ratios"][what] = ratio(rx, st, k, invert=True) if rx else None
             gup_rows.append(row)
+    # Per pattern (read: disk buffer -> one block; write: the other way) and method.
     methods = {}
     for m in res["memcpy"]:
-        methods.setdefault(m.get("method", "memcpy"), []).append(m["gbps"])
+        key = (m.get("pattern", "read"), m.get("method", "memcpy"))
+        methods.setdefault(key, []).append(m["gbps"])
     methods = {k: spread(v) for k, v in methods.items()}
-    # The baseline: the fastest copy method (median).
-    best = max(methods, key=lambda k: methods[k][0]) if methods else None
-    mc = methods[best] if best else None
+    # The baseline of a pattern: its fastest copy method (median).
+    best = {}
+    for (pat, meth), v in methods.items():
+        if pat not in best or v[0] > methods[(pat, best[pat])][0]:
+            best[pat] = meth
     frac = {}
-    if mc:
-        for row in rows:
-            if row["workload"] in ("read-1m", "write-1m"):
-                for d, _ in DEVS:
-                    a = row["abs"][d]
-                    if a:
-                        frac.setdefault(d, {})[row["benchmark"]] = a[0] / (mc[0] * 1000.0)
-    return {"fio": rows, "gup": gup_rows, "memcpy_gbps_by_method": methods,
-            "memcpy_baseline_method": best, "memcpy_gbps": mc, "fraction_of_memcpy": frac}
+    for row in rows:
+        pat = {"read-1m": "read", "write-1m": "write"}.get(row["workload"])
+        if pat in best:
+            base = methods[(pat, best[pat])][0]
+            for d, _ in DEVS:
+                a = row["abs"][d]
+                if a:
+                    frac.setdefault(d, {})[row["benchmark"]] = a[0] / (base * 1000.0)
+    return {"fio": rows, "gup": gup_rows,
+            "memcpy_gbps": {f"{pat}/{meth}": v for (pat, meth), v in methods.items()},
+            "memcpy_baseline": {pat: {"method": m, "gbps": methods[(pat, m)]}
+                                for pat, m in best.items()},
+            "fraction_of_memcpy": frac}
 
 
 def phases(stamps):
@@ -261,9 +278,17 @@ def markdown(res, summ, meta):
     accel = meta["accel"]
     p(f"# iov-extract benchmark, {meta['date']}")
     p("")
-    p(f"- accelerator: **{accel.upper()}**"
-      + (" (software emulation: the figures are only indicative; ratios measured in the same"
-         " boot are more meaningful than absolute values)" if accel != "kvm" else ""))
+    sh = meta.get("icount_shift")
+    if accel == "tcg" and sh is not None:
+        p(f"- accelerator: **TCG with -icount shift={sh}** (software emulation in which the"
+          f" guest's clock counts instructions, {2 ** sh} ns each: every time the guest measures"
+          " is an instruction count, the same from run to run whatever the host does, so the"
+          " figures compare the work each path executes; they do not model caches, atomics"
+          " or memory latency, which a KVM run measures)")
+    else:
+        p(f"- accelerator: **{accel.upper()}**"
+          + (" (software emulation: the figures are only indicative; ratios measured in the"
+             " same boot are more meaningful than absolute values)" if accel != "kvm" else ""))
     p(f"- kernel: {meta.get('kernel', '?')}, flavour **{meta['flavour']}**"
       + (f" ({meta['kdir_name']})" if meta.get("kdir_name") else ""))
     g = res["meta"]
@@ -277,6 +302,8 @@ def markdown(res, summ, meta):
       f" a ramp of {g.get('ramp', '?')}, {g.get('reps', '?')} repetitions; the devices of a"
       " workload run back to back, in an order rotating per workload and repetition; 4 KiB QD1"
       " and sequential jobs use psync, QD32 io_uring; -jN = numjobs")
+    if meta.get("only"):
+        p(f"- only the measurements matching `{meta['only']}` (`scripts/bench --only`)")
     for d, info in res["devices"].items():
         p(f"- /dev/{d}: " + ", ".join(f"{k} {v.replace('_', ' ')}" for k, v in info.items()))
     p(f"- wall time of scripts/bench (module build, staging, boot, measurements):"
@@ -284,7 +311,10 @@ def markdown(res, summ, meta):
     if meta.get("host"):
         p(f"- host: {meta['host']}")
     cr = meta.get("guest_clock_rate") or {}
-    if cr.get("overall"):
+    if cr.get("overall") and meta.get("icount_shift") is not None:
+        p(f"- guest clock vs host (RTC): {cr['overall']:.2f} guest s per host s (with -icount"
+          " the guest's clock follows the instructions executed, not the host's)")
+    elif cr.get("overall"):
         slow = cr["overall"] < 0.97 or (cr["min"] or 1) < 0.95
         p(f"- guest clock vs host (RTC): {cr['overall']:.2f} guest s per host s overall"
           + (f", {cr['min']:.2f}–{cr['max']:.2f} over stretches of >= 20 s" if cr["min"] else "")
@@ -294,22 +324,26 @@ def markdown(res, summ, meta):
              " rather than absolute figures" if slow else ""))
     for d, why in res["absent"].items():
         p(f"- **{d} not measured**: {why}")
-    p("- figures: median (min–max) over the repetitions; ratios: median Rust / median C, in"
-      " brackets the range of the per-repetition ratios; > 1 means the Rust side is faster")
+    p("- figures: median (min–max) over the repetitions; ratios: the median of the"
+      " per-repetition ratios Rust / C (the two run back to back in a repetition), in brackets"
+      " their range; > 1 means the Rust side is faster")
     p("")
     p("## fio")
     p("")
     p("| benchmark | unit | " + " | ".join(t for _, t in DEVS) + " | "
-      + " | ".join(r[0] for r in FIO_RATIOS) + " |")
-    p("|---|---|" + "---:|" * (len(DEVS) + len(FIO_RATIOS)))
+      + " | ".join(r[0] for r in FIO_RATIOS + REF_RATIOS) + " |")
+    p("|---|---|" + "---:|" * (len(DEVS) + len(FIO_RATIOS) + len(REF_RATIOS)))
+    only = meta.get("only")
     for row in summ["fio"]:
+        if only and not any(row["abs"][d] for d, _ in DEVS):
+            continue  # not selected by --only
         cells = [fmt_spread(row["abs"][d]) if row["abs"][d] or d not in res["absent"]
                  else "n/a (absent)" for d, _ in DEVS]
-        cells += [fmt_ratio(row["ratios"][r[0]]) for r in FIO_RATIOS]
+        cells += [fmt_ratio(row["ratios"][r[0]]) for r in FIO_RATIOS + REF_RATIOS]
         err = f" ({row['errors']} failed runs)" if row["errors"] else ""
         p(f"| {row['benchmark']}{err} | {row['unit']} | " + " | ".join(cells) + " |")
     p("")
-    for label, a, b, what in FIO_RATIOS:
+    for label, a, b, what in FIO_RATIOS + REF_RATIOS:
         p(f"- {label}: {what} (/dev/{a} / /dev/{b})")
     p("")
     p("## Pin + unpin cost per page (gup_test)")
@@ -327,6 +361,8 @@ def markdown(res, summ, meta):
     p("|---|---:|---:|---:|---:|---:|---:|")
     na = f"n/a ({absent['iovx_gup']})" if "iovx_gup" in absent else "n/a"
     for row in summ["gup"]:
+        if only and not row["abs"]["stock_get"] and not row["abs"]["iovx_gup_get"]:
+            continue  # not selected by --only
         c = []
         for what in ("get", "put"):
             c.append(fmt_spread(row["abs"][f"stock_{what}"]))
@@ -337,26 +373,39 @@ def markdown(res, summ, meta):
     p("")
     p("## Memory-copy baseline")
     p("")
-    mc = summ["memcpy_gbps"]
-    if mc:
+    base = summ["memcpy_baseline"]
+    if base:
         m0 = res["memcpy"][0]
         gb = lambda v: f"{v:.2f}"  # noqa: E731
-        p(f"Copies of {m0['block_kib']} KiB blocks over a {m0['buffer_mib']} MiB buffer, one"
-          " thread, GB/s (10^9 bytes copied per second): the C library's memcpy() and the"
-          " x86-64 kernel's ways to copy (movq-loop: its memcpy without FSRM; movsq; movsb:"
-          f" with FSRM). Guest CPU copy flags: {g.get('copy_flags', '?').strip(',') or 'none'}.")
+        p(f"One thread copies {m0['block_kib']} KiB blocks taken one after the other from a"
+          f" {m0['buffer_mib']} MiB buffer into one block-sized buffer (read: what a RAM disk does"
+          " for a large read into a reader's buffer) or the other way round (write), GB/s (10^9"
+          " bytes copied per second), with the C library's memcpy() and the x86-64 kernel's ways"
+          " to copy (movq-loop: its memcpy without FSRM; movsq; movsb: with FSRM). Guest CPU copy"
+          f" flags: {g.get('copy_flags', '?').strip(',') or 'none'}.")
         p("")
-        p("| method | GB/s |")
-        p("|---|---:|")
-        for k, v in summ["memcpy_gbps_by_method"].items():
-            p(f"| {k}{' (baseline)' if k == summ['memcpy_baseline_method'] else ''}"
-              f" | {fmt_spread(v, gb)} |")
+        pats = [pt for pt in ("read", "write") if pt in base]
+        meths = []
+        for k in summ["memcpy_gbps"]:
+            meth = k.split("/", 1)[1]
+            if meth not in meths:
+                meths.append(meth)
+        p("| method | " + " | ".join(pats) + " |")
+        p("|---|" + "---:|" * len(pats))
+        for meth in meths:
+            cells = []
+            for pt in pats:
+                v = summ["memcpy_gbps"].get(f"{pt}/{meth}")
+                mark = " (baseline)" if base[pt]["method"] == meth else ""
+                cells.append(fmt_spread(v, gb) + mark if v else "n/a")
+            p(f"| {meth} | " + " | ".join(cells) + " |")
         p("")
-        p(f"Large-block throughput as a fraction of the baseline ({summ['memcpy_baseline_method']},"
-          f" {gb(mc[0])} GB/s; median MB/s / baseline MB/s; the -j2 jobs run two threads, the"
-          " baseline one):")
+        p("Large-block throughput as a fraction of the baseline of its pattern ("
+          + ", ".join(f"{pt}: {base[pt]['method']}, {gb(base[pt]['gbps'][0])} GB/s" for pt in pats)
+          + "; median MB/s / baseline MB/s; the -j2 jobs run two threads, the baseline one):")
         p("")
-        benches = [r["benchmark"] for r in summ["fio"] if r["workload"] in ("read-1m", "write-1m")]
+        benches = [r["benchmark"] for r in summ["fio"] if r["workload"] in ("read-1m", "write-1m")
+                   and any(r["abs"][d] for d, _ in DEVS)]
         p("| device | " + " | ".join(benches) + " |")
         p("|---|" + "---:|" * len(benches))
         for d, t in DEVS:
@@ -481,7 +530,9 @@ def chart(summ, meta):
     cv = Canvas(width, height)
     title = "IOV-EXTRACT: RUST / C SPEED RATIO (>1: RUST FASTER)"
     cv.text(10, 8, title)
-    sub = (f"{meta['accel'].upper()}, {meta['flavour']} kernel {meta.get('kernel', '')}, "
+    sub = (f"{meta['accel'].upper()}"
+           + (f" icount {meta['icount_shift']}" if meta.get("icount_shift") is not None else "")
+           + f", {meta['flavour']} kernel {meta.get('kernel', '')}, "
            f"{meta['date']}, median with min-max")
     cv.text(10, 28, sub, (80, 80, 80), 1)
     x = 10
@@ -540,20 +591,27 @@ def main():
     ap.add_argument("--kdir", default="")
     ap.add_argument("--elapsed", default="?")
     ap.add_argument("--settings", default="", help="KEY=VALUE,... of the host-side settings")
+    ap.add_argument("--only", default="", help="the --only selection of scripts/bench, if any")
     ap.add_argument("--host", default="", help="what else ran on the host")
     a = ap.parse_args()
 
     res = parse_guest_log(os.path.join(a.boot, "guest.log"))
+    icount = None
     try:
         with open(os.path.join(a.boot, "accel")) as f:
-            accel = f.read().strip() or "unknown"
-    except OSError:
+            lines = f.read().split("\n")
+        accel = lines[0].strip() or "unknown"
+        for ln in lines[1:]:
+            if ln.startswith("icount shift="):
+                icount = int(ln.split("=", 1)[1])
+    except (OSError, ValueError):
         accel = "unknown"
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
-        "accel": accel, "flavour": a.flavour, "kdir_name": os.path.basename(a.kdir.rstrip("/")),
+        "accel": accel, "icount_shift": icount, "flavour": a.flavour, "kdir_name": os.path.basename(a.kdir.rstrip("/")),
         "kernel": res["meta"].get("kernel", "?"), "elapsed": a.elapsed, "host": a.host,
         "settings": dict(s.split("=", 1) for s in a.settings.split(",") if "=" in s),
+        "only": a.only,
     }
     meta["guest_clock_rate"] = clock_rates(res["stamps"])
     summ = summarise(res)
