@@ -22,7 +22,7 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
 
 use super::blk::{Disk, Driver};
@@ -46,6 +46,121 @@ pub trait Completion: Send + Sync + 'static {
     /// One bio has completed, successfully or with an error. Called from the completion context
     /// of the disk, which may be atomic.
     fn bio_done(&self, result: Result);
+
+    /// Whether this completion takes its bios back when they finish ([`Completion::bio_finished`])
+    /// and releases their pages itself, in process context once it has waited for them, as the
+    /// kernel's synchronous direct I/O does: the pages of a read are then dirtied once, at
+    /// release, rather than before the I/O and checked after it. Otherwise each bio's pages are
+    /// released in its completion context.
+    const TAKES_FINISHED: bool = false;
+
+    /// A bio of a completion that [takes them](Completion::TAKES_FINISHED) has finished: called
+    /// in the bio's completion context, before [`Completion::bio_done`] for the same bio.
+    /// Dropping `bio` releases its pages there and then.
+    fn bio_finished(&self, bio: Finished) {
+        drop(bio)
+    }
+}
+
+/// A bio whose I/O is over, with its pages still to release.
+///
+/// # Invariants
+///
+/// `raw` is a bio made by [`Bio::new`] whose I/O has completed (its `end_io` has run), owned by
+/// this value: its pages (one per segment, pinned if `BIO_PAGE_PINNED` is set, listed otherwise)
+/// are released once, by [`Finished::release`] or on drop, and the bio put once. If `dirty`, it
+/// was a read into pinned pages that were not dirtied before the I/O.
+pub struct Finished {
+    raw: NonNull<bindings::bio>,
+    dirty: bool,
+}
+
+// SAFETY: A finished bio is not used by the block layer any more; its pages may be released and
+// the bio put from any task.
+unsafe impl Send for Finished {}
+
+impl Finished {
+    /// Releases the pages now, dirtying those a read filled (taking their folio locks, so this
+    /// may sleep: process context only), and puts the bio.
+    pub fn release(self) {
+        let this = core::mem::ManuallyDrop::new(self);
+        let bio = this.raw.as_ptr();
+        // SAFETY: The bio is finished and owned by `this`, which is not dropped; `bi_vcnt` counts
+        // its pages (type invariant).
+        let (pages, pinned) = unsafe { bio_pages(bio) };
+        // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), after dirtying those of a read,
+        // then puts the bio once. Listed pages need nothing.
+        unsafe {
+            if pinned {
+                bindings::__bio_release_pages(bio, this.dirty);
+            }
+            bindings::bio_put(bio);
+        }
+        note_released(
+            if pinned { Mode::Pinned } else { Mode::Listed },
+            pages,
+            this.dirty,
+        );
+    }
+
+    /// Gives the bio up as a pointer (for a list of finished bios).
+    fn into_raw(self) -> *mut bindings::bio {
+        let this = core::mem::ManuallyDrop::new(self);
+        // `dirty` is recomputed by `from_raw`.
+        this.raw.as_ptr()
+    }
+
+    /// Takes back a bio given up by [`Finished::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// `bio` came from `into_raw` of a `Finished` made by `end_io` for a completion that takes
+    /// its bios, and is taken back once.
+    unsafe fn from_raw(bio: *mut bindings::bio) -> Self {
+        // SAFETY: By the safety requirements the bio is valid and finished.
+        let (_, pinned) = unsafe { bio_pages(bio) };
+        // SAFETY: As above.
+        let read = unsafe { (*bio).bi_opf & 1 == 0 };
+        // INVARIANT: A read into pinned pages of such a completion was not dirtied at submission.
+        Self {
+            // SAFETY: `into_raw` gives the non-null pointer of a `Finished`.
+            raw: unsafe { NonNull::new_unchecked(bio) },
+            dirty: read && pinned,
+        }
+    }
+}
+
+impl Drop for Finished {
+    fn drop(&mut self) {
+        let bio = self.raw.as_ptr();
+        if self.dirty {
+            // SAFETY: The bio is finished and owned here.
+            let (pages, _) = unsafe { bio_pages(bio) };
+            // SAFETY: A finished read into pinned pages, owned here: `bio_check_pages_dirty()`
+            // dirties those that are not (from a worker, as this may be atomic context), unpins
+            // every page and puts the bio.
+            unsafe { bindings::bio_check_pages_dirty(bio) };
+            note_released(Mode::Pinned, pages, true);
+            return;
+        }
+        // SAFETY: Finished and owned here; its pages are released once and it is put once.
+        unsafe { release(bio, false) };
+    }
+}
+
+/// The pages of a bio made by [`Bio::new`] (one per segment) and whether they are pinned.
+///
+/// # Safety
+///
+/// `bio` is valid.
+unsafe fn bio_pages(bio: *mut bindings::bio) -> (usize, bool) {
+    // SAFETY: By the safety requirements.
+    unsafe {
+        (
+            (*bio).bi_vcnt as usize,
+            (*bio).bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0,
+        )
+    }
 }
 
 /// How a bio in flight reaches its [`Completion`]: the bio carries one of these in `bi_private`.
@@ -287,9 +402,10 @@ impl<'t, 'data> Bio<'t, 'data> {
         unsafe {
             (*bio).bi_end_io = Some(end_io::<R>);
             (*bio).bi_private = done.into_raw();
-            if !this.write && this.mode == Some(Mode::Pinned) {
+            if !this.write && this.mode == Some(Mode::Pinned) && !<R::C>::TAKES_FINISHED {
                 // The pages of a read are dirtied before the I/O and checked after it, as the
-                // kernel's own asynchronous direct I/O does (skipping those dirty already).
+                // kernel's own asynchronous direct I/O does (skipping those dirty already). A
+                // completion that takes its bios back dirties them at release instead.
                 shim::iovx_bio_set_pages_dirty(bio);
             }
             bindings::submit_bio(bio);
@@ -311,12 +427,7 @@ fn slot_page(slot: &PageSlot) -> *mut bindings::page {
 /// bio is put once. For a read of pinned pages, they must have been set dirty before the I/O.
 unsafe fn release(bio: *mut bindings::bio, read: bool) {
     // SAFETY: `bio` is valid until put below.
-    let (pages, pinned) = unsafe {
-        (
-            (*bio).bi_vcnt as usize,
-            (*bio).bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0,
-        )
-    };
+    let (pages, pinned) = unsafe { bio_pages(bio) };
     if !pinned {
         if pages > 0 {
             note_released(Mode::Listed, pages, false);
@@ -355,9 +466,22 @@ unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
             (*bio).bi_opf & 1 != 0,
         )
     };
-    // SAFETY: The bio's pages are released exactly once, here, and the bio put; a read of
-    // pinned pages had them set dirty at submission.
-    unsafe { release(bio, !write) };
+    if <R::C as Completion>::TAKES_FINISHED {
+        // INVARIANT: The I/O is over and the bio is handed on whole; a read's pinned pages were
+        // not dirtied at submission (`submit_unchecked`).
+        // SAFETY: `bio` is valid: it is being completed.
+        let (_, pinned) = unsafe { bio_pages(bio) };
+        let fin = Finished {
+            // SAFETY: `bio` is not null: the block layer completed it.
+            raw: unsafe { NonNull::new_unchecked(bio) },
+            dirty: !write && pinned,
+        };
+        done.completion().bio_finished(fin);
+    } else {
+        // SAFETY: The bio's pages are released exactly once, here, and the bio put; a read of
+        // pinned pages had them set dirty at submission.
+        unsafe { release(bio, !write) };
+    }
     let result = if status == 0 {
         Ok(())
     } else {
@@ -410,11 +534,38 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     nowait: bool,
     done: &R,
 ) -> Result<usize> {
+    // The page array is on the stack and starts empty: a transfer of a few pages gets a small
+    // one, whose clearing costs less.
+    let mut small = [const { PageSlot::EMPTY }; 4];
+    let mut large;
+    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
+        &mut small
+    } else {
+        large = [const { PageSlot::EMPTY }; 32];
+        &mut large
+    };
+    // SAFETY: By the caller's guarantees.
+    unsafe { submit_iter_with(target, iter, sector, len, nowait, done, slots) }
+}
+
+/// [`submit_iter`], with `slots` for the extractions.
+///
+/// # Safety
+///
+/// As for [`submit_iter`].
+unsafe fn submit_iter_with<D: Direction, R: DoneRef>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    nowait: bool,
+    done: &R,
+    slots: &mut [PageSlot],
+) -> Result<usize> {
     let write = !D::WRITES_MEMORY;
     let lbs = target.lbs as usize;
     let mut submitted = 0usize;
     let mut failed: Option<Error> = None;
-    let mut slots: [PageSlot; 32] = core::array::from_fn(|_| PageSlot::EMPTY);
     while submitted < len && failed.is_none() {
         let left = len - submitted;
         let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
@@ -490,15 +641,19 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
 }
 
 /// A [`Completion`] to wait on, kept in place by the waiting submitter: counts the bios and
-/// their bytes, and keeps the first error.
+/// their bytes, keeps the first error, and takes the finished bios back to release their pages
+/// once it has waited, in the submitter's context.
 ///
 /// # Invariants
 ///
 /// `pending` counts the bios in flight plus one for the waiter; `done` is initialised (by
-/// [`Waiter::init`], before any bio is submitted) and is completed when `pending` drops to zero.
+/// [`Waiter::new`], before any bio is submitted) and is completed when `pending` drops to zero.
+/// `finished` heads a list, linked through `bi_next`, of bios given up by
+/// [`Finished::into_raw`], owned by the waiter.
 #[pin_data]
 pub(crate) struct Waiter {
     pending: AtomicUsize,
+    finished: AtomicPtr<bindings::bio>,
     bios: AtomicUsize,
     bytes: AtomicUsize,
     error: AtomicI32,
@@ -526,6 +681,7 @@ impl Waiter {
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Waiter {
             pending: AtomicUsize::new(1),
+            finished: AtomicPtr::new(core::ptr::null_mut()),
             bios: AtomicUsize::new(0),
             bytes: AtomicUsize::new(0),
             error: AtomicI32::new(0),
@@ -542,11 +698,21 @@ impl Waiter {
         }
     }
 
-    /// Gives up the submitter's count and waits for every bio to report.
+    /// Gives up the submitter's count, waits for every bio to report, and releases the pages of
+    /// the finished bios (dirtying those a read filled). Process context: this sleeps.
     pub(crate) fn wait(&self) -> Result<Done> {
         self.put();
         // SAFETY: `done` is initialised (type invariant); it is completed by the last `put`.
         unsafe { bindings::wait_for_completion_io(self.done.get()) };
+        // Every bio has been pushed (before its `bio_done`): the list is complete.
+        let mut p = self.finished.swap(core::ptr::null_mut(), Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: `p` is a finished bio on the waiter's list (type invariant), taken off it
+            // here, once; its `bi_next` links the rest of the list.
+            let (fin, next) = unsafe { (Finished::from_raw(p), (*p).bi_next) };
+            fin.release();
+            p = next;
+        }
         match self.error.load(Ordering::Acquire) {
             0 => Ok(Done {
                 bytes: self.bytes.load(Ordering::Acquire),
@@ -558,6 +724,25 @@ impl Waiter {
 }
 
 impl Completion for Waiter {
+    const TAKES_FINISHED: bool = true;
+
+    fn bio_finished(&self, bio: Finished) {
+        let p = bio.into_raw();
+        let mut head = self.finished.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `p` is a finished bio, now owned by the list: the block layer is done with
+            // it, so its `bi_next` is free to link the list.
+            unsafe { (*p).bi_next = head };
+            match self
+                .finished
+                .compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+    }
+
     fn bio_submitted(&self, bytes: usize) {
         // Only the submitter adds, and it reads after waiting: no ordering needed here.
         self.bios.fetch_add(1, Ordering::Relaxed);

@@ -110,7 +110,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             submitted?;
             let n = done?.bytes;
             // SAFETY: `raw` is the call's kiocb, valid during the call.
-            unsafe { shim::iovx_kiocb_set_pos(raw, offset as i64 + n as i64) };
+            unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
             return Ok(Outcome::Done(n));
         }
         let state = Arc::new(
@@ -174,7 +174,7 @@ impl Queued {
             0 => {
                 let n = self.bytes.load(Ordering::Acquire);
                 // SAFETY: The kiocb is valid until completed, which happens just below.
-                unsafe { shim::iovx_kiocb_set_pos(self.iocb, self.pos + n as i64) };
+                unsafe { (*self.iocb).ki_pos = self.pos + n as i64 };
                 n as ffi::c_long
             }
             e => e as ffi::c_long,
@@ -329,8 +329,8 @@ impl<D: Send + Sync + 'static> Registration<D> {
     ///
     /// `file` is a file opened by `open` and not yet released.
     unsafe fn file_data<'f>(file: *mut bindings::file) -> &'f D {
-        // SAFETY: The file's reference keeps `Shared` alive until `release`.
-        unsafe { &(*shim::iovx_file_private(file).cast::<Shared<D>>()).data }
+        // SAFETY: The file's reference, in `private_data`, keeps `Shared` alive until `release`.
+        unsafe { &(*(*file).private_data.cast::<Shared<D>>()).data }
     }
 }
 
@@ -381,7 +381,7 @@ impl<T: DirectIo> MiscDevice<T> {
         iter: *mut bindings::iov_iter,
     ) -> isize {
         // SAFETY: The kiocb's file is an open file of this device.
-        let data = unsafe { Registration::<T>::file_data(shim::iovx_kiocb_file(iocb)) };
+        let data = unsafe { Registration::<T>::file_data((*iocb).ki_filp) };
         // SAFETY: `iter` is the call's destination iterator, valid during the call, with the
         // VFS's promise that an asynchronous kiocb's memory stays valid until it is completed.
         let iter = unsafe { IovIter::<Dest>::from_raw(iter) };
@@ -398,7 +398,7 @@ impl<T: DirectIo> MiscDevice<T> {
         iter: *mut bindings::iov_iter,
     ) -> isize {
         // SAFETY: The kiocb's file is an open file of this device.
-        let data = unsafe { Registration::<T>::file_data(shim::iovx_kiocb_file(iocb)) };
+        let data = unsafe { Registration::<T>::file_data((*iocb).ki_filp) };
         // SAFETY: `iter` is the call's source iterator, valid during the call, with the VFS's
         // promise that an asynchronous kiocb's memory stays valid until it is completed.
         let iter = unsafe { IovIter::<Source>::from_raw(iter) };

@@ -303,11 +303,6 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 	return bio;
 }
 
-void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos)
-{
-	iocb->ki_pos = pos;
-}
-
 void iovx_kiocb_complete(struct kiocb *iocb, long ret)
 {
 	iocb->ki_complete(iocb, ret);
@@ -317,11 +312,6 @@ struct iovx_misc {
 	struct miscdevice misc;
 	void *data;
 };
-
-struct file *iovx_kiocb_file(struct kiocb *iocb)
-{
-	return iocb->ki_filp;
-}
 
 void *iovx_file_private(struct file *file)
 {

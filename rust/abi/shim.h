@@ -113,12 +113,10 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
 
 /* include/linux/fs.h, include/linux/miscdevice.h */
-void iovx_kiocb_set_pos(struct kiocb *iocb, s64 pos);
 void iovx_kiocb_complete(struct kiocb *iocb, long ret);
 void *iovx_file_data(struct file *file);
 void *iovx_file_private(struct file *file);
 void iovx_file_set_private(struct file *file, void *data);
-struct file *iovx_kiocb_file(struct kiocb *iocb);
 void *iovx_misc_register(const char *name, const struct file_operations *fops,
 			 void *data);
 void iovx_misc_deregister(void *misc);
