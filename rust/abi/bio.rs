@@ -514,8 +514,9 @@ fn max_bytes_for(room: usize) -> usize {
 /// pages, say) before anything was submitted is returned, and then no bio is in flight; after
 /// that, what was submitted stands and the short count is returned.
 ///
-/// With `nowait` (an `IOCB_NOWAIT` caller), the transfer must fit in one bio: otherwise nothing
-/// is submitted and the result is `EAGAIN`, as the kernel's block device direct I/O does. The bio
+/// With `one_bio` the transfer must fit in one bio: otherwise nothing is submitted and the
+/// result is `EAGAIN`. `IOCB_NOWAIT` callers ask for it, as the kernel's block device direct I/O
+/// does, and so do completions that can take one bio only. The bio
 /// is not `REQ_NOWAIT`: the block layer would then fail it with `EAGAIN` at completion when it
 /// has to split it or wait for a tag, and io_uring retries such completions for regular files and
 /// block devices only, so the caller of a character device would see them. Without it, the only
@@ -531,7 +532,7 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     iter: &mut IovIter<'_, D>,
     sector: u64,
     len: usize,
-    nowait: bool,
+    one_bio: bool,
     done: &R,
 ) -> Result<usize> {
     // The page array is on the stack and starts empty: a transfer of a few pages gets a small
@@ -545,7 +546,7 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
         &mut large
     };
     // SAFETY: By the caller's guarantees.
-    unsafe { submit_iter_with(target, iter, sector, len, nowait, done, slots) }
+    unsafe { submit_iter_with(target, iter, sector, len, one_bio, done, slots) }
 }
 
 /// [`submit_iter`], with `slots` for the extractions.
@@ -558,7 +559,7 @@ unsafe fn submit_iter_with<D: Direction, R: DoneRef>(
     iter: &mut IovIter<'_, D>,
     sector: u64,
     len: usize,
-    nowait: bool,
+    one_bio: bool,
     done: &R,
     slots: &mut [PageSlot],
 ) -> Result<usize> {
@@ -614,7 +615,7 @@ unsafe fn submit_iter_with<D: Direction, R: DoneRef>(
             break;
         }
         let n = bio.len();
-        if nowait && n < len {
+        if one_bio && n < len {
             // Would take a second bio.
             drop(bio);
             let _ = iter.revert(n);

@@ -16,7 +16,7 @@
 //! past the call: the kiocb is completed only after the last bio has released its pages.
 
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use kernel::{bindings, prelude::*, sync::Arc};
+use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
 use super::bio::{submit_iter, Borrowed, Completion, Target, Waiter};
 use super::iov::{Dest, Direction, IovIter, Source};
@@ -113,6 +113,24 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
             return Ok(Outcome::Done(n));
         }
+        if len <= ONE_BIO_BYTES {
+            // Most asynchronous transfers fit in one bio, which then completes the kiocb itself:
+            // no state of its own, as `__blkdev_direct_IO_async()`. The position is set to the
+            // offset now and the bio adds its bytes.
+            // SAFETY: `raw` is the call's kiocb; until it is completed, it is this call's.
+            unsafe { (*raw).ki_pos = offset as i64 };
+            // SAFETY: `raw` is the call's asynchronous kiocb, completed only by the one bio
+            // submitted with it (`one_bio`), or not at all if nothing is submitted.
+            let done = unsafe { KiocbEnd::new(raw) };
+            // SAFETY: The iterator's memory of an asynchronous kiocb is valid until
+            // `ki_complete()`, which the bio calls after releasing its pages.
+            match unsafe { submit_iter(target, &mut iter, offset >> 9, len, true, &done) } {
+                Ok(_) => return Ok(Outcome::Queued),
+                // Needs more than one bio: below, unless the caller may not wait.
+                Err(e) if e == EAGAIN && !nowait => {}
+                Err(e) => return Err(e),
+            }
+        }
         let state = Arc::new(
             Queued {
                 pending: AtomicUsize::new(1),
@@ -136,6 +154,63 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                 state.put();
                 Ok(Outcome::Queued)
             }
+        }
+    }
+}
+
+/// Transfers up to this size are tried in one bio first (an unaligned buffer of this size spans
+/// `BIO_MAX_VECS` pages).
+const ONE_BIO_BYTES: usize = (bindings::BIO_MAX_VECS as usize - 1) * kernel::page::PAGE_SIZE;
+
+/// An asynchronous kiocb as the completion of the one bio that carries its whole transfer.
+///
+/// # Invariants
+///
+/// Lives inside a kiocb of an asynchronous call, valid until `ki_complete()` is called on it,
+/// which only [`KiocbEnd`]'s `bio_done` does, once; its `ki_pos` holds the transfer's offset.
+#[repr(transparent)]
+struct KiocbEnd(Opaque<bindings::kiocb>);
+
+// SAFETY: A kiocb may be completed from any thread; the one bio is its only user meanwhile.
+unsafe impl Send for KiocbEnd {}
+// SAFETY: As above.
+unsafe impl Sync for KiocbEnd {}
+
+impl KiocbEnd {
+    /// The kiocb `iocb` as the completion of one bio.
+    ///
+    /// # Safety
+    ///
+    /// `iocb` is the kiocb of an asynchronous call, valid until completed, whose `ki_pos` holds
+    /// the offset of the transfer; the handle must go to one bio only (`one_bio`), or to none.
+    unsafe fn new(iocb: *mut bindings::kiocb) -> Borrowed<KiocbEnd> {
+        // SAFETY: `KiocbEnd` is a transparent wrapper of the kiocb; by the safety requirements it
+        // stays valid, in place, until the one bio has reported, and is then done with.
+        unsafe { Borrowed::new(core::pin::Pin::new_unchecked(&*iocb.cast::<KiocbEnd>())) }
+    }
+}
+
+impl Completion for KiocbEnd {
+    fn bio_submitted(&self, bytes: usize) {
+        // The byte count waits in `private`, which is the file's to use (this device does not
+        // poll); nothing else touches the kiocb until it is completed.
+        // SAFETY: The kiocb is valid and this bio's (type invariant).
+        unsafe { (*self.0.get()).private = bytes as *mut ffi::c_void };
+    }
+
+    fn bio_done(&self, result: Result) {
+        let iocb = self.0.get();
+        // SAFETY: The kiocb is valid until completed just below, once (type invariant).
+        unsafe {
+            let ret = match result {
+                Ok(()) => {
+                    let n = (*iocb).private as usize;
+                    (*iocb).ki_pos += n as i64;
+                    n as ffi::c_long
+                }
+                Err(e) => e.to_errno() as ffi::c_long,
+            };
+            shim::iovx_kiocb_complete(iocb, ret);
         }
     }
 }
