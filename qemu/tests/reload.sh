@@ -2,7 +2,8 @@
 #
 # Sourced by the guest entry points that reload iov_extract with other parameters
 # (t_fork_cow.sh, t_hostile.sh): result lines, the parameters the module runs with now (but
-# delay_us), and reload NAME [PARAM...]. Expects DEV, BDEV and MODULE to be set.
+# delay_us), reload NAME [PARAM...] and run_delayed NAME DELAY_US. Expects here, DEV, BDEV and
+# MODULE to be set.
 n=0
 failed=0
 
@@ -41,3 +42,16 @@ reload() {
 	fi
 }
 
+# run_delayed NAME DELAY_US: reload with delay_us=DELAY_US, run the program $here/NAME on DEV and
+# BDEV (its results numbered after ours, counted in), reload without the delay. Fails if a
+# reload does.
+run_delayed() {
+	echo "# iov_extract parameters:$params"
+	reload "$1_reload_with_delay" "delay_us=$2" || return 1
+	out=$(KTAP_FIRST=$((n + 1)) "$here/$1" "$DEV" "$BDEV")
+	rc=$?
+	printf '%s\n' "$out"
+	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+	[ $rc -ne 0 ] && failed=$((failed + 1))
+	reload "$1_reload_without_delay"
+}

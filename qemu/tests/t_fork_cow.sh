@@ -17,14 +17,5 @@ if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 fi
 . "$here/reload.sh"
 
-echo "# iov_extract parameters:$params"
-if ! reload fork_cow_reload_with_delay "delay_us=$DELAY_US"; then
-	exit 1
-fi
-out=$(KTAP_FIRST=$((n + 1)) "$here/fork_cow" "$DEV" "$BDEV")
-rc=$?
-printf '%s\n' "$out"
-n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
-[ $rc -ne 0 ] && failed=$((failed + 1))
-reload fork_cow_reload_without_delay || exit 1
+run_delayed fork_cow "$DELAY_US" || exit 1
 [ $failed -eq 0 ]

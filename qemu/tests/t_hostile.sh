@@ -17,16 +17,7 @@ if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 fi
 . "$here/reload.sh"
 
-echo "# iov_extract parameters:$params"
-if ! reload hostile_reload_with_delay "delay_us=$DELAY_US"; then
-	exit 1
-fi
-out=$(KTAP_FIRST=$((n + 1)) "$here/hostile" "$DEV" "$BDEV")
-rc=$?
-printf '%s\n' "$out"
-n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
-[ $rc -ne 0 ] && failed=$((failed + 1))
-reload hostile_reload_without_delay || exit 1
+run_delayed hostile "$DELAY_US" || exit 1
 
 # Unloading the module is refused while one of its devices is open, and works after close.
 for d in "$DEV" /dev/iovx_gup "$BDEV"; do

@@ -132,19 +132,10 @@ impl Finished {
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        let bio = self.raw.as_ptr();
-        if self.dirty {
-            // SAFETY: The bio is finished and owned here.
-            let (pages, _) = unsafe { bio_pages(bio) };
-            // SAFETY: A finished read into pinned pages, owned here: `bio_check_pages_dirty()`
-            // dirties those that are not (from a worker, as this may be atomic context), unpins
-            // every page and puts the bio.
-            unsafe { bindings::bio_check_pages_dirty(bio) };
-            note_released(Mode::Pinned, pages, true);
-            return;
-        }
-        // SAFETY: Finished and owned here; its pages are released once and it is put once.
-        unsafe { release(bio, false) };
+        // SAFETY: Finished and owned here; its pages are released once (a read's pinned pages,
+        // not dirtied before the I/O, through `bio_check_pages_dirty()`, which may run in any
+        // context) and it is put once.
+        unsafe { release(self.raw.as_ptr(), self.dirty) };
     }
 }
 
@@ -424,7 +415,8 @@ fn slot_page(slot: &PageSlot) -> *mut bindings::page {
 ///
 /// `bio` is a bio made by [`Bio::new`] whose pages (one per segment) are pinned if
 /// `BIO_PAGE_PINNED` is set and listed otherwise; they are released here exactly once, and the
-/// bio is put once. For a read of pinned pages, they must have been set dirty before the I/O.
+/// bio is put once. With `read`, pinned pages that are not dirty (not dirtied before the I/O, or
+/// cleaned since) are dirtied by a worker of the block layer, so this may run in any context.
 unsafe fn release(bio: *mut bindings::bio, read: bool) {
     // SAFETY: `bio` is valid until put below.
     let (pages, pinned) = unsafe { bio_pages(bio) };
@@ -545,24 +537,6 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
         large = [const { PageSlot::EMPTY }; 32];
         &mut large
     };
-    // SAFETY: By the caller's guarantees.
-    unsafe { submit_iter_with(target, iter, sector, len, one_bio, done, slots) }
-}
-
-/// [`submit_iter`], with `slots` for the extractions.
-///
-/// # Safety
-///
-/// As for [`submit_iter`].
-unsafe fn submit_iter_with<D: Direction, R: DoneRef>(
-    target: Target<'_>,
-    iter: &mut IovIter<'_, D>,
-    sector: u64,
-    len: usize,
-    one_bio: bool,
-    done: &R,
-    slots: &mut [PageSlot],
-) -> Result<usize> {
     let write = !D::WRITES_MEMORY;
     let lbs = target.lbs as usize;
     let mut submitted = 0usize;

@@ -158,14 +158,12 @@ impl Segment<'_> {
         len: usize,
         f: impl FnOnce(*mut u8) -> Result<R>,
     ) -> Result<R> {
-        match at.checked_add(len) {
-            Some(end) if end <= self.len() => {}
-            _ => return Err(EINVAL),
-        }
+        let off = self.page_offset(at, len)?;
         // SAFETY: `bv_page` is valid (type invariant); the mapping is undone below.
         let va = unsafe { shim::iovx_kmap_local_page(self.bv.bv_page) };
-        // SAFETY: `bv_offset + at` is within the mapped page (type invariant and the check).
-        let r = f(unsafe { va.cast::<u8>().add(self.bv.bv_offset as usize + at) });
+        // SAFETY: `off` (`bv_offset + at`) is within the mapped page (type invariant and the
+        // check).
+        let r = f(unsafe { va.cast::<u8>().add(off) });
         // SAFETY: `va` was mapped just above in this context.
         unsafe { shim::iovx_kunmap_local(va) };
         r

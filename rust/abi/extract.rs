@@ -223,17 +223,7 @@ impl<'data, 'buf> Batch<'data, 'buf> {
         longterm: bool,
     ) -> Self {
         let n = nr_pages(offset, len);
-        let c = &COUNTERS;
-        match mode {
-            Mode::Pinned => {
-                c.pinned.fetch_add(n as u64, Relaxed);
-                if longterm {
-                    c.pinned_longterm.fetch_add(n as u64, Relaxed);
-                }
-            }
-            Mode::Referenced => _ = c.referenced.fetch_add(n as u64, Relaxed),
-            Mode::Listed => _ = c.listed.fetch_add(n as u64, Relaxed),
-        }
+        note_taken(mode, n, longterm);
         // INVARIANT: By the safety requirements.
         Self {
             pages: &mut slots[..n],
@@ -432,6 +422,22 @@ impl<'data, 'buf> Batch<'data, 'buf> {
 impl Drop for Batch<'_, '_> {
     fn drop(&mut self) {
         self.release_pages(false);
+    }
+}
+
+/// Records that `n` pages were taken in `mode` (long-term pins if `longterm`).
+#[inline]
+fn note_taken(mode: Mode, n: usize, longterm: bool) {
+    let c = &COUNTERS;
+    match mode {
+        Mode::Pinned => {
+            c.pinned.fetch_add(n as u64, Relaxed);
+            if longterm {
+                c.pinned_longterm.fetch_add(n as u64, Relaxed);
+            }
+        }
+        Mode::Referenced => _ = c.referenced.fetch_add(n as u64, Relaxed),
+        Mode::Listed => _ = c.listed.fetch_add(n as u64, Relaxed),
     }
 }
 
@@ -776,6 +782,44 @@ pub enum Walk<'g> {
     Locked(&'g MmapReadGuard),
 }
 
+/// One GUP call: pins (`Mode::Pinned`) or references (otherwise) up to `nr` pages from `addr`
+/// into `list`, the lockless way or under the mmap lock as `walk` says. GUP's result: the pages
+/// taken, or a negative errno.
+///
+/// # Safety
+///
+/// `list` has room for `nr` page pointers; `mode` is not [`Mode::Listed`]; `flags` has
+/// `FOLL_LONGTERM` only with [`Mode::Pinned`].
+#[inline]
+unsafe fn gup_call(
+    mode: Mode,
+    walk: Walk<'_>,
+    addr: usize,
+    nr: usize,
+    flags: GupFlags,
+    list: *mut *mut bindings::page,
+) -> i64 {
+    // SAFETY: By the safety requirements; `GupFlags` holds only flags a caller may choose; the
+    // task has an mm (`walk` holds a `UserMm`, or the `MmapReadGuard` that proves the mmap lock
+    // of that mm is held for the slow variants).
+    unsafe {
+        match (mode, walk) {
+            (Mode::Pinned, Walk::Fast(_)) => {
+                bindings::pin_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
+            }
+            (Mode::Pinned, Walk::Locked(_)) => {
+                bindings::pin_user_pages(addr as _, nr as _, flags.0, list) as i64
+            }
+            (_, Walk::Fast(_)) => {
+                bindings::get_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
+            }
+            (_, Walk::Locked(_)) => {
+                bindings::get_user_pages(addr as _, nr as _, flags.0, list) as i64
+            }
+        }
+    }
+}
+
 /// Pins (`mode` [`Mode::Pinned`]) or references ([`Mode::Referenced`]) up to `slots.len()` pages
 /// of the current task from the page containing user address `addr`, as GUP does: the result may
 /// be shorter than asked (it stops at the first page it cannot take), and is an error only if not
@@ -798,28 +842,9 @@ pub fn gup<'buf>(
     if flags.is_long_term() && mode != Mode::Pinned {
         return Err(EINVAL);
     }
-    // The current task has an mm: `walk` holds a `UserMm` or the mmap lock of that mm.
     let nr = slots.len().min(i32::MAX as usize);
-    let list = slots.as_mut_ptr().cast::<*mut bindings::page>();
-    // SAFETY: `list` has room for `nr` page pointers; the flags were checked; the task has an
-    // mm (`UserMm`), and for the slow variants the caller's `MmapReadGuard` proves its mmap lock
-    // is held.
-    let ret: i64 = unsafe {
-        match (mode, walk) {
-            (Mode::Pinned, Walk::Fast(_)) => {
-                bindings::pin_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
-            }
-            (Mode::Pinned, Walk::Locked(_)) => {
-                bindings::pin_user_pages(addr as _, nr as _, flags.0, list) as i64
-            }
-            (_, Walk::Fast(_)) => {
-                bindings::get_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
-            }
-            (_, Walk::Locked(_)) => {
-                bindings::get_user_pages(addr as _, nr as _, flags.0, list) as i64
-            }
-        }
-    };
+    // SAFETY: `slots` has room for `nr` page pointers; the flags and the mode were checked.
+    let ret = unsafe { gup_call(mode, walk, addr, nr, flags, slots.as_mut_ptr().cast()) };
     if ret < 0 {
         return Err(Error::from_errno(ret as i32));
     }
@@ -975,25 +1000,8 @@ impl HeldPages {
                 break;
             }
             // SAFETY: `base + taken` has room for `nr` page pointers (`nr <= free - taken`);
-            // the flags were checked by `GupFlags`; the task has an mm (`UserMm`), and for the
-            // slow variants the caller's `MmapReadGuard` proves its mmap lock is held.
-            let ret: i64 = unsafe {
-                let list = base.add(taken);
-                match (self.mode, walk) {
-                    (Mode::Pinned, Walk::Fast(_)) => {
-                        bindings::pin_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
-                    }
-                    (Mode::Pinned, Walk::Locked(_)) => {
-                        bindings::pin_user_pages(addr as _, nr as _, flags.0, list) as i64
-                    }
-                    (_, Walk::Fast(_)) => {
-                        bindings::get_user_pages_fast(addr as _, nr as _, flags.0, list) as i64
-                    }
-                    (_, Walk::Locked(_)) => {
-                        bindings::get_user_pages(addr as _, nr as _, flags.0, list) as i64
-                    }
-                }
-            };
+            // the flags and the mode were checked.
+            let ret = unsafe { gup_call(self.mode, walk, addr, nr, flags, base.add(taken)) };
             if ret <= 0 {
                 break;
             }
@@ -1004,16 +1012,7 @@ impl HeldPages {
                 break;
             }
         }
-        let c = &COUNTERS;
-        match self.mode {
-            Mode::Pinned => {
-                c.pinned.fetch_add(taken as u64, Relaxed);
-                if flags.is_long_term() {
-                    c.pinned_longterm.fetch_add(taken as u64, Relaxed);
-                }
-            }
-            _ => _ = c.referenced.fetch_add(taken as u64, Relaxed),
-        }
+        note_taken(self.mode, taken, flags.is_long_term());
         // INVARIANT: The `taken` slots after the held ones hold pages taken above in this value's
         // mode, one pin or reference each, now owned here.
         self.n += taken;
