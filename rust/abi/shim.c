@@ -94,15 +94,27 @@ void iovx_bio_set_pages_dirty(struct bio *bio)
 	}
 }
 
+/*
+ * A whole page is copied or cleared with the architecture's page routines, as the kernel does
+ * for whole pages (copy_highpage() for COW and migration, zram for its pages): on x86-64 these
+ * are "rep movsq" / "rep stosq" where the CPU does fast strings, where memcpy() without FSRM is
+ * a loop of 64-bit moves.
+ */
 void iovx_copy_page(struct page *dst, size_t dst_off, struct page *src,
 		    size_t src_off, size_t len)
 {
-	memcpy_page(dst, dst_off, src, src_off, len);
+	if (len == PAGE_SIZE && !dst_off && !src_off)
+		copy_highpage(dst, src);
+	else
+		memcpy_page(dst, dst_off, src, src_off, len);
 }
 
 void iovx_zero_page(struct page *page, size_t off, size_t len)
 {
-	memzero_page(page, off, len);
+	if (len == PAGE_SIZE && !off)
+		clear_highpage(page);
+	else
+		memzero_page(page, off, len);
 }
 
 void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
