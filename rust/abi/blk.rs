@@ -59,8 +59,10 @@ pub struct Request<'a> {
 impl Request<'_> {
     /// The operation.
     pub fn op(&self) -> Op {
-        // SAFETY: `raw` is a valid request (type invariant).
-        match unsafe { shim::iovx_rq_op(self.raw) } {
+        // SAFETY: `raw` is a valid request (type invariant). `req_op()`: the low bits of the
+        // flags.
+        let op = unsafe { (*self.raw).cmd_flags } & ((1 << bindings::REQ_OP_BITS) - 1);
+        match op {
             bindings::req_op_REQ_OP_READ => Op::Read,
             bindings::req_op_REQ_OP_WRITE => Op::Write,
             bindings::req_op_REQ_OP_FLUSH => Op::Flush,
@@ -73,19 +75,19 @@ impl Request<'_> {
     /// Whether the request asks for forced unit access.
     pub fn is_fua(&self) -> bool {
         // SAFETY: `raw` is a valid request (type invariant).
-        unsafe { shim::iovx_rq_is_fua(self.raw) }
+        unsafe { (*self.raw).cmd_flags & (1 << bindings::req_flag_bits___REQ_FUA) != 0 }
     }
 
     /// The first sector (of 512 bytes).
     pub fn sector(&self) -> u64 {
-        // SAFETY: `raw` is a valid request (type invariant).
-        unsafe { shim::iovx_rq_pos(self.raw) }
+        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_pos()`.
+        unsafe { (*self.raw).__sector }
     }
 
     /// Bytes the request covers.
     pub fn len(&self) -> usize {
-        // SAFETY: `raw` is a valid request (type invariant).
-        unsafe { shim::iovx_rq_bytes(self.raw) as usize }
+        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_bytes()`.
+        unsafe { (*self.raw).__data_len as usize }
     }
 
     /// Whether the request covers no bytes.
@@ -96,14 +98,24 @@ impl Request<'_> {
     /// Calls `f` for each single-page data segment, in order (`rq_for_each_segment()`), and
     /// stops at the first error.
     pub fn for_each_segment(&self, mut f: impl FnMut(&mut Segment<'_>) -> Result) -> Result {
-        let mut it = core::mem::MaybeUninit::<bindings::req_iterator>::uninit();
-        // SAFETY: `raw` is a valid request; `it` is written before it is read.
-        unsafe { shim::iovx_rq_iter_init(self.raw, it.as_mut_ptr()) };
+        // SAFETY: `raw` is a valid request (type invariant), and so is its first bio if any.
+        // As `rq_for_each_segment()`: from the first bio's position.
+        let mut it = unsafe {
+            let bio = (*self.raw).bio;
+            bindings::req_iterator {
+                bio,
+                iter: if bio.is_null() {
+                    core::mem::zeroed()
+                } else {
+                    (*bio).bi_iter
+                },
+            }
+        };
         loop {
             let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
             // SAFETY: `it` was initialised above and walks this request's bios, which the
             // request keeps; `bv` is written when `true` is returned.
-            if !unsafe { shim::iovx_rq_iter_next(it.as_mut_ptr(), bv.as_mut_ptr()) } {
+            if !unsafe { shim::iovx_rq_iter_next(&mut it, bv.as_mut_ptr()) } {
                 return Ok(());
             }
             // SAFETY: `bv` was written by the call above.
@@ -327,7 +339,7 @@ impl<T: Driver> Vtable<T> {
         // SAFETY: `rq` is a valid request that blk-mq hands to the driver.
         unsafe { bindings::blk_mq_start_request(rq) };
         // SAFETY: `queuedata` is the `Shared<T>` of the disk, which outlives its requests.
-        let shared = unsafe { &*shim::iovx_rq_queuedata(rq).cast::<Shared<T>>() };
+        let shared = unsafe { &*(*(*rq).q).queuedata.cast::<Shared<T>>() };
         if shared.delay_us > 0 {
             // SAFETY: The PDU of every request of this tag set is a `Pdu` whose work was
             // initialised by `init_request`; the request is ours until it is ended.
@@ -372,7 +384,7 @@ impl<T: Driver> Vtable<T> {
         // (`repr(C)`), which is the PDU of a request.
         let rq = unsafe { shim::iovx_rq_from_pdu(shim::iovx_to_delayed_work(work).cast()) };
         // SAFETY: As in `queue_rq`.
-        let shared = unsafe { &*shim::iovx_rq_queuedata(rq).cast::<Shared<T>>() };
+        let shared = unsafe { &*(*(*rq).q).queuedata.cast::<Shared<T>>() };
         // SAFETY: The request was started by `queue_rq` and is ended only here.
         unsafe { Self::serve(shared, rq) };
     }

@@ -212,11 +212,6 @@ void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
 		lim->features |= BLK_FEAT_FUA;
 }
 
-void *iovx_rq_queuedata(struct request *rq)
-{
-	return rq->q->queuedata;
-}
-
 void *iovx_rq_pdu(struct request *rq)
 {
 	return blk_mq_rq_to_pdu(rq);
@@ -225,33 +220,6 @@ void *iovx_rq_pdu(struct request *rq)
 struct request *iovx_rq_from_pdu(void *pdu)
 {
 	return blk_mq_rq_from_pdu(pdu);
-}
-
-u32 iovx_rq_op(struct request *rq)
-{
-	return req_op(rq);
-}
-
-bool iovx_rq_is_fua(struct request *rq)
-{
-	return rq->cmd_flags & REQ_FUA;
-}
-
-u64 iovx_rq_pos(struct request *rq)
-{
-	return blk_rq_pos(rq);
-}
-
-u32 iovx_rq_bytes(struct request *rq)
-{
-	return blk_rq_bytes(rq);
-}
-
-void iovx_rq_iter_init(struct request *rq, struct req_iterator *it)
-{
-	it->bio = rq->bio;
-	if (it->bio)
-		it->iter = it->bio->bi_iter;
 }
 
 /* One single-page segment at a time, as rq_for_each_segment() walks them. */

@@ -86,14 +86,8 @@ void iovx_kunit_skip(struct kunit *test, const char *msg);
 /* include/linux/blkdev.h, include/linux/blk-mq.h */
 void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
 				bool fua);
-void *iovx_rq_queuedata(struct request *rq);
 void *iovx_rq_pdu(struct request *rq);
 struct request *iovx_rq_from_pdu(void *pdu);
-u32 iovx_rq_op(struct request *rq);
-bool iovx_rq_is_fua(struct request *rq);
-u64 iovx_rq_pos(struct request *rq);
-u32 iovx_rq_bytes(struct request *rq);
-void iovx_rq_iter_init(struct request *rq, struct req_iterator *it);
 bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv);
 u8 iovx_errno_to_blk_status(int err);
 struct blk_mq_tag_set;
