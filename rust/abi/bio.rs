@@ -84,23 +84,9 @@ impl Finished {
     /// may sleep: process context only), and puts the bio.
     pub fn release(self) {
         let this = core::mem::ManuallyDrop::new(self);
-        let bio = this.raw.as_ptr();
-        // SAFETY: The bio is finished and owned by `this`, which is not dropped; `bi_vcnt` counts
-        // its pages (type invariant).
-        let (pages, pinned) = unsafe { bio_pages(bio) };
-        // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), after dirtying those of a read,
-        // then puts the bio once. Listed pages need nothing.
-        unsafe {
-            if pinned {
-                bindings::__bio_release_pages(bio, this.dirty);
-            }
-            bindings::bio_put(bio);
-        }
-        note_released(
-            if pinned { Mode::Pinned } else { Mode::Listed },
-            pages,
-            this.dirty,
-        );
+        // SAFETY: The bio is finished and owned by `this`, which is not dropped; it is released
+        // and put once, here, in process context.
+        unsafe { release_now(this.raw.as_ptr(), this.dirty, true) };
     }
 
     /// Gives the bio up as a pointer (for a list of finished bios).
@@ -136,6 +122,37 @@ impl Drop for Finished {
         // not dirtied before the I/O, through `bio_check_pages_dirty()`, which may run in any
         // context) and it is put once.
         unsafe { release(self.raw.as_ptr(), self.dirty) };
+    }
+}
+
+/// Releases the pages of a bio whose I/O is over (or that was never submitted) and lets the bio
+/// go: put if `pooled`, else uninitialised.
+///
+/// # Safety
+///
+/// `bio` is a bio of a [`Bio`] that nothing else uses any more, whose pages (one per segment) are
+/// pinned if `BIO_PAGE_PINNED` is set and listed otherwise; they are released here exactly once,
+/// and the bio let go once. With `dirty`, pinned pages are dirtied first, which takes their folio
+/// locks: process context only.
+unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool) {
+    // SAFETY: `bio` is valid until let go below; `bi_vcnt` counts its pages.
+    let (pages, pinned) = unsafe { bio_pages(bio) };
+    // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), after dirtying those of a read; listed
+    // pages need nothing. Then the bio is let go once, as it was made.
+    unsafe {
+        if pinned {
+            bindings::__bio_release_pages(bio, dirty);
+        }
+        if pooled {
+            bindings::bio_put(bio);
+        } else {
+            bindings::bio_uninit(bio);
+        }
+    }
+    if pinned {
+        note_released(Mode::Pinned, pages, dirty);
+    } else if pages > 0 {
+        note_released(Mode::Listed, pages, false);
     }
 }
 
@@ -271,23 +288,82 @@ impl<T: Driver> Disk<T> {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// Where the `struct bio` of a [`Bio`] lives, and so how it is submitted and let go.
+pub trait Storage: sealed::Sealed {
+    /// Allocated from a bio set and put when done; otherwise it lives in a caller's [`BioSlot`]
+    /// and is uninitialised when done.
+    const POOLED: bool;
+}
+
+/// A bio allocated from `fs_bio_set`: submitted with a [`Completion`], freed by `bio_put()`.
+pub enum Pooled {}
+
+impl sealed::Sealed for Pooled {}
+impl Storage for Pooled {
+    const POOLED: bool = true;
+}
+
+/// A bio in a [`BioSlot`] borrowed for `'s`: submitted only by [`Bio::submit_wait`], which
+/// does not return before the I/O is over, so the slot outlives it.
+pub struct Inline<'s>(PhantomData<&'s mut BioSlot>);
+
+impl sealed::Sealed for Inline<'_> {}
+impl Storage for Inline<'_> {
+    const POOLED: bool = false;
+}
+
+/// Segments of a bio in a [`BioSlot`], as many as `block/fops.c` keeps inline for small
+/// synchronous direct I/O (`DIO_INLINE_BIO_VECS`).
+pub const INLINE_VECS: usize = 4;
+
+/// Room for a bio and [`INLINE_VECS`] segments, in the stack frame of a synchronous submitter:
+/// a small synchronous transfer then allocates nothing, as the kernel's own synchronous direct
+/// I/O puts its bio on its stack.
+#[repr(C)]
+pub struct BioSlot {
+    bio: core::mem::MaybeUninit<bindings::bio>,
+    vecs: [core::mem::MaybeUninit<bindings::bio_vec>; INLINE_VECS],
+}
+
+impl BioSlot {
+    /// Empty room.
+    pub const fn new() -> Self {
+        Self {
+            bio: core::mem::MaybeUninit::uninit(),
+            vecs: [const { core::mem::MaybeUninit::uninit() }; INLINE_VECS],
+        }
+    }
+}
+
+impl Default for BioSlot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A bio being built for a disk borrowed for `'t`.
 ///
 /// # Invariants
 ///
-/// `raw` is a bio for a disk that lives for `'t`, allocated by [`Bio::new`], not yet submitted,
-/// owned by this value. Every page in it came from a batch of mode `mode` (pinned or listed) and
-/// sits in a segment of its own, so that `bi_vcnt` counts the pages; pinned pages hold one pin
-/// each, owned by the bio, and the bio has `BIO_PAGE_PINNED` set if and only if there are any;
-/// listed pages belong to memory borrowed for `'data`.
-pub struct Bio<'t, 'data> {
+/// `raw` is a bio for a disk that lives for `'t`, not yet submitted, owned by this value: with
+/// [`Pooled`] storage allocated by [`Bio::new`], with [`Inline<'s>`] initialised by
+/// [`Bio::new_inline`] in a [`BioSlot`] borrowed for `'s` (its segments are the slot's). Every
+/// page in it came from a batch of mode `mode` (pinned or listed) and sits in a segment of its
+/// own, so that `bi_vcnt` counts the pages; pinned pages hold one pin each, owned by the bio, and
+/// the bio has `BIO_PAGE_PINNED` set if and only if there are any; listed pages belong to memory
+/// borrowed for `'data`.
+pub struct Bio<'t, 'data, S: Storage = Pooled> {
     raw: NonNull<bindings::bio>,
     mode: Option<Mode>,
     write: bool,
-    _p: PhantomData<(&'t (), &'data [u8])>,
+    _p: PhantomData<(&'t (), &'data [u8], S)>,
 }
 
-impl<'t, 'data> Bio<'t, 'data> {
+impl<'t, 'data> Bio<'t, 'data, Pooled> {
     /// A bio for `target` starting at `sector`, with room for `nr_vecs` (at most
     /// `BIO_MAX_VECS`) page segments; a write if `write`, else a read.
     pub fn new(target: Target<'t>, write: bool, sector: u64, nr_vecs: usize) -> Result<Self> {
@@ -305,7 +381,9 @@ impl<'t, 'data> Bio<'t, 'data> {
             _p: PhantomData,
         })
     }
+}
 
+impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
     /// Page segments that can still be added.
     #[inline]
     pub fn room(&self) -> usize {
@@ -367,7 +445,9 @@ impl<'t, 'data> Bio<'t, 'data> {
         self.mode = Some(mode);
         Ok(())
     }
+}
 
+impl<'t, 'data> Bio<'t, 'data, Pooled> {
     /// Submits the bio; `done` learns its outcome, after its pages have been released.
     pub fn submit<C: Completion>(self, done: Arc<C>)
     where
@@ -485,17 +565,150 @@ unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
     done.completion().bio_done(result);
 }
 
-impl Drop for Bio<'_, '_> {
+impl<S: Storage> Drop for Bio<'_, '_, S> {
     fn drop(&mut self) {
         // SAFETY: The bio was never submitted (so a read's pinned pages were not set dirty and
-        // are unpinned as a write's); its pages are released once and it is put once.
-        unsafe { release(self.raw.as_ptr(), false) };
+        // are unpinned as a write's); its pages are released once and it is put (pooled) or
+        // uninitialised (inline) once.
+        unsafe {
+            if S::POOLED {
+                release(self.raw.as_ptr(), false)
+            } else {
+                release_now(self.raw.as_ptr(), false, false)
+            }
+        };
+    }
+}
+
+impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
+    /// A bio for `target` starting at `sector` in `slot`, with room for [`INLINE_VECS`] page
+    /// segments; a write if `write`, else a read. Allocates nothing.
+    pub fn new_inline(slot: &'s mut BioSlot, target: Target<'t>, write: bool, sector: u64) -> Self {
+        let bio = slot.bio.as_mut_ptr();
+        // SAFETY: The disk is live (`Target` invariant); `slot` is borrowed mutably for `'s`, so
+        // the bio and its segments stay in place and untouched by anyone else while this value
+        // (which cannot outlive `'s`) owns them.
+        unsafe {
+            shim::iovx_bio_init_inline(
+                bio,
+                slot.vecs.as_mut_ptr().cast(),
+                INLINE_VECS as u16,
+                target.disk,
+                write,
+                sector,
+            )
+        };
+        // INVARIANT: A fresh bio in `slot`, empty.
+        Self {
+            // SAFETY: A pointer into a borrowed slot is not null.
+            raw: unsafe { NonNull::new_unchecked(bio) },
+            mode: None,
+            write,
+            _p: PhantomData,
+        }
+    }
+
+    /// Submits the bio, waits for it, releases its pages (dirtying those a read filled) and
+    /// returns its bytes, or the error it completed with. Process context: this sleeps.
+    ///
+    /// The memory that listed pages borrow for `'data` outlives the call, which outlives the
+    /// I/O: this is safe for kernel memory too, as the slot is.
+    pub fn submit_wait(self) -> Result<usize> {
+        let this = core::mem::ManuallyDrop::new(self);
+        let bio = this.raw.as_ptr();
+        let n = this.len();
+        let dirty = !this.write && this.mode == Some(Mode::Pinned);
+        // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped.
+        // `submit_bio_wait()` completes it through a completion on its own stack and returns
+        // once it is over, so the slot, the disk and the memory of listed pages, all borrowed
+        // beyond this call, outlive the I/O.
+        let err = unsafe { bindings::submit_bio_wait(bio) };
+        // SAFETY: The I/O is over and the bio is this call's; its pages are released once
+        // (dirtied first if a read filled pinned ones) and it is uninitialised once.
+        unsafe { release_now(bio, dirty, false) };
+        if err == 0 {
+            Ok(n)
+        } else {
+            Err(Error::from_errno(err))
+        }
     }
 }
 
 /// Bytes in pages of a batch that can be added whole to a bio with `room` segments left.
 fn max_bytes_for(room: usize) -> usize {
     room * PAGE_SIZE
+}
+
+/// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
+/// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
+/// goes back to the iterator. An extraction error is returned; what was added stays.
+fn fill<'data, S: Storage, D: Direction>(
+    bio: &mut Bio<'_, 'data, S>,
+    iter: &mut IovIter<'data, D>,
+    left: usize,
+    lbs: usize,
+    slots: &mut [PageSlot],
+) -> Result {
+    while bio.len() < left && bio.room() > 0 {
+        let room = bio.room();
+        let want = (left - bio.len()).min(max_bytes_for(room));
+        let nslots = room.min(slots.len());
+        let mut batch = match iter.extract(&mut slots[..nslots], want) {
+            Ok(b) if b.is_empty() => break,
+            Ok(b) => b,
+            Err(e) => return Err(e),
+        };
+        // A bio that this batch fills must end on a block boundary: give the partial block
+        // back to the iterator.
+        let total = bio.len() + batch.len();
+        if batch.nr_pages() == room && total < left && total % lbs != 0 {
+            let keep = batch.len().saturating_sub(total % lbs);
+            let back = batch.len() - keep;
+            batch.truncate(keep);
+            // Cannot fail: the iterator was just advanced by more than `back`.
+            let _ = iter.revert(back);
+            if batch.is_empty() {
+                break;
+            }
+        }
+        if let Err(batch) = bio.add(batch) {
+            // Cannot happen (room and mode were checked); give the bytes back and stop.
+            let n = batch.len();
+            drop(batch);
+            let _ = iter.revert(n);
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Transfers the next `len` bytes of `iter` to or from `target` at `sector` in one bio kept in
+/// `slot`, and waits for it: the synchronous path for transfers that fit in [`INLINE_VECS`]
+/// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
+/// error; `None`, with nothing done, if the transfer does not fit in the slot's bio (or stops
+/// in the middle of a block), for the caller to go the general way.
+pub(crate) fn submit_iter_wait_inline<D: Direction>(
+    slot: &mut BioSlot,
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+) -> Result<Option<usize>> {
+    let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
+    let lbs = target.lbs as usize;
+    let mut bio = Bio::new_inline(slot, target, !D::WRITES_MEMORY, sector);
+    let r = fill(&mut bio, iter, len, lbs, &mut slots);
+    let n = bio.len();
+    if n != len || n % lbs != 0 {
+        // Dropping the bio releases what it took.
+        drop(bio);
+        let _ = iter.revert(n);
+        return match r {
+            Err(e) if n == 0 => Err(e),
+            _ => Ok(None),
+        };
+    }
+    bio.submit_wait().map(Some)
 }
 
 /// Submits bios that carry the next `len` bytes of `iter` to `target` from `sector` on, each
@@ -552,38 +765,8 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
                 break;
             }
         };
-        while bio.len() < left && bio.room() > 0 {
-            let room = bio.room();
-            let want = (left - bio.len()).min(max_bytes_for(room));
-            let nslots = room.min(slots.len());
-            let mut batch = match iter.extract(&mut slots[..nslots], want) {
-                Ok(b) if b.is_empty() => break,
-                Ok(b) => b,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            };
-            // A bio that this batch fills must end on a block boundary: give the partial
-            // block back to the iterator.
-            let total = bio.len() + batch.len();
-            if batch.nr_pages() == room && total < left && total % lbs != 0 {
-                let keep = batch.len().saturating_sub(total % lbs);
-                let back = batch.len() - keep;
-                batch.truncate(keep);
-                // Cannot fail: the iterator was just advanced by more than `back`.
-                let _ = iter.revert(back);
-                if batch.is_empty() {
-                    break;
-                }
-            }
-            if let Err(batch) = bio.add(batch) {
-                // Cannot happen (room and mode were checked); give the bytes back and stop.
-                let n = batch.len();
-                drop(batch);
-                let _ = iter.revert(n);
-                break;
-            }
+        if let Err(e) = fill(&mut bio, iter, left, lbs, slots) {
+            failed = Some(e);
         }
         if bio.is_empty() {
             break;

@@ -18,7 +18,10 @@
 use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
-use super::bio::{submit_iter, Borrowed, Completion, Target, Waiter};
+use super::bio::{
+    submit_iter, submit_iter_wait_inline, BioSlot, Borrowed, Completion, Target, Waiter,
+    INLINE_VECS,
+};
 use super::iov::{Dest, Direction, IovIter, Source};
 use super::shim;
 
@@ -94,11 +97,25 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             return Err(EINVAL);
         }
         let sync = self.is_sync();
-        // SAFETY: `raw` is valid (type invariant).
-        let nowait = unsafe { shim::iovx_kiocb_nowait(self.raw) };
         let raw = self.raw;
         let mut iter = self.iter;
         if sync {
+            if len <= INLINE_BYTES {
+                // Most synchronous transfers fit in one bio of a few segments, kept on this
+                // stack as `__blkdev_direct_IO_simple()` keeps its own: no allocation, no
+                // counting completion.
+                let mut slot = BioSlot::new();
+                if let Some(n) =
+                    submit_iter_wait_inline(&mut slot, target, &mut iter, offset >> 9, len)?
+                {
+                    // SAFETY: `raw` is the call's kiocb, valid during the call.
+                    unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
+                    return Ok(Outcome::Done(n));
+                }
+                // More pages than the slot holds: below.
+            }
+            // SAFETY: `raw` is the call's kiocb, valid during the call.
+            let nowait = unsafe { shim::iovx_kiocb_nowait(raw) };
             kernel::stack_pin_init!(let w = Waiter::new());
             // SAFETY: The waiter stays in place on this stack frame, and the call waits below for
             // every bio to report to it; the iterator's memory is valid during the call.
@@ -113,6 +130,8 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
             return Ok(Outcome::Done(n));
         }
+        // SAFETY: `raw` is the call's kiocb, valid during the call.
+        let nowait = unsafe { shim::iovx_kiocb_nowait(raw) };
         if len <= ONE_BIO_BYTES {
             // Most asynchronous transfers fit in one bio, which then completes the kiocb itself:
             // no state of its own, as `__blkdev_direct_IO_async()`. The position is set to the
@@ -157,6 +176,10 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         }
     }
 }
+
+/// Synchronous transfers up to this size are tried in a bio on the stack first (an unaligned
+/// buffer of this size spans [`INLINE_VECS`] pages).
+const INLINE_BYTES: usize = (INLINE_VECS - 1) * kernel::page::PAGE_SIZE;
 
 /// Transfers up to this size are tried in one bio first (an unaligned buffer of this size spans
 /// `BIO_MAX_VECS` pages).

@@ -354,8 +354,15 @@ impl<'data, D: Direction> IovIter<'data, D> {
 
     /// Bytes left in the iterator.
     pub fn len(&self) -> usize {
-        // SAFETY: The iterator is initialised (type invariant).
-        unsafe { shim::iovx_iov_iter_count(self.as_raw()) }
+        // SAFETY: The iterator is initialised (type invariant); `count` is the field every kind
+        // keeps its remaining bytes in (`iov_iter_count()`).
+        unsafe {
+            (*self.as_raw())
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .as_ref()
+                .count
+        }
     }
 
     /// Whether no bytes are left.
@@ -365,8 +372,8 @@ impl<'data, D: Direction> IovIter<'data, D> {
 
     /// The kind of memory the iterator walks.
     pub fn kind(&self) -> Kind {
-        // SAFETY: The iterator is initialised (type invariant).
-        Kind::from_raw(unsafe { shim::iovx_iov_iter_type(self.as_raw()) })
+        // SAFETY: The iterator is initialised (type invariant); `iov_iter_type()`.
+        Kind::from_raw(unsafe { (*self.as_raw()).iter_type })
     }
 
     /// Segments left (1 for UBUF, 0 for kinds without segments).

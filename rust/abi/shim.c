@@ -32,16 +32,6 @@ void iovx_iov_iter_ubuf(struct iov_iter *i, unsigned int direction,
 	iov_iter_ubuf(i, direction, buf, count);
 }
 
-size_t iovx_iov_iter_count(const struct iov_iter *i)
-{
-	return iov_iter_count(i);
-}
-
-u8 iovx_iov_iter_type(const struct iov_iter *i)
-{
-	return iov_iter_type(i);
-}
-
 unsigned long iovx_iov_iter_nr_segs(const struct iov_iter *i)
 {
 	switch (iov_iter_type(i)) {
@@ -281,6 +271,15 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			       GFP_KERNEL, &fs_bio_set);
 	bio->bi_iter.bi_sector = sector;
 	return bio;
+}
+
+/* A bio on the caller's storage, as block/fops.c keeps one on its stack for small sync I/O. */
+void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
+			  struct gendisk *disk, bool write, u64 sector)
+{
+	bio_init(bio, disk->part0, vecs, nr_vecs,
+		 write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ);
+	bio->bi_iter.bi_sector = sector;
 }
 
 void iovx_kiocb_complete(struct kiocb *iocb, long ret)

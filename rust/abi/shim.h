@@ -34,8 +34,6 @@ struct miscdevice;
 /* include/linux/uio.h */
 void iovx_iov_iter_ubuf(struct iov_iter *i, unsigned int direction,
 			void __user *buf, size_t count);
-size_t iovx_iov_iter_count(const struct iov_iter *i);
-u8 iovx_iov_iter_type(const struct iov_iter *i);
 unsigned long iovx_iov_iter_nr_segs(const struct iov_iter *i);
 bool iovx_iov_iter_extract_will_pin(const struct iov_iter *i);
 size_t iovx_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
@@ -105,6 +103,8 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 void iovx_bio_set_pages_dirty(struct bio *bio);
 struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
+void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
+			  struct gendisk *disk, bool write, u64 sector);
 
 /* include/linux/fs.h, include/linux/miscdevice.h */
 void iovx_kiocb_complete(struct kiocb *iocb, long ret);
