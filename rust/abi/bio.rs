@@ -137,11 +137,12 @@ impl Drop for Finished {
 unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool) {
     // SAFETY: `bio` is valid until let go below; `bi_vcnt` counts its pages.
     let (pages, pinned) = unsafe { bio_pages(bio) };
-    // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), after dirtying those of a read; listed
-    // pages need nothing. Then the bio is let go once, as it was made.
+    // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), after dirtying those of a read that
+    // are clean (`__bio_release_pages()`, leaving dirty folios unlocked); listed pages need
+    // nothing. Then the bio is let go once, as it was made.
     unsafe {
         if pinned {
-            bindings::__bio_release_pages(bio, dirty);
+            shim::iovx_bio_release_pages(bio, dirty);
         }
         if pooled {
             bindings::bio_put(bio);
@@ -273,7 +274,16 @@ unsafe impl<C: Completion> DoneRef for Borrowed<C> {
 pub struct Target<'a> {
     disk: *mut bindings::gendisk,
     lbs: u32,
+    ioprio: u16,
     _p: PhantomData<&'a ()>,
+}
+
+impl Target<'_> {
+    /// The same disk, for bios of I/O priority `ioprio` (`bi_ioprio`: a kiocb's `ki_ioprio`, say).
+    /// Without it, the block layer gives each bio its submitter's priority.
+    pub fn with_ioprio(self, ioprio: u16) -> Self {
+        Self { ioprio, ..self }
+    }
 }
 
 impl<T: Driver> Disk<T> {
@@ -283,6 +293,7 @@ impl<T: Driver> Disk<T> {
         Target {
             disk: self.as_raw(),
             lbs: self.logical_block_size(),
+            ioprio: 0,
             _p: PhantomData,
         }
     }
@@ -373,9 +384,12 @@ impl<'t, 'data> Bio<'t, 'data, Pooled> {
         // SAFETY: The disk is live (`Target` invariant); allocation from `fs_bio_set` with
         // GFP_KERNEL waits for memory rather than fail, and this is process context.
         let raw = unsafe { shim::iovx_bio_alloc(target.disk, nr_vecs as u16, write, sector) };
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: A fresh bio, ours.
+        unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio };
         // INVARIANT: A fresh bio, empty.
         Ok(Self {
-            raw: NonNull::new(raw).ok_or(ENOMEM)?,
+            raw,
             mode: None,
             write,
             _p: PhantomData,
@@ -598,6 +612,8 @@ impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
                 sector,
             )
         };
+        // SAFETY: Initialised just above, ours.
+        unsafe { (*bio).bi_ioprio = target.ioprio };
         // INVARIANT: A fresh bio in `slot`, empty.
         Self {
             // SAFETY: A pointer into a borrowed slot is not null.

@@ -98,6 +98,9 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         }
         let sync = self.is_sync();
         let raw = self.raw;
+        // The bios carry the call's I/O priority, as the block device's own direct I/O does.
+        // SAFETY: `raw` is valid (type invariant).
+        let target = target.with_ioprio(unsafe { (*raw).ki_ioprio });
         let mut iter = self.iter;
         if sync {
             if len <= INLINE_BYTES {

@@ -85,6 +85,31 @@ void iovx_bio_set_pages_dirty(struct bio *bio)
 }
 
 /*
+ * __bio_release_pages() with a folio that is dirty already left as it is: its lock is taken to
+ * dirty it only if it is clean. The data is in the folio once the I/O is over, so a folio still
+ * dirty then is written back with it by whoever cleans it later; bio_check_pages_dirty() relies
+ * on the same. Anonymous memory, the usual buffer of direct I/O, stays dirty after its first
+ * read, so the folio lock is then taken once rather than on every read.
+ */
+void iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
+{
+	struct folio_iter fi;
+
+	bio_for_each_folio_all(fi, bio) {
+		size_t nr_pages;
+
+		if (mark_dirty && !folio_test_dirty(fi.folio)) {
+			folio_lock(fi.folio);
+			folio_mark_dirty(fi.folio);
+			folio_unlock(fi.folio);
+		}
+		nr_pages = (fi.offset + fi.length - 1) / PAGE_SIZE -
+			   fi.offset / PAGE_SIZE + 1;
+		unpin_user_folio(fi.folio, nr_pages);
+	}
+}
+
+/*
  * A whole page is copied or cleared with the architecture's page routines, as the kernel does
  * for whole pages (copy_highpage() for COW and migration, zram for its pages): on x86-64 these
  * are "rep movsq" / "rep stosq" where the CPU does fast strings, where memcpy() without FSRM is

@@ -103,6 +103,7 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 void iovx_bio_set_pages_dirty(struct bio *bio);
 struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
+void iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
 void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
 			  struct gendisk *disk, bool write, u64 sector);
 
