@@ -790,7 +790,7 @@ pub enum Walk<'g> {
 ///
 /// `list` has room for `nr` page pointers; `mode` is not [`Mode::Listed`]; `flags` has
 /// `FOLL_LONGTERM` only with [`Mode::Pinned`].
-#[inline]
+#[inline(always)]
 unsafe fn gup_call(
     mode: Mode,
     walk: Walk<'_>,
@@ -992,26 +992,65 @@ impl HeldPages {
         let free = self.slots.len() - self.n;
         // SAFETY: The slots after the held ones are free; the array has `free` of them.
         let base = unsafe { self.slots.as_mut_ptr().add(self.n) }.cast::<*mut bindings::page>();
-        let mut addr = start;
-        let mut taken = 0usize;
-        while addr < end {
-            let nr = per_call.min((end - addr) / PAGE_SIZE).min(free - taken);
-            if nr == 0 {
-                break;
+        // The loop of GUP calls, for one GUP function: `call(addr, nr, list)`.
+        #[inline(always)]
+        fn run(
+            start: usize,
+            end: usize,
+            per_call: usize,
+            free: usize,
+            base: *mut *mut bindings::page,
+            call: impl Fn(usize, usize, *mut *mut bindings::page) -> i64,
+        ) -> (usize, usize) {
+            let mut addr = start;
+            let mut taken = 0usize;
+            while addr < end {
+                let nr = per_call.min((end - addr) / PAGE_SIZE).min(free - taken);
+                if nr == 0 {
+                    break;
+                }
+                // `base + taken` has room for `nr` page pointers (`nr <= free - taken`).
+                let ret = call(addr, nr, base.wrapping_add(taken));
+                if ret <= 0 {
+                    break;
+                }
+                // GUP never returns more than asked.
+                taken += (ret as usize).min(nr);
+                addr += nr * PAGE_SIZE;
+                if (ret as usize) < per_call {
+                    break;
+                }
             }
-            // SAFETY: `base + taken` has room for `nr` page pointers (`nr <= free - taken`);
-            // the flags and the mode were checked.
-            let ret = unsafe { gup_call(self.mode, walk, addr, nr, flags, base.add(taken)) };
-            if ret <= 0 {
-                break;
-            }
-            // GUP never returns more than asked.
-            taken += (ret as usize).min(nr);
-            addr += nr * PAGE_SIZE;
-            if (ret as usize) < per_call {
-                break;
-            }
+            (addr, taken)
         }
+        // One loop per GUP function, so that the choice is made once, not per call.
+        let mode = self.mode;
+        let (addr, taken) = match (mode, walk) {
+            (Mode::Pinned, Walk::Fast(_)) => {
+                run(start, end, per_call, free, base, |a, n, l| {
+                    // SAFETY: `l` has room for `n` page pointers (`run`); the flags and the mode
+                    // were checked.
+                    unsafe { gup_call(Mode::Pinned, walk, a, n, flags, l) }
+                })
+            }
+            (Mode::Pinned, Walk::Locked(_)) => {
+                run(start, end, per_call, free, base, |a, n, l| {
+                    // SAFETY: `l` has room for `n` page pointers (`run`); the flags and the mode
+                    // were checked.
+                    unsafe { gup_call(Mode::Pinned, walk, a, n, flags, l) }
+                })
+            }
+            (_, Walk::Fast(_)) => run(start, end, per_call, free, base, |a, n, l| {
+                // SAFETY: `l` has room for `n` page pointers (`run`); the flags and the mode
+                // were checked.
+                unsafe { gup_call(Mode::Referenced, walk, a, n, flags, l) }
+            }),
+            (_, Walk::Locked(_)) => run(start, end, per_call, free, base, |a, n, l| {
+                // SAFETY: `l` has room for `n` page pointers (`run`); the flags and the mode
+                // were checked.
+                unsafe { gup_call(Mode::Referenced, walk, a, n, flags, l) }
+            }),
+        };
         note_taken(self.mode, taken, flags.is_long_term());
         // INVARIANT: The `taken` slots after the held ones hold pages taken above in this value's
         // mode, one pin or reference each, now owned here.
