@@ -6,7 +6,7 @@
 //! that writes carry that same pattern, records whether any request was not a multiple of the
 //! logical block size, and can be told to fail every request.
 
-use crate::abi::bio::{submit_iter_wait, Bio};
+use crate::abi::bio::{submit_iter_wait, submit_iter_wait_inline, Bio, BioSlot, INLINE_VECS};
 use crate::abi::blk::{Config, Disk, Driver, Op, Request};
 use crate::abi::extract::{get_user_pages, pin_user_pages, PageSlot, Pin, COUNTERS};
 use crate::abi::iov::{Dest, IovIter, Kvec, Source};
@@ -370,6 +370,147 @@ fn delayed_completion_is_waited_for(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// The synchronous path with the bio on the caller's stack ([`BioSlot`]): a read into pinned user
+/// pages spanning three pages gets the disk's bytes, dirties and unpins each page once; a write
+/// from kernel memory lists its pages; a disk error comes back with the pins dropped; a transfer
+/// needing more pages than the slot's segments is refused with nothing done (the iterator as it
+/// was, nothing pinned), for the caller to take the general path; an inline bio dropped unsent
+/// releases its pages; and a delayed completion is waited for.
+fn inline_bio(t: &Test) -> CaseResult {
+    use crate::abi::iov::UserVec;
+    let disk = test_disk(512)?;
+    let len = 2 * PAGE_SIZE;
+    let map = t.vm_mmap(4 * PAGE_SIZE, true, true)?;
+    UserSlice::new(map, 4 * PAGE_SIZE)
+        .writer()
+        .write_slice(&KVec::from_elem(3u8, 4 * PAGE_SIZE, GFP_KERNEL)?)?;
+    let mut hold = slots::<4>();
+    let h = pin_user_pages(map, 4 * PAGE_SIZE, false, Pin::ShortTerm, &mut hold)?;
+    let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
+    h.pages().for_each(|p| _ = p.test_clear_dirty());
+
+    // Read at 512 bytes into the mapping: three pages.
+    let before = COUNTERS.snapshot();
+    let mut slot = BioSlot::new();
+    let mut it = IovIter::<Dest>::ubuf(map + 512, len)?;
+    let n = submit_iter_wait_inline(&mut slot, disk.target(), &mut it, 8, len)?;
+    kunit_assert_eq!(t, n, Some(len));
+    kunit_assert_eq!(t, it.len(), 0);
+    let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(map + 512, len)
+        .reader()
+        .read_slice(&mut back)?;
+    kunit_assert!(
+        t,
+        back.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(8 * 512 + i as u64))
+    );
+    let dirty: KVec<bool> = {
+        let mut v = KVec::new();
+        for p in h.pages() {
+            v.push(p.is_dirty(), GFP_KERNEL)?;
+        }
+        v
+    };
+    kunit_assert_eq!(t, &dirty[..], &[true, true, true, false][..]);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (3, 3, 3));
+
+    // A write from kernel memory: listed, and the disk sees the bytes.
+    let mut data = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = byte_at(4096 + i as u64);
+    }
+    let before = COUNTERS.snapshot();
+    {
+        let mut segs = [Kvec::<Source>::new(&data)];
+        let mut it = IovIter::kvec(&mut segs)?;
+        let n = submit_iter_wait_inline(&mut slot, disk.target(), &mut it, 8, PAGE_SIZE)?;
+        kunit_assert_eq!(t, n, Some(PAGE_SIZE));
+    }
+    kunit_assert!(
+        t,
+        !disk.driver().mismatch.load(Relaxed),
+        "the disk saw other bytes"
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "listed {:?}",
+        (d.pinned, d.listed, d.unlisted)
+    );
+
+    // More pages than segments: refused, nothing held, the iterator unchanged.
+    let segs: [UserVec; INLINE_VECS + 1] =
+        core::array::from_fn(|i| UserVec::new(map + i * 512 + (i % 4) * PAGE_SIZE, 512));
+    let before = COUNTERS.snapshot();
+    let requests = disk.driver().requests.load(Relaxed);
+    let mut it = IovIter::<Dest>::iovec(&segs)?;
+    let want = it.len();
+    let n = submit_iter_wait_inline(&mut slot, disk.target(), &mut it, 0, want)?;
+    kunit_assert_eq!(t, n, None);
+    kunit_assert_eq!(t, it.len(), want);
+    kunit_assert_eq!(t, disk.driver().requests.load(Relaxed), requests);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned > 0 && d.pinned == d.unpinned,
+        "pins {:?}",
+        (d.pinned, d.unpinned)
+    );
+    // The general path takes it.
+    let done = submit_iter_wait(disk.target(), &mut it, 0, want)?;
+    kunit_assert_eq!(t, done.bytes, want);
+
+    // Dropped unsent: its pages are released.
+    let before = COUNTERS.snapshot();
+    {
+        let mut s = slots::<2>();
+        let mut bio = Bio::new_inline(&mut slot, disk.target(), true, 0);
+        kunit_assert_eq!(t, bio.room(), INLINE_VECS);
+        let b = pin_user_pages(map, 2 * PAGE_SIZE, false, Pin::ShortTerm, &mut s)?;
+        kunit_assert!(t, bio.add(b).is_ok());
+        kunit_assert_eq!(t, bio.len(), 2 * PAGE_SIZE);
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (2, 2, 0));
+
+    // A failing disk: the error, and every pin dropped.
+    disk.driver().fail.store(true, Relaxed);
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::ubuf(map, len)?;
+    kunit_assert_eq!(
+        t,
+        submit_iter_wait_inline(&mut slot, disk.target(), &mut it, 0, len).err(),
+        Some(EIO)
+    );
+    disk.driver().fail.store(false, Relaxed);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned), (2, 2));
+    kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
+    drop(h);
+
+    // Completion 20 ms later, from a worker: waited for. (One test disk at a time.)
+    drop(disk);
+    let slow = test_disk_delayed(512, 20_000)?;
+    let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    {
+        let mut segs = [Kvec::<Dest>::new(&mut buf)];
+        let mut it = IovIter::kvec(&mut segs)?;
+        let n = submit_iter_wait_inline(&mut slot, slow.target(), &mut it, 1, PAGE_SIZE)?;
+        kunit_assert_eq!(t, n, Some(PAGE_SIZE));
+    }
+    kunit_assert!(
+        t,
+        buf.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(512 + i as u64))
+    );
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
@@ -381,5 +522,6 @@ kunit_suite!(
         split_bios_block_aligned,
         bio_refuses_wrong_batches,
         same_page_twice_in_one_bio,
+        inline_bio,
     ]
 );
