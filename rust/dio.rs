@@ -30,6 +30,7 @@ impl DioDev {
         Self { disk, size, lbs }
     }
 
+    #[inline]
     fn rw<D: Direction>(&self, mut io: Kiocb<'_, D>) -> Result<Outcome> {
         let write = !D::WRITES_MEMORY;
         let pos = u64::try_from(io.pos()).map_err(|_| EINVAL)?;
@@ -58,10 +59,12 @@ impl DirectIo for DioDev {
         self.size
     }
 
+    #[inline]
     fn read_iter(&self, io: Kiocb<'_, Dest>) -> Result<Outcome> {
         self.rw(io)
     }
 
+    #[inline]
     fn write_iter(&self, io: Kiocb<'_, Source>) -> Result<Outcome> {
         self.rw(io)
     }

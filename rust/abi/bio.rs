@@ -134,6 +134,7 @@ impl Drop for Finished {
 /// pinned if `BIO_PAGE_PINNED` is set and listed otherwise; they are released here exactly once,
 /// and the bio let go once. With `dirty`, pinned pages are dirtied first, which takes their folio
 /// locks: process context only.
+#[inline]
 unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool) {
     // SAFETY: `bio` is valid until let go below; `bi_vcnt` counts its pages.
     let (pages, pinned) = unsafe { bio_pages(bio) };
@@ -422,6 +423,7 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
     ///
     /// Gives the batch back unchanged if it does not fit ([`Bio::room`]), if it is referenced,
     /// or if its mode differs from that of the batches already added.
+    #[inline]
     pub fn add<'buf>(
         &mut self,
         batch: Batch<'data, 'buf>,
@@ -597,6 +599,7 @@ impl<S: Storage> Drop for Bio<'_, '_, S> {
 impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
     /// A bio for `target` starting at `sector` in `slot`, with room for [`INLINE_VECS`] page
     /// segments; a write if `write`, else a read. Allocates nothing.
+    #[inline]
     pub fn new_inline(slot: &'s mut BioSlot, target: Target<'t>, write: bool, sector: u64) -> Self {
         let bio = slot.bio.as_mut_ptr();
         // SAFETY: The disk is live (`Target` invariant); `slot` is borrowed mutably for `'s`, so
@@ -629,6 +632,7 @@ impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
     ///
     /// The memory that listed pages borrow for `'data` outlives the call, which outlives the
     /// I/O: this is safe for kernel memory too, as the slot is.
+    #[inline]
     pub fn submit_wait(self) -> Result<usize> {
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
@@ -658,6 +662,7 @@ fn max_bytes_for(room: usize) -> usize {
 /// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
 /// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
 /// goes back to the iterator. An extraction error is returned; what was added stays.
+#[inline]
 fn fill<'data, S: Storage, D: Direction>(
     bio: &mut Bio<'_, 'data, S>,
     iter: &mut IovIter<'data, D>,
@@ -703,6 +708,7 @@ fn fill<'data, S: Storage, D: Direction>(
 /// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
 /// error; `None`, with nothing done, if the transfer does not fit in the slot's bio (or stops
 /// in the middle of a block), for the caller to go the general way.
+#[inline]
 pub(crate) fn submit_iter_wait_inline<D: Direction>(
     slot: &mut BioSlot,
     target: Target<'_>,
