@@ -423,7 +423,7 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
     ///
     /// Gives the batch back unchanged if it does not fit ([`Bio::room`]), if it is referenced,
     /// or if its mode differs from that of the batches already added.
-    #[inline]
+    #[inline(always)]
     pub fn add<'buf>(
         &mut self,
         batch: Batch<'data, 'buf>,
@@ -662,7 +662,7 @@ fn max_bytes_for(room: usize) -> usize {
 /// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
 /// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
 /// goes back to the iterator. An extraction error is returned; what was added stays.
-#[inline]
+#[inline(always)]
 fn fill<'data, S: Storage, D: Direction>(
     bio: &mut Bio<'_, 'data, S>,
     iter: &mut IovIter<'data, D>,
@@ -731,6 +731,51 @@ pub(crate) fn submit_iter_wait_inline<D: Direction>(
         };
     }
     bio.submit_wait().map(Some)
+}
+
+/// Submits the next `len` bytes of `iter` to or from `target` at `sector` in one bio, which
+/// `done` hears of: the asynchronous path for transfers that fit in one bio, as
+/// `__blkdev_direct_IO_async()`. Returns the bytes submitted, or the extraction or allocation
+/// error with nothing submitted; `None`, with nothing done, if the transfer does not fit in one
+/// bio (or stops in the middle of a block), for the caller to go the general way
+/// ([`submit_iter`]).
+///
+/// # Safety
+///
+/// The memory of `iter` (for listed pages) must stay valid until `done` has been told of the bio.
+#[inline]
+pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    done: &R,
+) -> Result<Option<usize>> {
+    let mut small = [const { PageSlot::EMPTY }; INLINE_VECS];
+    let mut large;
+    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
+        &mut small
+    } else {
+        large = [const { PageSlot::EMPTY }; 32];
+        &mut large
+    };
+    let lbs = target.lbs as usize;
+    let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
+    let mut bio = Bio::new(target, !D::WRITES_MEMORY, sector, nr_vecs)?;
+    let r = fill(&mut bio, iter, len, lbs, slots);
+    let n = bio.len();
+    if n != len || n % lbs != 0 {
+        // Dropping the bio releases what it took.
+        drop(bio);
+        let _ = iter.revert(n);
+        return match r {
+            Err(e) if n == 0 => Err(e),
+            _ => Ok(None),
+        };
+    }
+    // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of the bio.
+    unsafe { bio.submit_unchecked(done.clone()) };
+    Ok(Some(n))
 }
 
 /// Submits bios that carry the next `len` bytes of `iter` to `target` from `sector` on, each

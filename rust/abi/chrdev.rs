@@ -19,8 +19,8 @@ use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
 
 use super::bio::{
-    submit_iter, submit_iter_wait_inline, BioSlot, Borrowed, Completion, Target, Waiter,
-    INLINE_VECS,
+    submit_iter, submit_iter_one, submit_iter_wait_inline, BioSlot, Borrowed, Completion, Target,
+    Waiter, INLINE_VECS,
 };
 use super::iov::{Dest, Direction, IovIter, Source};
 use super::shim;
@@ -92,6 +92,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// and the kiocb is completed with the result when the last bio completes. The file position
     /// advances by the bytes transferred. An error before any bio was submitted is returned as is
     /// (nothing was queued); one from a bio is the call's result.
+    #[inline]
     pub fn direct_io(self, target: Target<'_>, offset: u64, len: usize) -> Result<Outcome> {
         if offset % 512 != 0 {
             return Err(EINVAL);
@@ -142,15 +143,16 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             // SAFETY: `raw` is the call's kiocb; until it is completed, it is this call's.
             unsafe { (*raw).ki_pos = offset as i64 };
             // SAFETY: `raw` is the call's asynchronous kiocb, completed only by the one bio
-            // submitted with it (`one_bio`), or not at all if nothing is submitted.
+            // submitted with it (`submit_iter_one()`), or not at all if nothing is submitted.
             let done = unsafe { KiocbEnd::new(raw) };
             // SAFETY: The iterator's memory of an asynchronous kiocb is valid until
             // `ki_complete()`, which the bio calls after releasing its pages.
-            match unsafe { submit_iter(target, &mut iter, offset >> 9, len, true, &done) } {
-                Ok(_) => return Ok(Outcome::Queued),
-                // Needs more than one bio: below, unless the caller may not wait.
-                Err(e) if e == EAGAIN && !nowait => {}
-                Err(e) => return Err(e),
+            if unsafe { submit_iter_one(target, &mut iter, offset >> 9, len, &done) }?.is_some() {
+                return Ok(Outcome::Queued);
+            }
+            // Needs more than one bio: below, unless the caller may not wait.
+            if nowait {
+                return Err(EAGAIN);
             }
         }
         let state = Arc::new(
@@ -208,7 +210,8 @@ impl KiocbEnd {
     /// # Safety
     ///
     /// `iocb` is the kiocb of an asynchronous call, valid until completed, whose `ki_pos` holds
-    /// the offset of the transfer; the handle must go to one bio only (`one_bio`), or to none.
+    /// the offset of the transfer; the handle must go to one bio only (`submit_iter_one()`), or
+    /// to none.
     unsafe fn new(iocb: *mut bindings::kiocb) -> Borrowed<KiocbEnd> {
         // SAFETY: `KiocbEnd` is a transparent wrapper of the kiocb; by the safety requirements it
         // stays valid, in place, until the one bio has reported, and is then done with.

@@ -530,7 +530,7 @@ impl<'data, D: Direction> IovIter<'data, D> {
     /// Errors: `EINVAL` for an iterator without memory (DISCARD) or no slots; `EFAULT` when the
     /// first page cannot be pinned (unmapped, or read-only for a destination), in which case
     /// nothing is pinned and the iterator is unchanged.
-    #[inline]
+    #[inline(always)]
     pub fn extract<'buf>(
         &mut self,
         slots: &'buf mut [PageSlot],

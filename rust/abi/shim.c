@@ -67,45 +67,64 @@ void iovx_put_page(struct page *page)
 }
 
 /*
+ * The bios of bio.rs hold one page per segment, so their folios are found by walking the
+ * segments: a folio's pages sit in consecutive segments, one per pin. This is cheaper than
+ * bio_for_each_folio_all(), which handles multi-page segments.
+ */
+static unsigned short iovx_folio_run(const struct bio *bio, unsigned short i,
+				     struct folio **folio)
+{
+	unsigned short n = 1;
+
+	*folio = page_folio(bio->bi_io_vec[i].bv_page);
+	while (i + n < bio->bi_vcnt && page_folio(bio->bi_io_vec[i + n].bv_page) == *folio)
+		n++;
+	return n;
+}
+
+static void iovx_folio_set_dirty(struct folio *folio)
+{
+	if (folio_test_dirty(folio))
+		return;
+	folio_lock(folio);
+	folio_mark_dirty(folio);
+	folio_unlock(folio);
+}
+
+/*
  * bio_set_pages_dirty(), skipping folios that are dirty already: most I/O buffers are, and
  * locking them for nothing costs more than the test. A folio cleaned between this test and the
  * end of the read is found clean by bio_check_pages_dirty(), which dirties it again.
  */
 void iovx_bio_set_pages_dirty(struct bio *bio)
 {
-	struct folio_iter fi;
+	struct folio *folio;
+	unsigned short i;
 
-	bio_for_each_folio_all(fi, bio) {
-		if (folio_test_dirty(fi.folio))
-			continue;
-		folio_lock(fi.folio);
-		folio_mark_dirty(fi.folio);
-		folio_unlock(fi.folio);
+	for (i = 0; i < bio->bi_vcnt;) {
+		i += iovx_folio_run(bio, i, &folio);
+		iovx_folio_set_dirty(folio);
 	}
 }
 
 /*
- * __bio_release_pages() with a folio that is dirty already left as it is: its lock is taken to
- * dirty it only if it is clean. The data is in the folio once the I/O is over, so a folio still
- * dirty then is written back with it by whoever cleans it later; bio_check_pages_dirty() relies
- * on the same. Anonymous memory, the usual buffer of direct I/O, stays dirty after its first
- * read, so the folio lock is then taken once rather than on every read.
+ * __bio_release_pages() for a bio of bio.rs, with a folio that is dirty already left as it is:
+ * its lock is taken to dirty it only if it is clean. The data is in the folio once the I/O is
+ * over, so a folio still dirty then is written back with it by whoever cleans it later;
+ * bio_check_pages_dirty() relies on the same. Anonymous memory, the usual buffer of direct I/O,
+ * stays dirty after its first read, so the folio lock is then taken once rather than on every
+ * read. Each segment's page holds one pin: a folio's run of segments drops that many.
  */
 void iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
 {
-	struct folio_iter fi;
+	struct folio *folio;
+	unsigned short i, n;
 
-	bio_for_each_folio_all(fi, bio) {
-		size_t nr_pages;
-
-		if (mark_dirty && !folio_test_dirty(fi.folio)) {
-			folio_lock(fi.folio);
-			folio_mark_dirty(fi.folio);
-			folio_unlock(fi.folio);
-		}
-		nr_pages = (fi.offset + fi.length - 1) / PAGE_SIZE -
-			   fi.offset / PAGE_SIZE + 1;
-		unpin_user_folio(fi.folio, nr_pages);
+	for (i = 0; i < bio->bi_vcnt; i += n) {
+		n = iovx_folio_run(bio, i, &folio);
+		if (mark_dirty)
+			iovx_folio_set_dirty(folio);
+		unpin_user_folio(folio, n);
 	}
 }
 
