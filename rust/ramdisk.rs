@@ -191,6 +191,7 @@ impl Drop for RamDisk {
 }
 
 impl blk::Driver for RamDisk {
+    #[inline]
     fn transfer(&self, rq: &Request<'_>) -> Result {
         let op = rq.op();
         // A flush carries no position (its sector is all ones) and no data.

@@ -359,6 +359,7 @@ impl<T: Driver> Vtable<T> {
     /// # Safety
     ///
     /// `rq` is a started, not yet ended request of `shared`'s disk; it is ended here.
+    #[inline]
     unsafe fn serve(shared: &Shared<T>, rq: *mut bindings::request) {
         // INVARIANT: `rq` is started and ends only after `transfer` returns.
         let req = Request {

@@ -261,6 +261,23 @@ bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv)
 {
 	while (it->bio) {
 		if (it->iter.bi_size) {
+			/*
+			 * A segment that lies within one page and has not been started is given
+			 * whole: what bio_iter_iovec() and bio_advance_iter_single() make of it,
+			 * without their multi-page arithmetic. Direct I/O bios are mostly such.
+			 */
+			if (!bio_no_advance_iter(it->bio) && !it->iter.bi_bvec_done) {
+				const struct bio_vec *v = &it->bio->bi_io_vec[it->iter.bi_idx];
+
+				if (v->bv_len && v->bv_len <= it->iter.bi_size &&
+				    v->bv_offset + v->bv_len <= PAGE_SIZE) {
+					*bv = *v;
+					it->iter.bi_sector += v->bv_len >> SECTOR_SHIFT;
+					it->iter.bi_size -= v->bv_len;
+					it->iter.bi_idx++;
+					return true;
+				}
+			}
 			*bv = bio_iter_iovec(it->bio, it->iter);
 			bio_advance_iter_single(it->bio, &it->iter, bv->bv_len);
 			return true;
