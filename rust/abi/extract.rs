@@ -1003,10 +1003,15 @@ impl HeldPages {
             base: *mut *mut bindings::page,
             call: impl Fn(usize, usize, *mut *mut bindings::page) -> i64,
         ) -> (usize, usize) {
+            // The arithmetic of the loop cannot overflow: `addr < end` in the loop, `nr` pages
+            // fit in `end - addr` and in the `free - taken` slots left, and `taken` grows by at
+            // most `nr`; so it wraps (no checks) rather than being checked on every call.
             let mut addr = start;
             let mut taken = 0usize;
             while addr < end {
-                let nr = per_call.min((end - addr) / PAGE_SIZE).min(free - taken);
+                let nr = per_call
+                    .min(end.wrapping_sub(addr) / PAGE_SIZE)
+                    .min(free.wrapping_sub(taken));
                 if nr == 0 {
                     break;
                 }
@@ -1016,8 +1021,8 @@ impl HeldPages {
                     break;
                 }
                 // GUP never returns more than asked.
-                taken += (ret as usize).min(nr);
-                addr += nr * PAGE_SIZE;
+                taken = taken.wrapping_add((ret as usize).min(nr));
+                addr = addr.wrapping_add(nr.wrapping_mul(PAGE_SIZE));
                 if (ret as usize) < per_call {
                     break;
                 }
