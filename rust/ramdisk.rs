@@ -59,6 +59,7 @@ impl<'a> Cursor<'a> {
     /// Runs `f` on the page table of the chunk holding disk page `index`, with the chunk's lock
     /// held, giving it the index within the chunk. The table is made first if `make` is set,
     /// otherwise `f` gets `None` for a chunk never written.
+    #[inline]
     fn with_chunk<R>(
         &mut self,
         index: usize,
@@ -128,24 +129,55 @@ impl RamDisk {
         Ok(())
     }
 
-    fn write_segment(cur: &mut Cursor<'_>, pos: u64, seg: &Segment<'_>) -> Result {
-        Self::pieces(pos, seg.len(), |index, off, n, at| {
-            cur.with_chunk(index, true, |pages, i| {
-                let pages = pages.ok_or(ENOMEM)?;
-                let slot = &mut pages[i];
-                if slot.is_none() {
-                    *slot = Some(Page::alloc_page(GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO)?);
-                    STORAGE_PAGES.fetch_add(1, Relaxed);
-                }
-                match slot {
-                    Some(page) => seg.copy_to_page(at, page, off, n),
-                    None => Err(ENOMEM),
-                }
-            })
+    /// Copies `n` bytes of `seg` from byte `at` into storage page `index` at `off`, allocating
+    /// the page on its first write.
+    #[inline]
+    fn write_piece(
+        cur: &mut Cursor<'_>,
+        seg: &Segment<'_>,
+        index: usize,
+        off: usize,
+        n: usize,
+        at: usize,
+    ) -> Result {
+        cur.with_chunk(index, true, |pages, i| {
+            let pages = pages.ok_or(ENOMEM)?;
+            let slot = &mut pages[i];
+            if slot.is_none() {
+                *slot = Some(Page::alloc_page(GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO)?);
+                STORAGE_PAGES.fetch_add(1, Relaxed);
+            }
+            match slot {
+                Some(page) => seg.copy_to_page(at, page, off, n),
+                None => Err(ENOMEM),
+            }
         })
     }
 
+    #[inline]
+    fn write_segment(cur: &mut Cursor<'_>, pos: u64, seg: &Segment<'_>) -> Result {
+        if pos % PAGE_SIZE as u64 == 0 && seg.len() == PAGE_SIZE {
+            // A whole storage page, the usual case: one piece.
+            let index = (pos / PAGE_SIZE as u64) as usize;
+            return Self::write_piece(cur, seg, index, 0, PAGE_SIZE, 0);
+        }
+        Self::pieces(pos, seg.len(), |index, off, n, at| {
+            Self::write_piece(cur, seg, index, off, n, at)
+        })
+    }
+
+    #[inline]
     fn read_segment(cur: &mut Cursor<'_>, pos: u64, seg: &mut Segment<'_>) -> Result {
+        if pos % PAGE_SIZE as u64 == 0 && seg.len() == PAGE_SIZE {
+            // A whole storage page, the usual case: one piece.
+            let index = (pos / PAGE_SIZE as u64) as usize;
+            return cur.with_chunk(index, false, |pages, i| {
+                match pages.and_then(|p| p[i].as_ref()) {
+                    Some(page) => seg.copy_from_page(0, page, 0, PAGE_SIZE),
+                    None => seg.zero(0, PAGE_SIZE),
+                }
+            });
+        }
         Self::pieces(pos, seg.len(), |index, off, n, at| {
             cur.with_chunk(index, false, |pages, i| {
                 match pages.and_then(|p| p[i].as_ref()) {
