@@ -436,21 +436,26 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
             return Err(batch);
         }
         let (pages, offset, bytes, mode) = batch.into_raw();
+        let bio = self.raw.as_ptr();
         for (i, slot) in pages.iter().enumerate() {
             let start = if i == 0 { offset } else { 0 };
             let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
-            // `__bio_add_page()` never merges into the previous segment, so a page pinned twice
-            // (by two batches) sits in two segments and is unpinned twice.
-            // SAFETY: `raw` is a valid, unsubmitted bio with room for this segment (checked
-            // above); the page is held by the bio now; `start..end` is within it.
+            let len = (end - start) as u32;
+            // `__bio_add_page()`, inline: the page goes into a segment of its own, never merged
+            // into the previous one, so a page pinned twice (by two batches) sits in two
+            // segments and is unpinned twice.
+            // SAFETY: `raw` is a valid, unsubmitted bio of this value, not a clone, with room
+            // for this segment (checked above: `bi_vcnt < bi_max_vecs`, and `bi_io_vec` has
+            // `bi_max_vecs` entries); its size stays far below `u32::MAX` (at most
+            // `BIO_MAX_VECS` pages). The page is held by the bio now; `start..end` is within it.
             unsafe {
-                bindings::__bio_add_page(
-                    self.raw.as_ptr(),
-                    slot_page(slot),
-                    (end - start) as u32,
-                    start as u32,
-                )
-            };
+                let v = (*bio).bi_io_vec.add((*bio).bi_vcnt as usize);
+                (*v).bv_page = slot_page(slot);
+                (*v).bv_len = len;
+                (*v).bv_offset = start as u32;
+                (*bio).bi_vcnt += 1;
+                (*bio).bi_iter.bi_size += len;
+            }
         }
         if mode == Mode::Pinned && self.mode.is_none() {
             // SAFETY: `raw` is a valid bio owned by this value; it now holds pinned pages.

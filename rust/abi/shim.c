@@ -66,22 +66,6 @@ void iovx_put_page(struct page *page)
 	put_page(page);
 }
 
-/*
- * The bios of bio.rs hold one page per segment, so their folios are found by walking the
- * segments: a folio's pages sit in consecutive segments, one per pin. This is cheaper than
- * bio_for_each_folio_all(), which handles multi-page segments.
- */
-static unsigned short iovx_folio_run(const struct bio *bio, unsigned short i,
-				     struct folio **folio)
-{
-	unsigned short n = 1;
-
-	*folio = page_folio(bio->bi_io_vec[i].bv_page);
-	while (i + n < bio->bi_vcnt && page_folio(bio->bi_io_vec[i + n].bv_page) == *folio)
-		n++;
-	return n;
-}
-
 static void iovx_folio_set_dirty(struct folio *folio)
 {
 	if (folio_test_dirty(folio))
@@ -92,18 +76,26 @@ static void iovx_folio_set_dirty(struct folio *folio)
 }
 
 /*
+ * The bios of bio.rs hold one page per segment, one pin each, so their folios are found by
+ * walking the segments, which is cheaper than bio_for_each_folio_all() (made for multi-page
+ * segments): a run of segments in one folio is one folio to dirty and that many pins to drop.
+ */
+
+/*
  * bio_set_pages_dirty(), skipping folios that are dirty already: most I/O buffers are, and
  * locking them for nothing costs more than the test. A folio cleaned between this test and the
  * end of the read is found clean by bio_check_pages_dirty(), which dirties it again.
  */
 void iovx_bio_set_pages_dirty(struct bio *bio)
 {
-	struct folio *folio;
+	struct folio *folio, *prev = NULL;
 	unsigned short i;
 
-	for (i = 0; i < bio->bi_vcnt;) {
-		i += iovx_folio_run(bio, i, &folio);
-		iovx_folio_set_dirty(folio);
+	for (i = 0; i < bio->bi_vcnt; i++) {
+		folio = page_folio(bio->bi_io_vec[i].bv_page);
+		if (folio != prev)
+			iovx_folio_set_dirty(folio);
+		prev = folio;
 	}
 }
 
@@ -113,18 +105,28 @@ void iovx_bio_set_pages_dirty(struct bio *bio)
  * over, so a folio still dirty then is written back with it by whoever cleans it later;
  * bio_check_pages_dirty() relies on the same. Anonymous memory, the usual buffer of direct I/O,
  * stays dirty after its first read, so the folio lock is then taken once rather than on every
- * read. Each segment's page holds one pin: a folio's run of segments drops that many.
+ * read.
  */
 void iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
 {
-	struct folio *folio;
-	unsigned short i, n;
+	unsigned short i, n = bio->bi_vcnt;
+	struct folio *folio, *next;
+	unsigned long pins = 1;
 
-	for (i = 0; i < bio->bi_vcnt; i += n) {
-		n = iovx_folio_run(bio, i, &folio);
+	if (!n)
+		return;
+	folio = page_folio(bio->bi_io_vec[0].bv_page);
+	for (i = 1; i <= n; i++) {
+		next = i < n ? page_folio(bio->bi_io_vec[i].bv_page) : NULL;
+		if (next == folio) {
+			pins++;
+			continue;
+		}
 		if (mark_dirty)
 			iovx_folio_set_dirty(folio);
-		unpin_user_folio(folio, n);
+		unpin_user_folio(folio, pins);
+		folio = next;
+		pins = 1;
 	}
 }
 
@@ -256,27 +258,44 @@ struct request *iovx_rq_from_pdu(void *pdu)
 	return blk_mq_rq_from_pdu(pdu);
 }
 
-/* One single-page segment at a time, as rq_for_each_segment() walks them. */
+/*
+ * One single-page segment at a time, as rq_for_each_segment() walks them. For a bio with data,
+ * the piece of the current (possibly multi-page) segment up to the next page boundary is worked
+ * out here as bio_iter_iovec() and bio_advance_iter_single() do, without their generic macros.
+ */
 bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv)
 {
 	while (it->bio) {
 		if (it->iter.bi_size) {
-			/*
-			 * A segment that lies within one page and has not been started is given
-			 * whole: what bio_iter_iovec() and bio_advance_iter_single() make of it,
-			 * without their multi-page arithmetic. Direct I/O bios are mostly such.
-			 */
-			if (!bio_no_advance_iter(it->bio) && !it->iter.bi_bvec_done) {
+			if (!bio_no_advance_iter(it->bio)) {
 				const struct bio_vec *v = &it->bio->bi_io_vec[it->iter.bi_idx];
+				unsigned int done = it->iter.bi_bvec_done;
+				unsigned int off, len;
 
-				if (v->bv_len && v->bv_len <= it->iter.bi_size &&
+				/* A segment within one page, not started: taken whole. */
+				if (!done && v->bv_len <= it->iter.bi_size &&
 				    v->bv_offset + v->bv_len <= PAGE_SIZE) {
 					*bv = *v;
-					it->iter.bi_sector += v->bv_len >> SECTOR_SHIFT;
-					it->iter.bi_size -= v->bv_len;
 					it->iter.bi_idx++;
+					it->iter.bi_size -= v->bv_len;
+					it->iter.bi_sector += v->bv_len >> SECTOR_SHIFT;
 					return true;
 				}
+				off = v->bv_offset + done;
+				len = min3(it->iter.bi_size, v->bv_len - done,
+					   (unsigned int)(PAGE_SIZE - offset_in_page(off)));
+				bv->bv_page = nth_page(v->bv_page, off >> PAGE_SHIFT);
+				bv->bv_offset = offset_in_page(off);
+				bv->bv_len = len;
+				done += len;
+				if (done == v->bv_len) {
+					it->iter.bi_idx++;
+					done = 0;
+				}
+				it->iter.bi_bvec_done = done;
+				it->iter.bi_size -= len;
+				it->iter.bi_sector += len >> SECTOR_SHIFT;
+				return true;
 			}
 			*bv = bio_iter_iovec(it->bio, it->iter);
 			bio_advance_iter_single(it->bio, &it->iter, bv->bv_len);
