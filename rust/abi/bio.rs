@@ -708,6 +708,44 @@ fn fill<'data, S: Storage, D: Direction>(
     Ok(())
 }
 
+/// Runs `f` with an empty page array on the stack for a transfer of `len` bytes: a small one,
+/// cheaper to clear, for up to two pages.
+#[inline(always)]
+fn with_slots<T>(len: usize, f: impl FnOnce(&mut [PageSlot]) -> T) -> T {
+    let mut small = [const { PageSlot::EMPTY }; INLINE_VECS];
+    let mut large = core::mem::MaybeUninit::<[PageSlot; 32]>::uninit();
+    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
+        &mut small
+    } else {
+        large.write([const { PageSlot::EMPTY }; 32])
+    };
+    f(slots)
+}
+
+/// Fills `bio` with exactly the next `len` bytes of `iter`, a whole number of `lbs`-byte
+/// blocks, and gives it back. Otherwise the bio is dropped (its pages released) and the iterator
+/// reverted: the extraction error if nothing could be taken, else `None`, nothing done.
+#[inline(always)]
+fn fill_whole<'t, 'data, S: Storage, D: Direction>(
+    mut bio: Bio<'t, 'data, S>,
+    iter: &mut IovIter<'data, D>,
+    len: usize,
+    lbs: usize,
+    slots: &mut [PageSlot],
+) -> Result<Option<Bio<'t, 'data, S>>> {
+    let r = fill(&mut bio, iter, len, lbs, slots);
+    let n = bio.len();
+    if n == len && n % lbs == 0 {
+        return Ok(Some(bio));
+    }
+    drop(bio);
+    let _ = iter.revert(n);
+    match r {
+        Err(e) if n == 0 => Err(e),
+        _ => Ok(None),
+    }
+}
+
 /// Transfers the next `len` bytes of `iter` to or from `target` at `sector` in one bio kept in
 /// `slot`, and waits for it: the synchronous path for transfers that fit in [`INLINE_VECS`]
 /// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
@@ -723,19 +761,11 @@ pub(crate) fn submit_iter_wait_inline<D: Direction>(
 ) -> Result<Option<usize>> {
     let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
     let lbs = target.lbs as usize;
-    let mut bio = Bio::new_inline(slot, target, !D::WRITES_MEMORY, sector);
-    let r = fill(&mut bio, iter, len, lbs, &mut slots);
-    let n = bio.len();
-    if n != len || n % lbs != 0 {
-        // Dropping the bio releases what it took.
-        drop(bio);
-        let _ = iter.revert(n);
-        return match r {
-            Err(e) if n == 0 => Err(e),
-            _ => Ok(None),
-        };
+    let bio = Bio::new_inline(slot, target, !D::WRITES_MEMORY, sector);
+    match fill_whole(bio, iter, len, lbs, &mut slots)? {
+        Some(bio) => bio.submit_wait().map(Some),
+        None => Ok(None),
     }
-    bio.submit_wait().map(Some)
 }
 
 /// Submits the next `len` bytes of `iter` to or from `target` at `sector` in one bio, which
@@ -756,31 +786,15 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
     len: usize,
     done: &R,
 ) -> Result<Option<usize>> {
-    let mut small = [const { PageSlot::EMPTY }; INLINE_VECS];
-    let mut large;
-    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
-        &mut small
-    } else {
-        large = [const { PageSlot::EMPTY }; 32];
-        &mut large
-    };
     let lbs = target.lbs as usize;
     let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-    let mut bio = Bio::new(target, !D::WRITES_MEMORY, sector, nr_vecs)?;
-    let r = fill(&mut bio, iter, len, lbs, slots);
-    let n = bio.len();
-    if n != len || n % lbs != 0 {
-        // Dropping the bio releases what it took.
-        drop(bio);
-        let _ = iter.revert(n);
-        return match r {
-            Err(e) if n == 0 => Err(e),
-            _ => Ok(None),
-        };
-    }
+    let bio = Bio::new(target, !D::WRITES_MEMORY, sector, nr_vecs)?;
+    let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots))? else {
+        return Ok(None);
+    };
     // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of the bio.
     unsafe { bio.submit_unchecked(done.clone()) };
-    Ok(Some(n))
+    Ok(Some(len))
 }
 
 /// Submits bios that carry the next `len` bytes of `iter` to `target` from `sector` on, each
@@ -812,62 +826,55 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     one_bio: bool,
     done: &R,
 ) -> Result<usize> {
-    // The page array is on the stack and starts empty: a transfer of a few pages gets a small
-    // one, whose clearing costs less.
-    let mut small = [const { PageSlot::EMPTY }; 4];
-    let mut large;
-    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
-        &mut small
-    } else {
-        large = [const { PageSlot::EMPTY }; 32];
-        &mut large
-    };
-    let write = !D::WRITES_MEMORY;
-    let lbs = target.lbs as usize;
-    let mut submitted = 0usize;
-    let mut failed: Option<Error> = None;
-    while submitted < len && failed.is_none() {
-        let left = len - submitted;
-        let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-        let at = sector + (submitted as u64 >> 9);
-        let mut bio = match Bio::new(target, write, at, nr_vecs) {
-            Ok(b) => b,
-            Err(e) => {
+    // The page array is on the stack and starts empty (`with_slots()`).
+    with_slots(len, |slots| {
+        let write = !D::WRITES_MEMORY;
+        let lbs = target.lbs as usize;
+        let mut submitted = 0usize;
+        let mut failed: Option<Error> = None;
+        while submitted < len && failed.is_none() {
+            let left = len - submitted;
+            let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
+            let at = sector + (submitted as u64 >> 9);
+            let mut bio = match Bio::new(target, write, at, nr_vecs) {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            if let Err(e) = fill(&mut bio, iter, left, lbs, slots) {
                 failed = Some(e);
+            }
+            if bio.is_empty() {
                 break;
             }
-        };
-        if let Err(e) = fill(&mut bio, iter, left, lbs, slots) {
-            failed = Some(e);
+            let n = bio.len();
+            if one_bio && n < len {
+                // Would take a second bio.
+                drop(bio);
+                let _ = iter.revert(n);
+                failed = Some(EAGAIN);
+                break;
+            }
+            if n % lbs != 0 {
+                // The iterator ran out in the middle of a block: lengths are checked against the
+                // block size before, so this is a caller error. Nothing of this bio is submitted.
+                drop(bio);
+                let _ = iter.revert(n);
+                failed = failed.or(Some(EINVAL));
+                break;
+            }
+            // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
+            // bio.
+            unsafe { bio.submit_unchecked(done.clone()) };
+            submitted += n;
         }
-        if bio.is_empty() {
-            break;
+        match failed {
+            Some(e) if submitted == 0 => Err(e),
+            _ => Ok(submitted),
         }
-        let n = bio.len();
-        if one_bio && n < len {
-            // Would take a second bio.
-            drop(bio);
-            let _ = iter.revert(n);
-            failed = Some(EAGAIN);
-            break;
-        }
-        if n % lbs != 0 {
-            // The iterator ran out in the middle of a block: lengths are checked against the
-            // block size before, so this is a caller error. Nothing of this bio is submitted.
-            drop(bio);
-            let _ = iter.revert(n);
-            failed = failed.or(Some(EINVAL));
-            break;
-        }
-        // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
-        // bio.
-        unsafe { bio.submit_unchecked(done.clone()) };
-        submitted += n;
-    }
-    match failed {
-        Some(e) if submitted == 0 => Err(e),
-        _ => Ok(submitted),
-    }
+    })
 }
 
 /// A [`Completion`] to wait on, kept in place by the waiting submitter: counts the bios and
