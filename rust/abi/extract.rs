@@ -1088,20 +1088,28 @@ impl HeldPages {
     pub fn release(self) {
         drop(self)
     }
-}
 
-impl Drop for HeldPages {
-    fn drop(&mut self) {
-        let n = self.n;
-        // Release through a batch over the held slots: same duty, same code path.
+    /// Releases every page now and keeps the array, empty, for more.
+    pub fn release_all(&mut self) {
+        let n = core::mem::replace(&mut self.n, 0);
+        let longterm = core::mem::replace(&mut self.longterm, false);
+        // INVARIANT: Nothing is held any more; the `n` pages go through a batch, which releases
+        // them once as it is dropped here.
         drop(Batch::<'static, '_> {
             pages: &mut self.slots[..n],
             offset: 0,
             len: n * PAGE_SIZE,
             mode: self.mode,
-            longterm: self.longterm,
+            longterm,
             _data: PhantomData,
             _not_send: PhantomData,
         });
+    }
+}
+
+impl Drop for HeldPages {
+    fn drop(&mut self) {
+        // Release through a batch over the held slots: same duty, same code path.
+        self.release_all();
     }
 }
