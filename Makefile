@@ -7,6 +7,7 @@
 #   make shell     a guest shell with the module loaded
 #   make bench     Rust vs the kernel's C paths, one boot of the lean kernel (logs/bench-<date>/)
 #   make profile   perf profiles of the Rust paths and their C peers (logs/profile-<date>/)
+#   make trace     exact instructions per function and per I/O of the same (logs/trace-<date>/)
 #   make modules   build the modules against KDIR (default: the cached lean kernel)
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
@@ -22,7 +23,7 @@ BENCH_ARGS ?=
 # Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
 kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
 
-.PHONY: all modules setup kernel run check bench profile shell clean rustfmt rustfmtcheck rust-analyzer help
+.PHONY: all modules setup kernel run check bench profile trace shell clean rustfmt rustfmtcheck rust-analyzer help
 
 all: modules
 
@@ -61,6 +62,9 @@ bench: setup
 
 profile: setup
 	@$(CURDIR)/scripts/bench --profile $(BENCH_ARGS) $(QEMU_ARGS)
+
+trace: setup
+	@$(CURDIR)/scripts/bench --trace $(BENCH_ARGS) $(QEMU_ARGS)
 
 rustfmt:
 	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Instructions per function and per I/O, from QEMU's log of the translated blocks executed.
+
+  tbprof.py drive --console LOG --monitor SOCK --logs DIR [--wait S] [--span S] -- CMD...
+  tbprof.py report --logs DIR --console LOG --kdir KDIR --module KO [--top N]
+
+drive runs CMD (qemu/run with --monitor SOCK), watches the guest's kernel log (console.log) for
+"TRACE-GO CASE" (qemu/bench/trace.sh), waits --wait host seconds for the workload to settle,
+then has QEMU log every translated block it executes ("log exec,nochain" on the monitor) to
+DIR/CASE.exec for --span host seconds.
+
+report counts, for each CASE.exec, the executions of each block, the instructions of each block
+(from the disassembly of vmlinux and of the module, placed where the guest said it was: the
+kernel must run with nokaslr), and sums them per function, per I/O: the I/Os are the calls of
+the system call or io_uring function the workload makes per I/O. Pairs dio-X / blk-X are then
+set side by side: what each function costs per I/O on the Rust path and on the C path.
+
+The counts are exact for the blocks executed while logging; a block's instructions are counted
+up to its first branch, call or return (where QEMU ends a block), on the code as built, before
+the kernel patches alternatives and static branches at boot: small differences from what runs.
+Needs python3-capstone and python3-pyelftools.
+"""
+import argparse
+import bisect
+import collections
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+
+def monitor(sock, cmd):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(sock)
+    s.settimeout(5)
+    time.sleep(0.2)
+    try:
+        s.recv(65536)
+    except socket.timeout:
+        pass
+    s.sendall((cmd + "\n").encode())
+    time.sleep(0.3)
+    try:
+        s.recv(65536)
+    except socket.timeout:
+        pass
+    s.close()
+
+
+def drive(a):
+    os.makedirs(a.logs, exist_ok=True)
+    p = subprocess.Popen(a.cmd)
+    seen = set()
+    while p.poll() is None:
+        time.sleep(0.5)
+        try:
+            with open(a.console, errors="replace") as f:
+                text = f.read()
+        except FileNotFoundError:
+            continue
+        for m in re.finditer(r"TRACE-GO (\S+)", text):
+            case = m.group(1)
+            if case in seen:
+                continue
+            seen.add(case)
+            time.sleep(a.wait)
+            if p.poll() is not None:
+                break
+            try:
+                monitor(a.monitor, f"logfile {os.path.join(a.logs, case + '.exec')}")
+                monitor(a.monitor, "log exec,nochain")
+                time.sleep(a.span)
+                monitor(a.monitor, "log none")
+                print(f"[trace] logged {case} for {a.span} s", file=sys.stderr, flush=True)
+            except OSError as e:
+                print(f"[trace] {case}: monitor: {e}", file=sys.stderr, flush=True)
+    return p.returncode
+
+
+class Code:
+    """The functions and instructions of vmlinux and of the module at its load address."""
+
+    def __init__(self, kdir, module, modbase):
+        from elftools.elf.elffile import ELFFile
+        import capstone
+
+        self.cs = capstone
+        self.md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        self.md.detail = True
+        self.ends = {capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET,
+                     capstone.CS_GRP_IRET, capstone.CS_GRP_INT}
+        syms = []
+        with open(os.path.join(kdir, "System.map")) as f:
+            for line in f:
+                a, t, n = line.split()[:3]
+                if t in "tTwW":
+                    syms.append((int(a, 16), n))
+        self.kf = open(os.path.join(kdir, "vmlinux"), "rb")
+        kel = ELFFile(self.kf)
+        kt = kel.get_section_by_name(".text")
+        self.kbase, self.kdata = kt["sh_addr"], kt.data()
+        self.mf = open(module, "rb")
+        mel = ELFFile(self.mf)
+        mt = mel.get_section_by_name(".text")
+        self.mbase, self.mdata = modbase, mt.data()
+        idx = [i for i, s in enumerate(mel.iter_sections()) if s.name == ".text"][0]
+        for s in mel.get_section_by_name(".symtab").iter_symbols():
+            if s["st_shndx"] == idx and s["st_info"]["type"] == "STT_FUNC":
+                syms.append((modbase + s["st_value"], "[iovx] " + s.name))
+        syms.sort()
+        self.addrs = [a for a, _ in syms]
+        self.names = [n for _, n in syms]
+        self.sizes = {}
+
+    def sym(self, pc):
+        if pc < 0x800000000000:
+            return "[user]"
+        i = bisect.bisect_right(self.addrs, pc) - 1
+        return self.names[i] if i >= 0 else "?"
+
+    def is_entry(self, pc):
+        i = bisect.bisect_left(self.addrs, pc)
+        return i < len(self.addrs) and self.addrs[i] == pc
+
+    def block(self, pc):
+        """Instructions of the block at pc: up to the first control transfer."""
+        if pc in self.sizes:
+            return self.sizes[pc]
+        if self.mbase <= pc < self.mbase + len(self.mdata):
+            buf = self.mdata[pc - self.mbase:pc - self.mbase + 1024]
+        elif self.kbase <= pc < self.kbase + len(self.kdata):
+            buf = self.kdata[pc - self.kbase:pc - self.kbase + 1024]
+        else:
+            buf = b""
+        n = 0
+        for ins in self.md.disasm(buf, pc):
+            n += 1
+            # QEMU ends a block at a control transfer, at an instruction that changes how
+            # interrupts or the CPU state are handled, and after each iteration of a string
+            # instruction with a rep prefix.
+            if (any(g in self.ends for g in ins.groups) or ins.mnemonic.startswith("rep")
+                    or ins.mnemonic in ("sti", "popfq", "wrmsr", "hlt", "swapgs", "sysretq")):
+                break
+            if n >= 512:
+                break
+        self.sizes[pc] = max(n, 1)
+        return self.sizes[pc]
+
+
+# The function entered once per I/O, by workload.
+def io_function(case):
+    if "io_uring" in case:
+        return "io_write" if "write" in case else "io_read"
+    return "ksys_pwrite64" if "write" in case else "ksys_pread64"
+
+
+def profile(code, path):
+    counts = collections.Counter()
+    pat = re.compile(rb"/([0-9a-f]{16})/")
+    with open(path, "rb") as f:
+        for line in f:
+            m = pat.search(line)
+            if m:
+                counts[int(m.group(1), 16)] += 1
+    per = collections.Counter()
+    entries = collections.Counter()
+    for pc, c in counts.items():
+        s = code.sym(pc)
+        # User blocks are not disassembled (no binary at hand): counted as 4 instructions.
+        per[s] += c * (code.block(pc) if s != "[user]" else 4)
+        if s != "[user]" and code.is_entry(pc):
+            entries[s] += c
+    return per, entries
+
+
+def short(name, width=90):
+    return name if len(name) <= width else name[:width - 3] + "..."
+
+
+def report(a):
+    text = open(a.console, errors="replace").read()
+    m = re.search(r"TRACE-SECT \.text (0x[0-9a-f]+)", text)
+    if not m:
+        sys.exit("tbprof: no TRACE-SECT .text line in " + a.console)
+    code = Code(a.kdir, a.module, int(m.group(1), 16))
+    cases = sorted(f[:-5] for f in os.listdir(a.logs) if f.endswith(".exec"))
+    res = {}
+    out = []
+    for case in cases:
+        per, entries = profile(code, os.path.join(a.logs, case + ".exec"))
+        ios = entries[io_function(case)]
+        if not ios:
+            out.append(f"## {case}: no I/O seen ({io_function(case)} never entered)\n")
+            continue
+        total = sum(per.values()) / ios
+        res[case] = (per, ios, total)
+        out.append(f"## {case}: {ios} I/Os logged, {total:.0f} instructions per I/O")
+        out.append("")
+        out.append("| instructions per I/O | function |")
+        out.append("|---:|---|")
+        for s, v in per.most_common(a.top):
+            out.append(f"| {v / ios:.1f} | {short(s)} |")
+        out.append("")
+    for case in cases:
+        if not case.startswith("dio-") or "blk-" + case[4:] not in res or case not in res:
+            continue
+        other = "blk-" + case[4:]
+        (pa, ia, ta), (pb, ib, tb) = res[case], res[other]
+        out.append(f"## {case[4:]}: Rust direct I/O against the C O_DIRECT path")
+        out.append("")
+        out.append(f"Instructions per I/O: Rust {ta:.0f}, C {tb:.0f}, ratio C/Rust {tb / ta:.3f}. "
+                   "Functions whose cost per I/O differs by 3 or more:")
+        out.append("")
+        out.append("| Rust | C | Rust - C | function |")
+        out.append("|---:|---:|---:|---|")
+        rows = []
+        for s in set(pa) | set(pb):
+            x, y = pa[s] / ia, pb[s] / ib
+            if abs(x - y) >= 3 and s != "[user]":
+                rows.append((x - y, s, x, y))
+        for d, s, x, y in sorted(rows):
+            out.append(f"| {x:.1f} | {y:.1f} | {d:+.1f} | {short(s)} |")
+        out.append("")
+    print("\n".join(out))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="what", required=True)
+    d = sub.add_parser("drive")
+    d.add_argument("--console", required=True)
+    d.add_argument("--monitor", required=True)
+    d.add_argument("--logs", required=True)
+    d.add_argument("--wait", type=float, default=12)
+    d.add_argument("--span", type=float, default=2)
+    d.add_argument("cmd", nargs=argparse.REMAINDER)
+    r = sub.add_parser("report")
+    r.add_argument("--logs", required=True)
+    r.add_argument("--console", required=True)
+    r.add_argument("--kdir", required=True)
+    r.add_argument("--module", required=True)
+    r.add_argument("--top", type=int, default=40)
+    a = ap.parse_args()
+    if a.what == "drive":
+        if a.cmd and a.cmd[0] == "--":
+            a.cmd = a.cmd[1:]
+        sys.exit(drive(a) or 0)
+    report(a)
+
+
+if __name__ == "__main__":
+    main()

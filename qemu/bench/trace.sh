@@ -1,0 +1,55 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest side of scripts/bench --trace: runs each workload long enough for the host to log, for a
+# while, every translated block the guest executes (QEMU's -d exec,nochain, switched on through
+# the QEMU monitor), and tells the host when each starts through the kernel log, which QEMU
+# writes to console.log as it comes:
+#
+#   TRACE-SECT NAME ADDRESS      where a section of iov_extract.ko is (its functions' addresses)
+#   TRACE-GO CASE / TRACE-DONE CASE
+#
+# Cases: dio-WORKLOAD on /dev/iovx_dio0 and blk-WORKLOAD (O_DIRECT on /dev/iovx0), WORKLOAD one
+# of randread-4k-psync-1, randwrite-4k-psync-1, randread-4k-io_uring-32,
+# randwrite-4k-io_uring-32, read-1m-psync-1. Settings from /extra/trace.conf: RUNTIME (guest
+# seconds per case), SIZE_MB, CASES (names, or "all").
+
+E=/extra
+[ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
+RUNTIME=40 SIZE_MB=64 CASES=all
+[ -f $E/trace.conf ] && . $E/trace.conf
+
+fio() { "$E/lib/ld-linux-x86-64.so.2" --library-path "$E/lib" "$E/bin/fio" "$@"; }
+kmsg() {
+	echo "$*" >/dev/kmsg
+	echo "$*"
+}
+
+echo TRACE-BEGIN
+for s in /sys/module/iov_extract/sections/.text*; do
+	[ -f "$s" ] && kmsg "TRACE-SECT $(basename "$s") $(cat "$s")"
+done
+q=/sys/block/iovx0/queue
+echo none >$q/scheduler 2>/dev/null
+echo 0 >$q/iostats 2>/dev/null
+fio --name=pre --filename=/dev/iovx0 --rw=write --bs=1m --direct=1 --size=${SIZE_MB}m \
+	>/dev/null 2>&1 || echo "TRACE-ERROR precondition failed"
+
+# case_ NAME DEVICE RW BS ENGINE DEPTH
+case_() {
+	case " $CASES " in *" $1 "*|" all ") ;; *) return ;; esac
+	kmsg "TRACE-GO $1"
+	fio --name=t --filename="$2" --rw="$3" --bs="$4" --ioengine="$5" --iodepth="$6" \
+		--direct=1 --size=${SIZE_MB}m --time_based --runtime="$RUNTIME" --norandommap \
+		--randrepeat=0 --invalidate=0 --thread 2>&1 | grep -E 'IOPS=|issued rwts|error'
+	kmsg "TRACE-DONE $1"
+}
+
+for w in "randread 4k psync 1" "randwrite 4k psync 1" "randread 4k io_uring 32" \
+	"randwrite 4k io_uring 32" "read 1m psync 1"; do
+	set -- $w
+	tag=$1-$2-$3-$4
+	case_ "dio-$tag" /dev/iovx_dio0 "$@"
+	case_ "blk-$tag" /dev/iovx0 "$@"
+done
+echo TRACE-END
