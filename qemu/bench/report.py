@@ -234,20 +234,33 @@ def summarise(res):
             continue
         if pat not in best or v[0] > methods[(pat, best[pat])][0]:
             best[pat] = meth
-    frac = {}
-    for row in rows:
-        pat = {"read-1m": "read", "write-1m": "write"}.get(row["workload"])
-        if pat in best:
-            base = methods[(pat, best[pat])][0]
-            for d, _ in DEVS:
-                a = row["abs"][d]
-                if a:
-                    frac.setdefault(d, {})[row["benchmark"]] = a[0] / (base * 1000.0)
+    # And the method of the kernel's memcpy() on this CPU ("rep movsb" with FSRM, else the loop
+    # of 64-bit moves), which brd and null_blk copy with.
+    flags = res["meta"].get("copy_flags", "")
+    memcpy_method = "movsb" if "fsrm" in flags.split(",") else "movq-loop"
+
+    def fractions(method_of):
+        frac = {}
+        for row in rows:
+            pat = {"read-1m": "read", "write-1m": "write"}.get(row["workload"])
+            meth = method_of(pat)
+            if (pat, meth) in methods:
+                base = methods[(pat, meth)][0]
+                for d, _ in DEVS:
+                    a = row["abs"][d]
+                    if a:
+                        frac.setdefault(d, {})[row["benchmark"]] = a[0] / (base * 1000.0)
+        return frac
+
+    frac = fractions(lambda pat: best.get(pat))
+    frac_memcpy = fractions(lambda pat: memcpy_method)
     return {"fio": rows, "gup": gup_rows,
             "memcpy_gbps": {f"{pat}/{meth}": v for (pat, meth), v in methods.items()},
             "memcpy_baseline": {pat: {"method": m, "gbps": methods[(pat, m)]}
                                 for pat, m in best.items()},
-            "fraction_of_memcpy": frac}
+            "fraction_of_memcpy": frac,
+            "memcpy_method": memcpy_method,
+            "fraction_of_kernel_memcpy": frac_memcpy}
 
 
 def phases(stamps):
@@ -423,6 +436,17 @@ def markdown(res, summ, meta):
         for d, t in DEVS:
             fr = summ["fraction_of_memcpy"].get(d, {})
             p(f"| {t} | " + " | ".join(f"{fr[b]:.2f}" if b in fr else "n/a" for b in benches) + " |")
+        if summ["fraction_of_kernel_memcpy"]:
+            p("")
+            p(f"The same against the kernel's memcpy() on this CPU ({summ['memcpy_method']}),"
+              " which brd and null_blk copy with:")
+            p("")
+            p("| device | " + " | ".join(benches) + " |")
+            p("|---|" + "---:|" * len(benches))
+            for d, t in DEVS:
+                fr = summ["fraction_of_kernel_memcpy"].get(d, {})
+                p(f"| {t} | " + " | ".join(f"{fr[b]:.2f}" if b in fr else "n/a"
+                                          for b in benches) + " |")
     else:
         p("n/a (memcpy_bw printed nothing)")
     problems = list(res["errors"])
