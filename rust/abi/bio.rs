@@ -440,14 +440,14 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
         for (i, slot) in pages.iter().enumerate() {
             let start = if i == 0 { offset } else { 0 };
             let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
-            let len = (end - start) as u32;
             // `__bio_add_page()`, inline: the page goes into a segment of its own, never merged
             // into the previous one, so a page pinned twice (by two batches) sits in two
-            // segments and is unpinned twice.
-            // SAFETY: `raw` is a valid, unsubmitted bio of this value, not a clone, with room
-            // for this segment (checked above: `bi_vcnt < bi_max_vecs`, and `bi_io_vec` has
-            // `bi_max_vecs` entries); its size stays far below `u32::MAX` (at most
-            // `BIO_MAX_VECS` pages). The page is held by the bio now; `start..end` is within it.
+            // segments and is unpinned twice. The bio is this value's, not a clone; the room
+            // check above keeps `bi_vcnt` below `bi_max_vecs`, the size of `bi_io_vec`; its size
+            // stays far below `u32::MAX` (at most `BIO_MAX_VECS` pages).
+            let len = (end - start) as u32;
+            // SAFETY: `bio` is valid and unsubmitted, with room for this segment (above); the
+            // page is held by the bio now and `start..end` lies within it.
             unsafe {
                 let v = (*bio).bi_io_vec.add((*bio).bi_vcnt as usize);
                 (*v).bv_page = slot_page(slot);
@@ -643,10 +643,10 @@ impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
         let bio = this.raw.as_ptr();
         let n = this.len();
         let dirty = !this.write && this.mode == Some(Mode::Pinned);
+        // `submit_bio_wait()` completes the bio through a completion on its own stack and
+        // returns once it is over, so the slot, the disk and the memory of listed pages, all
+        // borrowed beyond this call, outlive the I/O.
         // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped.
-        // `submit_bio_wait()` completes it through a completion on its own stack and returns
-        // once it is over, so the slot, the disk and the memory of listed pages, all borrowed
-        // beyond this call, outlive the I/O.
         let err = unsafe { bindings::submit_bio_wait(bio) };
         // SAFETY: The I/O is over and the bio is this call's; its pages are released once
         // (dirtied first if a read filled pinned ones) and it is uninitialised once.

@@ -726,10 +726,8 @@ impl MmapReadGuard {
     /// Takes the lock; `EINTR` if a fatal signal arrives while waiting, `EFAULT` if the task
     /// has no address space (a kernel thread).
     pub fn lock() -> Result<Self> {
-        if !current_has_mm() {
-            return Err(EFAULT);
-        }
-        // SAFETY: The current task has an mm (checked just above).
+        let _mm = UserMm::current()?;
+        // SAFETY: The current task has an mm (`_mm`).
         let r = unsafe { shim::iovx_mmap_read_lock_killable() };
         if r != 0 {
             return Err(EINTR);
