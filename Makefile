@@ -79,4 +79,4 @@ rust-analyzer:
 clean:
 	@k=$$($(CURDIR)/scripts/kernel $(FLAVOUR) 2>/dev/null | tail -n 1); \
 	if [ -n "$$k" ] && [ -d "$$k" ]; then $(MAKE) -s -C "$$k" M=$(CURDIR) LLVM=1 clean; fi; \
-	rm -rf rust/abi/generated qemu/build
+	rm -rf rust/abstractions/generated qemu/build

@@ -2,8 +2,8 @@
 
 //! What `make run` shows: the abstractions at work, logged to the kernel log.
 
-use crate::abi::extract::{PageSlot, COUNTERS};
-use crate::abi::iov::{Bvec, Dest, IovIter, Kvec, Source};
+use crate::abstractions::extract::{PageSlot, COUNTERS};
+use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source};
 use kernel::{page::Page, prelude::*};
 
 /// Copies a message through KVEC iterators, lists the pages of a KVEC and a BVEC iterator, and

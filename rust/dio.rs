@@ -9,9 +9,9 @@
 //! read at or past the end returns 0 and one across it is short; a write at or past the end fails
 //! with `ENOSPC` and one across it is short; zero bytes is 0.
 
-use crate::abi::blk::Disk;
-use crate::abi::chrdev::{DirectIo, Kiocb, Outcome};
-use crate::abi::iov::{Dest, Direction, Source};
+use crate::abstractions::blk::Disk;
+use crate::abstractions::chrdev::{DirectIo, Kiocb, Outcome};
+use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::ramdisk::RamDisk;
 use kernel::{prelude::*, sync::Arc};
 

@@ -8,13 +8,13 @@
 //! the abstractions at work on kernel memory in the kernel log.
 
 // Public so that its API is checked as an API (unreachable_pub, missing docs).
-pub mod abi;
+pub mod abstractions;
 mod demo;
 mod dio;
 mod gup_device;
 mod ramdisk;
 
-use abi::{
+use abstractions::{
     blk::{Config, Disk},
     chrdev::{MiscDevice, MiscIoctl},
     debugfs::Dir,

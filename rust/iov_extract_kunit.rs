@@ -3,7 +3,7 @@
 //! iov-extract KUnit suites. They run when this module is loaded and report in KTAP.
 
 // Public so that its API is checked as an API (unreachable_pub, missing docs).
-pub mod abi;
+pub mod abstractions;
 mod tests;
 
 use kernel::prelude::*;

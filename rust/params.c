@@ -2,12 +2,12 @@
 /*
  * Module parameters of iov_extract.ko. Linux 6.12's Rust module! macro has no
  * parameters, so they are declared here and read from Rust through the
- * getters below (prototypes in abi/shim.h).
+ * getters below (prototypes in abstractions/shim.h).
  */
 #include <linux/module.h>
 #include <linux/moduleparam.h>
 
-#include "abi/shim.h"
+#include "abstractions/shim.h"
 
 static unsigned int disks = 1;
 module_param(disks, uint, 0444);

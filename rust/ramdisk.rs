@@ -11,7 +11,7 @@
 //! chunks is made with the disk, and a chunk's page table on its first write. Memory use is the
 //! data written plus one pointer per page of a touched chunk.
 
-use crate::abi::blk::{self, zero_page_range, Op, Request, Segment};
+use crate::abstractions::blk::{self, zero_page_range, Op, Request, Segment};
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_spinlock,

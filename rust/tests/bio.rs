@@ -6,11 +6,11 @@
 //! that writes carry that same pattern, records whether any request was not a multiple of the
 //! logical block size, and can be told to fail every request.
 
-use crate::abi::bio::{submit_iter_wait, submit_iter_wait_inline, Bio, BioSlot, INLINE_VECS};
-use crate::abi::blk::{Config, Disk, Driver, Op, Request};
-use crate::abi::extract::{get_user_pages, pin_user_pages, PageSlot, Pin, COUNTERS};
-use crate::abi::iov::{Dest, IovIter, Kvec, Source};
-use crate::abi::kunit::{CaseResult, Test};
+use crate::abstractions::bio::{submit_iter_wait, submit_iter_wait_inline, Bio, BioSlot, INLINE_VECS};
+use crate::abstractions::blk::{Config, Disk, Driver, Op, Request};
+use crate::abstractions::extract::{get_user_pages, pin_user_pages, PageSlot, Pin, COUNTERS};
+use crate::abstractions::iov::{Dest, IovIter, Kvec, Source};
+use crate::abstractions::kunit::{CaseResult, Test};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use kernel::{c_str, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
@@ -318,7 +318,7 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
 
 /// The same page pinned by two batches in one bio (two iovecs in one page) is unpinned twice.
 fn same_page_twice_in_one_bio(t: &Test) -> CaseResult {
-    use crate::abi::iov::UserVec;
+    use crate::abstractions::iov::UserVec;
     let disk = test_disk(512)?;
     let addr = t.vm_mmap(PAGE_SIZE, true, true)?;
     UserSlice::new(addr, PAGE_SIZE)
@@ -377,7 +377,7 @@ fn delayed_completion_is_waited_for(t: &Test) -> CaseResult {
 /// was, nothing pinned), for the caller to take the general path; an inline bio dropped unsent
 /// releases its pages; and a delayed completion is waited for.
 fn inline_bio(t: &Test) -> CaseResult {
-    use crate::abi::iov::UserVec;
+    use crate::abstractions::iov::UserVec;
     let disk = test_disk(512)?;
     let len = 2 * PAGE_SIZE;
     let map = t.vm_mmap(4 * PAGE_SIZE, true, true)?;

@@ -6,12 +6,12 @@
 //! Every case checks the bytes reached through the extracted pages against the buffer, the
 //! iterator's advance, and the page and counter state before, during and after the batch.
 
-use crate::abi::extract::{
+use crate::abstractions::extract::{
     get_user_pages, pin_user_pages, GupFlags, HeldPages, Mode, PageSlot, Pin, Snapshot, UserMm,
     Walk, COUNTERS, PIN_BIAS,
 };
-use crate::abi::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
-use crate::abi::kunit::{CaseResult, Test};
+use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
+use crate::abstractions::kunit::{CaseResult, Test};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use kernel::{c_str, page::Page, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
 

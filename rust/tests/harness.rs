@@ -2,8 +2,8 @@
 
 //! Suite `iovx_harness`: the KUnit glue and the C shim against the kernel they were built for.
 
-use crate::abi::iov::{Dest, IovIter, Kind, Kvec, Source, UserVec};
-use crate::abi::kunit::{CaseResult, Test};
+use crate::abstractions::iov::{Dest, IovIter, Kind, Kvec, Source, UserVec};
+use crate::abstractions::kunit::{CaseResult, Test};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use kernel::prelude::*;
 

@@ -233,7 +233,7 @@ unsafe impl Sync for SuiteEntry {}
 macro_rules! kunit_suite {
     ($suite:ident, [$($case:ident),+ $(,)?]) => {
         const _: () = {
-            use $crate::abi::kunit as __k;
+            use $crate::abstractions::kunit as __k;
 
             static CASES: __k::Cases<{ [$(stringify!($case)),+].len() + 1 }> = __k::Cases::new([
                 $(__k::case(
@@ -267,7 +267,7 @@ macro_rules! kunit_assert {
     ($t:expr, $cond:expr $(,)?) => {
         if !$cond {
             $t.fail(file!(), line!(), ::kernel::fmt!("assertion failed: {}", stringify!($cond)));
-            return Err($crate::abi::kunit::Failure::Reported);
+            return Err($crate::abstractions::kunit::Failure::Reported);
         }
     };
     ($t:expr, $cond:expr, $($arg:tt)+) => {
@@ -281,7 +281,7 @@ macro_rules! kunit_assert {
                     ::kernel::fmt!($($arg)+)
                 ),
             );
-            return Err($crate::abi::kunit::Failure::Reported);
+            return Err($crate::abstractions::kunit::Failure::Reported);
         }
     };
 }
@@ -304,7 +304,7 @@ macro_rules! kunit_assert_eq {
                             r
                         ),
                     );
-                    return Err($crate::abi::kunit::Failure::Reported);
+                    return Err($crate::abstractions::kunit::Failure::Reported);
                 }
             }
         }

@@ -22,7 +22,9 @@
 #include <linux/mmdebug.h>
 #include <linux/ktime.h>
 #include <linux/sched.h>
+#ifdef IOVX_KUNIT
 #include <kunit/test.h>
+#endif
 
 #include "shim.h"
 
@@ -220,6 +222,8 @@ void iovx_debugfs_remove(struct dentry *dentry)
 	debugfs_remove(dentry);
 }
 
+#ifdef IOVX_KUNIT
+/* KUnit helpers: built into iov_extract_kunit.ko only (shim_kunit.c). */
 unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,
 				 bool read, bool write)
 {
@@ -238,6 +242,7 @@ void iovx_kunit_skip(struct kunit *test, const char *msg)
 {
 	kunit_mark_skipped(test, "%s", msg);
 }
+#endif /* IOVX_KUNIT */
 
 void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
 				bool fua)

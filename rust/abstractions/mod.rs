@@ -25,6 +25,7 @@ pub mod chrdev;
 pub mod debugfs;
 pub mod extract;
 pub mod iov;
+#[cfg(iovx_kunit)]
 pub mod kunit;
 #[cfg(not(iovx_kunit))]
 pub mod params;

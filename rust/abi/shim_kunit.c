@@ -1,3 +1,0 @@
-// SPDX-License-Identifier: GPL-2.0
-/* The same shim, built once more for iov_extract_kunit.ko. */
-#include "shim.c"
