@@ -6,7 +6,9 @@
 //! that writes carry that same pattern, records whether any request was not a multiple of the
 //! logical block size, and can be told to fail every request.
 
-use crate::abstractions::bio::{submit_iter_wait, submit_iter_wait_inline, Bio, BioSlot, INLINE_VECS};
+use crate::abstractions::bio::{
+    submit_iter_wait, submit_iter_wait_inline, Bio, BioSlot, INLINE_VECS,
+};
 use crate::abstractions::blk::{Config, Disk, Driver, Op, Request};
 use crate::abstractions::extract::{get_user_pages, pin_user_pages, PageSlot, Pin, COUNTERS};
 use crate::abstractions::iov::{Dest, IovIter, Kvec, Source};
