@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// Twin of readonly_pin_read_bio.rs: the pages a read fills are pinned for writing.
+
+use crate::abstractions::bio::{Bio, BioSlot, Target};
+use crate::abstractions::extract::{pin_user_pages, PageSlot, Pin};
+use crate::abstractions::iov::Dest;
+use kernel::{page::PAGE_SIZE, prelude::*};
+
+pub fn misuse(target: Target<'_>, addr: usize) -> Result<usize> {
+    let mut slots = [PageSlot::EMPTY; 2];
+    let batch = pin_user_pages::<Dest>(addr, PAGE_SIZE, Pin::ShortTerm, &mut slots)?;
+    let mut slot = BioSlot::new();
+    let mut bio = Bio::<'_, '_, Dest, _>::new_inline(&mut slot, target, 0);
+    if bio.add(batch).is_err() {
+        return Err(ENOSPC);
+    }
+    bio.submit_wait()
+}

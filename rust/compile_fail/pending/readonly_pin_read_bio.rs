@@ -1,0 +1,24 @@
+// SPDX-License-Identifier: GPL-2.0
+//
+// User pages pinned for reading only (no FOLL_WRITE: possibly the shared zero page or the
+// page cache of a read-only file mapping) added to a read bio, which would write them and
+// then dirty them. GUP entry points are typed by direction; a `Source` pin is a `Source`
+// batch.
+//
+// error: E0308
+
+use crate::abstractions::bio::{Bio, BioSlot, Target};
+use crate::abstractions::extract::{pin_user_pages, PageSlot, Pin};
+use crate::abstractions::iov::{Dest, Source};
+use kernel::{page::PAGE_SIZE, prelude::*};
+
+pub fn misuse(target: Target<'_>, addr: usize) -> Result<usize> {
+    let mut slots = [PageSlot::EMPTY; 2];
+    let batch = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut slots)?;
+    let mut slot = BioSlot::new();
+    let mut bio = Bio::<'_, '_, Dest, _>::new_inline(&mut slot, target, 0);
+    if bio.add(batch).is_err() {
+        return Err(ENOSPC);
+    }
+    bio.submit_wait()
+}
