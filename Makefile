@@ -9,6 +9,7 @@
 #   make profile   perf profiles of the Rust paths and their C peers (logs/profile-<date>/)
 #   make trace     exact instructions per function and per I/O of the same (logs/trace-<date>/)
 #   make modules   build the modules against KDIR (default: the cached lean kernel)
+#   make compile-fail  misuse of the safe API must not compile (rust/compile_fail/, debug kernel)
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
 # cached kernels from another source tree instead of Debian's linux-source-6.12.
@@ -23,12 +24,12 @@ BENCH_ARGS ?=
 # Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
 kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
 
-.PHONY: all modules setup kernel run check bench profile trace shell clean rustfmt rustfmtcheck rust-analyzer help
+.PHONY: all modules setup kernel run check compile-fail bench profile trace shell clean rustfmt rustfmtcheck rust-analyzer help
 
 all: modules
 
 help:
-	@sed -n '3,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@$(CURDIR)/scripts/setup
@@ -57,6 +58,10 @@ shell: setup
 check: setup
 	@$(CURDIR)/scripts/check $(QEMU_ARGS)
 
+compile-fail: setup
+	@k=$$($(CURDIR)/scripts/kernel debug | tail -n 1) && \
+	$(CURDIR)/scripts/compile-fail "$$k"
+
 bench: setup
 	@$(CURDIR)/scripts/bench $(BENCH_ARGS) $(QEMU_ARGS)
 
@@ -66,11 +71,15 @@ profile: setup
 trace: setup
 	@$(CURDIR)/scripts/bench --trace $(BENCH_ARGS) $(QEMU_ARGS)
 
+# The compile-fail snippets are not part of a crate: they are formatted one by one.
+rustfmt_files = rust/iov_extract.rs rust/iov_extract_kunit.rs \
+	$(wildcard rust/compile_fail/*.rs rust/compile_fail/*/*.rs)
+
 rustfmt:
-	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs
+	@rustfmt --edition 2021 --config-path $(CURDIR)/.rustfmt.toml $(rustfmt_files)
 
 rustfmtcheck:
-	@rustfmt --check --edition 2021 --config-path $(CURDIR)/.rustfmt.toml rust/iov_extract.rs rust/iov_extract_kunit.rs
+	@rustfmt --check --edition 2021 --config-path $(CURDIR)/.rustfmt.toml $(rustfmt_files)
 
 rust-analyzer:
 	@k=$$($(CURDIR)/scripts/kernel $(FLAVOUR) | tail -n 1) && \
