@@ -302,3 +302,60 @@ impl<T: IoctlDevice> MiscIoctl<T> {
         unsafe { Registration::<T>::release_callback(inode, file) }
     }
 }
+
+/// A file opened by the kernel itself, for the KUnit suites: `open` and the last `close` take
+/// the VFS paths of a user's (`misc_open()` with `fops_get()`; `__fput()` with `release` and
+/// then `fops_put()`).
+///
+/// # Invariants
+///
+/// `raw` is a file opened by `filp_open()`, whose reference this handle owns.
+#[cfg(iovx_kunit)]
+pub struct KernelFile {
+    raw: *mut bindings::file,
+}
+
+#[cfg(iovx_kunit)]
+impl KernelFile {
+    /// Opens `path` for reading and writing.
+    ///
+    /// Process context: may sleep.
+    pub fn open(path: &CStr) -> Result<Self> {
+        // SAFETY: `path` is NUL-terminated and lives across the call.
+        let raw = unsafe { bindings::filp_open(path.as_char_ptr(), bindings::O_RDWR as _, 0) };
+        // INVARIANT: An open file, or an error.
+        Ok(Self {
+            raw: kernel::error::from_err_ptr(raw)?,
+        })
+    }
+
+    /// An ioctl through the file's `unlocked_ioctl`, as `vfs_ioctl()` makes it; `ENOTTY` if
+    /// there is none. `arg` is passed as is: for a command that takes a user address, the
+    /// device finds no user memory there (`EFAULT`) when the caller is a kernel thread.
+    ///
+    /// Process context: may sleep.
+    pub fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
+        // SAFETY: The file is open (type invariant), so `f_op` is its table.
+        let ioctl = unsafe { (*(*self.raw).f_op).unlocked_ioctl }.ok_or(ENOTTY)?;
+        // SAFETY: The file is open, and held across the call.
+        let r = unsafe { ioctl(self.raw, cmd, arg as _) };
+        if r < 0 {
+            Err(Error::from_errno(r as i32))
+        } else {
+            Ok(r)
+        }
+    }
+}
+
+#[cfg(iovx_kunit)]
+impl Drop for KernelFile {
+    fn drop(&mut self) {
+        // SAFETY: The handle owns its reference (type invariant), which `filp_close()` drops.
+        // The last `fput()` of a kernel thread is deferred to a work item; `flush_delayed_fput()`
+        // runs it, so `release` and `fops_put()` are done when `drop` returns.
+        unsafe {
+            bindings::filp_close(self.raw, core::ptr::null_mut());
+            bindings::flush_delayed_fput();
+        }
+    }
+}
