@@ -10,7 +10,7 @@
 //! with `ENOSPC` and one across it is short; zero bytes is 0.
 
 use crate::abstractions::blk::Disk;
-use crate::abstractions::chrdev::{DirectIo, Kiocb, Outcome};
+use crate::abstractions::direct_io::{DirectIo, Kiocb, Outcome};
 use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::ramdisk::RamDisk;
 use kernel::{prelude::*, sync::Arc};

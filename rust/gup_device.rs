@@ -12,10 +12,10 @@
 //! pin, where the kernel's device passes them on and GUP warns), and the long-term test pins
 //! belong to this device rather than to the kernel's one.
 
-use crate::abstractions::chrdev::IoctlDevice;
 use crate::abstractions::extract::{
     gup, now_us, warn, GupFlags, HeldPages, MmapReadGuard, Mode, UserMm, Walk,
 };
+use crate::abstractions::miscdev::IoctlDevice;
 use crate::abstractions::uapi::{
     GupTest, PinLongtermTest, UserArg, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
     GUP_TEST_MAX_PAGES_TO_DUMP, PIN_LONGTERM_TEST_FLAG_USE_FAST, PIN_LONGTERM_TEST_FLAG_USE_WRITE,

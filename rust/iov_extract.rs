@@ -16,9 +16,9 @@ mod ramdisk;
 
 use abstractions::{
     blk::{Config, Disk},
-    chrdev::{MiscDevice, MiscIoctl},
     debugfs::Dir,
     extract::COUNTERS,
+    miscdev::{MiscDevice, MiscIoctl},
     params,
 };
 use kernel::{c_str, fmt, prelude::*, str::CString, sync::Arc};
@@ -76,11 +76,8 @@ impl kernel::Module for IovExtract {
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
-            let dio = MiscDevice::register(
-                &dio_name,
-                module,
-                dio::DioDev::new(disk.clone(), capacity, p.lbs),
-            )?;
+            let dio =
+                MiscDevice::register(&dio_name, dio::DioDev::new(disk.clone(), capacity, p.lbs))?;
             pr_info!("/dev/{} and /dev/{} ready\n", &*name, &*dio_name);
             units.push(
                 Unit {
@@ -90,7 +87,7 @@ impl kernel::Module for IovExtract {
                 GFP_KERNEL,
             )?;
         }
-        let gup = MiscIoctl::register(c_str!("iovx_gup"), module, gup_device::GupDev::new())?;
+        let gup = MiscIoctl::register(c_str!("iovx_gup"), gup_device::GupDev::new())?;
         pr_info!("/dev/iovx_gup ready\n");
         Ok(IovExtract {
             _gup: gup,

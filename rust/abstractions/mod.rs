@@ -10,10 +10,12 @@
 //! - [`extract`]: page extraction (pin, ref or just list) and the release duty.
 //! - [`debugfs`]: read-only counters under `/sys/kernel/debug`.
 //! - [`bio`]: bios that own the release duty of their pages; iter-to-bio submission.
-//! - [`chrdev`]: direct-I/O character devices and their kiocbs.
+//! - [`direct_io`]: direct I/O from `read_iter`/`write_iter`, and the kiocb it completes.
+//! - [`miscdev`]: misc character devices: one static file operations table per device type.
 //! - [`blk`]: a blk-mq disk served by a Rust driver, and request segments.
 //! - [`params`]: the module parameters of iov_extract.ko.
-//! - [`uapi`]: ioctl structures of the gup_test ABI, copied to and from user space whole.
+//! - [`uapi`]: ioctl structures of the gup_test ABI, copied to and from user space whole, with
+//!   no uninitialised byte.
 //! - [`kunit`]: KUnit suites for an out-of-tree module on 6.12.
 //!
 //! Static inline kernel functions are reached through a small C shim (`shim.c`); its Rust
@@ -21,12 +23,13 @@
 
 pub mod bio;
 pub mod blk;
-pub mod chrdev;
 pub mod debugfs;
+pub mod direct_io;
 pub mod extract;
 pub mod iov;
 #[cfg(iovx_kunit)]
 pub mod kunit;
+pub mod miscdev;
 #[cfg(not(iovx_kunit))]
 pub mod params;
 pub mod uapi;

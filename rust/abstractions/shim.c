@@ -481,13 +481,6 @@ s64 iovx_ktime_us(void)
 	return ktime_to_us(ktime_get());
 }
 
-/* compat_ptr_ioctl() where there is a compat layer, else no compat handler. */
-long (*iovx_compat_ptr_ioctl(void))(struct file *file, unsigned int cmd,
-				   unsigned long arg)
-{
-	return compat_ptr_ioctl;
-}
-
 bool iovx_current_has_mm(void)
 {
 	return current->mm != NULL;

@@ -71,8 +71,6 @@ bool iovx_page_longterm_pinnable(struct page *page);
 void iovx_dump_page(struct page *page, const char *reason);
 void iovx_warn(const char *msg);
 s64 iovx_ktime_us(void);
-long (*iovx_compat_ptr_ioctl(void))(struct file *file, unsigned int cmd,
-				   unsigned long arg);
 
 /* include/kunit/test.h */
 unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,

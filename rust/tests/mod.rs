@@ -5,3 +5,4 @@
 mod bio;
 mod extract;
 mod harness;
+mod miscdev;
