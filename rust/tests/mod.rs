@@ -2,6 +2,8 @@
 
 //! The KUnit suites of iov-extract, one file per subject.
 
+#![deny(unsafe_code)]
+
 mod bio;
 mod extract;
 mod harness;
