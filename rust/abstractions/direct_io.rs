@@ -894,3 +894,49 @@ pub(crate) unsafe fn write_iter<T: DirectIo>(
     let io = unsafe { Kiocb::<Source>::new(iocb, iter) };
     data.write_iter(io).ret
 }
+
+/// Runs one synchronous `read_iter` call of `data` over `iter` at file position `pos`, as the VFS
+/// makes it (`init_sync_kiocb()`, through [`read_iter`]): for tests of [`DirectIo`]
+/// implementations. Returns what the call returned and the file position after it.
+///
+/// Process context: may sleep.
+#[cfg(iovx_kunit)]
+pub fn test_sync_read<T: DirectIo>(
+    data: &T,
+    iter: &mut IovIter<'_, Dest>,
+    pos: i64,
+) -> (isize, i64) {
+    // SAFETY: `sync_call` passes a synchronous kiocb and the destination iterator `iter`, both
+    // valid during the call, as a `read_iter` call of the VFS has them.
+    sync_call(iter, pos, |k, i| unsafe { read_iter(data, k, i) })
+}
+
+/// As [`test_sync_read`], for `write_iter`.
+///
+/// Process context: may sleep.
+#[cfg(iovx_kunit)]
+pub fn test_sync_write<T: DirectIo>(
+    data: &T,
+    iter: &mut IovIter<'_, Source>,
+    pos: i64,
+) -> (isize, i64) {
+    // SAFETY: As in `test_sync_read`, with a source iterator.
+    sync_call(iter, pos, |k, i| unsafe { write_iter(data, k, i) })
+}
+
+/// A synchronous kiocb at `pos` on this stack frame, and `iter`, lent to `call`.
+#[cfg(iovx_kunit)]
+fn sync_call<D: Direction>(
+    iter: &mut IovIter<'_, D>,
+    pos: i64,
+    call: impl FnOnce(*mut bindings::kiocb, *mut bindings::iov_iter) -> isize,
+) -> (isize, i64) {
+    // SAFETY: All-zero is a valid `struct kiocb` (null pointers, no completion: synchronous, no
+    // flags), as `init_sync_kiocb()` leaves one without a file.
+    let mut kiocb: bindings::kiocb = unsafe { core::mem::zeroed() };
+    kiocb.ki_pos = pos;
+    // The iterator is lent for the call: `iter` is not used meanwhile (it is borrowed here), and
+    // the call ends before this returns; a synchronous kiocb is completed by no one later.
+    let ret = call(&mut kiocb, iter.as_raw());
+    (ret, kiocb.ki_pos)
+}

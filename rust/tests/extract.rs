@@ -707,6 +707,92 @@ fn held_take_range(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// The direction decides `FOLL_WRITE`: a destination pin or reference of a read-only mapping
+/// is refused (`EFAULT`, nothing held), a source one is taken; `FOLL_WRITE` among the flags a
+/// caller chooses is `EINVAL` (the direction says it); a destination `take_range` over a
+/// read-only mapping takes nothing.
+fn direction_decides_foll_write(t: &Test) -> CaseResult {
+    let addr = t.vm_mmap(2 * PAGE_SIZE, true, false)?;
+    let before = counters();
+    let mut s = slots::<2>();
+    kunit_assert_eq!(
+        t,
+        pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+        Some(EFAULT)
+    );
+    kunit_assert_eq!(
+        t,
+        get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s).err(),
+        Some(EFAULT)
+    );
+    kunit_assert_eq!(t, counters(), before);
+    let b = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    kunit_assert_eq!(t, (b.mode(), b.nr_pages()), (Mode::Pinned, 2));
+    drop(b);
+    kunit_assert_eq!(t, GupFlags::new(GupFlags::WRITE, false).err(), Some(EINVAL));
+    let mm = UserMm::current()?;
+    let mut held = HeldPages::<Dest>::new(2, Mode::Pinned)?;
+    let end = addr + 2 * PAGE_SIZE;
+    held.take_range(addr, end, 2, GupFlags::new(0, false)?, Walk::Fast(&mm))?;
+    kunit_assert_eq!(t, held.len(), 0);
+    let mut held = HeldPages::<Source>::new(2, Mode::Pinned)?;
+    held.take_range(addr, end, 2, GupFlags::new(0, false)?, Walk::Fast(&mm))?;
+    kunit_assert_eq!(t, held.len(), 2);
+    drop(held);
+    kunit_assert!(t, counters().since(&before).balanced());
+    Ok(())
+}
+
+/// `PageRef::read` (in C) copies the bytes of a range within the page and refuses one that
+/// leaves it; `copy_out` stops at the end of its output.
+fn page_read_checked(t: &Test) -> CaseResult {
+    let addr = user_buffer(t, 1, 9)?;
+    let expect = patterned(PAGE_SIZE, 9)?;
+    let mut s = slots::<1>();
+    let b = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let Some(p) = b.pages().next() else {
+        kunit_assert!(t, false, "no page");
+        return Ok(());
+    };
+    let mut out = [0u8; 200];
+    kunit_assert_eq!(t, p.read(PAGE_SIZE - 100, &mut out).err(), Some(EINVAL));
+    kunit_assert_eq!(t, p.read(usize::MAX, &mut out[..2]).err(), Some(EINVAL));
+    p.read(PAGE_SIZE - 200, &mut out)?;
+    kunit_assert!(t, out[..] == expect[PAGE_SIZE - 200..]);
+    let mut short = [0u8; 10];
+    kunit_assert_eq!(t, b.copy_out(&mut short), 10);
+    kunit_assert!(t, short[..] == expect[..10]);
+    Ok(())
+}
+
+/// `HeldPages::new` with a size from user space: more slots than pages of RAM, or a size whose
+/// array overflows, is `ENOMEM` at once (no allocation, no warning); listed is `EINVAL`; the
+/// largest allowed size is accepted or fails quietly with `ENOMEM`.
+fn held_pages_bounded(t: &Test) -> CaseResult {
+    let max = HeldPages::<Dest>::max_capacity();
+    kunit_assert!(t, max > 0);
+    kunit_assert_eq!(
+        t,
+        HeldPages::<Dest>::new(usize::MAX, Mode::Pinned).err(),
+        Some(ENOMEM)
+    );
+    kunit_assert_eq!(
+        t,
+        HeldPages::<Source>::new(max + 1, Mode::Referenced).err(),
+        Some(ENOMEM)
+    );
+    kunit_assert_eq!(
+        t,
+        HeldPages::<Source>::new(4, Mode::Listed).err(),
+        Some(EINVAL)
+    );
+    match HeldPages::<Dest>::new(max, Mode::Pinned) {
+        Ok(h) => kunit_assert!(t, h.is_empty()),
+        Err(e) => kunit_assert_eq!(t, e, ENOMEM),
+    }
+    Ok(())
+}
+
 fn counters_balanced(t: &Test) -> CaseResult {
     let c = counters();
     kunit_assert!(t, c.balanced(), "{:?}", c);
@@ -733,6 +819,9 @@ kunit_suite!(
         release_dirty_referenced,
         into_owned_only_when_held,
         held_take_range,
+        direction_decides_foll_write,
+        page_read_checked,
+        held_pages_bounded,
         counters_balanced,
     ]
 );

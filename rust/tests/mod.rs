@@ -5,5 +5,6 @@
 #![deny(unsafe_code)]
 
 mod bio;
+mod direct_io;
 mod extract;
 mod harness;
