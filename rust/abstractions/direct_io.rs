@@ -493,24 +493,6 @@ pub struct Ended<'a> {
     _call: PhantomData<fn(&'a ()) -> &'a ()>,
 }
 
-impl Ended<'_> {
-    /// Whether the I/O was queued (the kiocb will be completed later).
-    pub fn is_queued(&self) -> bool {
-        self.ret == eiocbqueued()
-    }
-
-    /// The result, unless queued: the bytes or the error.
-    pub fn result(&self) -> Option<Result<usize>> {
-        if self.is_queued() {
-            None
-        } else if self.ret < 0 {
-            Some(Err(Error::from_errno(self.ret as i32)))
-        } else {
-            Some(Ok(self.ret as usize))
-        }
-    }
-}
-
 impl core::fmt::Debug for Ended<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Ended").field("ret", &self.ret).finish()
@@ -603,7 +585,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         let n = n.min(self.count).min(isize::MAX as usize);
         // SAFETY: `raw` is the call's kiocb, valid during the call, and not completed by
         // anything (nothing was queued).
-        unsafe { (*self.raw).ki_pos += n as i64 };
+        unsafe { (*self.raw).ki_pos = (*self.raw).ki_pos.wrapping_add(n as i64) };
         // INVARIANT: A byte count; nothing was queued.
         Ended {
             ret: n as isize,
@@ -673,7 +655,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                     submit_iter_wait_inline(&mut slot, target, &mut iter, offset >> 9, len)?
                 {
                     // SAFETY: `raw` is the call's kiocb, valid during the call.
-                    unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
+                    unsafe { (*raw).ki_pos = (offset as i64).wrapping_add(n as i64) };
                     return Ok(Outcome::Done(n));
                 }
                 // More pages than the slot holds: below.
@@ -691,7 +673,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             submitted?;
             let n = done?.bytes;
             // SAFETY: `raw` is the call's kiocb, valid during the call.
-            unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
+            unsafe { (*raw).ki_pos = (offset as i64).wrapping_add(n as i64) };
             return Ok(Outcome::Done(n));
         }
         // SAFETY: `raw` is the call's kiocb, valid during the call.
@@ -764,7 +746,7 @@ unsafe fn complete_kiocb(iocb: *mut bindings::kiocb, result: Result<usize>) {
     unsafe {
         let ret = match result {
             Ok(n) => {
-                (*iocb).ki_pos += n as i64;
+                (*iocb).ki_pos = (*iocb).ki_pos.wrapping_add(n as i64);
                 n as ffi::c_long
             }
             Err(e) => e.to_errno() as ffi::c_long,

@@ -374,7 +374,6 @@ pub(crate) fn note_taken(mode: Mode, n: usize, longterm: bool) {
 }
 
 /// Records that `n` pages handed on by [`Batch::into_raw`] were released.
-#[allow(dead_code, reason = "used by the bio layer of iov_extract.ko only")]
 pub(crate) fn note_released(mode: Mode, n: usize, dirty: bool) {
     let c = &COUNTERS;
     match mode {
