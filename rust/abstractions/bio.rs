@@ -394,7 +394,7 @@ pub struct Bio<'t, 'data, D: Direction, S: Storage = Pooled> {
 }
 
 /// Whether a bio of direction `D` is a write (`REQ_OP_WRITE`): it reads the memory.
-#[inline(always)]
+#[inline]
 const fn is_write<D: Direction>() -> bool {
     !D::WRITES_MEMORY
 }

@@ -261,16 +261,6 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     })
 }
 
-/// A [`Completion`] to wait on, kept in place by the waiting submitter: counts the bios and
-/// their bytes, keeps the first error, and takes the finished bios back to release their pages
-/// once it has waited, in the submitter's context.
-///
-/// # Invariants
-///
-/// `pending` counts the bios in flight plus one for the waiter; `done` is initialised (by
-/// [`Waiter::new`], before any bio is submitted) and is completed when `pending` drops to zero.
-/// `finished` heads a list, linked through `bi_next`, of bios given up by
-/// [`Finished::into_raw`], owned by the waiter.
 /// How the bios of one I/O are counted: those in flight, all submitted and their bytes, and the
 /// first error. The one mechanism behind every completion of several bios.
 ///
@@ -633,7 +623,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         }
     }
 
-    #[inline(always)]
+    #[inline]
     fn transfer(self, target: Target<'_>, offset: u64, len: usize) -> Result<Outcome> {
         might_sleep();
         if offset % 512 != 0 || offset > i64::MAX as u64 {

@@ -38,7 +38,7 @@ pub enum Pin {
 }
 
 /// The `FOLL_*` flag that the direction adds: `FOLL_WRITE` for a destination.
-#[inline(always)]
+#[inline]
 fn dir_flags<D: Direction>() -> u32 {
     if D::WRITES_MEMORY {
         bindings::FOLL_WRITE

@@ -67,7 +67,7 @@ impl PageSlot {
     pub const EMPTY: PageSlot = PageSlot(core::ptr::null_mut());
 
     /// The page pointer in the slot.
-    #[inline(always)]
+    #[inline]
     pub(crate) fn page(&self) -> *mut bindings::page {
         self.0
     }
@@ -106,7 +106,7 @@ pub struct Batch<'data, 'buf, D: Direction> {
 }
 
 /// Pages needed to hold `bytes` bytes that start `offset` bytes into the first page.
-#[inline(always)]
+#[inline]
 pub(crate) fn nr_pages(offset: usize, bytes: usize) -> usize {
     if bytes == 0 {
         0
@@ -323,7 +323,7 @@ impl<'data, 'buf, D: Direction> Batch<'data, 'buf, D> {
     ///
     /// The caller must release every page exactly once as `mode` says, and account for it in
     /// [`COUNTERS`] through [`note_released`] (or hand the duty to another batch).
-    #[inline(always)]
+    #[inline]
     pub(crate) fn into_raw(self) -> (&'buf mut [PageSlot], usize, usize, Mode, bool) {
         let mut this = core::mem::ManuallyDrop::new(self);
         // `this` is not dropped: its slice borrow is moved out once.

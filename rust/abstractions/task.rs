@@ -20,7 +20,7 @@ use super::shim;
 /// Every entry point of the layer that may sleep calls it first. It costs nothing without
 /// `CONFIG_DEBUG_ATOMIC_SLEEP`, where the check does not exist: the call is left out then
 /// (its other effect, a voluntary preemption point, is not what it is used for here).
-#[inline(always)]
+#[inline]
 pub fn might_sleep() {
     if shim::IOVX_DEBUG_ATOMIC_SLEEP != 0 {
         // SAFETY: `might_sleep()` only checks the context and may reschedule.
