@@ -507,14 +507,14 @@ enum Outcome {
 ///
 /// # Invariants
 ///
-/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, `count` its length
-/// when the call began. If the kiocb is asynchronous, the memory the iterator describes stays
+/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, lent by the VFS
+/// (so its length when the call began is its length plus what this handle consumed). If the
+/// kiocb is asynchronous, the memory the iterator describes stays
 /// valid until `ki_complete()` is called on `raw`, which only [`Kiocb::direct_io`] arranges
 /// (through [`KiocbEnd`] or [`Queued`]), once, and only when it answers `-EIOCBQUEUED`.
 pub struct Kiocb<'a, D: Direction> {
     raw: *mut bindings::kiocb,
     iter: IovIter<'a, D>,
-    count: usize,
     _call: PhantomData<fn(&'a ()) -> &'a ()>,
 }
 
@@ -531,12 +531,10 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         // SAFETY: `iter` is the call's iterator, of direction `D`, valid and used only through
         // this handle during the call, with the VFS's promise for an asynchronous kiocb's memory.
         let iter = unsafe { IovIter::<D>::from_raw(iter) };
-        let count = iter.len();
         // INVARIANT: The call's kiocb and iterator.
         Self {
             raw: iocb,
             iter,
-            count,
             _call: PhantomData,
         }
     }
@@ -572,7 +570,9 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// the file position by as many. For a call whose bytes were moved without
     /// [`Kiocb::direct_io`] (copied through the iterator, or none).
     pub fn done(self, n: usize) -> Ended<'a> {
-        let n = n.min(self.count).min(isize::MAX as usize);
+        // The call's length: what is left plus what this handle consumed.
+        let count = self.iter.len().saturating_add(self.iter.consumed());
+        let n = n.min(count).min(isize::MAX as usize);
         // SAFETY: `raw` is the call's kiocb, valid during the call, and not completed by
         // anything (nothing was queued).
         unsafe { (*self.raw).ki_pos = (*self.raw).ki_pos.wrapping_add(n as i64) };
