@@ -2,8 +2,11 @@
 
 //! What `make run` shows: the abstractions at work, logged to the kernel log.
 
-use crate::abstractions::extract::{PageSlot, COUNTERS};
+#![deny(unsafe_code)]
+
+use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::Page, prelude::*};
 
 /// Copies a message through KVEC iterators, lists the pages of a KVEC and a BVEC iterator, and

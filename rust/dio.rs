@@ -9,8 +9,10 @@
 //! read at or past the end returns 0 and one across it is short; a write at or past the end fails
 //! with `ENOSPC` and one across it is short; zero bytes is 0.
 
+#![deny(unsafe_code)]
+
 use crate::abstractions::blk::Disk;
-use crate::abstractions::direct_io::{DirectIo, Kiocb, Outcome};
+use crate::abstractions::direct_io::{DirectIo, Ended, Kiocb};
 use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::ramdisk::RamDisk;
 use kernel::{prelude::*, sync::Arc};
@@ -31,24 +33,22 @@ impl DioDev {
     }
 
     #[inline]
-    fn rw<D: Direction>(&self, mut io: Kiocb<'_, D>) -> Result<Outcome> {
+    fn rw<'a, D: Direction>(&self, mut io: Kiocb<'a, D>) -> Ended<'a> {
         let write = !D::WRITES_MEMORY;
-        let pos = u64::try_from(io.pos()).map_err(|_| EINVAL)?;
+        let Ok(pos) = u64::try_from(io.pos()) else {
+            return io.fail(EINVAL);
+        };
         let mut len = io.iter().len();
         if len == 0 {
-            return Ok(Outcome::Done(0));
+            return io.done(0);
         }
         if pos >= self.size {
-            return if write {
-                Err(ENOSPC)
-            } else {
-                Ok(Outcome::Done(0))
-            };
+            return if write { io.fail(ENOSPC) } else { io.done(0) };
         }
         len = len.min((self.size - pos) as usize);
         let lbs = self.lbs as u64;
         if pos % lbs != 0 || len as u64 % lbs != 0 || !io.is_aligned(DMA_ALIGN - 1, self.lbs - 1) {
-            return Err(EINVAL);
+            return io.fail(EINVAL);
         }
         io.direct_io(self.disk.target(), pos, len)
     }
@@ -60,12 +60,12 @@ impl DirectIo for DioDev {
     }
 
     #[inline]
-    fn read_iter(&self, io: Kiocb<'_, Dest>) -> Result<Outcome> {
+    fn read_iter<'a>(&self, io: Kiocb<'a, Dest>) -> Ended<'a> {
         self.rw(io)
     }
 
     #[inline]
-    fn write_iter(&self, io: Kiocb<'_, Source>) -> Result<Outcome> {
+    fn write_iter<'a>(&self, io: Kiocb<'a, Source>) -> Ended<'a> {
         self.rw(io)
     }
 }

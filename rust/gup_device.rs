@@ -11,11 +11,21 @@
 //! for the reference commands; `EINVAL` for the others, such as `FOLL_TOUCH` or `FOLL_GET` with a
 //! pin, where the kernel's device passes them on and GUP warns), and the long-term test pins
 //! belong to this device rather than to the kernel's one.
+//!
+//! `FOLL_WRITE` chooses the direction of the GUP calls: with it the pages are taken for I/O
+//! that writes them ([`Dest`]), without it for I/O that reads them ([`Source`]).
+//!
+//! A size from user space larger than the machine's RAM in pages is `ENOMEM`, as
+//! `mm/gup_test.c` answers a size whose page array cannot be allocated, but without the kernel
+//! warning that `kvmalloc()` prints there ([`HeldPages::new`]).
 
-use crate::abstractions::extract::{
-    gup, now_us, warn, GupFlags, HeldPages, MmapReadGuard, Mode, UserMm, Walk,
-};
+#![deny(unsafe_code)]
+
+use crate::abstractions::gup::{gup, GupFlags, HeldPages, MmapReadGuard, UserMm, Walk};
+use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::abstractions::miscdev::IoctlDevice;
+use crate::abstractions::pages::Mode;
+use crate::abstractions::task::{now_us, warn};
 use crate::abstractions::uapi::{
     GupTest, PinLongtermTest, UserArg, GUP_TEST_FLAG_DUMP_PAGES_USE_PIN,
     GUP_TEST_MAX_PAGES_TO_DUMP, PIN_LONGTERM_TEST_FLAG_USE_FAST, PIN_LONGTERM_TEST_FLAG_USE_WRITE,
@@ -41,11 +51,19 @@ const PIN_LONGTERM_TEST_START: u32 = _IOW::<PinLongtermTest>(G, 7);
 const PIN_LONGTERM_TEST_STOP: u32 = _IO(G, 8);
 const PIN_LONGTERM_TEST_READ: u32 = _IOW::<u64>(G, 9);
 
+/// The pages of the long-term pin test, writable or not.
+enum LongtermPins {
+    /// Pinned with `FOLL_WRITE`.
+    Write(HeldPages<Dest>),
+    /// Pinned for reading.
+    Read(HeldPages<Source>),
+}
+
 /// The device's state: the pages of the long-term pin test, between START and STOP.
 #[pin_data]
 pub(crate) struct GupDev {
     #[pin]
-    longterm: Mutex<Option<HeldPages>>,
+    longterm: Mutex<Option<LongtermPins>>,
 }
 
 impl GupDev {
@@ -80,14 +98,35 @@ impl GupDev {
         } else {
             g.gup_flags
         };
+        // FOLL_WRITE is the direction.
+        let write = user_bits & GupFlags::WRITE != 0;
+        let user_bits = user_bits & !GupFlags::WRITE;
         let bits = if longterm {
             GupFlags::new(user_bits | GupFlags::LONGTERM, true)?
         } else {
             GupFlags::new(user_bits, false)?
         };
+        if write {
+            self.gup_test_dir::<Dest>(cmd, g, mode, fast, longterm, bits)
+        } else {
+            self.gup_test_dir::<Source>(cmd, g, mode, fast, longterm, bits)
+        }
+    }
+
+    /// The body of [`GupDev::gup_test`], for GUP calls of direction `D`.
+    fn gup_test_dir<D: Direction>(
+        &self,
+        cmd: u32,
+        g: &mut GupTest,
+        mode: Mode,
+        fast: bool,
+        longterm: bool,
+        bits: GupFlags,
+    ) -> Result {
         let size = usize::try_from(g.size).map_err(|_| EINVAL)?;
         let per_call = g.nr_pages_per_call as usize;
-        let mut held = HeldPages::new(size / PAGE_SIZE, mode)?;
+        // A user size: bounded, and refused with ENOMEM without a warning (`HeldPages::new`).
+        let mut held = HeldPages::<D>::new(size / PAGE_SIZE, mode)?;
         let mm = UserMm::current()?;
         let guard = lock_unless(fast)?;
         let walk = walk(&mm, &guard);
@@ -145,48 +184,72 @@ impl GupDev {
         if nr_pages == 0 {
             return Err(EINVAL);
         }
-        let mut bits = GupFlags::LONGTERM;
-        if a.flags & PIN_LONGTERM_TEST_FLAG_USE_WRITE != 0 {
-            bits |= GupFlags::WRITE;
-        }
-        let bits = GupFlags::new(bits, true)?;
+        let bits = GupFlags::new(GupFlags::LONGTERM, true)?;
         let fast = a.flags & PIN_LONGTERM_TEST_FLAG_USE_FAST != 0;
-        let mut held = HeldPages::new(nr_pages, Mode::Pinned)?;
-        let mm = UserMm::current()?;
-        let guard = lock_unless(fast)?;
-        let walk = walk(&mm, &guard);
-        while held.len() < nr_pages {
-            let addr = a.addr as usize + held.len() * PAGE_SIZE;
-            // On failure `held` is dropped, unpinning what was pinned, as the kernel's
-            // pin_longterm_test_stop() does.
-            held.take(nr_pages - held.len(), |s| {
-                gup(addr, bits, Mode::Pinned, walk, s)
-            })?;
-        }
-        drop(guard);
-        *state = Some(held);
+        *state = Some(if a.flags & PIN_LONGTERM_TEST_FLAG_USE_WRITE != 0 {
+            LongtermPins::Write(pin_longterm::<Dest>(a.addr as usize, nr_pages, bits, fast)?)
+        } else {
+            LongtermPins::Read(pin_longterm::<Source>(
+                a.addr as usize,
+                nr_pages,
+                bits,
+                fast,
+            )?)
+        });
         Ok(())
     }
 
     fn longterm_read(&self, arg: usize) -> Result {
         let state = self.longterm.lock();
-        let held = state.as_ref().ok_or(EINVAL)?;
-        let mut user_addr = *UserArg::<u64>::read(arg)?.get() as usize;
-        let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
-        for p in held.pages() {
-            p.read(0, &mut buf)?;
-            UserSlice::new(user_addr, PAGE_SIZE)
-                .writer()
-                .write_slice(&buf)?;
-            user_addr += PAGE_SIZE;
+        let user_addr = *UserArg::<u64>::read(arg)?.get() as usize;
+        match state.as_ref().ok_or(EINVAL)? {
+            LongtermPins::Write(held) => read_pages(held, user_addr),
+            LongtermPins::Read(held) => read_pages(held, user_addr),
         }
-        Ok(())
     }
 
     fn longterm_stop(&self) {
         // Dropping the pages unpins them.
         *self.longterm.lock() = None;
     }
+}
+
+/// Pins `nr_pages` pages from `addr` long-term for I/O in direction `D`, all of them or none
+/// (`pin_longterm_test_start()`).
+fn pin_longterm<D: Direction>(
+    addr: usize,
+    nr_pages: usize,
+    bits: GupFlags,
+    fast: bool,
+) -> Result<HeldPages<D>> {
+    let mut held = HeldPages::<D>::new(nr_pages, Mode::Pinned)?;
+    let mm = UserMm::current()?;
+    let guard = lock_unless(fast)?;
+    let walk = walk(&mm, &guard);
+    while held.len() < nr_pages {
+        let at = addr + held.len() * PAGE_SIZE;
+        // On failure `held` is dropped, unpinning what was pinned, as the kernel's
+        // pin_longterm_test_stop() does.
+        held.take(nr_pages - held.len(), |s| {
+            gup(at, bits, Mode::Pinned, walk, s)
+        })?;
+    }
+    drop(guard);
+    Ok(held)
+}
+
+/// Copies the held pages, a page each, to user memory from `user_addr` on
+/// (`pin_longterm_test_read()`).
+fn read_pages<D: Direction>(held: &HeldPages<D>, mut user_addr: usize) -> Result {
+    let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    for p in held.pages() {
+        p.read(0, &mut buf)?;
+        UserSlice::new(user_addr, PAGE_SIZE)
+            .writer()
+            .write_slice(&buf)?;
+        user_addr += PAGE_SIZE;
+    }
+    Ok(())
 }
 
 /// The mmap lock for the slow GUP paths; none for the fast ones.
@@ -206,7 +269,7 @@ fn walk<'a>(mm: &'a UserMm, guard: &'a Option<MmapReadGuard>) -> Walk<'a> {
 }
 
 /// `dump_pages_test()`: out-of-range page numbers are zeroed, the others dumped.
-fn dump_pages(g: &mut GupTest, held: &HeldPages) {
+fn dump_pages<D: Direction>(g: &mut GupTest, held: &HeldPages<D>) {
     let n = held.len();
     for i in 0..GUP_TEST_MAX_PAGES_TO_DUMP {
         if g.which_pages[i] as usize > n {

@@ -16,8 +16,8 @@ mod ramdisk;
 
 use abstractions::{
     blk::{Config, Disk},
+    counters::COUNTERS,
     debugfs::Dir,
-    extract::COUNTERS,
     miscdev::{MiscDevice, MiscIoctl},
     params,
 };
@@ -117,16 +117,10 @@ impl Drop for IovExtract {
 
 /// `/sys/kernel/debug/iov_extract/`: the page counters of the module.
 fn counters_dir() -> Dir {
-    let c = &COUNTERS;
     let dir = Dir::new(c_str!("iov_extract"));
-    dir.counter(c_str!("pinned"), &c.pinned);
-    dir.counter(c_str!("unpinned"), &c.unpinned);
-    dir.counter(c_str!("pinned_longterm"), &c.pinned_longterm);
-    dir.counter(c_str!("referenced"), &c.referenced);
-    dir.counter(c_str!("unreferenced"), &c.unreferenced);
-    dir.counter(c_str!("listed"), &c.listed);
-    dir.counter(c_str!("unlisted"), &c.unlisted);
-    dir.counter(c_str!("dirtied"), &c.dirtied);
+    for (name, counter) in COUNTERS.named() {
+        dir.counter(name, counter);
+    }
     dir.counter(c_str!("ramdisk_pages"), &ramdisk::STORAGE_PAGES);
     dir
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest entry point: hostile (memory pulled from under direct I/O in flight, a fatal signal) on disk 0 of iov_extract.
+# Guest entry point: hostile (memory pulled from under direct I/O in flight, a fatal signal,
+# user sizes no page array can hold given to /dev/iovx_gup) on disk 0 of iov_extract.
 # The module is reloaded with a completion delay (delay_us, DELAY_US in the environment,
 # default 100000) so that the I/O is still in flight, and reloaded without it
 # afterwards; its other parameters are kept. DEV and BDEV override the devices, MODULE the

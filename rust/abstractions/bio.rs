@@ -6,7 +6,11 @@
 //! [`include/linux/blk_types.h`](srctree/include/linux/blk_types.h)
 //!
 //! A [`Bio`] takes extracted [`Batch`]es whole: their pages become the bio's and so does the duty
-//! to release them. The bio records that duty as the block layer does: `BIO_PAGE_PINNED` for
+//! to release them. The direction is in the type: a `Bio<'_, '_, Dest>` is a read (the device
+//! writes the pages: `REQ_OP_READ`) and takes only `Batch<'_, '_, Dest>`es, a
+//! `Bio<'_, '_, Source>` is a write (`REQ_OP_WRITE`) and takes only source batches; so memory
+//! lent for reading (a source iterator's, a pin without `FOLL_WRITE`: the zero page, read-only
+//! page cache) never becomes the destination of a read. The bio records that duty as the block layer does: `BIO_PAGE_PINNED` for
 //! pinned pages (the flag `bio_release_pages()` honours), nothing for listed ones. Linux 6.12 has
 //! no `BIO_PAGE_REFFED` any more (the block layer no longer takes page references), so a bio
 //! refuses referenced batches: a batch's mode must be one the kernel's own bio release
@@ -17,18 +21,21 @@
 //! a worker when the completion runs where it may not sleep), pinned pages of a write are
 //! unpinned through `__bio_release_pages()`, listed pages need nothing. A bio dropped without
 //! being submitted releases its pages the same way.
+//!
+//! The submission shapes built on bios (iterator to bios, synchronous and asynchronous, and the
+//! completions that count them) are in [`direct_io`](super::direct_io).
 
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
-use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 use super::blk::{Disk, Driver};
-use super::extract::{note_released, Batch, Mode, PageSlot};
-use super::iov::{Direction, IovIter};
+use super::iov::Direction;
+use super::pages::{note_released, Batch, Mode};
 use super::shim;
+use super::task::might_sleep;
 
 /// Receives the outcome of each bio of an I/O.
 ///
@@ -80,9 +87,12 @@ pub struct Finished {
 unsafe impl Send for Finished {}
 
 impl Finished {
-    /// Releases the pages now, dirtying those a read filled (taking their folio locks, so this
-    /// may sleep: process context only), and puts the bio.
+    /// Releases the pages now, dirtying those a read filled (taking their folio locks), and puts
+    /// the bio.
+    ///
+    /// Process context: may sleep.
     pub fn release(self) {
+        might_sleep();
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: The bio is finished and owned by `this`, which is not dropped; it is released
         // and put once, here, in process context.
@@ -90,7 +100,7 @@ impl Finished {
     }
 
     /// Gives the bio up as a pointer (for a list of finished bios).
-    fn into_raw(self) -> *mut bindings::bio {
+    pub(crate) fn into_raw(self) -> *mut bindings::bio {
         let this = core::mem::ManuallyDrop::new(self);
         // `dirty` is recomputed by `from_raw`.
         this.raw.as_ptr()
@@ -102,7 +112,7 @@ impl Finished {
     ///
     /// `bio` came from `into_raw` of a `Finished` made by `end_io` for a completion that takes
     /// its bios, and is taken back once.
-    unsafe fn from_raw(bio: *mut bindings::bio) -> Self {
+    pub(crate) unsafe fn from_raw(bio: *mut bindings::bio) -> Self {
         // SAFETY: By the safety requirements the bio is valid and finished.
         let (_, pinned) = unsafe { bio_pages(bio) };
         // SAFETY: As above.
@@ -280,6 +290,12 @@ pub struct Target<'a> {
 }
 
 impl Target<'_> {
+    /// The logical block size of the disk, in bytes.
+    #[inline]
+    pub fn logical_block_size(&self) -> u32 {
+        self.lbs
+    }
+
     /// The same disk, for bios of I/O priority `ioprio` (`bi_ioprio`: a kiocb's `ki_ioprio`, say).
     /// Without it, the block layer gives each bio its submitter's priority.
     pub fn with_ioprio(self, ioprio: u16) -> Self {
@@ -357,48 +373,60 @@ impl Default for BioSlot {
     }
 }
 
-/// A bio being built for a disk borrowed for `'t`.
+/// A bio being built for a disk borrowed for `'t`, carrying memory borrowed for `'data`, in
+/// direction `D`: a read into [`Dest`](super::iov::Dest) memory (`REQ_OP_READ`) or a write from
+/// [`Source`](super::iov::Source) memory (`REQ_OP_WRITE`).
 ///
 /// # Invariants
 ///
 /// `raw` is a bio for a disk that lives for `'t`, not yet submitted, owned by this value: with
 /// [`Pooled`] storage allocated by [`Bio::new`], with [`Inline<'s>`] initialised by
-/// [`Bio::new_inline`] in a [`BioSlot`] borrowed for `'s` (its segments are the slot's). Every
-/// page in it came from a batch of mode `mode` (pinned or listed) and sits in a segment of its
+/// [`Bio::new_inline`] in a [`BioSlot`] borrowed for `'s` (its segments are the slot's). Its
+/// operation is `REQ_OP_READ` if `D` writes memory, else `REQ_OP_WRITE`. Every page in it came
+/// from a batch of direction `D` and mode `mode` (pinned or listed) and sits in a segment of its
 /// own, so that `bi_vcnt` counts the pages; pinned pages hold one pin each, owned by the bio, and
 /// the bio has `BIO_PAGE_PINNED` set if and only if there are any; listed pages belong to memory
 /// borrowed for `'data`.
-pub struct Bio<'t, 'data, S: Storage = Pooled> {
+pub struct Bio<'t, 'data, D: Direction, S: Storage = Pooled> {
     raw: NonNull<bindings::bio>,
     mode: Option<Mode>,
-    write: bool,
-    _p: PhantomData<(&'t (), &'data [u8], S)>,
+    _p: PhantomData<(&'t (), &'data [u8], D, S)>,
 }
 
-impl<'t, 'data> Bio<'t, 'data, Pooled> {
+/// Whether a bio of direction `D` is a write (`REQ_OP_WRITE`): it reads the memory.
+#[inline]
+const fn is_write<D: Direction>() -> bool {
+    !D::WRITES_MEMORY
+}
+
+impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// A bio for `target` starting at `sector`, with room for `nr_vecs` (at most
-    /// `BIO_MAX_VECS`) page segments; a write if `write`, else a read.
-    pub fn new(target: Target<'t>, write: bool, sector: u64, nr_vecs: usize) -> Result<Self> {
+    /// `BIO_MAX_VECS`) page segments: a read for a [`Dest`](super::iov::Dest) bio, a write for a
+    /// [`Source`](super::iov::Source) one.
+    ///
+    /// Process context: may sleep (allocates from `fs_bio_set` with `GFP_KERNEL`).
+    pub fn new(target: Target<'t>, sector: u64, nr_vecs: usize) -> Result<Self> {
+        might_sleep();
         if nr_vecs == 0 || nr_vecs > bindings::BIO_MAX_VECS as usize {
             return Err(EINVAL);
         }
         // SAFETY: The disk is live (`Target` invariant); allocation from `fs_bio_set` with
         // GFP_KERNEL waits for memory rather than fail, and this is process context.
-        let raw = unsafe { shim::iovx_bio_alloc(target.disk, nr_vecs as u16, write, sector) };
+        let raw =
+            unsafe { shim::iovx_bio_alloc(target.disk, nr_vecs as u16, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio };
-        // INVARIANT: A fresh bio, empty.
+        // INVARIANT: A fresh bio, empty, of the operation of `D`.
         Ok(Self {
             raw,
             mode: None,
-            write,
             _p: PhantomData,
         })
     }
 }
 
-impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
+impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
     /// Page segments that can still be added.
     #[inline]
     pub fn room(&self) -> usize {
@@ -421,13 +449,15 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
 
     /// Takes the pages of `batch` and the duty to release them.
     ///
-    /// Gives the batch back unchanged if it does not fit ([`Bio::room`]), if it is referenced,
-    /// or if its mode differs from that of the batches already added.
+    /// The batch has the bio's direction: a read bio takes only destination batches (memory that
+    /// may be written), a write bio only source ones. Gives the batch back unchanged if it does
+    /// not fit ([`Bio::room`]), if it is referenced, or if its mode differs from that of the
+    /// batches already added. Any context.
     #[inline(always)]
     pub fn add<'buf>(
         &mut self,
-        batch: Batch<'data, 'buf>,
-    ) -> core::result::Result<(), Batch<'data, 'buf>> {
+        batch: Batch<'data, 'buf, D>,
+    ) -> core::result::Result<(), Batch<'data, 'buf, D>> {
         let mode = batch.mode();
         if batch.nr_pages() > self.room()
             || mode == Mode::Referenced
@@ -435,7 +465,7 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
         {
             return Err(batch);
         }
-        let (pages, offset, bytes, mode) = batch.into_raw();
+        let (pages, offset, bytes, mode, _) = batch.into_raw();
         let bio = self.raw.as_ptr();
         for (i, slot) in pages.iter().enumerate() {
             let start = if i == 0 { offset } else { 0 };
@@ -450,7 +480,7 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
             // page is held by the bio now and `start..end` lies within it.
             unsafe {
                 let v = (*bio).bi_io_vec.add((*bio).bi_vcnt as usize);
-                (*v).bv_page = slot_page(slot);
+                (*v).bv_page = slot.page();
                 (*v).bv_len = len;
                 (*v).bv_offset = start as u32;
                 (*bio).bi_vcnt += 1;
@@ -462,14 +492,22 @@ impl<'t, 'data, S: Storage> Bio<'t, 'data, S> {
             unsafe { (*self.raw.as_ptr()).bi_flags |= 1 << bindings::BIO_PAGE_PINNED };
         }
         // INVARIANT: The pages and their duty moved from the batch into the bio, one segment
-        // each.
+        // each; the batch had the bio's direction.
         self.mode = Some(mode);
         Ok(())
     }
 }
 
-impl<'t, 'data> Bio<'t, 'data, Pooled> {
+impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// Submits the bio; `done` learns its outcome, after its pages have been released.
+    ///
+    /// The bio may complete long after this returns, so the memory its listed pages borrow must
+    /// live for ever (`'data: 'static`): pinned pages (whose batches are `'static`) or `'static`
+    /// kernel memory. Memory of shorter life goes through the waiting paths of
+    /// [`direct_io`](super::direct_io), which do not return before the I/O is over.
+    ///
+    /// Any context that may submit I/O (`submit_bio()`); `done` hears of the completion in the
+    /// disk's completion context, which may be atomic.
     pub fn submit<C: Completion>(self, done: Arc<C>)
     where
         'data: 'static,
@@ -494,7 +532,7 @@ impl<'t, 'data> Bio<'t, 'data, Pooled> {
         unsafe {
             (*bio).bi_end_io = Some(end_io::<R>);
             (*bio).bi_private = done.into_raw();
-            if !this.write && this.mode == Some(Mode::Pinned) && !<R::C>::TAKES_FINISHED {
+            if !is_write::<D>() && this.mode == Some(Mode::Pinned) && !<R::C>::TAKES_FINISHED {
                 // The pages of a read are dirtied before the I/O and checked after it, as the
                 // kernel's own asynchronous direct I/O does (skipping those dirty already). A
                 // completion that takes its bios back dirties them at release instead.
@@ -503,11 +541,6 @@ impl<'t, 'data> Bio<'t, 'data, Pooled> {
             bindings::submit_bio(bio);
         }
     }
-}
-
-fn slot_page(slot: &PageSlot) -> *mut bindings::page {
-    // SAFETY: `PageSlot` is a transparent wrapper of a page pointer.
-    unsafe { *(slot as *const PageSlot).cast::<*mut bindings::page>() }
 }
 
 /// Releases the pages of a finished (or never submitted) bio and puts the bio.
@@ -586,7 +619,7 @@ unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
     done.completion().bio_done(result);
 }
 
-impl<S: Storage> Drop for Bio<'_, '_, S> {
+impl<D: Direction, S: Storage> Drop for Bio<'_, '_, D, S> {
     fn drop(&mut self) {
         // SAFETY: The bio was never submitted (so a read's pinned pages were not set dirty and
         // are unpinned as a write's); its pages are released once and it is put (pooled) or
@@ -601,11 +634,12 @@ impl<S: Storage> Drop for Bio<'_, '_, S> {
     }
 }
 
-impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
+impl<'s, 't, 'data, D: Direction> Bio<'t, 'data, D, Inline<'s>> {
     /// A bio for `target` starting at `sector` in `slot`, with room for [`INLINE_VECS`] page
-    /// segments; a write if `write`, else a read. Allocates nothing.
+    /// segments: a read for a [`Dest`](super::iov::Dest) bio, a write for a
+    /// [`Source`](super::iov::Source) one. Allocates nothing; any context.
     #[inline]
-    pub fn new_inline(slot: &'s mut BioSlot, target: Target<'t>, write: bool, sector: u64) -> Self {
+    pub fn new_inline(slot: &'s mut BioSlot, target: Target<'t>, sector: u64) -> Self {
         let bio = slot.bio.as_mut_ptr();
         // SAFETY: The disk is live (`Target` invariant); `slot` is borrowed mutably for `'s`, so
         // the bio and its segments stay in place and untouched by anyone else while this value
@@ -616,33 +650,35 @@ impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
                 slot.vecs.as_mut_ptr().cast(),
                 INLINE_VECS as u16,
                 target.disk,
-                write,
+                is_write::<D>(),
                 sector,
             )
         };
         // SAFETY: Initialised just above, ours.
         unsafe { (*bio).bi_ioprio = target.ioprio };
-        // INVARIANT: A fresh bio in `slot`, empty.
+        // INVARIANT: A fresh bio in `slot`, empty, of the operation of `D`.
         Self {
             // SAFETY: A pointer into a borrowed slot is not null.
             raw: unsafe { NonNull::new_unchecked(bio) },
             mode: None,
-            write,
             _p: PhantomData,
         }
     }
 
     /// Submits the bio, waits for it, releases its pages (dirtying those a read filled) and
-    /// returns its bytes, or the error it completed with. Process context: this sleeps.
+    /// returns its bytes, or the error it completed with.
+    ///
+    /// Process context: sleeps.
     ///
     /// The memory that listed pages borrow for `'data` outlives the call, which outlives the
     /// I/O: this is safe for kernel memory too, as the slot is.
     #[inline]
     pub fn submit_wait(self) -> Result<usize> {
+        might_sleep();
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
         let n = this.len();
-        let dirty = !this.write && this.mode == Some(Mode::Pinned);
+        let dirty = !is_write::<D>() && this.mode == Some(Mode::Pinned);
         // `submit_bio_wait()` completes the bio through a completion on its own stack and
         // returns once it is over, so the slot, the disk and the memory of listed pages, all
         // borrowed beyond this call, outlive the I/O.
@@ -657,362 +693,4 @@ impl<'s, 't, 'data> Bio<'t, 'data, Inline<'s>> {
             Err(Error::from_errno(err))
         }
     }
-}
-
-/// Bytes in pages of a batch that can be added whole to a bio with `room` segments left.
-fn max_bytes_for(room: usize) -> usize {
-    room * PAGE_SIZE
-}
-
-/// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
-/// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
-/// goes back to the iterator. An extraction error is returned; what was added stays.
-#[inline(always)]
-fn fill<'data, S: Storage, D: Direction>(
-    bio: &mut Bio<'_, 'data, S>,
-    iter: &mut IovIter<'data, D>,
-    left: usize,
-    lbs: usize,
-    slots: &mut [PageSlot],
-) -> Result {
-    while bio.len() < left && bio.room() > 0 {
-        let room = bio.room();
-        let want = (left - bio.len()).min(max_bytes_for(room));
-        let nslots = room.min(slots.len());
-        let mut batch = match iter.extract(&mut slots[..nslots], want) {
-            Ok(b) if b.is_empty() => break,
-            Ok(b) => b,
-            Err(e) => return Err(e),
-        };
-        // A bio that this batch fills must end on a block boundary: give the partial block
-        // back to the iterator.
-        let total = bio.len() + batch.len();
-        if batch.nr_pages() == room && total < left && total % lbs != 0 {
-            let keep = batch.len().saturating_sub(total % lbs);
-            let back = batch.len() - keep;
-            batch.truncate(keep);
-            // Cannot fail: the iterator was just advanced by more than `back`.
-            let _ = iter.revert(back);
-            if batch.is_empty() {
-                break;
-            }
-        }
-        if let Err(batch) = bio.add(batch) {
-            // Cannot happen (room and mode were checked); give the bytes back and stop.
-            let n = batch.len();
-            drop(batch);
-            let _ = iter.revert(n);
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Runs `f` with an empty page array on the stack for a transfer of `len` bytes: a small one,
-/// cheaper to clear, for up to two pages.
-#[inline(always)]
-fn with_slots<T>(len: usize, f: impl FnOnce(&mut [PageSlot]) -> T) -> T {
-    let mut small = [const { PageSlot::EMPTY }; INLINE_VECS];
-    let mut large = core::mem::MaybeUninit::<[PageSlot; 32]>::uninit();
-    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
-        &mut small
-    } else {
-        large.write([const { PageSlot::EMPTY }; 32])
-    };
-    f(slots)
-}
-
-/// Fills `bio` with exactly the next `len` bytes of `iter`, a whole number of `lbs`-byte
-/// blocks, and gives it back. Otherwise the bio is dropped (its pages released) and the iterator
-/// reverted: the extraction error if nothing could be taken, else `None`, nothing done.
-#[inline(always)]
-fn fill_whole<'t, 'data, S: Storage, D: Direction>(
-    mut bio: Bio<'t, 'data, S>,
-    iter: &mut IovIter<'data, D>,
-    len: usize,
-    lbs: usize,
-    slots: &mut [PageSlot],
-) -> Result<Option<Bio<'t, 'data, S>>> {
-    let r = fill(&mut bio, iter, len, lbs, slots);
-    let n = bio.len();
-    if n == len && n % lbs == 0 {
-        return Ok(Some(bio));
-    }
-    drop(bio);
-    let _ = iter.revert(n);
-    match r {
-        Err(e) if n == 0 => Err(e),
-        _ => Ok(None),
-    }
-}
-
-/// Transfers the next `len` bytes of `iter` to or from `target` at `sector` in one bio kept in
-/// `slot`, and waits for it: the synchronous path for transfers that fit in [`INLINE_VECS`]
-/// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
-/// error; `None`, with nothing done, if the transfer does not fit in the slot's bio (or stops
-/// in the middle of a block), for the caller to go the general way.
-#[inline]
-pub(crate) fn submit_iter_wait_inline<D: Direction>(
-    slot: &mut BioSlot,
-    target: Target<'_>,
-    iter: &mut IovIter<'_, D>,
-    sector: u64,
-    len: usize,
-) -> Result<Option<usize>> {
-    let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
-    let lbs = target.lbs as usize;
-    let bio = Bio::new_inline(slot, target, !D::WRITES_MEMORY, sector);
-    match fill_whole(bio, iter, len, lbs, &mut slots)? {
-        Some(bio) => bio.submit_wait().map(Some),
-        None => Ok(None),
-    }
-}
-
-/// Submits the next `len` bytes of `iter` to or from `target` at `sector` in one bio, which
-/// `done` hears of: the asynchronous path for transfers that fit in one bio, as
-/// `__blkdev_direct_IO_async()`. Returns the bytes submitted, or the extraction or allocation
-/// error with nothing submitted; `None`, with nothing done, if the transfer does not fit in one
-/// bio (or stops in the middle of a block), for the caller to go the general way
-/// ([`submit_iter`]).
-///
-/// # Safety
-///
-/// The memory of `iter` (for listed pages) must stay valid until `done` has been told of the bio.
-#[inline]
-pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
-    target: Target<'_>,
-    iter: &mut IovIter<'_, D>,
-    sector: u64,
-    len: usize,
-    done: &R,
-) -> Result<Option<usize>> {
-    let lbs = target.lbs as usize;
-    let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-    let bio = Bio::new(target, !D::WRITES_MEMORY, sector, nr_vecs)?;
-    let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots))? else {
-        return Ok(None);
-    };
-    // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of the bio.
-    unsafe { bio.submit_unchecked(done.clone()) };
-    Ok(Some(len))
-}
-
-/// Submits bios that carry the next `len` bytes of `iter` to `target` from `sector` on, each
-/// holding a copy of `done`, and returns the bytes submitted.
-///
-/// Every bio's size is a multiple of the target's logical block size: a bio that fills up in the
-/// middle of a block gives the tail back to the iterator. An error (a fault extracting user
-/// pages, say) before anything was submitted is returned, and then no bio is in flight; after
-/// that, what was submitted stands and the short count is returned.
-///
-/// With `one_bio` the transfer must fit in one bio: otherwise nothing is submitted and the
-/// result is `EAGAIN`. `IOCB_NOWAIT` callers ask for it, as the kernel's block device direct I/O
-/// does, and so do completions that can take one bio only. The bio
-/// is not `REQ_NOWAIT`: the block layer would then fail it with `EAGAIN` at completion when it
-/// has to split it or wait for a tag, and io_uring retries such completions for regular files and
-/// block devices only, so the caller of a character device would see them. Without it, the only
-/// wait left is for a free tag in a full queue, which the RAM disk (completing requests as they
-/// come) has only in its delayed-completion mode.
-///
-/// # Safety
-///
-/// The memory of `iter` (for listed pages) must stay valid until `done` has been told of every
-/// bio submitted here.
-pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
-    target: Target<'_>,
-    iter: &mut IovIter<'_, D>,
-    sector: u64,
-    len: usize,
-    one_bio: bool,
-    done: &R,
-) -> Result<usize> {
-    // The page array is on the stack and starts empty (`with_slots()`).
-    with_slots(len, |slots| {
-        let write = !D::WRITES_MEMORY;
-        let lbs = target.lbs as usize;
-        let mut submitted = 0usize;
-        let mut failed: Option<Error> = None;
-        while submitted < len && failed.is_none() {
-            let left = len - submitted;
-            let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-            let at = sector + (submitted as u64 >> 9);
-            let mut bio = match Bio::new(target, write, at, nr_vecs) {
-                Ok(b) => b,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            };
-            if let Err(e) = fill(&mut bio, iter, left, lbs, slots) {
-                failed = Some(e);
-            }
-            if bio.is_empty() {
-                break;
-            }
-            let n = bio.len();
-            if one_bio && n < len {
-                // Would take a second bio.
-                drop(bio);
-                let _ = iter.revert(n);
-                failed = Some(EAGAIN);
-                break;
-            }
-            if n % lbs != 0 {
-                // The iterator ran out in the middle of a block: lengths are checked against the
-                // block size before, so this is a caller error. Nothing of this bio is submitted.
-                drop(bio);
-                let _ = iter.revert(n);
-                failed = failed.or(Some(EINVAL));
-                break;
-            }
-            // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
-            // bio.
-            unsafe { bio.submit_unchecked(done.clone()) };
-            submitted += n;
-        }
-        match failed {
-            Some(e) if submitted == 0 => Err(e),
-            _ => Ok(submitted),
-        }
-    })
-}
-
-/// A [`Completion`] to wait on, kept in place by the waiting submitter: counts the bios and
-/// their bytes, keeps the first error, and takes the finished bios back to release their pages
-/// once it has waited, in the submitter's context.
-///
-/// # Invariants
-///
-/// `pending` counts the bios in flight plus one for the waiter; `done` is initialised (by
-/// [`Waiter::new`], before any bio is submitted) and is completed when `pending` drops to zero.
-/// `finished` heads a list, linked through `bi_next`, of bios given up by
-/// [`Finished::into_raw`], owned by the waiter.
-#[pin_data]
-pub(crate) struct Waiter {
-    pending: AtomicUsize,
-    finished: AtomicPtr<bindings::bio>,
-    bios: AtomicUsize,
-    bytes: AtomicUsize,
-    error: AtomicI32,
-    #[pin]
-    done: Opaque<bindings::completion>,
-}
-
-// SAFETY: `struct completion` is made to be completed and waited on from different threads; the
-// rest are atomics.
-unsafe impl Send for Waiter {}
-// SAFETY: As above.
-unsafe impl Sync for Waiter {}
-
-/// What a waited-for I/O did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Done {
-    /// Bytes transferred.
-    pub bytes: usize,
-    /// Bios submitted.
-    pub bios: usize,
-}
-
-impl Waiter {
-    /// A waiter, to be pinned where it will be waited on.
-    pub(crate) fn new() -> impl PinInit<Self> {
-        pin_init!(Waiter {
-            pending: AtomicUsize::new(1),
-            finished: AtomicPtr::new(core::ptr::null_mut()),
-            bios: AtomicUsize::new(0),
-            bytes: AtomicUsize::new(0),
-            error: AtomicI32::new(0),
-            // SAFETY: `init_completion()` initialises the completion in place.
-            done <- Opaque::ffi_init(|slot| unsafe { shim::iovx_init_completion(slot) }),
-        })
-    }
-
-    fn put(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            // SAFETY: `done` is initialised (type invariant). Nothing of `self` is touched after
-            // this: the waiter may return and take the waiter away.
-            unsafe { bindings::complete(self.done.get()) };
-        }
-    }
-
-    /// Gives up the submitter's count, waits for every bio to report, and releases the pages of
-    /// the finished bios (dirtying those a read filled). Process context: this sleeps.
-    pub(crate) fn wait(&self) -> Result<Done> {
-        self.put();
-        // SAFETY: `done` is initialised (type invariant); it is completed by the last `put`.
-        unsafe { bindings::wait_for_completion_io(self.done.get()) };
-        // Every bio has been pushed (before its `bio_done`): the list is complete.
-        let mut p = self.finished.swap(core::ptr::null_mut(), Ordering::Acquire);
-        while !p.is_null() {
-            // SAFETY: `p` is a finished bio on the waiter's list (type invariant), taken off it
-            // here, once; its `bi_next` links the rest of the list.
-            let (fin, next) = unsafe { (Finished::from_raw(p), (*p).bi_next) };
-            fin.release();
-            p = next;
-        }
-        match self.error.load(Ordering::Acquire) {
-            0 => Ok(Done {
-                bytes: self.bytes.load(Ordering::Acquire),
-                bios: self.bios.load(Ordering::Acquire),
-            }),
-            e => Err(Error::from_errno(e)),
-        }
-    }
-}
-
-impl Completion for Waiter {
-    const TAKES_FINISHED: bool = true;
-
-    fn bio_finished(&self, bio: Finished) {
-        let p = bio.into_raw();
-        let mut head = self.finished.load(Ordering::Relaxed);
-        loop {
-            // SAFETY: `p` is a finished bio, now owned by the list: the block layer is done with
-            // it, so its `bi_next` is free to link the list.
-            unsafe { (*p).bi_next = head };
-            match self
-                .finished
-                .compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed)
-            {
-                Ok(_) => break,
-                Err(h) => head = h,
-            }
-        }
-    }
-
-    fn bio_submitted(&self, bytes: usize) {
-        // Only the submitter adds, and it reads after waiting: no ordering needed here.
-        self.bios.fetch_add(1, Ordering::Relaxed);
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.pending.fetch_add(1, Ordering::AcqRel);
-    }
-
-    fn bio_done(&self, result: Result) {
-        if let Err(e) = result {
-            let _ =
-                self.error
-                    .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire);
-        }
-        self.put();
-    }
-}
-
-/// Transfers the next `len` bytes of `iter` to or from `target` at `sector` through bios, and
-/// waits for them: the synchronous iter-to-bio path, for kernel and user memory alike.
-///
-/// Returns the bytes and bios, or the first error of a bio, or the extraction error if nothing
-/// could be submitted. `len` should be a multiple of the target's logical block size.
-pub fn submit_iter_wait<D: Direction>(
-    target: Target<'_>,
-    iter: &mut IovIter<'_, D>,
-    sector: u64,
-    len: usize,
-) -> Result<Done> {
-    kernel::stack_pin_init!(let w = Waiter::new());
-    // SAFETY: The waiter stays in place (pinned on this stack frame) and the call waits below
-    // for every bio to report to it; the iterator's memory is borrowed for the whole call.
-    let r = unsafe { submit_iter(target, iter, sector, len, false, &Borrowed::new(w.as_ref())) };
-    let done = w.wait();
-    r?;
-    done
 }

@@ -1,64 +1,544 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Direct I/O from `read_iter`/`write_iter`: the [`DirectIo`] trait and the kiocb it gets.
+//! Direct I/O: an iterator's bytes moved to or from a disk through bios, synchronously or
+//! asynchronously, and the kiocb of a `read_iter`/`write_iter` call that does it.
 //!
-//! C header: [`include/linux/fs.h`](srctree/include/linux/fs.h)
+//! C headers: [`include/linux/fs.h`](srctree/include/linux/fs.h) (`struct kiocb`,
+//! `-EIOCBQUEUED`), [`include/linux/bio.h`](srctree/include/linux/bio.h),
+//! [`include/linux/completion.h`](srctree/include/linux/completion.h)
 //!
-//! A [`MiscDevice`] registers `/dev/<name>` with a [`DirectIo`] implementation; its `read_iter`
-//! and `write_iter` callbacks come here ([`read_iter`], [`write_iter`]). Each call gets a
-//! [`Kiocb`]: the file position, the iterator, and [`Kiocb::direct_io`], which moves the
-//! iterator's bytes to or from a disk through bios and completes the call, synchronously (it
-//! waits) or asynchronously (the last bio completes the kiocb, as `-EIOCBQUEUED` promised).
+//! The submission shapes, after `block/fops.c`:
+//!
+//! - [`submit_iter_wait_inline`]: a few pages in one bio kept on the caller's stack
+//!   ([`BioSlot`]), waited for (`__blkdev_direct_IO_simple()`).
+//! - [`submit_iter_one`]: one bio whose completion ends an asynchronous kiocb
+//!   (`__blkdev_direct_IO_async()`).
+//! - [`submit_iter`]: as many bios as it takes, each reporting to one [`Completion`]
+//!   (`__blkdev_direct_IO()`); [`submit_iter_wait`] waits for them with a [`Waiter`].
+//!
+//! The completions of several bios ([`Waiter`], and [`Queued`] for an asynchronous kiocb) count
+//! them the same way, with a [`Tally`]; the kiocb ends the same way from [`Queued`] and from the
+//! one-bio [`KiocbEnd`] ([`complete_kiocb`]).
+//!
+//! A character device's `read_iter`/`write_iter` glue hands each call to [`read_iter`] or
+//! [`write_iter`], which give a [`DirectIo`] implementation the call as a [`Kiocb`]. The only
+//! way for the implementation to answer is an [`Ended`] made by consuming that kiocb: done with
+//! some bytes, failed, or queued by [`Kiocb::direct_io`] itself. It cannot claim "queued" for
+//! nothing (a synchronous caller would hit the `BUG_ON()` of `fs/read_write.c`), nor drop a
+//! queued ending and answer something else (aio would complete the kiocb a second time).
 //!
 //! The memory of an asynchronous kiocb's iterator stays valid until `ki_complete()` (the
 //! caller's promise to the file system, which io_uring and aio keep: io_uring's fixed buffers
 //! are BVEC iterators whose pages only the ring holds). That is what lets bios carry listed pages
 //! past the call: the kiocb is completed only after the last bio has released its pages.
 
-use core::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use kernel::{bindings, prelude::*, sync::Arc, types::Opaque};
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
+use kernel::{bindings, ffi, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
 
 use super::bio::{
-    submit_iter, submit_iter_one, submit_iter_wait_inline, BioSlot, Borrowed, Completion, Target,
-    Waiter, INLINE_VECS,
+    Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, Storage, Target, INLINE_VECS,
 };
 use super::iov::{Dest, Direction, IovIter, Source};
-#[cfg(doc)]
-use super::miscdev::MiscDevice;
+use super::pages::PageSlot;
 use super::shim;
+use super::task::might_sleep;
 
-/// What a direct-I/O character device does.
-pub trait DirectIo: Send + Sync + Sized + 'static {
-    /// Size of the device in bytes (for `SEEK_END`).
-    fn size(&self) -> u64;
-    /// A read (`read`, `pread`, `readv`, aio, io_uring).
-    fn read_iter(&self, io: Kiocb<'_, Dest>) -> Result<Outcome>;
-    /// A write.
-    fn write_iter(&self, io: Kiocb<'_, Source>) -> Result<Outcome>;
+/// Bytes in pages of a batch that can be added whole to a bio with `room` segments left.
+fn max_bytes_for(room: usize) -> usize {
+    room * PAGE_SIZE
 }
 
-/// How a direct I/O call ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Done: this many bytes.
-    Done(usize),
-    /// Queued: the kiocb will be completed when the I/O is.
-    Queued,
+/// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
+/// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
+/// goes back to the iterator. An extraction error is returned; what was added stays.
+#[inline(always)]
+fn fill<'data, S: Storage, D: Direction>(
+    bio: &mut Bio<'_, 'data, D, S>,
+    iter: &mut IovIter<'data, D>,
+    left: usize,
+    lbs: usize,
+    slots: &mut [PageSlot],
+) -> Result {
+    while bio.len() < left && bio.room() > 0 {
+        let room = bio.room();
+        let want = (left - bio.len()).min(max_bytes_for(room));
+        let nslots = room.min(slots.len());
+        let mut batch = match iter.extract(&mut slots[..nslots], want) {
+            Ok(b) if b.is_empty() => break,
+            Ok(b) => b,
+            Err(e) => return Err(e),
+        };
+        // A bio that this batch fills must end on a block boundary: give the partial block
+        // back to the iterator.
+        let total = bio.len() + batch.len();
+        if batch.nr_pages() == room && total < left && total % lbs != 0 {
+            let keep = batch.len().saturating_sub(total % lbs);
+            let back = batch.len() - keep;
+            batch.truncate(keep);
+            // Cannot fail: the iterator was just advanced by more than `back`.
+            let _ = iter.revert(back);
+            if batch.is_empty() {
+                break;
+            }
+        }
+        if let Err(batch) = bio.add(batch) {
+            // Cannot happen (room and mode were checked); give the bytes back and stop.
+            let n = batch.len();
+            drop(batch);
+            let _ = iter.revert(n);
+            break;
+        }
+    }
+    Ok(())
 }
 
-/// One `read_iter`/`write_iter` call.
+/// Runs `f` with an empty page array on the stack for a transfer of `len` bytes: a small one,
+/// cheaper to clear, for up to two pages.
+#[inline(always)]
+fn with_slots<T>(len: usize, f: impl FnOnce(&mut [PageSlot]) -> T) -> T {
+    let mut small = [const { PageSlot::EMPTY }; INLINE_VECS];
+    let mut large = core::mem::MaybeUninit::<[PageSlot; 32]>::uninit();
+    let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
+        &mut small
+    } else {
+        large.write([const { PageSlot::EMPTY }; 32])
+    };
+    f(slots)
+}
+
+/// Fills `bio` with exactly the next `len` bytes of `iter`, a whole number of `lbs`-byte
+/// blocks, and gives it back. Otherwise the bio is dropped (its pages released) and the iterator
+/// reverted: the extraction error if nothing could be taken, else `None`, nothing done.
+#[inline(always)]
+fn fill_whole<'t, 'data, S: Storage, D: Direction>(
+    mut bio: Bio<'t, 'data, D, S>,
+    iter: &mut IovIter<'data, D>,
+    len: usize,
+    lbs: usize,
+    slots: &mut [PageSlot],
+) -> Result<Option<Bio<'t, 'data, D, S>>> {
+    let r = fill(&mut bio, iter, len, lbs, slots);
+    let n = bio.len();
+    if n == len && n % lbs == 0 {
+        return Ok(Some(bio));
+    }
+    drop(bio);
+    let _ = iter.revert(n);
+    match r {
+        Err(e) if n == 0 => Err(e),
+        _ => Ok(None),
+    }
+}
+
+/// Transfers the next `len` bytes of `iter` to or from `target` at `sector` in one bio kept in
+/// `slot`, and waits for it: the synchronous path for transfers that fit in [`INLINE_VECS`]
+/// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
+/// error; `None`, with nothing done, if the transfer does not fit in the slot's bio (or stops
+/// in the middle of a block), for the caller to go the general way.
+#[inline]
+pub(crate) fn submit_iter_wait_inline<D: Direction>(
+    slot: &mut BioSlot,
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+) -> Result<Option<usize>> {
+    let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
+    let lbs = target.logical_block_size() as usize;
+    let bio = Bio::<D, Inline<'_>>::new_inline(slot, target, sector);
+    match fill_whole(bio, iter, len, lbs, &mut slots)? {
+        Some(bio) => bio.submit_wait().map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Submits the next `len` bytes of `iter` to or from `target` at `sector` in one bio, which
+/// `done` hears of: the asynchronous path for transfers that fit in one bio, as
+/// `__blkdev_direct_IO_async()`. Returns the bytes submitted, or the extraction or allocation
+/// error with nothing submitted; `None`, with nothing done, if the transfer does not fit in one
+/// bio (or stops in the middle of a block), for the caller to go the general way
+/// ([`submit_iter`]).
+///
+/// # Safety
+///
+/// The memory of `iter` (for listed pages) must stay valid until `done` has been told of the bio.
+#[inline]
+pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    done: &R,
+) -> Result<Option<usize>> {
+    let lbs = target.logical_block_size() as usize;
+    let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
+    let bio = Bio::<D>::new(target, sector, nr_vecs)?;
+    let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots))? else {
+        return Ok(None);
+    };
+    // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of the bio.
+    unsafe { bio.submit_unchecked(done.clone()) };
+    Ok(Some(len))
+}
+
+/// Submits bios that carry the next `len` bytes of `iter` to `target` from `sector` on, each
+/// holding a copy of `done`, and returns the bytes submitted.
+///
+/// Every bio's size is a multiple of the target's logical block size: a bio that fills up in the
+/// middle of a block gives the tail back to the iterator. An error (a fault extracting user
+/// pages, say) before anything was submitted is returned, and then no bio is in flight; after
+/// that, what was submitted stands and the short count is returned.
+///
+/// With `one_bio` the transfer must fit in one bio: otherwise nothing is submitted and the
+/// result is `EAGAIN`. `IOCB_NOWAIT` callers ask for it, as the kernel's block device direct I/O
+/// does, and so do completions that can take one bio only. The bio
+/// is not `REQ_NOWAIT`: the block layer would then fail it with `EAGAIN` at completion when it
+/// has to split it or wait for a tag, and io_uring retries such completions for regular files and
+/// block devices only, so the caller of a character device would see them. Without it, the only
+/// wait left is for a free tag in a full queue, which the RAM disk (completing requests as they
+/// come) has only in its delayed-completion mode.
+///
+/// # Safety
+///
+/// The memory of `iter` (for listed pages) must stay valid until `done` has been told of every
+/// bio submitted here.
+pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    one_bio: bool,
+    done: &R,
+) -> Result<usize> {
+    // The page array is on the stack and starts empty (`with_slots()`).
+    with_slots(len, |slots| {
+        let lbs = target.logical_block_size() as usize;
+        let mut submitted = 0usize;
+        let mut failed: Option<Error> = None;
+        while submitted < len && failed.is_none() {
+            let left = len - submitted;
+            let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
+            let at = sector + (submitted as u64 >> 9);
+            let mut bio = match Bio::<D>::new(target, at, nr_vecs) {
+                Ok(b) => b,
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            };
+            if let Err(e) = fill(&mut bio, iter, left, lbs, slots) {
+                failed = Some(e);
+            }
+            if bio.is_empty() {
+                break;
+            }
+            let n = bio.len();
+            if one_bio && n < len {
+                // Would take a second bio.
+                drop(bio);
+                let _ = iter.revert(n);
+                failed = Some(EAGAIN);
+                break;
+            }
+            if n % lbs != 0 {
+                // The iterator ran out in the middle of a block: lengths are checked against the
+                // block size before, so this is a caller error. Nothing of this bio is submitted.
+                drop(bio);
+                let _ = iter.revert(n);
+                failed = failed.or(Some(EINVAL));
+                break;
+            }
+            // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
+            // bio.
+            unsafe { bio.submit_unchecked(done.clone()) };
+            submitted += n;
+        }
+        match failed {
+            Some(e) if submitted == 0 => Err(e),
+            _ => Ok(submitted),
+        }
+    })
+}
+
+/// How the bios of one I/O are counted: those in flight, all submitted and their bytes, and the
+/// first error. The one mechanism behind every completion of several bios.
 ///
 /// # Invariants
 ///
-/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator. If the kiocb is
-/// asynchronous, the memory the iterator describes stays valid until `ki_complete()` is called on
-/// `raw`, which only [`Kiocb::direct_io`] does (through [`Queued`]) and only once.
+/// `pending` is the bios submitted and not yet done, plus one for the submitter until it lets
+/// go ([`Tally::put`]); the call that brings it to zero is the last, and is told so once.
+struct Tally {
+    pending: AtomicUsize,
+    bios: AtomicUsize,
+    bytes: AtomicUsize,
+    error: AtomicI32,
+}
+
+/// What an I/O did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Done {
+    /// Bytes transferred.
+    pub bytes: usize,
+    /// Bios submitted.
+    pub bios: usize,
+}
+
+impl Tally {
+    /// Nothing submitted yet; the submitter holds its count.
+    const fn new() -> Self {
+        Self {
+            pending: AtomicUsize::new(1),
+            bios: AtomicUsize::new(0),
+            bytes: AtomicUsize::new(0),
+            error: AtomicI32::new(0),
+        }
+    }
+
+    /// A bio of `bytes` bytes is being submitted.
+    #[inline]
+    fn submitted(&self, bytes: usize) {
+        // Read only after the last count is dropped (`AcqRel` there): no ordering needed here.
+        self.bios.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A bio is done with `result`. Returns whether it was the last count.
+    #[inline]
+    fn done(&self, result: Result) -> bool {
+        if let Err(e) = result {
+            let _ =
+                self.error
+                    .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire);
+        }
+        self.put()
+    }
+
+    /// Drops one count. Returns whether it was the last.
+    #[inline]
+    fn put(&self) -> bool {
+        self.pending.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// The outcome, once the last count is gone: the first error, or the bytes and bios.
+    fn result(&self) -> Result<Done> {
+        match self.error.load(Ordering::Acquire) {
+            0 => Ok(Done {
+                bytes: self.bytes.load(Ordering::Acquire),
+                bios: self.bios.load(Ordering::Acquire),
+            }),
+            e => Err(Error::from_errno(e)),
+        }
+    }
+}
+
+/// A [`Completion`] to wait on, kept in place by the waiting submitter (on its stack, or in an
+/// `Arc`): counts the bios ([`Tally`]), and takes the finished bios back to release their pages
+/// once it has waited, in the submitter's context.
+///
+/// # Invariants
+///
+/// `done` is initialised (by [`Waiter::new`], before any bio is submitted) and is completed when
+/// the tally's last count goes. `finished` heads a list, linked through `bi_next`, of bios given
+/// up by [`Finished::into_raw`], owned by the waiter.
+#[pin_data]
+pub(crate) struct Waiter {
+    tally: Tally,
+    finished: AtomicPtr<bindings::bio>,
+    #[pin]
+    done: Opaque<bindings::completion>,
+}
+
+// SAFETY: `struct completion` is made to be completed and waited on from different threads; the
+// list is handed over through an atomic pointer; the rest are atomics.
+unsafe impl Send for Waiter {}
+// SAFETY: As above.
+unsafe impl Sync for Waiter {}
+
+impl Waiter {
+    /// A waiter, to be pinned where it will be waited on.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Waiter {
+            tally: Tally::new(),
+            finished: AtomicPtr::new(core::ptr::null_mut()),
+            // SAFETY: `init_completion()` initialises the completion in place.
+            done <- Opaque::ffi_init(|slot| unsafe { shim::iovx_init_completion(slot) }),
+        })
+    }
+
+    fn put(&self, last: bool) {
+        if last {
+            // SAFETY: `done` is initialised (type invariant). Nothing of `self` is touched after
+            // this: the waiter may return and take the waiter away.
+            unsafe { bindings::complete(self.done.get()) };
+        }
+    }
+
+    /// Gives up the submitter's count, waits for every bio to report, and releases the pages of
+    /// the finished bios (dirtying those a read filled). Called once per waiter.
+    ///
+    /// Process context: sleeps.
+    pub(crate) fn wait(&self) -> Result<Done> {
+        might_sleep();
+        self.put(self.tally.put());
+        // SAFETY: `done` is initialised (type invariant); it is completed by the last `put`.
+        unsafe { bindings::wait_for_completion_io(self.done.get()) };
+        // Every bio has been pushed (before its `bio_done`): the list is complete.
+        let mut p = self.finished.swap(core::ptr::null_mut(), Ordering::Acquire);
+        while !p.is_null() {
+            // SAFETY: `p` is a finished bio on the waiter's list (type invariant), taken off it
+            // here, once; its `bi_next` links the rest of the list.
+            let (fin, next) = unsafe { (Finished::from_raw(p), (*p).bi_next) };
+            fin.release();
+            p = next;
+        }
+        self.tally.result()
+    }
+}
+
+impl Completion for Waiter {
+    const TAKES_FINISHED: bool = true;
+
+    fn bio_finished(&self, bio: Finished) {
+        let p = bio.into_raw();
+        let mut head = self.finished.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `p` is a finished bio, now owned by the list: the block layer is done with
+            // it, so its `bi_next` is free to link the list.
+            unsafe { (*p).bi_next = head };
+            match self
+                .finished
+                .compare_exchange_weak(head, p, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => break,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    fn bio_submitted(&self, bytes: usize) {
+        self.tally.submitted(bytes);
+    }
+
+    fn bio_done(&self, result: Result) {
+        self.put(self.tally.done(result));
+    }
+}
+
+/// Transfers the next `len` bytes of `iter` to or from `target` at `sector` through bios, and
+/// waits for them: the synchronous iter-to-bio path, for kernel and user memory alike. The bios
+/// are reads into a [`Dest`] iterator's memory, writes from a [`Source`] one's.
+///
+/// Returns the bytes and bios, or the first error of a bio, or the extraction error if nothing
+/// could be submitted. `len` should be a multiple of the target's logical block size.
+///
+/// Process context: sleeps.
+pub fn submit_iter_wait<D: Direction>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+) -> Result<Done> {
+    might_sleep();
+    kernel::stack_pin_init!(let w = Waiter::new());
+    // SAFETY: The waiter stays in place (pinned on this stack frame) and the call waits below
+    // for every bio to report to it; the iterator's memory is borrowed for the whole call.
+    let r = unsafe { submit_iter(target, iter, sector, len, false, &Borrowed::new(w.as_ref())) };
+    let done = w.wait();
+    r?;
+    done
+}
+
+/// What a direct-I/O character device does.
+///
+/// Each method gets the call's [`Kiocb`] and must hand back the one [`Ended`] that consuming it
+/// gives: the lifetime `'a` is the call's own, and an `Ended<'a>` is made only from the
+/// `Kiocb<'a, _>` of the same call.
+pub trait DirectIo: Send + Sync + Sized + 'static {
+    /// Size of the device in bytes (for `SEEK_END`).
+    fn size(&self) -> u64;
+    /// A read (`read`, `pread`, `readv`, aio, io_uring): the call's memory is written.
+    fn read_iter<'a>(&self, io: Kiocb<'a, Dest>) -> Ended<'a>;
+    /// A write: the call's memory is read.
+    fn write_iter<'a>(&self, io: Kiocb<'a, Source>) -> Ended<'a>;
+}
+
+/// How one `read_iter`/`write_iter` call ended: the value the VFS gets back (bytes, an error, or
+/// `-EIOCBQUEUED`).
+///
+/// Only consuming the call's [`Kiocb`] makes one ([`Kiocb::direct_io`], [`Kiocb::done`],
+/// [`Kiocb::fail`]), and only [`Kiocb::direct_io`] makes a queued one, when it has queued the
+/// I/O whose completion will call `ki_complete()`.
+///
+/// # Invariants
+///
+/// `ret` is the answer for the kiocb of the call of lifetime `'a`: `-EIOCBQUEUED` only if that
+/// kiocb is asynchronous and will be completed by bios in flight; otherwise a byte count or an
+/// errno other than `-EIOCBQUEUED`, and nothing else will complete the kiocb. `'a` is invariant,
+/// so an `Ended` of one call cannot pass for one of another.
+#[must_use = "a read_iter/write_iter call must return the ending of its kiocb"]
+pub struct Ended<'a> {
+    ret: isize,
+    _call: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+impl core::fmt::Debug for Ended<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Ended").field("ret", &self.ret).finish()
+    }
+}
+
+/// `-EIOCBQUEUED`, which `kernel::error` does not name.
+#[inline]
+fn eiocbqueued() -> isize {
+    // SAFETY: Returns a constant.
+    (unsafe { shim::iovx_eiocbqueued() }) as isize
+}
+
+/// How a direct I/O went, inside this module: only [`Kiocb::direct_io`] turns `Queued` into an
+/// [`Ended`].
+enum Outcome {
+    Done(usize),
+    Queued,
+}
+
+/// One `read_iter`/`write_iter` call: its kiocb and its iterator, of direction `D`.
+///
+/// # Invariants
+///
+/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, lent by the VFS
+/// (so its length when the call began is its length plus what this handle consumed). If the
+/// kiocb is asynchronous, the memory the iterator describes stays
+/// valid until `ki_complete()` is called on `raw`, which only [`Kiocb::direct_io`] arranges
+/// (through [`KiocbEnd`] or [`Queued`]), once, and only when it answers `-EIOCBQUEUED`.
 pub struct Kiocb<'a, D: Direction> {
     raw: *mut bindings::kiocb,
     iter: IovIter<'a, D>,
+    _call: PhantomData<fn(&'a ()) -> &'a ()>,
 }
 
 impl<'a, D: Direction> Kiocb<'a, D> {
+    /// The call's kiocb and iterator.
+    ///
+    /// # Safety
+    ///
+    /// `iocb` and `iter` are the arguments of a `read_iter` (if `D` is [`Dest`]) or `write_iter`
+    /// (if `D` is [`Source`]) call of the VFS, valid for `'a`, the call's duration; for an
+    /// asynchronous kiocb, the iterator's memory stays valid until `ki_complete()`.
+    #[inline]
+    unsafe fn new(iocb: *mut bindings::kiocb, iter: *mut bindings::iov_iter) -> Self {
+        // SAFETY: `iter` is the call's iterator, of direction `D`, valid and used only through
+        // this handle during the call, with the VFS's promise for an asynchronous kiocb's memory.
+        let iter = unsafe { IovIter::<D>::from_raw(iter) };
+        // INVARIANT: The call's kiocb and iterator.
+        Self {
+            raw: iocb,
+            iter,
+            _call: PhantomData,
+        }
+    }
+
     /// The file position of the call, in bytes.
     #[inline]
     pub fn pos(&self) -> i64 {
@@ -86,17 +566,67 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         unsafe { bindings::iov_iter_is_aligned(self.iter.as_raw(), addr_mask, len_mask as _) }
     }
 
+    /// Ends the call with `n` bytes done (at most the call's length; more is cut to it), moving
+    /// the file position by as many. For a call whose bytes were moved without
+    /// [`Kiocb::direct_io`] (copied through the iterator, or none).
+    pub fn done(self, n: usize) -> Ended<'a> {
+        // The call's length: what is left plus what this handle consumed.
+        let count = self.iter.len().saturating_add(self.iter.consumed());
+        let n = n.min(count).min(isize::MAX as usize);
+        // SAFETY: `raw` is the call's kiocb, valid during the call, and not completed by
+        // anything (nothing was queued).
+        unsafe { (*self.raw).ki_pos = (*self.raw).ki_pos.wrapping_add(n as i64) };
+        // INVARIANT: A byte count; nothing was queued.
+        Ended {
+            ret: n as isize,
+            _call: PhantomData,
+        }
+    }
+
+    /// Ends the call with the error `err`. `-EIOCBQUEUED` is not an error a call may return
+    /// without queueing anything: it becomes `EIO`.
+    pub fn fail(self, err: Error) -> Ended<'a> {
+        let mut ret = err.to_errno() as isize;
+        if ret == eiocbqueued() {
+            ret = EIO.to_errno() as isize;
+        }
+        // INVARIANT: An errno other than `-EIOCBQUEUED`; nothing was queued.
+        Ended {
+            ret,
+            _call: PhantomData,
+        }
+    }
+
     /// Transfers the next `len` bytes of the iterator to or from `target` at byte `offset`,
     /// which must be a multiple of 512, through bios whose pages are pinned (user memory) or
-    /// listed (kernel memory).
+    /// listed (kernel memory): reads for a [`Dest`] call, writes for a [`Source`] one.
     ///
-    /// A synchronous call waits and returns `Done(bytes)`; an asynchronous one returns `Queued`
-    /// and the kiocb is completed with the result when the last bio completes. The file position
-    /// advances by the bytes transferred. An error before any bio was submitted is returned as is
-    /// (nothing was queued); one from a bio is the call's result.
+    /// A synchronous call waits and ends with the bytes; an asynchronous one is queued and the
+    /// kiocb is completed with the result when the last bio completes. The file position
+    /// advances by the bytes transferred. An error before any bio was submitted ends the call
+    /// with it (nothing was queued); one from a bio is the call's result.
+    ///
+    /// Process context: may sleep (always, for a synchronous call).
     #[inline]
-    pub fn direct_io(self, target: Target<'_>, offset: u64, len: usize) -> Result<Outcome> {
-        if offset % 512 != 0 {
+    pub fn direct_io(self, target: Target<'_>, offset: u64, len: usize) -> Ended<'a> {
+        let ret = match self.transfer(target, offset, len) {
+            Ok(Outcome::Done(n)) => n as isize,
+            Ok(Outcome::Queued) => eiocbqueued(),
+            Err(e) => e.to_errno() as isize,
+        };
+        // INVARIANT: `-EIOCBQUEUED` only if `transfer` queued bios that will complete the
+        // kiocb; otherwise the bytes moved or an error from the paths below, which never make
+        // `-EIOCBQUEUED`.
+        Ended {
+            ret,
+            _call: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn transfer(self, target: Target<'_>, offset: u64, len: usize) -> Result<Outcome> {
+        might_sleep();
+        if offset % 512 != 0 || offset > i64::MAX as u64 {
             return Err(EINVAL);
         }
         let sync = self.is_sync();
@@ -115,7 +645,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                     submit_iter_wait_inline(&mut slot, target, &mut iter, offset >> 9, len)?
                 {
                     // SAFETY: `raw` is the call's kiocb, valid during the call.
-                    unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
+                    unsafe { (*raw).ki_pos = (offset as i64).wrapping_add(n as i64) };
                     return Ok(Outcome::Done(n));
                 }
                 // More pages than the slot holds: below.
@@ -133,17 +663,18 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             submitted?;
             let n = done?.bytes;
             // SAFETY: `raw` is the call's kiocb, valid during the call.
-            unsafe { (*raw).ki_pos = offset as i64 + n as i64 };
+            unsafe { (*raw).ki_pos = (offset as i64).wrapping_add(n as i64) };
             return Ok(Outcome::Done(n));
         }
         // SAFETY: `raw` is the call's kiocb, valid during the call.
         let nowait = unsafe { shim::iovx_kiocb_nowait(raw) };
+        // The position is set to the offset now, and the completion adds the bytes
+        // (`complete_kiocb()`). Until the kiocb is completed, it is this call's.
+        // SAFETY: `raw` is the call's kiocb.
+        unsafe { (*raw).ki_pos = offset as i64 };
         if len <= ONE_BIO_BYTES {
             // Most asynchronous transfers fit in one bio, which then completes the kiocb itself:
-            // no state of its own, as `__blkdev_direct_IO_async()`. The position is set to the
-            // offset now and the bio adds its bytes.
-            // SAFETY: `raw` is the call's kiocb; until it is completed, it is this call's.
-            unsafe { (*raw).ki_pos = offset as i64 };
+            // no state of its own, as `__blkdev_direct_IO_async()`.
             // SAFETY: `raw` is the call's asynchronous kiocb, completed only by the one bio
             // submitted with it (`submit_iter_one()`), or not at all if nothing is submitted.
             let done = unsafe { KiocbEnd::new(raw) };
@@ -157,13 +688,12 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                 return Err(EAGAIN);
             }
         }
+        // INVARIANT: The kiocb goes to `state` only, which completes it when its last count
+        // goes, if anything was submitted.
         let state = Arc::new(
             Queued {
-                pending: AtomicUsize::new(1),
-                bytes: AtomicUsize::new(0),
-                error: AtomicI32::new(0),
+                tally: Tally::new(),
                 iocb: raw,
-                pos: offset as i64,
             },
             GFP_KERNEL,
         )?;
@@ -171,13 +701,14 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         // which `state` calls only after the last bio has reported.
         match unsafe { submit_iter(target, &mut iter, offset >> 9, len, nowait, &state) } {
             Err(e) => {
-                // Nothing in flight; `state` is dropped without completing anything.
-                state.cancel();
+                // Nothing in flight (`submit_iter` fails only then): the submitter's count goes
+                // without completing anything, and `state` is dropped.
+                let _ = state.tally.put();
                 Err(e)
             }
             Ok(_) => {
-                // The kiocb now belongs to `state`; the last `put` completes it.
-                state.put();
+                // The kiocb now belongs to `state`; the last count completes it.
+                state.put_submitter();
                 Ok(Outcome::Queued)
             }
         }
@@ -186,11 +717,33 @@ impl<'a, D: Direction> Kiocb<'a, D> {
 
 /// Synchronous transfers up to this size are tried in a bio on the stack first (an unaligned
 /// buffer of this size spans [`INLINE_VECS`] pages).
-const INLINE_BYTES: usize = (INLINE_VECS - 1) * kernel::page::PAGE_SIZE;
+const INLINE_BYTES: usize = (INLINE_VECS - 1) * PAGE_SIZE;
 
 /// Transfers up to this size are tried in one bio first (an unaligned buffer of this size spans
 /// `BIO_MAX_VECS` pages).
-const ONE_BIO_BYTES: usize = (bindings::BIO_MAX_VECS as usize - 1) * kernel::page::PAGE_SIZE;
+const ONE_BIO_BYTES: usize = (bindings::BIO_MAX_VECS as usize - 1) * PAGE_SIZE;
+
+/// Completes an asynchronous kiocb whose `ki_pos` holds the offset of its transfer: with the
+/// bytes (moving `ki_pos` past them) or the error.
+///
+/// # Safety
+///
+/// `iocb` is an asynchronous kiocb, valid until this call, which completes it; nothing else
+/// completes it, and nothing touches it afterwards.
+#[inline]
+unsafe fn complete_kiocb(iocb: *mut bindings::kiocb, result: Result<usize>) {
+    // SAFETY: By the safety requirements: valid until completed just below, once.
+    unsafe {
+        let ret = match result {
+            Ok(n) => {
+                (*iocb).ki_pos = (*iocb).ki_pos.wrapping_add(n as i64);
+                n as ffi::c_long
+            }
+            Err(e) => e.to_errno() as ffi::c_long,
+        };
+        shim::iovx_kiocb_complete(iocb, ret);
+    }
+}
 
 /// An asynchronous kiocb as the completion of the one bio that carries its whole transfer.
 ///
@@ -223,41 +776,30 @@ impl KiocbEnd {
 
 impl Completion for KiocbEnd {
     fn bio_submitted(&self, bytes: usize) {
-        // The byte count waits in `private`, which is the file's to use (this device does not
-        // poll); nothing else touches the kiocb until it is completed.
+        // The one bio's byte count waits in `private`, which is the file's to use (this device
+        // does not poll); nothing else touches the kiocb until it is completed. One bio needs
+        // no tally.
         // SAFETY: The kiocb is valid and this bio's (type invariant).
         unsafe { (*self.0.get()).private = bytes as *mut ffi::c_void };
     }
 
     fn bio_done(&self, result: Result) {
         let iocb = self.0.get();
-        // SAFETY: The kiocb is valid until completed just below, once (type invariant).
-        unsafe {
-            let ret = match result {
-                Ok(()) => {
-                    let n = (*iocb).private as usize;
-                    (*iocb).ki_pos += n as i64;
-                    n as ffi::c_long
-                }
-                Err(e) => e.to_errno() as ffi::c_long,
-            };
-            shim::iovx_kiocb_complete(iocb, ret);
-        }
+        // SAFETY: The kiocb is valid until completed here, once (type invariant); `private`
+        // holds the bytes of its one bio.
+        unsafe { complete_kiocb(iocb, result.map(|()| (*iocb).private as usize)) };
     }
 }
 
-/// The state of one asynchronous direct I/O in flight.
+/// The state of one asynchronous direct I/O of several bios in flight.
 ///
 /// # Invariants
 ///
-/// `pending` counts the bios in flight plus one for the submitter; when it drops to zero the
-/// I/O is over and `ki_complete()` is called on `iocb`, exactly once.
+/// `iocb` is an asynchronous kiocb whose `ki_pos` holds the transfer's offset; when the tally's
+/// last count goes after a bio was submitted, the I/O is over and `iocb` is completed, once.
 struct Queued {
-    pending: AtomicUsize,
-    bytes: AtomicUsize,
-    error: AtomicI32,
+    tally: Tally,
     iocb: *mut bindings::kiocb,
-    pos: i64,
 }
 
 // SAFETY: The kiocb pointer is used once, by whichever thread ends the I/O; the rest are atomics.
@@ -266,91 +808,107 @@ unsafe impl Send for Queued {}
 unsafe impl Sync for Queued {}
 
 impl Queued {
-    /// The submitter gives up its count when nothing was submitted: nothing is completed.
-    fn cancel(&self) {
-        self.pending.fetch_sub(1, Ordering::AcqRel);
+    /// Completes the kiocb if `last`.
+    fn end(&self, last: bool) {
+        if last {
+            // SAFETY: The last count (type invariant): the kiocb is completed here, once.
+            unsafe { complete_kiocb(self.iocb, self.tally.result().map(|d| d.bytes)) };
+        }
     }
 
-    /// Drops one count; the last one ends the I/O.
-    fn put(&self) {
-        if self.pending.fetch_sub(1, Ordering::AcqRel) != 1 {
-            return;
-        }
-        let ret = match self.error.load(Ordering::Acquire) {
-            0 => {
-                let n = self.bytes.load(Ordering::Acquire);
-                // SAFETY: The kiocb is valid until completed, which happens just below.
-                unsafe { (*self.iocb).ki_pos = self.pos + n as i64 };
-                n as ffi::c_long
-            }
-            e => e as ffi::c_long,
-        };
-        // SAFETY: Called once (type invariant): this is the last count.
-        unsafe { shim::iovx_kiocb_complete(self.iocb, ret) };
+    /// The submitter lets go after submitting at least one bio.
+    fn put_submitter(&self) {
+        self.end(self.tally.put());
     }
 }
 
 impl Completion for Queued {
     fn bio_submitted(&self, bytes: usize) {
-        self.bytes.fetch_add(bytes, Ordering::Relaxed);
-        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.tally.submitted(bytes);
     }
 
     fn bio_done(&self, result: Result) {
-        if let Err(e) = result {
-            _ = self
-                .error
-                .compare_exchange(0, e.to_errno(), Ordering::AcqRel, Ordering::Acquire);
-        }
-        self.put();
+        self.end(self.tally.done(result));
     }
 }
 
-use kernel::ffi;
-
-/// A `read_iter` call of the VFS, handed to `data`'s [`DirectIo::read_iter`].
+/// The body of a character device's `read_iter`: hands the call to `data` as a [`Kiocb`] and
+/// returns its [`Ended`] to the VFS.
 ///
 /// # Safety
 ///
-/// `iocb` and `iter` are the arguments of a `read_iter` call of the VFS, valid for the call (and,
-/// for an asynchronous kiocb, the memory the iterator describes until `ki_complete()`).
+/// `iocb`/`iter` are the arguments of a `read_iter` call of the VFS, valid for the call (and for
+/// an asynchronous kiocb, the iterator's memory until `ki_complete()`).
+#[inline]
 pub(crate) unsafe fn read_iter<T: DirectIo>(
     data: &T,
     iocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: `iter` is the call's destination iterator, valid during the call, with the VFS's
-    // promise that an asynchronous kiocb's memory stays valid until it is completed.
-    let iter = unsafe { IovIter::<Dest>::from_raw(iter) };
-    // INVARIANT: The call's kiocb and iterator.
-    let io = Kiocb { raw: iocb, iter };
-    ret(data.read_iter(io))
+    // SAFETY: By the safety requirements; a `read_iter` iterator is a destination.
+    let io = unsafe { Kiocb::<Dest>::new(iocb, iter) };
+    data.read_iter(io).ret
 }
 
-/// A `write_iter` call of the VFS, handed to `data`'s [`DirectIo::write_iter`].
+/// The body of a character device's `write_iter`, as [`read_iter`].
 ///
 /// # Safety
 ///
-/// `iocb` and `iter` are the arguments of a `write_iter` call of the VFS, valid for the call
-/// (and, for an asynchronous kiocb, the memory the iterator describes until `ki_complete()`).
+/// `iocb`/`iter` are the arguments of a `write_iter` call of the VFS, valid for the call (and for
+/// an asynchronous kiocb, the iterator's memory until `ki_complete()`).
+#[inline]
 pub(crate) unsafe fn write_iter<T: DirectIo>(
     data: &T,
     iocb: *mut bindings::kiocb,
     iter: *mut bindings::iov_iter,
 ) -> isize {
-    // SAFETY: `iter` is the call's source iterator, valid during the call, with the VFS's
-    // promise that an asynchronous kiocb's memory stays valid until it is completed.
-    let iter = unsafe { IovIter::<Source>::from_raw(iter) };
-    // INVARIANT: The call's kiocb and iterator.
-    let io = Kiocb { raw: iocb, iter };
-    ret(data.write_iter(io))
+    // SAFETY: By the safety requirements; a `write_iter` iterator is a source.
+    let io = unsafe { Kiocb::<Source>::new(iocb, iter) };
+    data.write_iter(io).ret
 }
 
-fn ret(r: Result<Outcome>) -> isize {
-    match r {
-        Ok(Outcome::Done(n)) => n as isize,
-        // SAFETY: Pure constant.
-        Ok(Outcome::Queued) => (unsafe { shim::iovx_eiocbqueued() }) as isize,
-        Err(e) => e.to_errno() as isize,
-    }
+/// Runs one synchronous `read_iter` call of `data` over `iter` at file position `pos`, as the VFS
+/// makes it (`init_sync_kiocb()`, through [`read_iter`]): for tests of [`DirectIo`]
+/// implementations. Returns what the call returned and the file position after it.
+///
+/// Process context: may sleep.
+#[cfg(iovx_kunit)]
+pub fn test_sync_read<T: DirectIo>(
+    data: &T,
+    iter: &mut IovIter<'_, Dest>,
+    pos: i64,
+) -> (isize, i64) {
+    // SAFETY: `sync_call` passes a synchronous kiocb and the destination iterator `iter`, both
+    // valid during the call, as a `read_iter` call of the VFS has them.
+    sync_call(iter, pos, |k, i| unsafe { read_iter(data, k, i) })
+}
+
+/// As [`test_sync_read`], for `write_iter`.
+///
+/// Process context: may sleep.
+#[cfg(iovx_kunit)]
+pub fn test_sync_write<T: DirectIo>(
+    data: &T,
+    iter: &mut IovIter<'_, Source>,
+    pos: i64,
+) -> (isize, i64) {
+    // SAFETY: As in `test_sync_read`, with a source iterator.
+    sync_call(iter, pos, |k, i| unsafe { write_iter(data, k, i) })
+}
+
+/// A synchronous kiocb at `pos` on this stack frame, and `iter`, lent to `call`.
+#[cfg(iovx_kunit)]
+fn sync_call<D: Direction>(
+    iter: &mut IovIter<'_, D>,
+    pos: i64,
+    call: impl FnOnce(*mut bindings::kiocb, *mut bindings::iov_iter) -> isize,
+) -> (isize, i64) {
+    // SAFETY: All-zero is a valid `struct kiocb` (null pointers, no completion: synchronous, no
+    // flags), as `init_sync_kiocb()` leaves one without a file.
+    let mut kiocb: bindings::kiocb = unsafe { core::mem::zeroed() };
+    kiocb.ki_pos = pos;
+    // The iterator is lent for the call: `iter` is not used meanwhile (it is borrowed here), and
+    // the call ends before this returns; a synchronous kiocb is completed by no one later.
+    let ret = call(&mut kiocb, iter.as_raw());
+    (ret, kiocb.ki_pos)
 }

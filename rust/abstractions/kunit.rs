@@ -232,6 +232,10 @@ unsafe impl Sync for SuiteEntry {}
 #[macro_export]
 macro_rules! kunit_suite {
     ($suite:ident, [$($case:ident),+ $(,)?]) => {
+        // The suite is C glue (an `unsafe extern "C"` entry point per case and a static in the
+        // `.kunit_test_suites` section), generated here into the test file, which denies unsafe
+        // code: the glue is allowed it, and only the glue; the case functions stay safe code.
+        #[allow(unsafe_code)]
         const _: () = {
             use $crate::abstractions::kunit as __k;
 

@@ -354,7 +354,8 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
 					REQ_OP_READ) | REQ_ALLOC_CACHE,
 			       GFP_KERNEL, &fs_bio_set);
-	bio->bi_iter.bi_sector = sector;
+	if (bio)
+		bio->bi_iter.bi_sector = sector;
 	return bio;
 }
 
@@ -484,4 +485,22 @@ s64 iovx_ktime_us(void)
 bool iovx_current_has_mm(void)
 {
 	return current->mm != NULL;
+}
+
+/* Extraction, GUP, bios and direct I/O. */
+void iovx_might_sleep(void)
+{
+	might_sleep();
+}
+
+/* A copy out of a page that other threads or a device may be writing: done in C. */
+void iovx_memcpy_from_page(void *to, struct page *page, size_t offset,
+			   size_t len)
+{
+	memcpy_from_page(to, page, offset, len);
+}
+
+unsigned long iovx_totalram_pages(void)
+{
+	return totalram_pages();
 }

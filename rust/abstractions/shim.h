@@ -129,4 +129,15 @@ unsigned int iovx_param_hw_queues(void);
 unsigned int iovx_param_queue_depth(void);
 unsigned int iovx_param_delay_us(void);
 
+/* Extraction, GUP, bios and direct I/O. */
+#ifdef CONFIG_DEBUG_ATOMIC_SLEEP
+#define IOVX_DEBUG_ATOMIC_SLEEP 1
+#else
+#define IOVX_DEBUG_ATOMIC_SLEEP 0
+#endif
+void iovx_might_sleep(void);
+void iovx_memcpy_from_page(void *to, struct page *page, size_t offset,
+			   size_t len);
+unsigned long iovx_totalram_pages(void);
+
 #endif /* IOVX_SHIM_H */

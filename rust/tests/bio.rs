@@ -6,27 +6,30 @@
 //! that writes carry that same pattern, records whether any request was not a multiple of the
 //! logical block size, and can be told to fail every request.
 
-use crate::abstractions::bio::{
-    submit_iter_wait, submit_iter_wait_inline, Bio, BioSlot, INLINE_VECS,
-};
+#![deny(unsafe_code)]
+
+use crate::abstractions::bio::{Bio, BioSlot, INLINE_VECS};
 use crate::abstractions::blk::{Config, Disk, Driver, Op, Request};
-use crate::abstractions::extract::{get_user_pages, pin_user_pages, PageSlot, Pin, COUNTERS};
+use crate::abstractions::counters::COUNTERS;
+use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
+use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin};
 use crate::abstractions::iov::{Dest, IovIter, Kvec, Source};
 use crate::abstractions::kunit::{CaseResult, Test};
+use crate::abstractions::pages::PageSlot;
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use kernel::{c_str, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
+use kernel::{c_str, page::PAGE_SIZE, prelude::*, sync::Arc, uaccess::UserSlice};
 
-fn byte_at(pos: u64) -> u8 {
+pub(super) fn byte_at(pos: u64) -> u8 {
     (pos as u8).wrapping_mul(13) ^ (pos >> 9) as u8
 }
 
-struct TestDriver {
+pub(super) struct TestDriver {
     lbs: usize,
-    fail: AtomicBool,
-    mismatch: AtomicBool,
+    pub(super) fail: AtomicBool,
+    pub(super) mismatch: AtomicBool,
     misaligned: AtomicBool,
-    requests: AtomicUsize,
+    pub(super) requests: AtomicUsize,
 }
 
 impl Driver for TestDriver {
@@ -75,11 +78,11 @@ impl Driver for TestDriver {
     }
 }
 
-fn test_disk(lbs: u32) -> Result<Disk<TestDriver>> {
+pub(super) fn test_disk(lbs: u32) -> Result<Disk<TestDriver>> {
     test_disk_delayed(lbs, 0)
 }
 
-fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriver>> {
+pub(super) fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriver>> {
     let config = Config {
         capacity_sectors: 64 << 11,
         logical_block_size: lbs,
@@ -111,7 +114,7 @@ fn read_dirties_and_unpins(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(1u8, len, GFP_KERNEL)?)?;
     let mut hold = slots::<8>();
-    let h = pin_user_pages(addr, len, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
     let mut refs = KVec::new();
     for p in h.pages() {
         p.test_clear_dirty();
@@ -149,7 +152,7 @@ fn write_unpins_clean(t: &Test) -> CaseResult {
     }
     UserSlice::new(addr, len).writer().write_slice(&data)?;
     let mut hold = slots::<4>();
-    let h = pin_user_pages(addr, len, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let before = COUNTERS.snapshot();
@@ -178,7 +181,7 @@ fn error_completion_releases(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(7u8, len, GFP_KERNEL)?)?;
     let mut hold = slots::<3>();
-    let h = pin_user_pages(addr, len, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     let before = COUNTERS.snapshot();
     let mut it = IovIter::<Dest>::ubuf(addr, len)?;
@@ -269,8 +272,8 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     let disk = test_disk(512)?;
     let addr = t.vm_mmap(8 * PAGE_SIZE, true, true)?;
     // Declared before the bio: a bio holding listed pages may not outlive their memory.
-    let buf = [0u8; 512];
-    let mut segs = [Kvec::<Source>::new(&buf)];
+    let mut buf = [0u8; 512];
+    let mut segs = [Kvec::<Dest>::new(&mut buf)];
     let mut s4 = slots::<1>();
     let mut s1 = slots::<1>();
     let mut big = slots::<8>();
@@ -279,10 +282,10 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     // The partition scan at add_disk() may have read the disk already.
     let requests = disk.driver().requests.load(Relaxed);
     // Small bios use the bio's inline vectors: the room is what the block layer gave.
-    let mut bio = Bio::new(disk.target(), false, 0, 1)?;
+    let mut bio = Bio::<Dest>::new(disk.target(), 0, 1)?;
     let room = bio.room();
     kunit_assert!(t, (1..8).contains(&room), "room {}", room);
-    let r = get_user_pages(addr, PAGE_SIZE, true, &mut s1)?;
+    let r = get_user_pages::<Dest>(addr, PAGE_SIZE, &mut s1)?;
     let r = match bio.add(r) {
         Err(r) => r,
         Ok(()) => {
@@ -292,13 +295,13 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     };
     kunit_assert_eq!(t, r.nr_pages(), 1);
     drop(r);
-    let too_big = pin_user_pages(addr, (room + 1) * PAGE_SIZE, true, Pin::ShortTerm, &mut big)?;
+    let too_big = pin_user_pages::<Dest>(addr, (room + 1) * PAGE_SIZE, Pin::ShortTerm, &mut big)?;
     kunit_assert!(
         t,
         bio.add(too_big).is_err(),
         "a batch larger than the room was taken"
     );
-    let fits = pin_user_pages(addr, room * PAGE_SIZE, true, Pin::ShortTerm, &mut fit)?;
+    let fits = pin_user_pages::<Dest>(addr, room * PAGE_SIZE, Pin::ShortTerm, &mut fit)?;
     kunit_assert!(t, bio.add(fits).is_ok());
     kunit_assert_eq!(t, bio.room(), 0);
     let mut it = IovIter::kvec(&mut segs)?;
@@ -327,7 +330,7 @@ fn same_page_twice_in_one_bio(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&[0u8; 4096])?;
     let mut hold = slots::<1>();
-    let h = pin_user_pages(addr, PAGE_SIZE, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     let segs = [UserVec::new(addr, 1024), UserVec::new(addr + 1024, 1024)];
     let mut it = IovIter::<Dest>::iovec(&segs)?;
@@ -387,7 +390,7 @@ fn inline_bio(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(3u8, 4 * PAGE_SIZE, GFP_KERNEL)?)?;
     let mut hold = slots::<4>();
-    let h = pin_user_pages(map, 4 * PAGE_SIZE, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(map, 4 * PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
 
@@ -470,9 +473,9 @@ fn inline_bio(t: &Test) -> CaseResult {
     let before = COUNTERS.snapshot();
     {
         let mut s = slots::<2>();
-        let mut bio = Bio::new_inline(&mut slot, disk.target(), true, 0);
+        let mut bio = Bio::<Source, _>::new_inline(&mut slot, disk.target(), 0);
         kunit_assert_eq!(t, bio.room(), INLINE_VECS);
-        let b = pin_user_pages(map, 2 * PAGE_SIZE, false, Pin::ShortTerm, &mut s)?;
+        let b = pin_user_pages::<Source>(map, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
         kunit_assert!(t, bio.add(b).is_ok());
         kunit_assert_eq!(t, bio.len(), 2 * PAGE_SIZE);
     }
@@ -513,9 +516,98 @@ fn inline_bio(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A pooled read bio of user pages pinned for writing (`pin_user_pages::<Dest>`), submitted
+/// asynchronously with an `Arc` completion (`Bio::submit`, which takes only bios of `'static`
+/// memory): the completion hears of it once, the bytes are the disk's, and every page is dirtied
+/// and unpinned once, by the time the wait is over.
+fn dest_pin_read_bio_submitted(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let len = 4 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    UserSlice::new(addr, len)
+        .writer()
+        .write_slice(&KVec::from_elem(0u8, len, GFP_KERNEL)?)?;
+    let mut hold = slots::<4>();
+    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
+    let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
+    h.pages().for_each(|p| _ = p.test_clear_dirty());
+    let waiter = Arc::pin_init(Waiter::new(), GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    let mut s = slots::<4>();
+    let batch = pin_user_pages::<Dest>(addr, len, Pin::ShortTerm, &mut s)?;
+    let mut bio = Bio::<Dest>::new(disk.target(), 8, 4)?;
+    if bio.add(batch).is_err() {
+        kunit_assert!(t, false, "a destination batch was refused by a read bio");
+    }
+    kunit_assert_eq!(t, bio.len(), len);
+    bio.submit(waiter.clone());
+    let done = waiter.wait()?;
+    kunit_assert_eq!(t, (done.bytes, done.bios), (len, 1));
+    let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).reader().read_slice(&mut back)?;
+    kunit_assert!(
+        t,
+        back.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(8 * 512 + i as u64)),
+        "the read did not bring the disk's bytes"
+    );
+    kunit_assert!(t, h.pages().all(|p| p.is_dirty()));
+    kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (4, 4, 4));
+    Ok(())
+}
+
+/// A source KVEC (kernel memory lent for reading) in an inline write bio: listed, the disk sees
+/// its bytes, the buffer is untouched, nothing pinned.
+fn source_kvec_write_bio(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let len = 2 * PAGE_SIZE;
+    let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = byte_at(4096 + i as u64);
+    }
+    let requests = disk.driver().requests.load(Relaxed);
+    let before = COUNTERS.snapshot();
+    let mut segs = [Kvec::<Source>::new(&data)];
+    let mut it = IovIter::kvec(&mut segs)?;
+    let mut s = slots::<INLINE_VECS>();
+    let batch = it.extract(&mut s, usize::MAX)?;
+    kunit_assert_eq!(t, batch.len(), len);
+    let mut slot = BioSlot::new();
+    let mut bio = Bio::<Source, _>::new_inline(&mut slot, disk.target(), 8);
+    if bio.add(batch).is_err() {
+        kunit_assert!(t, false, "a source batch was refused by a write bio");
+    }
+    kunit_assert_eq!(t, bio.submit_wait()?, len);
+    kunit_assert!(t, disk.driver().requests.load(Relaxed) > requests);
+    kunit_assert!(
+        t,
+        !disk.driver().mismatch.load(Relaxed),
+        "the disk saw other bytes"
+    );
+    kunit_assert!(
+        t,
+        data.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(4096 + i as u64))
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "{:?}",
+        d
+    );
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
+        dest_pin_read_bio_submitted,
+        source_kvec_write_bio,
         delayed_completion_is_waited_for,
         read_dirties_and_unpins,
         write_unpins_clean,

@@ -6,12 +6,15 @@
 //! Every case checks the bytes reached through the extracted pages against the buffer, the
 //! iterator's advance, and the page and counter state before, during and after the batch.
 
-use crate::abstractions::extract::{
-    get_user_pages, pin_user_pages, GupFlags, HeldPages, Mode, PageSlot, Pin, Snapshot, UserMm,
-    Walk, COUNTERS, PIN_BIAS,
+#![deny(unsafe_code)]
+
+use crate::abstractions::counters::{Snapshot, COUNTERS};
+use crate::abstractions::gup::{
+    get_user_pages, pin_user_pages, GupFlags, HeldPages, Pin, UserMm, Walk,
 };
 use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
+use crate::abstractions::pages::{Mode, PageSlot, PIN_BIAS};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use kernel::{c_str, page::Page, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
 
@@ -297,7 +300,7 @@ fn ubuf_dest_pins_each_page_once(t: &Test) -> CaseResult {
     let mut base = slots::<4>();
     // A reference pass to learn the refcounts before pinning.
     let refs_before: KVec<i32> = {
-        let r = get_user_pages(addr, 4 * PAGE_SIZE, false, &mut base)?;
+        let r = get_user_pages::<Source>(addr, 4 * PAGE_SIZE, &mut base)?;
         let mut v = KVec::new();
         for p in r.pages() {
             v.push(p.ref_count() - 1, GFP_KERNEL)?;
@@ -321,7 +324,7 @@ fn ubuf_dest_pins_each_page_once(t: &Test) -> CaseResult {
     kunit_assert!(t, it.is_empty());
     drop(b);
     let mut s = slots::<4>();
-    let r = get_user_pages(addr, 4 * PAGE_SIZE, false, &mut s)?;
+    let r = get_user_pages::<Source>(addr, 4 * PAGE_SIZE, &mut s)?;
     for (i, p) in r.pages().enumerate() {
         kunit_assert_eq!(t, p.ref_count() - 1, refs_before[i]);
         kunit_assert!(t, !p.maybe_dma_pinned());
@@ -468,12 +471,12 @@ fn unmapped_and_prot_none_efault(t: &Test) -> CaseResult {
         kunit_assert_eq!(t, it.len(), PAGE_SIZE);
         kunit_assert_eq!(
             t,
-            pin_user_pages(addr, PAGE_SIZE, false, Pin::ShortTerm, &mut s).err(),
+            pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
             Some(EFAULT)
         );
         kunit_assert_eq!(
             t,
-            get_user_pages(addr, PAGE_SIZE, false, &mut s).err(),
+            get_user_pages::<Source>(addr, PAGE_SIZE, &mut s).err(),
             Some(EFAULT)
         );
     }
@@ -494,12 +497,12 @@ fn gup_partial_gives_back(t: &Test) -> CaseResult {
     let mut s = slots::<3>();
     kunit_assert_eq!(
         t,
-        pin_user_pages(addr, 3 * PAGE_SIZE, false, Pin::ShortTerm, &mut s).err(),
+        pin_user_pages::<Source>(addr, 3 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(
         t,
-        get_user_pages(addr, 3 * PAGE_SIZE, false, &mut s).err(),
+        get_user_pages::<Source>(addr, 3 * PAGE_SIZE, &mut s).err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(t, counters().since(&before), Snapshot::default());
@@ -517,7 +520,7 @@ fn gup_partial_gives_back(t: &Test) -> CaseResult {
 fn get_user_pages_refs(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 4)?;
     let mut s1 = slots::<2>();
-    let a = get_user_pages(addr, 2 * PAGE_SIZE, true, &mut s1)?;
+    let a = get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s1)?;
     kunit_assert_eq!(t, a.mode(), Mode::Referenced);
     let base: KVec<i32> = {
         let mut v = KVec::new();
@@ -527,7 +530,7 @@ fn get_user_pages_refs(t: &Test) -> CaseResult {
         v
     };
     let mut s2 = slots::<2>();
-    let b = get_user_pages(addr, 2 * PAGE_SIZE, true, &mut s2)?;
+    let b = get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s2)?;
     for (i, p) in b.pages().enumerate() {
         kunit_assert_eq!(t, p.ref_count(), base[i] + 1);
         kunit_assert!(t, !p.maybe_dma_pinned());
@@ -547,13 +550,13 @@ fn pin_longterm(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 5)?;
     let before = counters();
     let mut s = slots::<2>();
-    let b = pin_user_pages(addr, 2 * PAGE_SIZE, true, Pin::LongTerm, &mut s)?;
+    let b = pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::LongTerm, &mut s)?;
     kunit_assert_eq!(t, b.mode(), Mode::Pinned);
     kunit_assert!(t, b.is_long_term());
     kunit_assert!(t, b.pages().all(|p| p.maybe_dma_pinned()));
     drop(b);
     let mut s = slots::<2>();
-    let r = get_user_pages(addr, 2 * PAGE_SIZE, false, &mut s)?;
+    let r = get_user_pages::<Source>(addr, 2 * PAGE_SIZE, &mut s)?;
     kunit_assert!(t, !r.pages().any(|p| p.maybe_dma_pinned()));
     drop(r);
     let d = counters().since(&before);
@@ -565,7 +568,7 @@ fn pin_longterm(t: &Test) -> CaseResult {
 fn pin_short_unaligned(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 3, 6)?;
     let mut s = slots::<3>();
-    let b = pin_user_pages(addr + PAGE_SIZE - 1, 2, false, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(addr + PAGE_SIZE - 1, 2, Pin::ShortTerm, &mut s)?;
     kunit_assert_eq!(
         t,
         (b.offset(), b.len(), b.nr_pages()),
@@ -579,7 +582,7 @@ fn pin_short_unaligned(t: &Test) -> CaseResult {
     let mut small = slots::<1>();
     kunit_assert_eq!(
         t,
-        pin_user_pages(addr + PAGE_SIZE - 1, 2, false, Pin::ShortTerm, &mut small).err(),
+        pin_user_pages::<Source>(addr + PAGE_SIZE - 1, 2, Pin::ShortTerm, &mut small).err(),
         Some(EINVAL)
     );
     Ok(())
@@ -589,7 +592,7 @@ fn pin_short_unaligned(t: &Test) -> CaseResult {
 fn release_dirty_pinned(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 3)?;
     let mut hold = slots::<2>();
-    let h = pin_user_pages(addr, 2 * PAGE_SIZE, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
     for p in h.pages() {
         p.test_clear_dirty();
     }
@@ -613,11 +616,11 @@ fn release_dirty_pinned(t: &Test) -> CaseResult {
 fn release_dirty_referenced(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 1, 3)?;
     let mut hold = slots::<1>();
-    let h = pin_user_pages(addr, PAGE_SIZE, false, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
     let base = h.pages().map(|p| p.ref_count()).sum::<i32>();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let mut s = slots::<1>();
-    get_user_pages(addr, PAGE_SIZE, true, &mut s)?.release_dirty();
+    get_user_pages::<Dest>(addr, PAGE_SIZE, &mut s)?.release_dirty();
     kunit_assert!(t, h.pages().all(|p| p.is_dirty()));
     kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), base);
     Ok(())
@@ -658,8 +661,8 @@ fn held_take_range(t: &Test) -> CaseResult {
     let before = counters();
     let addr = user_buffer(t, 10, 6)?;
     let mm = UserMm::current()?;
-    let write = GupFlags::new(GupFlags::WRITE, false)?;
-    let mut held = HeldPages::new(10, Mode::Pinned)?;
+    let write = GupFlags::new(0, false)?;
+    let mut held = HeldPages::<Dest>::new(10, Mode::Pinned)?;
     let end = addr + 10 * PAGE_SIZE;
     kunit_assert_eq!(
         t,
@@ -688,7 +691,7 @@ fn held_take_range(t: &Test) -> CaseResult {
         t.skip(c_str!("mappings not adjacent"));
         return Ok(());
     }
-    let mut refs = HeldPages::new(4, Mode::Referenced)?;
+    let mut refs = HeldPages::<Source>::new(4, Mode::Referenced)?;
     let r = refs.take_range(
         a2,
         a2 + 4 * PAGE_SIZE,
@@ -701,6 +704,92 @@ fn held_take_range(t: &Test) -> CaseResult {
     kunit_assert_eq!(t, counters().since(&before).referenced, 2);
     drop(refs);
     kunit_assert!(t, counters().since(&before).balanced());
+    Ok(())
+}
+
+/// The direction decides `FOLL_WRITE`: a destination pin or reference of a read-only mapping
+/// is refused (`EFAULT`, nothing held), a source one is taken; `FOLL_WRITE` among the flags a
+/// caller chooses is `EINVAL` (the direction says it); a destination `take_range` over a
+/// read-only mapping takes nothing.
+fn direction_decides_foll_write(t: &Test) -> CaseResult {
+    let addr = t.vm_mmap(2 * PAGE_SIZE, true, false)?;
+    let before = counters();
+    let mut s = slots::<2>();
+    kunit_assert_eq!(
+        t,
+        pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+        Some(EFAULT)
+    );
+    kunit_assert_eq!(
+        t,
+        get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s).err(),
+        Some(EFAULT)
+    );
+    kunit_assert_eq!(t, counters(), before);
+    let b = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    kunit_assert_eq!(t, (b.mode(), b.nr_pages()), (Mode::Pinned, 2));
+    drop(b);
+    kunit_assert_eq!(t, GupFlags::new(GupFlags::WRITE, false).err(), Some(EINVAL));
+    let mm = UserMm::current()?;
+    let mut held = HeldPages::<Dest>::new(2, Mode::Pinned)?;
+    let end = addr + 2 * PAGE_SIZE;
+    held.take_range(addr, end, 2, GupFlags::new(0, false)?, Walk::Fast(&mm))?;
+    kunit_assert_eq!(t, held.len(), 0);
+    let mut held = HeldPages::<Source>::new(2, Mode::Pinned)?;
+    held.take_range(addr, end, 2, GupFlags::new(0, false)?, Walk::Fast(&mm))?;
+    kunit_assert_eq!(t, held.len(), 2);
+    drop(held);
+    kunit_assert!(t, counters().since(&before).balanced());
+    Ok(())
+}
+
+/// `PageRef::read` (in C) copies the bytes of a range within the page and refuses one that
+/// leaves it; `copy_out` stops at the end of its output.
+fn page_read_checked(t: &Test) -> CaseResult {
+    let addr = user_buffer(t, 1, 9)?;
+    let expect = patterned(PAGE_SIZE, 9)?;
+    let mut s = slots::<1>();
+    let b = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let Some(p) = b.pages().next() else {
+        kunit_assert!(t, false, "no page");
+        return Ok(());
+    };
+    let mut out = [0u8; 200];
+    kunit_assert_eq!(t, p.read(PAGE_SIZE - 100, &mut out).err(), Some(EINVAL));
+    kunit_assert_eq!(t, p.read(usize::MAX, &mut out[..2]).err(), Some(EINVAL));
+    p.read(PAGE_SIZE - 200, &mut out)?;
+    kunit_assert!(t, out[..] == expect[PAGE_SIZE - 200..]);
+    let mut short = [0u8; 10];
+    kunit_assert_eq!(t, b.copy_out(&mut short), 10);
+    kunit_assert!(t, short[..] == expect[..10]);
+    Ok(())
+}
+
+/// `HeldPages::new` with a size from user space: more slots than pages of RAM, or a size whose
+/// array overflows, is `ENOMEM` at once (no allocation, no warning); listed is `EINVAL`; the
+/// largest allowed size is accepted or fails quietly with `ENOMEM`.
+fn held_pages_bounded(t: &Test) -> CaseResult {
+    let max = HeldPages::<Dest>::max_capacity();
+    kunit_assert!(t, max > 0);
+    kunit_assert_eq!(
+        t,
+        HeldPages::<Dest>::new(usize::MAX, Mode::Pinned).err(),
+        Some(ENOMEM)
+    );
+    kunit_assert_eq!(
+        t,
+        HeldPages::<Source>::new(max + 1, Mode::Referenced).err(),
+        Some(ENOMEM)
+    );
+    kunit_assert_eq!(
+        t,
+        HeldPages::<Source>::new(4, Mode::Listed).err(),
+        Some(EINVAL)
+    );
+    match HeldPages::<Dest>::new(max, Mode::Pinned) {
+        Ok(h) => kunit_assert!(t, h.is_empty()),
+        Err(e) => kunit_assert_eq!(t, e, ENOMEM),
+    }
     Ok(())
 }
 
@@ -730,6 +819,9 @@ kunit_suite!(
         release_dirty_referenced,
         into_owned_only_when_held,
         held_take_range,
+        direction_decides_foll_write,
+        page_read_checked,
+        held_pages_bounded,
         counters_balanced,
     ]
 );

@@ -2,6 +2,8 @@
 
 //! Suite `iovx_harness`: the KUnit glue and the C shim against the kernel they were built for.
 
+#![deny(unsafe_code)]
+
 use crate::abstractions::iov::{Dest, IovIter, Kind, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};

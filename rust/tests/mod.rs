@@ -2,7 +2,10 @@
 
 //! The KUnit suites of iov-extract, one file per subject.
 
+#![deny(unsafe_code)]
+
 mod bio;
+mod direct_io;
 mod extract;
 mod harness;
 mod miscdev;
