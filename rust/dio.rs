@@ -15,6 +15,7 @@ use crate::abstractions::blk::Disk;
 use crate::abstractions::direct_io::{DirectIo, Ended, Kiocb};
 use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::ramdisk::RamDisk;
+use core::num::NonZeroU64;
 use kernel::{prelude::*, sync::Arc};
 
 /// DMA alignment of the disk's queue (`dma_alignment + 1`).
@@ -24,11 +25,15 @@ const DMA_ALIGN: u32 = 512;
 pub(crate) struct DioDev {
     disk: Arc<Disk<RamDisk>>,
     size: u64,
-    lbs: u32,
+    /// The disk's logical block size, a divisor that cannot be zero.
+    lbs: NonZeroU64,
 }
 
 impl DioDev {
-    pub(crate) fn new(disk: Arc<Disk<RamDisk>>, size: u64, lbs: u32) -> Self {
+    pub(crate) fn new(disk: Arc<Disk<RamDisk>>, size: u64) -> Self {
+        // 512 or 4096 (`Disk::new` refuses other sizes).
+        let lbs =
+            NonZeroU64::new(disk.target().logical_block_size().into()).unwrap_or(NonZeroU64::MIN);
         Self { disk, size, lbs }
     }
 
@@ -46,8 +51,9 @@ impl DioDev {
             return if write { io.fail(ENOSPC) } else { io.done(0) };
         }
         len = len.min((self.size - pos) as usize);
-        let lbs = self.lbs as u64;
-        if pos % lbs != 0 || len as u64 % lbs != 0 || !io.is_aligned(DMA_ALIGN - 1, self.lbs - 1) {
+        let lbs = self.lbs;
+        let len_mask = (lbs.get() - 1) as u32;
+        if pos % lbs != 0 || len as u64 % lbs != 0 || !io.is_aligned(DMA_ALIGN - 1, len_mask) {
             return io.fail(EINVAL);
         }
         io.direct_io(self.disk.target(), pos, len)

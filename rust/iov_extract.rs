@@ -76,8 +76,7 @@ impl kernel::Module for IovExtract {
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
-            let dio =
-                MiscDevice::register(&dio_name, dio::DioDev::new(disk.clone(), capacity, p.lbs))?;
+            let dio = MiscDevice::register(&dio_name, dio::DioDev::new(disk.clone(), capacity))?;
             pr_info!("/dev/{} and /dev/{} ready\n", &*name, &*dio_name);
             units.push(
                 Unit {

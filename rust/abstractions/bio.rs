@@ -296,6 +296,15 @@ impl Target<'_> {
         self.lbs
     }
 
+    /// The logical block size as a divisor: remainders by it need no check for zero (and so no
+    /// panic path).
+    #[inline]
+    pub fn block_size(&self) -> core::num::NonZeroUsize {
+        // A disk's logical block size is 512 or 4096 (`Disk::new` refuses others); the fallback
+        // is never taken and costs a conditional move, not a branch to a panic.
+        core::num::NonZeroUsize::new(self.lbs as usize).unwrap_or(core::num::NonZeroUsize::MIN)
+    }
+
     /// The same disk, for bios of I/O priority `ioprio` (`bi_ioprio`: a kiocb's `ki_ioprio`, say).
     /// Without it, the block layer gives each bio its submitter's priority.
     pub fn with_ioprio(self, ioprio: u16) -> Self {

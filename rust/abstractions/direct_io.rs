@@ -33,6 +33,7 @@
 //! past the call: the kiocb is completed only after the last bio has released its pages.
 
 use core::marker::PhantomData;
+use core::num::NonZeroUsize;
 use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::{bindings, ffi, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
 
@@ -57,7 +58,7 @@ fn fill<'data, S: Storage, D: Direction>(
     bio: &mut Bio<'_, 'data, D, S>,
     iter: &mut IovIter<'data, D>,
     left: usize,
-    lbs: usize,
+    lbs: NonZeroUsize,
     slots: &mut [PageSlot],
 ) -> Result {
     while bio.len() < left && bio.room() > 0 {
@@ -115,7 +116,7 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
     mut bio: Bio<'t, 'data, D, S>,
     iter: &mut IovIter<'data, D>,
     len: usize,
-    lbs: usize,
+    lbs: NonZeroUsize,
     slots: &mut [PageSlot],
 ) -> Result<Option<Bio<'t, 'data, D, S>>> {
     let r = fill(&mut bio, iter, len, lbs, slots);
@@ -145,7 +146,7 @@ pub(crate) fn submit_iter_wait_inline<D: Direction>(
     len: usize,
 ) -> Result<Option<usize>> {
     let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
-    let lbs = target.logical_block_size() as usize;
+    let lbs = target.block_size();
     let bio = Bio::<D, Inline<'_>>::new_inline(slot, target, sector);
     match fill_whole(bio, iter, len, lbs, &mut slots)? {
         Some(bio) => bio.submit_wait().map(Some),
@@ -171,7 +172,7 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
     len: usize,
     done: &R,
 ) -> Result<Option<usize>> {
-    let lbs = target.logical_block_size() as usize;
+    let lbs = target.block_size();
     let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
     let bio = Bio::<D>::new(target, sector, nr_vecs)?;
     let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots))? else {
@@ -213,7 +214,7 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
 ) -> Result<usize> {
     // The page array is on the stack and starts empty (`with_slots()`).
     with_slots(len, |slots| {
-        let lbs = target.logical_block_size() as usize;
+        let lbs = target.block_size();
         let mut submitted = 0usize;
         let mut failed: Option<Error> = None;
         while submitted < len && failed.is_none() {
