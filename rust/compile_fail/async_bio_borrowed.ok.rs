@@ -4,8 +4,8 @@
 // iterator's memory.
 
 use crate::abstractions::bio::{Bio, Completion, Target};
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{IovIter, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 struct Quiet;
@@ -19,7 +19,7 @@ pub fn misuse(target: Target<'_>, addr: usize) -> Result {
     let mut iter = IovIter::<Source>::ubuf(addr, PAGE_SIZE)?;
     let mut slots = [PageSlot::EMPTY; 2];
     let batch = iter.extract(&mut slots, PAGE_SIZE)?;
-    let mut bio = Bio::new(target, true, 0, 2)?;
+    let mut bio = Bio::<Source>::new(target, 0, 2)?;
     if bio.add(batch).is_err() {
         return Err(ENOSPC);
     }

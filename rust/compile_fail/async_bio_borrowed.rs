@@ -7,8 +7,8 @@
 // error: E0597
 
 use crate::abstractions::bio::{Bio, Completion, Target};
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{IovIter, Kvec, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*, sync::Arc};
 
 struct Quiet;
@@ -24,7 +24,7 @@ pub fn misuse(target: Target<'_>) -> Result {
     let mut iter = IovIter::kvec(&mut segs)?;
     let mut slots = [PageSlot::EMPTY; 2];
     let batch = iter.extract(&mut slots, PAGE_SIZE)?;
-    let mut bio = Bio::new(target, true, 0, 2)?;
+    let mut bio = Bio::<Source>::new(target, 0, 2)?;
     if bio.add(batch).is_err() {
         return Err(ENOSPC);
     }

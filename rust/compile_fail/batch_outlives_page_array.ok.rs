@@ -2,8 +2,8 @@
 //
 // Twin of batch_outlives_page_array.rs: the page array outlives the batch.
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{Dest, IovIter};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(iter: &mut IovIter<'_, Dest>) -> Result<usize> {

@@ -2,8 +2,8 @@
 //
 // Twin of batch_released_twice.rs: each path releases the batch once.
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{Dest, IovIter};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(addr: usize) -> Result {

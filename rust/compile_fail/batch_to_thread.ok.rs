@@ -3,8 +3,9 @@
 // Twin of batch_to_thread.rs: pins that another thread will release are held in a
 // `HeldPages`, which owns its page array and is `Send`.
 
-use crate::abstractions::extract::{HeldPages, Mode};
+use crate::abstractions::gup::HeldPages;
 use crate::abstractions::iov::{Dest, IovIter};
+use crate::abstractions::pages::Mode;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 fn need_send<T: Send>(_: T) {}

@@ -6,8 +6,8 @@
 // error: E0505
 
 use crate::abstractions::bio::{Bio, BioSlot, Target};
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{IovIter, Kvec, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(target: Target<'_>) -> Result<usize> {
@@ -17,7 +17,7 @@ pub fn misuse(target: Target<'_>) -> Result<usize> {
     let mut iter = IovIter::kvec(&mut segs)?;
     let batch = iter.extract(&mut slots, PAGE_SIZE)?;
     let mut slot = BioSlot::new();
-    let mut bio = Bio::new_inline(&mut slot, target, true, 0);
+    let mut bio = Bio::<Source, _>::new_inline(&mut slot, target, 0);
     if bio.add(batch).is_err() {
         return Err(ENOSPC);
     }

@@ -6,12 +6,13 @@
 // error: E0597
 
 use crate::abstractions::bio::{Bio, BioSlot, Target};
+use crate::abstractions::iov::Dest;
 use kernel::prelude::*;
 
 pub fn misuse(target: Target<'_>) -> Result<usize> {
     let bio = {
         let mut slot = BioSlot::new();
-        Bio::new_inline(&mut slot, target, false, 0)
+        Bio::<Dest, _>::new_inline(&mut slot, target, 0)
     };
     bio.submit_wait()
 }

@@ -2,8 +2,8 @@
 //
 // Twin of listed_batch_after_free.rs: the batch is released before the buffer is freed.
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{IovIter, Kvec, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse() -> Result<usize> {

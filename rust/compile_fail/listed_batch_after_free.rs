@@ -6,8 +6,8 @@
 //
 // error: E0505
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{IovIter, Kvec, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse() -> Result<usize> {

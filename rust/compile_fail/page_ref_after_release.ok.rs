@@ -2,8 +2,8 @@
 //
 // Twin of page_ref_after_release.rs: the page is inspected while the batch holds it.
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{Dest, IovIter};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(addr: usize) -> Result<bool> {

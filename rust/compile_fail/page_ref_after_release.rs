@@ -5,8 +5,8 @@
 //
 // error: E0505
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{Dest, IovIter};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(addr: usize) -> Result<bool> {

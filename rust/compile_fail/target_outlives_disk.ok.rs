@@ -4,6 +4,7 @@
 
 use crate::abstractions::bio::Bio;
 use crate::abstractions::blk::{Disk, Driver, Request};
+use crate::abstractions::iov::Dest;
 use kernel::prelude::*;
 
 pub struct Null;
@@ -16,7 +17,7 @@ impl Driver for Null {
 
 pub fn misuse(disk: Disk<Null>) -> Result {
     let target = disk.target();
-    let bio = Bio::new(target, false, 0, 1)?;
+    let bio = Bio::<Dest>::new(target, 0, 1)?;
     drop(bio);
     drop(disk);
     Ok(())

@@ -22,7 +22,7 @@ impl DirectIo for Liar {
         drop(io);
         Ended {
             ret: -(bindings::EIOCBQUEUED as isize),
-            _p: PhantomData,
+            _call: PhantomData,
         }
     }
 

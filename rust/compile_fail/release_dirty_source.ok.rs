@@ -2,8 +2,8 @@
 //
 // Twin of release_dirty_source.rs: a write's pages are released clean.
 
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{IovIter, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(addr: usize) -> Result {

@@ -3,8 +3,9 @@
 // Twin of readonly_pin_read_bio.rs: the pages a read fills are pinned for writing.
 
 use crate::abstractions::bio::{Bio, BioSlot, Target};
-use crate::abstractions::extract::{pin_user_pages, PageSlot, Pin};
+use crate::abstractions::gup::{pin_user_pages, Pin};
 use crate::abstractions::iov::Dest;
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(target: Target<'_>, addr: usize) -> Result<usize> {

@@ -7,8 +7,8 @@
 // error: E0308
 
 use crate::abstractions::bio::{Bio, BioSlot, Target};
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{Dest, IovIter, Kvec, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(target: Target<'_>, data: &[u8]) -> Result<usize> {

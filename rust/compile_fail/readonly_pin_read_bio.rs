@@ -8,8 +8,9 @@
 // error: E0308
 
 use crate::abstractions::bio::{Bio, BioSlot, Target};
-use crate::abstractions::extract::{pin_user_pages, PageSlot, Pin};
+use crate::abstractions::gup::{pin_user_pages, Pin};
 use crate::abstractions::iov::{Dest, Source};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(target: Target<'_>, addr: usize) -> Result<usize> {

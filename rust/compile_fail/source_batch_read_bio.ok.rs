@@ -3,8 +3,8 @@
 // Twin of source_batch_read_bio.rs: a read fills a destination buffer, borrowed mutably.
 
 use crate::abstractions::bio::{Bio, BioSlot, Target};
-use crate::abstractions::extract::PageSlot;
 use crate::abstractions::iov::{Dest, IovIter, Kvec};
+use crate::abstractions::pages::PageSlot;
 use kernel::{page::PAGE_SIZE, prelude::*};
 
 pub fn misuse(target: Target<'_>, data: &mut [u8]) -> Result<usize> {
