@@ -354,7 +354,13 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
 					REQ_OP_READ) | REQ_ALLOC_CACHE,
 			       GFP_KERNEL, &fs_bio_set);
-	bio->bi_iter.bi_sector = sector;
+	/*
+	 * With a blocking GFP_KERNEL, bio_alloc_bioset() falls back on fs_bio_set's mempool and
+	 * does not fail for nr_vecs <= BIO_MAX_VECS; it is checked all the same, so that a NULL
+	 * reaches the caller rather than being dereferenced here.
+	 */
+	if (bio)
+		bio->bi_iter.bi_sector = sector;
 	return bio;
 }
 
