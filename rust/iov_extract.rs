@@ -72,7 +72,7 @@ impl kernel::Module for IovExtract {
             };
             let name = CString::try_from_fmt(fmt!("iovx{n}"))?;
             let disk = Arc::new(
-                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?, module)?,
+                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?)?,
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
@@ -131,5 +131,7 @@ fn counters_dir() -> Dir {
     dir.counter(c_str!("unlisted"), &c.unlisted);
     dir.counter(c_str!("dirtied"), &c.dirtied);
     dir.counter(c_str!("ramdisk_pages"), &ramdisk::STORAGE_PAGES);
+    dir.counter(c_str!("ramdisk_busy"), &ramdisk::BUSY);
+    dir.knob(c_str!("ramdisk_fail_allocs"), &ramdisk::FAIL_ALLOCS);
     dir
 }

@@ -331,11 +331,6 @@ void iovx_delayed_work_init(struct delayed_work *dw,
 	INIT_DELAYED_WORK(dw, fn);
 }
 
-void iovx_delayed_work_queue(struct delayed_work *dw, u64 delay_us)
-{
-	queue_delayed_work(system_unbound_wq, dw, usecs_to_jiffies(delay_us));
-}
-
 struct delayed_work *iovx_to_delayed_work(struct work_struct *w)
 {
 	return to_delayed_work(w);
@@ -497,4 +492,49 @@ long (*iovx_compat_ptr_ioctl(void))(struct file *file, unsigned int cmd,
 bool iovx_current_has_mm(void)
 {
 	return current->mm != NULL;
+}
+
+/* The blk-mq disk and the RAM disk. */
+
+/*
+ * The workqueue of a disk with delayed completions: unbound (the work is a copy, not tied to a
+ * CPU) and able to make progress under memory pressure (it completes I/O), as the block layer's
+ * own kblockd.
+ */
+struct workqueue_struct *iovx_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+}
+
+void iovx_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw,
+			     u64 delay_us)
+{
+	queue_delayed_work(wq, dw, usecs_to_jiffies(delay_us));
+}
+
+void iovx_memcpy_from_page(u8 *to, struct page *page, size_t off, size_t len)
+{
+	memcpy_from_page((char *)to, page, off, len);
+}
+
+void iovx_memcpy_to_page(struct page *page, size_t off, const u8 *from, size_t len)
+{
+	memcpy_to_page(page, off, (const char *)from, len);
+}
+
+/* queue_rq's answer for "busy, dispatch this request again later": blk-mq keeps it. */
+u8 iovx_blk_sts_resource(void)
+{
+	return (__force u8)BLK_STS_RESOURCE;
+}
+
+void iovx_might_sleep(void)
+{
+	might_sleep();
+}
+
+void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
+				atomic_t *value)
+{
+	debugfs_create_atomic_t(name, 0600, parent, value);
 }
