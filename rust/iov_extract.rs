@@ -44,7 +44,7 @@ struct IovExtract {
 }
 
 impl kernel::Module for IovExtract {
-    fn init(module: &'static ThisModule) -> Result<Self> {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
         let p = params::get();
         pr_info!(
             "loaded: {} disk(s) of {} MiB, {}-byte blocks, {} queue(s) of {}, delay {} us\n",
@@ -72,7 +72,7 @@ impl kernel::Module for IovExtract {
             };
             let name = CString::try_from_fmt(fmt!("iovx{n}"))?;
             let disk = Arc::new(
-                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?, module)?,
+                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?)?,
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
@@ -121,5 +121,7 @@ fn counters_dir() -> Dir {
         dir.counter(name, counter);
     }
     dir.counter(c_str!("ramdisk_pages"), &ramdisk::STORAGE_PAGES);
+    dir.counter(c_str!("ramdisk_busy"), &ramdisk::BUSY);
+    dir.knob(c_str!("ramdisk_fail_allocs"), &ramdisk::FAIL_ALLOCS);
     dir
 }

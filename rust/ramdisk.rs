@@ -10,9 +10,17 @@
 //! its own spinlock, so that I/O to different parts of the disk does not contend; the table of
 //! chunks is made with the disk, and a chunk's page table on its first write. Memory use is the
 //! data written plus one pointer per page of a touched chunk.
+//!
+//! Requests are served in atomic context, so storage is allocated with `GFP_NOWAIT`. When such
+//! an allocation fails, the request is handed back as busy ([`Failure::Busy`]) and blk-mq tries
+//! it again later: memory pressure delays a write, it does not fail it. The `ramdisk_fail_allocs`
+//! knob in debugfs makes the next allocations fail, to show that.
 
-use crate::abstractions::blk::{self, zero_page_range, Op, Request, Segment};
-use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+#![deny(unsafe_code)]
+
+use crate::abstractions::blk::{self, zero_page_range, Data, Failure, Op, Request, Segment};
+use crate::abstractions::iov::{Dest, Source};
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_spinlock,
     page::{Page, PAGE_SIZE},
@@ -23,6 +31,45 @@ use kernel::{
 
 /// Pages of storage held by all the RAM disks of the module (shown in debugfs).
 pub(crate) static STORAGE_PAGES: AtomicU64 = AtomicU64::new(0);
+
+/// Storage allocations still to fail on purpose (a debugfs knob, for tests): while it is
+/// positive, each allocation of storage takes one off and fails as if memory were short.
+pub(crate) static FAIL_ALLOCS: AtomicI32 = AtomicI32::new(0);
+
+/// Requests handed back as busy because storage could not be allocated (shown in debugfs).
+pub(crate) static BUSY: AtomicU64 = AtomicU64::new(0);
+
+/// Whether this storage allocation is to fail on purpose ([`FAIL_ALLOCS`]).
+fn fail_on_purpose() -> bool {
+    FAIL_ALLOCS
+        .fetch_update(Relaxed, Relaxed, |n| (n > 0).then(|| n - 1))
+        .is_ok()
+}
+
+/// A zeroed page of storage, or `Busy` when memory is short now.
+fn alloc_storage_page() -> Result<Page, Failure> {
+    if fail_on_purpose() {
+        return Err(Failure::Busy);
+    }
+    let page =
+        Page::alloc_page(GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO).map_err(|_| Failure::Busy)?;
+    STORAGE_PAGES.fetch_add(1, Relaxed);
+    Ok(page)
+}
+
+/// The page table of a chunk, all empty, or `Busy` when memory is short now.
+fn alloc_chunk_table() -> Result<Pages, Failure> {
+    if fail_on_purpose() {
+        return Err(Failure::Busy);
+    }
+    let mut pages =
+        KVec::with_capacity(CHUNK_PAGES, GFP_NOWAIT | __GFP_NOWARN).map_err(|_| Failure::Busy)?;
+    for _ in 0..CHUNK_PAGES {
+        // Within the capacity: no allocation.
+        pages.push(None, GFP_NOWAIT).map_err(|_| Failure::Busy)?;
+    }
+    Ok(pages)
+}
 
 /// Pages per chunk.
 pub(crate) const CHUNK_PAGES: usize = 512;
@@ -64,8 +111,8 @@ impl<'a> Cursor<'a> {
         &mut self,
         index: usize,
         make: bool,
-        f: impl FnOnce(Option<&mut Pages>, usize) -> Result<R>,
-    ) -> Result<R> {
+        f: impl FnOnce(Option<&mut Pages>, usize) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
         let c = index / CHUNK_PAGES;
         if self.chunk != c || self.pages >= PAGES_PER_HOLD {
             // One lock at a time: let go of the previous chunk first.
@@ -82,11 +129,7 @@ impl<'a> Cursor<'a> {
         };
         self.pages += 1;
         if guard.is_none() && make {
-            let mut pages = KVec::with_capacity(CHUNK_PAGES, GFP_NOWAIT | __GFP_NOWARN)?;
-            for _ in 0..CHUNK_PAGES {
-                pages.push(None, GFP_NOWAIT)?;
-            }
-            **guard = Some(pages);
+            **guard = Some(alloc_chunk_table()?);
         }
         f(guard.as_mut(), index % CHUNK_PAGES)
     }
@@ -115,8 +158,8 @@ impl RamDisk {
     fn pieces(
         pos: u64,
         len: usize,
-        mut f: impl FnMut(usize, usize, usize, usize) -> Result,
-    ) -> Result {
+        mut f: impl FnMut(usize, usize, usize, usize) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
         let mut done = 0;
         while done < len {
             let at = pos + done as u64;
@@ -134,28 +177,29 @@ impl RamDisk {
     #[inline]
     fn write_piece(
         cur: &mut Cursor<'_>,
-        seg: &Segment<'_>,
+        seg: &Segment<'_, Source>,
         index: usize,
         off: usize,
         n: usize,
         at: usize,
-    ) -> Result {
+    ) -> Result<(), Failure> {
         cur.with_chunk(index, true, |pages, i| {
-            let pages = pages.ok_or(ENOMEM)?;
+            let pages = pages.ok_or(Failure::Busy)?;
             let slot = &mut pages[i];
-            if slot.is_none() {
-                *slot = Some(Page::alloc_page(GFP_NOWAIT | __GFP_NOWARN | __GFP_ZERO)?);
-                STORAGE_PAGES.fetch_add(1, Relaxed);
-            }
-            match slot {
-                Some(page) => seg.copy_to_page(at, page, off, n),
-                None => Err(ENOMEM),
-            }
+            let page = match slot {
+                Some(page) => page,
+                empty => empty.insert(alloc_storage_page()?),
+            };
+            Ok(seg.copy_to_page(at, page, off, n)?)
         })
     }
 
     #[inline]
-    fn write_segment(cur: &mut Cursor<'_>, pos: u64, seg: &Segment<'_>) -> Result {
+    fn write_segment(
+        cur: &mut Cursor<'_>,
+        pos: u64,
+        seg: &Segment<'_, Source>,
+    ) -> Result<(), Failure> {
         if pos % PAGE_SIZE as u64 == 0 && seg.len() == PAGE_SIZE {
             // A whole storage page, the usual case: one piece.
             let index = (pos / PAGE_SIZE as u64) as usize;
@@ -167,29 +211,64 @@ impl RamDisk {
     }
 
     #[inline]
-    fn read_segment(cur: &mut Cursor<'_>, pos: u64, seg: &mut Segment<'_>) -> Result {
+    fn read_segment(
+        cur: &mut Cursor<'_>,
+        pos: u64,
+        seg: &mut Segment<'_, Dest>,
+    ) -> Result<(), Failure> {
         if pos % PAGE_SIZE as u64 == 0 && seg.len() == PAGE_SIZE {
             // A whole storage page, the usual case: one piece.
             let index = (pos / PAGE_SIZE as u64) as usize;
             return cur.with_chunk(index, false, |pages, i| {
-                match pages.and_then(|p| p[i].as_ref()) {
+                Ok(match pages.and_then(|p| p[i].as_ref()) {
                     Some(page) => seg.copy_from_page(0, page, 0, PAGE_SIZE),
                     None => seg.zero(0, PAGE_SIZE),
-                }
+                }?)
             });
         }
         Self::pieces(pos, seg.len(), |index, off, n, at| {
             cur.with_chunk(index, false, |pages, i| {
-                match pages.and_then(|p| p[i].as_ref()) {
+                Ok(match pages.and_then(|p| p[i].as_ref()) {
                     Some(page) => seg.copy_from_page(at, page, off, n),
                     None => seg.zero(at, n),
-                }
+                }?)
             })
         })
     }
 
+    /// The byte position of `len` bytes from `sector`, if they lie within the disk.
+    fn span(&self, sector: u64, len: usize) -> Result<u64> {
+        let pos = sector.checked_mul(SECTOR).ok_or(EIO)?;
+        match pos.checked_add(len as u64) {
+            Some(end) if end <= self.capacity => Ok(pos),
+            _ => Err(EIO),
+        }
+    }
+
+    fn read(&self, data: &Data<'_, Dest>) -> Result<(), Failure> {
+        let mut at = self.span(data.sector(), data.len())?;
+        let mut cur = Cursor::new(self);
+        data.for_each_segment(|seg| {
+            Self::read_segment(&mut cur, at, seg)?;
+            at += seg.len() as u64;
+            Ok(())
+        })
+    }
+
+    fn write(&self, data: &Data<'_, Source>) -> Result<(), Failure> {
+        let mut at = self.span(data.sector(), data.len())?;
+        let mut cur = Cursor::new(self);
+        data.for_each_segment(|seg| {
+            Self::write_segment(&mut cur, at, seg)?;
+            at += seg.len() as u64;
+            Ok(())
+        })
+    }
+
     /// Discard and write-zeroes: whole pages are freed, partial ones zeroed.
-    fn zero_range(&self, pos: u64, len: usize) -> Result {
+    fn zero_range(&self, range: blk::Range) -> Result<(), Failure> {
+        let pos = self.span(range.sector, range.len)?;
+        let len = range.len;
         let mut cur = Cursor::new(self);
         Self::pieces(pos, len, |index, off, n, _| {
             cur.with_chunk(index, false, |pages, i| {
@@ -224,40 +303,18 @@ impl Drop for RamDisk {
 
 impl blk::Driver for RamDisk {
     #[inline]
-    fn transfer(&self, rq: &Request<'_>) -> Result {
-        let op = rq.op();
-        // A flush carries no position (its sector is all ones) and no data.
-        if op == Op::Flush {
-            return Ok(());
-        }
-        let len = rq.len();
-        let pos = rq.sector().checked_mul(SECTOR).ok_or(EIO)?;
-        match pos.checked_add(len as u64) {
-            Some(end) if end <= self.capacity => {}
-            _ => return Err(EIO),
-        }
-        match op {
-            Op::Read => {
-                let mut at = pos;
-                let mut cur = Cursor::new(self);
-                rq.for_each_segment(|seg| {
-                    Self::read_segment(&mut cur, at, seg)?;
-                    at += seg.len() as u64;
-                    Ok(())
-                })
-            }
-            Op::Write => {
-                let mut at = pos;
-                let mut cur = Cursor::new(self);
-                rq.for_each_segment(|seg| {
-                    Self::write_segment(&mut cur, at, seg)?;
-                    at += seg.len() as u64;
-                    Ok(())
-                })
-            }
-            Op::Discard | Op::WriteZeroes => self.zero_range(pos, len),
+    fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure> {
+        let r = match rq.op() {
+            Op::Read(data) => self.read(&data),
+            Op::Write(data) => self.write(&data),
+            // Flush and FUA need nothing: the data is in memory once the write completes.
             Op::Flush => Ok(()),
-            Op::Other => Err(blk::not_supported()),
+            Op::Discard(range) | Op::WriteZeroes(range) => self.zero_range(range),
+            Op::Other => Err(blk::not_supported().into()),
+        };
+        if let Err(Failure::Busy) = r {
+            BUSY.fetch_add(1, Relaxed);
         }
+        r
     }
 }

@@ -3,8 +3,9 @@
 #
 # Guest entry point: the iovx RAM disk itself, through the kernel's block device paths:
 # never-written sectors read as zeroes, memory is allocated on first write and stays close to
-# the data written, discard and write-zeroes free or zero the pages, flush is accepted, and
-# the module cannot be unloaded while the disk is open. BDEV overrides the device.
+# the data written, discard and write-zeroes free or zero the pages, flush is accepted, a write
+# is retried rather than failed when storage cannot be allocated, and the module cannot be
+# unloaded while the disk is open. BDEV overrides the device.
 BDEV=${BDEV:-/dev/iovx0}
 n=0
 failed=0
@@ -67,6 +68,34 @@ if cmp -s $t/p $t/z && cmp -s $t/q $t/q2; then ok partial_discard; else not_ok p
 
 # Flush (fsync on the block device) is accepted.
 if sync "$BDEV" 2>/dev/null || sync; then ok flush_accepted; else not_ok flush_accepted "sync failed"; fi
+
+# Storage allocations failing (as under memory pressure: the RAM disk allocates with
+# GFP_NOWAIT): the write is handed back to blk-mq and retried, it does not fail, and no data is
+# lost. The knob makes the next N allocations of storage fail.
+knobs=/sys/kernel/debug/iov_extract
+if [ -w $knobs/ramdisk_fail_allocs ]; then
+	dd if=/dev/urandom of=$t/f bs=64k count=32 2>/dev/null
+	busy0=$(cat $knobs/ramdisk_busy)
+	echo 16 >$knobs/ramdisk_fail_allocs
+	if dd if=$t/f of="$BDEV" bs=64k seek=896 oflag=direct 2>$t/err &&
+		dd if="$BDEV" of=$t/g bs=64k skip=896 count=32 iflag=direct 2>>$t/err &&
+		cmp -s $t/f $t/g; then
+		left=$(cat $knobs/ramdisk_fail_allocs)
+		busy=$(($(cat $knobs/ramdisk_busy) - busy0))
+		echo "# 2 MiB written with 16 allocations failing: $busy request(s) retried, $left failure(s) left"
+		if [ "$left" -eq 0 ] && [ "$busy" -gt 0 ]; then
+			ok write_retried_under_allocation_failure
+		else
+			not_ok write_retried_under_allocation_failure "$busy retried, $left failures left"
+		fi
+	else
+		sed 's/^/# /' $t/err
+		not_ok write_retried_under_allocation_failure "the write failed or read back other bytes"
+	fi
+	echo 0 >$knobs/ramdisk_fail_allocs
+else
+	not_ok write_retried_under_allocation_failure "no $knobs/ramdisk_fail_allocs"
+fi
 
 # The module stays while the disk is open.
 exec 3<"$BDEV"

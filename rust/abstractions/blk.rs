@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A blk-mq disk whose requests a [`Driver`] serves by copying data, and the segment view of
-//! a request.
+//! A blk-mq disk whose requests a [`Driver`] serves by copying data, and the typed view of a
+//! request: data only from the reads and writes that carry it.
 //!
 //! C headers: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h),
 //! [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
@@ -9,65 +9,99 @@
 //! Linux 6.12's `kernel::block::mq` offers no data access, no error completion and no way to
 //! submit bios to the disk it makes, so this module builds the tag set and the gendisk over the
 //! raw API (in the shape of the in-tree abstraction) and adds what a RAM disk needs: the request's
-//! operation, position and single-page segments, copies between segments and the driver's pages,
-//! discard and write-zeroes limits, and a delayed completion mode in which the transfer itself
-//! happens when the request completes, as with a DMA engine.
+//! operation and, for reads and writes only, its single-page segments typed by direction; copies
+//! between segments and the driver's pages done in C; a way to say "busy, try again later";
+//! discard and write-zeroes limits; and a delayed completion mode in which the transfer itself
+//! happens when the request completes, as with a DMA engine, from a workqueue of the disk's own.
+//!
+//! # Contexts
+//!
+//! - [`Driver::transfer`] runs in atomic context: from `queue_rq`, which blk-mq calls under
+//!   `rcu_read_lock()` (the queue is not `BLK_MQ_F_BLOCKING`), or, with a delay, from a worker of
+//!   the disk's workqueue. It must not sleep; nothing in this module that it can reach sleeps.
+//! - [`Disk::new`] and dropping a [`Disk`] sleep (process context); both call `might_sleep()`,
+//!   so the debug kernel reports a call from atomic context, such as from `transfer`.
+//!
+//! # Unload
+//!
+//! Dropping a [`Disk`] deletes the gendisk (which returns once every request has ended and no
+//! `queue_rq` runs any more), then drains and destroys the disk's workqueue (so no worker is
+//! still returning through the module's code), then frees the tag set. The gendisk's operations
+//! table is a `static` of the module with no callback, so a gendisk reference that outlives the
+//! [`Disk`] never calls into the module. See `Documentation/blk.rst`.
 
+use super::iov::{Dest, Direction, Source};
+use super::shim;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
-    bindings, error::from_err_ptr, page::Page, page::PAGE_SIZE, prelude::*, types::Opaque,
+    bindings, error::from_err_ptr, ffi, page::Page, page::PAGE_SIZE, prelude::*, types::Opaque,
     types::ScopeGuard,
 };
 
-use super::shim;
-
-/// The operation of a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// Read sectors.
-    Read,
-    /// Write sectors.
-    Write,
-    /// Flush the volatile write cache.
-    Flush,
-    /// Discard sectors (their contents become undefined; here: zero).
-    Discard,
-    /// Write zeroes to sectors.
-    WriteZeroes,
-    /// Anything else; failed with `EOPNOTSUPP`.
-    Other,
-}
-
-/// What a disk driver does with the requests of its disk.
-pub trait Driver: Send + Sync + Sized + 'static {
-    /// Carries out `rq` (all of it) and says how it went. Called in process context with
-    /// preemption possibly disabled: it must not sleep.
-    fn transfer(&self, rq: &Request<'_>) -> Result;
-}
-
 /// A request being served, lent to [`Driver::transfer`].
+///
+/// Its data is reached through [`Request::op`], which gives segments for reads and writes only.
 ///
 /// # Invariants
 ///
-/// `raw` is a started request owned by the driver for `'a`, not yet ended.
+/// `raw` is a request of a queue made by [`Disk::new`], handed to the driver by `queue_rq` and not
+/// yet ended, for `'a`.
 pub struct Request<'a> {
     raw: *mut bindings::request,
     _p: PhantomData<&'a ()>,
 }
 
-impl Request<'_> {
-    /// The operation.
-    pub fn op(&self) -> Op {
+/// The operation of a request, with what each operation carries.
+///
+/// Only [`Op::Read`] and [`Op::Write`] give access to data: a discard, a write-zeroes or a flush
+/// request has no data pages (a discard bio's `bi_io_vec` is NULL), so it has no segments to ask
+/// for.
+pub enum Op<'r> {
+    /// Read sectors: the driver fills the segments.
+    Read(Data<'r, Dest>),
+    /// Write sectors: the driver takes the data from the segments.
+    Write(Data<'r, Source>),
+    /// Flush the volatile write cache. Carries no data and no position.
+    Flush,
+    /// Discard sectors (their contents become undefined; here: zero).
+    Discard(Range),
+    /// Write zeroes to sectors.
+    WriteZeroes(Range),
+    /// Anything else (passthrough, zone and secure-erase operations, which these disks do not
+    /// announce); it carries nothing a driver can reach. Fail it with [`not_supported`].
+    Other,
+}
+
+/// The sectors a discard or write-zeroes request covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    /// The first sector (of 512 bytes).
+    pub sector: u64,
+    /// Bytes covered.
+    pub len: usize,
+}
+
+impl<'a> Request<'a> {
+    /// The operation, and for reads and writes the data.
+    pub fn op(&self) -> Op<'_> {
         // SAFETY: `raw` is a valid request (type invariant). `req_op()`: the low bits of the
         // flags.
         let op = unsafe { (*self.raw).cmd_flags } & ((1 << bindings::REQ_OP_BITS) - 1);
         match op {
-            bindings::req_op_REQ_OP_READ => Op::Read,
-            bindings::req_op_REQ_OP_WRITE => Op::Write,
+            // INVARIANT: The operation is a read.
+            bindings::req_op_REQ_OP_READ => Op::Read(Data {
+                raw: self.raw,
+                _p: PhantomData,
+            }),
+            // INVARIANT: The operation is a write.
+            bindings::req_op_REQ_OP_WRITE => Op::Write(Data {
+                raw: self.raw,
+                _p: PhantomData,
+            }),
             bindings::req_op_REQ_OP_FLUSH => Op::Flush,
-            bindings::req_op_REQ_OP_DISCARD => Op::Discard,
-            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes,
+            bindings::req_op_REQ_OP_DISCARD => Op::Discard(self.range()),
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes(self.range()),
             _ => Op::Other,
         }
     }
@@ -78,13 +112,13 @@ impl Request<'_> {
         unsafe { (*self.raw).cmd_flags & (1 << bindings::req_flag_bits___REQ_FUA) != 0 }
     }
 
-    /// The first sector (of 512 bytes).
+    /// The first sector (of 512 bytes). Meaningless for a flush.
     pub fn sector(&self) -> u64 {
         // SAFETY: `raw` is a valid request (type invariant). `blk_rq_pos()`.
         unsafe { (*self.raw).__sector }
     }
 
-    /// Bytes the request covers.
+    /// Bytes the request covers (none for a flush).
     pub fn len(&self) -> usize {
         // SAFETY: `raw` is a valid request (type invariant). `blk_rq_bytes()`.
         unsafe { (*self.raw).__data_len as usize }
@@ -95,9 +129,51 @@ impl Request<'_> {
         self.len() == 0
     }
 
+    fn range(&self) -> Range {
+        Range {
+            sector: self.sector(),
+            len: self.len(),
+        }
+    }
+}
+
+/// The data of a read (`D` is [`Dest`]: the driver writes the segments) or of a write (`D` is
+/// [`Source`]: the driver reads them), borrowed from the request for `'r`.
+///
+/// # Invariants
+///
+/// `raw` is a request as in [`Request`]'s invariant, valid for `'r`, whose operation is
+/// `REQ_OP_READ` if `D` is [`Dest`] and `REQ_OP_WRITE` if `D` is [`Source`]: its bios (if any)
+/// carry data pages in `bi_io_vec`, writable by the device for a read.
+pub struct Data<'r, D: Direction> {
+    raw: *mut bindings::request,
+    _p: PhantomData<(&'r (), D)>,
+}
+
+impl<D: Direction> Data<'_, D> {
+    /// The first sector (of 512 bytes).
+    pub fn sector(&self) -> u64 {
+        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_pos()`.
+        unsafe { (*self.raw).__sector }
+    }
+
+    /// Bytes to transfer. May be zero: then there are no segments.
+    pub fn len(&self) -> usize {
+        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_bytes()`.
+        unsafe { (*self.raw).__data_len as usize }
+    }
+
+    /// Whether there is nothing to transfer.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Calls `f` for each single-page data segment, in order (`rq_for_each_segment()`), and
-    /// stops at the first error.
-    pub fn for_each_segment(&self, mut f: impl FnMut(&mut Segment<'_>) -> Result) -> Result {
+    /// stops at the first error. Each call walks the request from its start.
+    pub fn for_each_segment<E>(
+        &self,
+        mut f: impl FnMut(&mut Segment<'_, D>) -> Result<(), E>,
+    ) -> Result<(), E> {
         // SAFETY: `raw` is a valid request (type invariant), and so is its first bio if any.
         // As `rq_for_each_segment()`: from the first bio's position.
         let mut it = unsafe {
@@ -114,14 +190,15 @@ impl Request<'_> {
         loop {
             let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
             // SAFETY: `it` was initialised above and walks this request's bios, which the
-            // request keeps; `bv` is written when `true` is returned.
+            // request keeps; they carry data (type invariant: a read or a write), so their
+            // `bi_io_vec` lists `bi_size` bytes of pages. `bv` is written when `true` is returned.
             if !unsafe { shim::iovx_rq_iter_next(&mut it, bv.as_mut_ptr()) } {
                 return Ok(());
             }
             // SAFETY: `bv` was written by the call above.
             let bv = unsafe { bv.assume_init() };
             // INVARIANT: The segment lies within one page of the request's data, which stays
-            // valid until the request ends, after `f` returns.
+            // valid until the request ends, after `f` returns; the direction is the request's.
             let mut seg = Segment {
                 bv,
                 _p: PhantomData,
@@ -131,19 +208,22 @@ impl Request<'_> {
     }
 }
 
-/// One single-page piece of a request's data.
+/// One single-page piece of a request's data: of a read if `D` is [`Dest`], of a write if `D` is
+/// [`Source`].
 ///
 /// # Invariants
 ///
 /// `bv` describes `bv_len` bytes at `bv_offset` within page `bv_page`, all within that page,
-/// which is valid memory for `'a`. The memory belongs to whoever issued the I/O (a pinned user
-/// page, a page-cache page, kernel memory); it is only ever accessed with raw copies, never
-/// through Rust references, as a DMA engine would access it.
-pub struct Segment<'a> {
+/// which is valid memory for `'a` (writable if `D` is [`Dest`]). The memory belongs to whoever
+/// issued the I/O (a pinned user page, a page-cache page, kernel memory) and others may access
+/// it concurrently, so it is only ever accessed by copies done in C, never through Rust
+/// references or Rust copies, as a DMA engine would access it.
+pub struct Segment<'a, D: Direction> {
     bv: bindings::bio_vec,
-    _p: PhantomData<&'a ()>,
+    _p: PhantomData<(&'a (), D)>,
 }
 
+/// Checks that `offset..offset + len` lies within a page.
 fn check_range(offset: usize, len: usize) -> Result {
     match offset.checked_add(len) {
         Some(end) if end <= PAGE_SIZE => Ok(()),
@@ -151,7 +231,7 @@ fn check_range(offset: usize, len: usize) -> Result {
     }
 }
 
-impl Segment<'_> {
+impl<D: Direction> Segment<'_, D> {
     /// Bytes in the segment.
     pub fn len(&self) -> usize {
         self.bv.bv_len as usize
@@ -160,25 +240,6 @@ impl Segment<'_> {
     /// Whether the segment is empty.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Maps the segment's page and gives `f` the address of byte `at` of the segment, after
-    /// checking that `at..at + len` lies within the segment.
-    fn with_mapped<R>(
-        &self,
-        at: usize,
-        len: usize,
-        f: impl FnOnce(*mut u8) -> Result<R>,
-    ) -> Result<R> {
-        let off = self.page_offset(at, len)?;
-        // SAFETY: `bv_page` is valid (type invariant); the mapping is undone below.
-        let va = unsafe { shim::iovx_kmap_local_page(self.bv.bv_page) };
-        // SAFETY: `off` (`bv_offset + at`) is within the mapped page (type invariant and the
-        // check).
-        let r = f(unsafe { va.cast::<u8>().add(off) });
-        // SAFETY: `va` was mapped just above in this context.
-        unsafe { shim::iovx_kunmap_local(va) };
-        r
     }
 
     /// Checks that `at..at + len` lies within the segment and gives the offset of byte `at` in
@@ -190,7 +251,9 @@ impl Segment<'_> {
             _ => Err(EINVAL),
         }
     }
+}
 
+impl Segment<'_, Source> {
     /// Copies `len` bytes of the segment from byte `at` into `page` at `offset` (the data of a
     /// write). `EINVAL` if a range is out of bounds.
     #[inline]
@@ -199,11 +262,27 @@ impl Segment<'_> {
         let from = self.page_offset(at, len)?;
         // SAFETY: Both ranges were checked to lie within their pages; `page` is borrowed
         // mutably, so nothing else accesses it; the segment's page is valid (type invariant) and
-        // a different page from `page`, which belongs to the driver.
+        // a different page from `page`, which belongs to the driver. The copy is done in C, so a
+        // concurrent writer of the segment's page gives torn bytes, not a Rust data race.
         unsafe { shim::iovx_copy_page(page.as_ptr(), offset, self.bv.bv_page, from, len) };
         Ok(())
     }
 
+    /// Copies `out.len()` bytes of the segment from byte `at` into `out`. `EINVAL` if the range
+    /// is out of bounds.
+    pub fn copy_to_slice(&self, at: usize, out: &mut [u8]) -> Result {
+        let len = out.len();
+        let from = self.page_offset(at, len)?;
+        // SAFETY: The range lies within the segment's page (checked), which is valid (type
+        // invariant); `out` is Rust memory borrowed mutably for `len` bytes. The copy is done in
+        // C (`memcpy_from_page()`), so a concurrent writer of the segment's page is no data race
+        // in Rust's model.
+        unsafe { shim::iovx_memcpy_from_page(out.as_mut_ptr(), self.bv.bv_page, from, len) };
+        Ok(())
+    }
+}
+
+impl Segment<'_, Dest> {
     /// Copies `len` bytes of `page` at `offset` into the segment at byte `at` (the data of a
     /// read). `EINVAL` if a range is out of bounds.
     #[inline]
@@ -211,41 +290,29 @@ impl Segment<'_> {
         check_range(offset, len)?;
         let to = self.page_offset(at, len)?;
         // SAFETY: Both ranges were checked to lie within their pages; the segment's page is
-        // valid (type invariant) and only ever accessed with raw copies; `page` is only read here
-        // while writers hold it mutably elsewhere.
+        // valid and writable (type invariant: a read) and only ever accessed with copies in C;
+        // `page` is borrowed shared, so safe code cannot write it meanwhile.
         unsafe { shim::iovx_copy_page(self.bv.bv_page, to, page.as_ptr(), offset, len) };
         Ok(())
-    }
-
-    /// Copies `len` bytes of the segment from byte `at` into `out` (`len` is `out.len()`).
-    /// `EINVAL` if the range is out of bounds.
-    pub fn copy_to_slice(&self, at: usize, out: &mut [u8]) -> Result {
-        let len = out.len();
-        self.with_mapped(at, len, |src| {
-            // SAFETY: `src` is valid for `len` bytes (`with_mapped`'s check); `out` is distinct
-            // Rust memory.
-            unsafe { core::ptr::copy_nonoverlapping(src, out.as_mut_ptr(), len) };
-            Ok(())
-        })
     }
 
     /// Copies `data` into the segment at byte `at`. `EINVAL` if the range is out of bounds.
     pub fn copy_from_slice(&mut self, at: usize, data: &[u8]) -> Result {
         let len = data.len();
-        self.with_mapped(at, len, |dst| {
-            // SAFETY: `dst` is valid for writes of `len` bytes (`with_mapped`'s check) and is
-            // not Rust memory.
-            unsafe { core::ptr::copy_nonoverlapping(data.as_ptr(), dst, len) };
-            Ok(())
-        })
+        let to = self.page_offset(at, len)?;
+        // SAFETY: The range lies within the segment's page (checked), which is valid and
+        // writable (type invariant: a read); `data` is Rust memory valid for `len` bytes. The
+        // copy is done in C (`memcpy_to_page()`).
+        unsafe { shim::iovx_memcpy_to_page(self.bv.bv_page, to, data.as_ptr(), len) };
+        Ok(())
     }
 
     /// Fills `len` bytes of the segment from byte `at` with zeroes (a read of never-written
     /// sectors). `EINVAL` if the range is out of bounds.
     pub fn zero(&mut self, at: usize, len: usize) -> Result {
         let off = self.page_offset(at, len)?;
-        // SAFETY: The range lies within the segment's page (checked), which is valid (type
-        // invariant).
+        // SAFETY: The range lies within the segment's page (checked), which is valid and
+        // writable (type invariant: a read); the page is cleared in C.
         unsafe { shim::iovx_zero_page(self.bv.bv_page, off, len) };
         Ok(())
     }
@@ -260,8 +327,40 @@ pub fn not_supported() -> Error {
 /// Zeroes `len` bytes of `page` at `offset`. `EINVAL` if the range is not within the page.
 pub fn zero_page_range(page: &mut Page, offset: usize, len: usize) -> Result {
     check_range(offset, len)?;
-    // SAFETY: The range is within the page, which is borrowed mutably.
-    unsafe { page.fill_zero_raw(offset, len) }
+    // SAFETY: The range is within the page, which is borrowed mutably: nothing else accesses it.
+    unsafe { shim::iovx_zero_page(page.as_ptr(), offset, len) };
+    Ok(())
+}
+
+/// Why [`Driver::transfer`] did not carry out a request.
+#[derive(Debug)]
+pub enum Failure {
+    /// Not now, for lack of something that comes back, such as memory (a `GFP_NOWAIT`
+    /// allocation failed). The request is tried again later, from its start, and nothing reaches
+    /// the submitter; any part already transferred is transferred again, which block I/O
+    /// allows. The layer hands it back to blk-mq (`BLK_STS_RESOURCE` from `queue_rq`, before the
+    /// request is started) or, when the transfer is delayed, tries again after the delay.
+    Busy,
+    /// The request fails with this error, which ends it (`errno_to_blk_status()`).
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Self::Error(e)
+    }
+}
+
+/// What a disk driver does with the requests of its disk.
+pub trait Driver: Send + Sync + Sized + 'static {
+    /// Carries out `rq` (all of it) and says how it went.
+    ///
+    /// Atomic context: called from `queue_rq` under `rcu_read_lock()` (with preemption disabled
+    /// on a kernel without preemptible RCU), or, for a disk with a delay, from a worker of the
+    /// disk's workqueue. It must not sleep (no `GFP_KERNEL` allocation, no mutex); the debug
+    /// kernel reports a sleeping call. It may be called again for the same request after it
+    /// returned [`Failure::Busy`].
+    fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure>;
 }
 
 /// The shape of a disk.
@@ -276,7 +375,8 @@ pub struct Config {
     /// Requests per hardware queue.
     pub queue_depth: u32,
     /// When non-zero, a request's data is transferred and the request completed this many
-    /// microseconds after it was queued, from a worker, instead of at once.
+    /// microseconds after it was queued, from a worker of the disk's own workqueue, instead of
+    /// at once.
     pub delay_us: u64,
 }
 
@@ -286,10 +386,21 @@ struct Pdu {
     work: Opaque<bindings::delayed_work>,
 }
 
+/// The delayed completion mode of a disk.
+///
+/// # Invariants
+///
+/// `wq` is a workqueue made by `iovx_alloc_workqueue()` for this disk, live until the disk's
+/// `drop` destroys it.
+struct Delay {
+    wq: NonNull<bindings::workqueue_struct>,
+    us: u64,
+}
+
 /// What the queue's `queuedata` points to.
 struct Shared<T: Driver> {
     driver: T,
-    delay_us: u64,
+    delay: Option<Delay>,
 }
 
 /// A registered disk served by a `T`.
@@ -297,11 +408,10 @@ struct Shared<T: Driver> {
 /// # Invariants
 ///
 /// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and whose
-/// `queuedata` is `shared`, both live until `drop` has deleted the disk. Its operations table is
-/// a `KBox` owned by the gendisk itself: made in `new`, freed by its `free_disk` callback when the
-/// last reference to the gendisk goes (an open block device may hold one past `drop`); the table
-/// names the module as owner, so the module stays while the disk is open. `lbs` is the logical
-/// block size.
+/// `queuedata` is `shared`, all live until `drop` has deleted the disk. Its operations table is
+/// the `static` [`BDEV_OPS`] (no callback; the module as owner, so the module stays while the
+/// disk is open). The workqueue of `shared.delay`, if any, is destroyed in `drop` after the disk
+/// is deleted. `lbs` is the logical block size.
 pub struct Disk<T: Driver> {
     disk: NonNull<bindings::gendisk>,
     tag_set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
@@ -309,11 +419,24 @@ pub struct Disk<T: Driver> {
     lbs: u32,
 }
 
-// SAFETY: The gendisk, tag set and operations table may be used and torn down from any thread;
-// the driver is `Send + Sync`.
+// SAFETY: The gendisk, tag set and workqueue may be used and torn down from any thread; the
+// driver is `Send + Sync`.
 unsafe impl<T: Driver> Send for Disk<T> {}
-// SAFETY: Shared access only reads the pointers and calls thread-safe block layer functions.
+// SAFETY: Shared access only reads the pointers, reads the driver (`Sync`) and calls thread-safe
+// block layer functions.
 unsafe impl<T: Driver> Sync for Disk<T> {}
+
+/// The operations table of every gendisk made here: a `static` of the module (a promoted
+/// constant), so that the block layer may read it (`fops->owner` at open and close,
+/// `fops->free_disk` when the last reference to the gendisk goes) whenever it likes while the
+/// module is loaded. It has no callback, so a gendisk that outlives its [`Disk`] never runs
+/// module code, and it names the module as owner, so the module cannot be unloaded while the
+/// disk is open.
+const BDEV_OPS: bindings::block_device_operations = bindings::block_device_operations {
+    owner: &raw mut bindings::__this_module,
+    // SAFETY: All-zero is "no callbacks".
+    ..unsafe { core::mem::zeroed() }
+};
 
 struct Vtable<T: Driver>(PhantomData<T>);
 
@@ -325,7 +448,8 @@ impl<T: Driver> Vtable<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
-    /// Serves the request now, or arms its delayed completion.
+    /// Serves the request now (starting it only once the driver took it), or starts it and arms
+    /// its delayed completion.
     ///
     /// # Safety
     ///
@@ -336,46 +460,59 @@ impl<T: Driver> Vtable<T> {
     ) -> bindings::blk_status_t {
         // SAFETY: `bd` is valid for the call.
         let rq = unsafe { (*bd).rq };
-        // SAFETY: `rq` is a valid request that blk-mq hands to the driver.
-        unsafe { bindings::blk_mq_start_request(rq) };
         // SAFETY: `queuedata` is the `Shared<T>` of the disk, which outlives its requests.
         let shared = unsafe { &*(*(*rq).q).queuedata.cast::<Shared<T>>() };
-        if shared.delay_us > 0 {
+        if let Some(delay) = &shared.delay {
+            // SAFETY: `rq` is a valid request that blk-mq hands to the driver.
+            unsafe { bindings::blk_mq_start_request(rq) };
             // SAFETY: The PDU of every request of this tag set is a `Pdu` whose work was
-            // initialised by `init_request`; the request is ours until it is ended.
+            // initialised by `init_request`; the request is ours until it is ended; the
+            // workqueue is live while the disk's requests are (`Delay` invariant).
             unsafe {
                 let pdu = shim::iovx_rq_pdu(rq).cast::<Pdu>();
-                shim::iovx_delayed_work_queue((*pdu).work.get(), shared.delay_us);
+                shim::iovx_queue_delayed_work(delay.wq.as_ptr(), (*pdu).work.get(), delay.us);
             }
-        } else {
-            // SAFETY: `rq` was started above and is not ended yet.
-            unsafe { Self::serve(shared, rq) };
+            return bindings::BLK_STS_OK as _;
         }
-        bindings::BLK_STS_OK as _
+        // SAFETY: `rq` was handed to the driver and is not ended.
+        match unsafe { Self::transfer(shared, rq) } {
+            // Not started: blk-mq keeps the request and dispatches it again later.
+            // SAFETY: No precondition.
+            None => unsafe { shim::iovx_blk_sts_resource() },
+            Some(status) => {
+                // SAFETY: `rq` is ours; it is started once, then ended once.
+                unsafe {
+                    bindings::blk_mq_start_request(rq);
+                    bindings::blk_mq_end_request(rq, status);
+                }
+                bindings::BLK_STS_OK as _
+            }
+        }
     }
 
-    /// Transfers the request's data and ends it.
+    /// Lends the request to the driver and gives the status to end it with, or `None` if the
+    /// driver is busy.
     ///
     /// # Safety
     ///
-    /// `rq` is a started, not yet ended request of `shared`'s disk; it is ended here.
+    /// `rq` is a request of `shared`'s disk handed to the driver by `queue_rq`, not yet ended.
     #[inline]
-    unsafe fn serve(shared: &Shared<T>, rq: *mut bindings::request) {
-        // INVARIANT: `rq` is started and ends only after `transfer` returns.
+    unsafe fn transfer(shared: &Shared<T>, rq: *mut bindings::request) -> Option<u8> {
+        // INVARIANT: `rq` is the driver's and ends only after `transfer` returns.
         let req = Request {
             raw: rq,
             _p: PhantomData,
         };
-        let status = match shared.driver.transfer(&req) {
-            Ok(()) => bindings::BLK_STS_OK as u8,
+        match shared.driver.transfer(&req) {
+            Ok(()) => Some(bindings::BLK_STS_OK as u8),
+            Err(Failure::Busy) => None,
             // SAFETY: Pure conversion.
-            Err(e) => unsafe { shim::iovx_errno_to_blk_status(e.to_errno()) },
-        };
-        // SAFETY: The request is ended exactly once, here.
-        unsafe { bindings::blk_mq_end_request(rq, status as _) };
+            Err(Failure::Error(e)) => Some(unsafe { shim::iovx_errno_to_blk_status(e.to_errno()) }),
+        }
     }
 
-    /// The delayed completion: transfer and end, from a worker.
+    /// The delayed completion: transfer and end, from a worker of the disk's workqueue; if the
+    /// driver is busy, the same again after the delay.
     ///
     /// # Safety
     ///
@@ -383,14 +520,26 @@ impl<T: Driver> Vtable<T> {
     unsafe extern "C" fn delayed(work: *mut bindings::work_struct) {
         // SAFETY: `work` is the `work` of a `delayed_work` that is the first field of a `Pdu`
         // (`repr(C)`), which is the PDU of a request.
-        let rq = unsafe { shim::iovx_rq_from_pdu(shim::iovx_to_delayed_work(work).cast()) };
+        let dw = unsafe { shim::iovx_to_delayed_work(work) };
+        // SAFETY: As above.
+        let rq = unsafe { shim::iovx_rq_from_pdu(dw.cast()) };
         // SAFETY: As in `queue_rq`.
         let shared = unsafe { &*(*(*rq).q).queuedata.cast::<Shared<T>>() };
         // SAFETY: The request was started by `queue_rq` and is ended only here.
-        unsafe { Self::serve(shared, rq) };
+        match unsafe { Self::transfer(shared, rq) } {
+            // SAFETY: The request is ended exactly once, here.
+            Some(status) => unsafe { bindings::blk_mq_end_request(rq, status) },
+            None => {
+                if let Some(delay) = &shared.delay {
+                    // SAFETY: The work is not pending (it is running), the request is still
+                    // ours, and the workqueue is live while the request is (`Delay` invariant).
+                    unsafe { shim::iovx_queue_delayed_work(delay.wq.as_ptr(), dw, delay.us) };
+                }
+            }
+        }
     }
 
-    /// Initialises the PDU of each request when the tag set is made.
+    /// Initialises the PDU of each request when the tag set (or a scheduler's) is made.
     ///
     /// # Safety
     ///
@@ -410,17 +559,14 @@ impl<T: Driver> Vtable<T> {
     }
 }
 
-use kernel::ffi;
-
 impl<T: Driver> Disk<T> {
-    /// Makes and registers disk `name` (e.g. `iovx0`) served by `driver`, owned by `module`
-    /// (which cannot be unloaded while the disk is open).
-    pub fn new(
-        name: &CStr,
-        config: Config,
-        driver: T,
-        module: &'static ThisModule,
-    ) -> Result<Self> {
+    /// Makes and registers disk `name` (e.g. `iovx0`) served by `driver`. The module cannot be
+    /// unloaded while the disk is open.
+    ///
+    /// Process context: may sleep.
+    pub fn new(name: &CStr, config: Config, driver: T) -> Result<Self> {
+        // SAFETY: No precondition.
+        unsafe { shim::iovx_might_sleep() };
         let lbs = config.logical_block_size;
         if lbs != 512 && lbs != 4096 {
             return Err(EINVAL);
@@ -428,26 +574,29 @@ impl<T: Driver> Disk<T> {
         if config.hw_queues == 0 || config.queue_depth == 0 {
             return Err(EINVAL);
         }
-        let shared = KBox::pin(
-            Shared {
-                driver,
-                delay_us: config.delay_us,
-            },
-            GFP_KERNEL,
-        )?;
-        let fops = KBox::into_raw(KBox::new(
-            bindings::block_device_operations {
-                owner: module.as_ptr(),
-                free_disk: Some(free_disk),
-                // SAFETY: All-zero is "no callbacks".
-                ..unsafe { core::mem::zeroed() }
-            },
-            GFP_KERNEL,
-        )?);
-        let free_fops = ScopeGuard::new(move || {
-            // SAFETY: `fops` came from `KBox::into_raw` above and no added disk uses it.
-            drop(unsafe { KBox::from_raw(fops) })
+        let bytes = name.as_bytes_with_nul();
+        if bytes.len() > bindings::DISK_NAME_LEN as usize {
+            return Err(EINVAL);
+        }
+        let delay = if config.delay_us > 0 {
+            // SAFETY: `name` is a NUL-terminated string; process context.
+            let wq = unsafe { shim::iovx_alloc_workqueue(name.as_char_ptr()) };
+            // INVARIANT: A workqueue made for this disk; destroyed on failure below or by `drop`.
+            Some(Delay {
+                wq: NonNull::new(wq).ok_or(ENOMEM)?,
+                us: config.delay_us,
+            })
+        } else {
+            None
+        };
+        let wq = delay.as_ref().map(|d| d.wq);
+        let destroy_wq = ScopeGuard::new(move || {
+            if let Some(wq) = wq {
+                // SAFETY: The workqueue was made above and no disk uses it.
+                unsafe { bindings::destroy_workqueue(wq.as_ptr()) };
+            }
         });
+        let shared = KBox::pin(Shared { driver, delay }, GFP_KERNEL)?;
         let tag_set = KBox::pin(Opaque::<bindings::blk_mq_tag_set>::uninit(), GFP_KERNEL)?;
         let set = tag_set.get();
         // SAFETY: `set` is valid for writes; all-zero is the starting state of a tag set.
@@ -492,28 +641,24 @@ impl<T: Driver> Disk<T> {
             // SAFETY: The disk was allocated above and not added.
             unsafe { bindings::put_disk(disk) }
         });
-        let bytes = name.as_bytes_with_nul();
-        // SAFETY: `disk` is valid; `disk_name` is a fixed array that the name must fit.
+        let ops: &'static bindings::block_device_operations = &BDEV_OPS;
+        // SAFETY: `disk` is valid; `disk_name` is a fixed array of `DISK_NAME_LEN` bytes, which
+        // the name fits (checked above).
         unsafe {
-            let dst = &mut (*disk).disk_name;
-            if bytes.len() > dst.len() {
-                return Err(EINVAL);
-            }
-            for (d, s) in dst.iter_mut().zip(bytes) {
+            for (d, s) in (*disk).disk_name.iter_mut().zip(bytes) {
                 *d = *s as _;
             }
-            (*disk).fops = fops;
+            (*disk).fops = ops;
             bindings::set_capacity(disk, config.capacity_sectors);
         }
         // SAFETY: `disk` is fully set up.
         kernel::error::to_result(unsafe {
             bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut())
         })?;
-        // From here on the gendisk owns `fops` (freed by `free_disk`).
-        free_fops.dismiss();
         put.dismiss();
         free_set.dismiss();
-        // INVARIANT: The disk was added with this tag set and queuedata.
+        destroy_wq.dismiss();
+        // INVARIANT: The disk was added with this tag set, queuedata and operations table.
         Ok(Self {
             // SAFETY: `from_err_ptr` returned a non-error pointer, which is not null.
             disk: unsafe { NonNull::new_unchecked(disk) },
@@ -539,23 +684,21 @@ impl<T: Driver> Disk<T> {
     }
 }
 
-/// `free_disk` of every disk made here: frees the operations table with the gendisk.
-///
-/// # Safety
-///
-/// Called by the block layer once, when the last reference to an added gendisk goes.
-unsafe extern "C" fn free_disk(disk: *mut bindings::gendisk) {
-    // SAFETY: The table was made by `KBox::into_raw` in `Disk::new` for this disk only, and the
-    // block layer does not use it after this call.
-    drop(unsafe { KBox::from_raw((*disk).fops.cast_mut()) });
-}
-
 impl<T: Driver> Drop for Disk<T> {
+    /// Deletes the disk, waiting for its I/O to end. Process context: sleeps.
     fn drop(&mut self) {
-        // SAFETY: The disk is live (type invariant); deleting it waits for its I/O to finish,
-        // then the last reference is dropped; only then is the tag set freed.
+        // SAFETY: No precondition.
+        unsafe { shim::iovx_might_sleep() };
+        // SAFETY: The disk is live (type invariant). `del_gendisk()` returns once every request
+        // has ended and no `queue_rq` runs; a delayed worker may still be returning from
+        // `delayed` after ending the last request, which destroying the workqueue waits for
+        // (no work is pending: a request's work is queued only while the request is not ended).
+        // Then the last reference of the driver to the gendisk goes, then the tag set.
         unsafe {
             bindings::del_gendisk(self.disk.as_ptr());
+            if let Some(delay) = &self.shared.delay {
+                bindings::destroy_workqueue(delay.wq.as_ptr());
+            }
             bindings::put_disk(self.disk.as_ptr());
             bindings::blk_mq_free_tag_set(self.tag_set.get());
         }

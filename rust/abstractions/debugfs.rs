@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Read-only counters in debugfs.
+//! Counters and knobs in debugfs.
 //!
 //! C header: [`include/linux/debugfs.h`](srctree/include/linux/debugfs.h)
 
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicI32, AtomicU64};
 use kernel::{bindings, prelude::*};
 
 use super::shim;
@@ -41,6 +41,18 @@ impl Dir {
         // forever, so debugfs may read it for as long as the file exists. Debugfs reads it with a
         // plain aligned 64-bit load, which is atomic on the architectures the kernel supports.
         unsafe { shim::iovx_debugfs_create_u64(name.as_char_ptr(), self.raw, value.as_ptr()) };
+    }
+
+    /// Adds a file, read and written by root, showing and setting `value` in decimal: a knob
+    /// for tests.
+    pub fn knob(&self, name: &CStr, value: &'static AtomicI32) {
+        // SAFETY: `self.raw` is a directory or an error pointer (type invariant); `value` lives
+        // forever, so debugfs may use it for as long as the file exists. `AtomicI32` has the
+        // layout of `atomic_t` (one `int`), and debugfs accesses it with `atomic_read()` and
+        // `atomic_set()` only, which are atomic accesses as Rust's are.
+        unsafe {
+            shim::iovx_debugfs_create_atomic(name.as_char_ptr(), self.raw, value.as_ptr().cast())
+        };
     }
 }
 

@@ -331,11 +331,6 @@ void iovx_delayed_work_init(struct delayed_work *dw,
 	INIT_DELAYED_WORK(dw, fn);
 }
 
-void iovx_delayed_work_queue(struct delayed_work *dw, u64 delay_us)
-{
-	queue_delayed_work(system_unbound_wq, dw, usecs_to_jiffies(delay_us));
-}
-
 struct delayed_work *iovx_to_delayed_work(struct work_struct *w)
 {
 	return to_delayed_work(w);
@@ -354,6 +349,11 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
 					REQ_OP_READ) | REQ_ALLOC_CACHE,
 			       GFP_KERNEL, &fs_bio_set);
+	/*
+	 * With a blocking GFP_KERNEL, bio_alloc_bioset() falls back on fs_bio_set's mempool and
+	 * does not fail for nr_vecs <= BIO_MAX_VECS; it is checked all the same, so that a NULL
+	 * reaches the caller rather than being dereferenced here.
+	 */
 	if (bio)
 		bio->bi_iter.bi_sector = sector;
 	return bio;
@@ -487,20 +487,53 @@ bool iovx_current_has_mm(void)
 	return current->mm != NULL;
 }
 
+/* The blk-mq disk and the RAM disk. */
+
+/*
+ * The workqueue of a disk with delayed completions: unbound (the work is a copy, not tied to a
+ * CPU) and able to make progress under memory pressure (it completes I/O), as the block layer's
+ * own kblockd.
+ */
+struct workqueue_struct *iovx_alloc_workqueue(const char *name)
+{
+	return alloc_workqueue("%s", WQ_UNBOUND | WQ_MEM_RECLAIM, 0, name);
+}
+
+void iovx_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw,
+			     u64 delay_us)
+{
+	queue_delayed_work(wq, dw, usecs_to_jiffies(delay_us));
+}
+
+void iovx_memcpy_from_page(u8 *to, struct page *page, size_t off, size_t len)
+{
+	memcpy_from_page((char *)to, page, off, len);
+}
+
+void iovx_memcpy_to_page(struct page *page, size_t off, const u8 *from, size_t len)
+{
+	memcpy_to_page(page, off, (const char *)from, len);
+}
+
+/* queue_rq's answer for "busy, dispatch this request again later": blk-mq keeps it. */
+u8 iovx_blk_sts_resource(void)
+{
+	return (__force u8)BLK_STS_RESOURCE;
+}
+
 /* Extraction, GUP, bios and direct I/O. */
 void iovx_might_sleep(void)
 {
 	might_sleep();
 }
 
-/* A copy out of a page that other threads or a device may be writing: done in C. */
-void iovx_memcpy_from_page(void *to, struct page *page, size_t offset,
-			   size_t len)
-{
-	memcpy_from_page(to, page, offset, len);
-}
-
 unsigned long iovx_totalram_pages(void)
 {
 	return totalram_pages();
+}
+
+void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
+				atomic_t *value)
+{
+	debugfs_create_atomic_t(name, 0600, parent, value);
 }

@@ -94,7 +94,6 @@ struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 /* include/linux/workqueue.h */
 void iovx_delayed_work_init(struct delayed_work *dw,
 			    void (*fn)(struct work_struct *));
-void iovx_delayed_work_queue(struct delayed_work *dw, u64 delay_us);
 struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 
 /* include/linux/bio.h */
@@ -129,15 +128,24 @@ unsigned int iovx_param_hw_queues(void);
 unsigned int iovx_param_queue_depth(void);
 unsigned int iovx_param_delay_us(void);
 
+/* The blk-mq disk and the RAM disk. */
+struct workqueue_struct;
+struct workqueue_struct *iovx_alloc_workqueue(const char *name);
+void iovx_queue_delayed_work(struct workqueue_struct *wq, struct delayed_work *dw,
+			     u64 delay_us);
+void iovx_memcpy_from_page(u8 *to, struct page *page, size_t off, size_t len);
+void iovx_memcpy_to_page(struct page *page, size_t off, const u8 *from, size_t len);
+u8 iovx_blk_sts_resource(void);
+void iovx_might_sleep(void);
+void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
+				atomic_t *value);
+
 /* Extraction, GUP, bios and direct I/O. */
 #ifdef CONFIG_DEBUG_ATOMIC_SLEEP
 #define IOVX_DEBUG_ATOMIC_SLEEP 1
 #else
 #define IOVX_DEBUG_ATOMIC_SLEEP 0
 #endif
-void iovx_might_sleep(void);
-void iovx_memcpy_from_page(void *to, struct page *page, size_t offset,
-			   size_t len);
 unsigned long iovx_totalram_pages(void);
 
 #endif /* IOVX_SHIM_H */

@@ -9,7 +9,7 @@
 #![deny(unsafe_code)]
 
 use crate::abstractions::bio::{Bio, BioSlot, INLINE_VECS};
-use crate::abstractions::blk::{Config, Disk, Driver, Op, Request};
+use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
 use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin};
@@ -33,48 +33,49 @@ pub(super) struct TestDriver {
 }
 
 impl Driver for TestDriver {
-    fn transfer(&self, rq: &Request<'_>) -> Result {
+    fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure> {
         self.requests.fetch_add(1, Relaxed);
-        if rq.len() % self.lbs != 0 {
+        if !rq.len().is_multiple_of(self.lbs) {
             self.misaligned.store(true, Relaxed);
         }
         if self.fail.load(Relaxed) {
-            return Err(EIO);
-        }
-        let op = rq.op();
-        if op != Op::Read && op != Op::Write {
-            return Ok(());
+            return Err(EIO.into());
         }
         let mut pos = rq.sector().checked_mul(512).ok_or(EIO)?;
         let mut buf = [0u8; 512];
-        rq.for_each_segment(|seg| {
-            let mut at = 0;
-            while at < seg.len() {
-                let n = (seg.len() - at).min(buf.len());
-                match op {
-                    Op::Read => {
-                        for (i, b) in buf[..n].iter_mut().enumerate() {
-                            *b = byte_at(pos + i as u64);
-                        }
-                        seg.copy_from_slice(at, &buf[..n])?;
+        match rq.op() {
+            Op::Read(data) => data.for_each_segment(|seg| {
+                let mut at = 0;
+                while at < seg.len() {
+                    let n = (seg.len() - at).min(buf.len());
+                    for (i, b) in buf[..n].iter_mut().enumerate() {
+                        *b = byte_at(pos + i as u64);
                     }
-                    Op::Write => {
-                        seg.copy_to_slice(at, &mut buf[..n])?;
-                        if buf[..n]
-                            .iter()
-                            .enumerate()
-                            .any(|(i, b)| *b != byte_at(pos + i as u64))
-                        {
-                            self.mismatch.store(true, Relaxed);
-                        }
-                    }
-                    _ => {}
+                    seg.copy_from_slice(at, &buf[..n])?;
+                    at += n;
+                    pos += n as u64;
                 }
-                at += n;
-                pos += n as u64;
-            }
-            Ok(())
-        })
+                Ok(())
+            }),
+            Op::Write(data) => data.for_each_segment(|seg| {
+                let mut at = 0;
+                while at < seg.len() {
+                    let n = (seg.len() - at).min(buf.len());
+                    seg.copy_to_slice(at, &mut buf[..n])?;
+                    if buf[..n]
+                        .iter()
+                        .enumerate()
+                        .any(|(i, b)| *b != byte_at(pos + i as u64))
+                    {
+                        self.mismatch.store(true, Relaxed);
+                    }
+                    at += n;
+                    pos += n as u64;
+                }
+                Ok(())
+            }),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -97,7 +98,7 @@ pub(super) fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriv
         misaligned: AtomicBool::new(false),
         requests: AtomicUsize::new(0),
     };
-    Disk::new(c_str!("iovxt0"), config, driver, &crate::THIS_MODULE)
+    Disk::new(c_str!("iovxt0"), config, driver)
 }
 
 fn slots<const N: usize>() -> [PageSlot; N] {
