@@ -25,7 +25,7 @@ pub(super) fn byte_at(pos: u64) -> u8 {
 }
 
 pub(super) struct TestDriver {
-    lbs: usize,
+    lbs: core::num::NonZeroUsize,
     pub(super) fail: AtomicBool,
     pub(super) mismatch: AtomicBool,
     misaligned: AtomicBool,
@@ -35,7 +35,7 @@ pub(super) struct TestDriver {
 impl Driver for TestDriver {
     fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure> {
         self.requests.fetch_add(1, Relaxed);
-        if !rq.len().is_multiple_of(self.lbs) {
+        if rq.len() % self.lbs != 0 {
             self.misaligned.store(true, Relaxed);
         }
         if self.fail.load(Relaxed) {
@@ -92,7 +92,7 @@ pub(super) fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriv
         delay_us,
     };
     let driver = TestDriver {
-        lbs: lbs as usize,
+        lbs: core::num::NonZeroUsize::new(lbs as usize).ok_or(EINVAL)?,
         fail: AtomicBool::new(false),
         mismatch: AtomicBool::new(false),
         misaligned: AtomicBool::new(false),
