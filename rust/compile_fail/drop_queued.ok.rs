@@ -2,7 +2,7 @@
 //
 // Twin of drop_queued.rs: the ending of `direct_io` is the call's answer.
 
-use crate::abstractions::blk::{Disk, Driver, Request};
+use crate::abstractions::blk::{Disk, Driver, Failure, Request};
 use crate::abstractions::direct_io::{DirectIo, Ended, Kiocb};
 use crate::abstractions::iov::{Dest, Source};
 use kernel::{prelude::*, sync::Arc};
@@ -10,7 +10,7 @@ use kernel::{prelude::*, sync::Arc};
 pub struct Null;
 
 impl Driver for Null {
-    fn transfer(&self, _rq: &Request<'_>) -> Result {
+    fn transfer(&self, _rq: &Request<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }

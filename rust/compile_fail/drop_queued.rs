@@ -7,7 +7,7 @@
 //
 // error: E0382
 
-use crate::abstractions::blk::{Disk, Driver, Request};
+use crate::abstractions::blk::{Disk, Driver, Failure, Request};
 use crate::abstractions::direct_io::{DirectIo, Ended, Kiocb};
 use crate::abstractions::iov::{Dest, Source};
 use kernel::{prelude::*, sync::Arc};
@@ -15,7 +15,7 @@ use kernel::{prelude::*, sync::Arc};
 pub struct Null;
 
 impl Driver for Null {
-    fn transfer(&self, _rq: &Request<'_>) -> Result {
+    fn transfer(&self, _rq: &Request<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }

@@ -5,21 +5,25 @@
 //
 // error: E0521
 
-use crate::abstractions::blk::{Driver, Request, Segment};
+use crate::abstractions::blk::{Driver, Failure, Op, Request, Segment};
+use crate::abstractions::iov::Dest;
 use kernel::prelude::*;
 
 pub struct Lazy;
 
 impl Driver for Lazy {
-    fn transfer(&self, rq: &Request<'_>) -> Result {
-        let mut last: Option<&mut Segment<'_>> = None;
-        rq.for_each_segment(|seg| {
+    fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure> {
+        let Op::Read(data) = rq.op() else {
+            return Ok(());
+        };
+        let mut last: Option<&mut Segment<'_, Dest>> = None;
+        data.for_each_segment(|seg| {
             last = Some(seg);
-            Ok(())
+            Ok::<(), Failure>(())
         })?;
         if let Some(seg) = last {
             let n = seg.len();
-            seg.zero(0, n)?;
+            seg.zero(0, n).map_err(Failure::from)?;
         }
         Ok(())
     }

@@ -6,14 +6,14 @@
 // error: E0505
 
 use crate::abstractions::bio::Bio;
-use crate::abstractions::blk::{Disk, Driver, Request};
+use crate::abstractions::blk::{Disk, Driver, Failure, Request};
 use crate::abstractions::iov::Dest;
 use kernel::prelude::*;
 
 pub struct Null;
 
 impl Driver for Null {
-    fn transfer(&self, _rq: &Request<'_>) -> Result {
+    fn transfer(&self, _rq: &Request<'_>) -> Result<(), Failure> {
         Ok(())
     }
 }
