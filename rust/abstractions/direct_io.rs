@@ -38,7 +38,8 @@ use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::{bindings, ffi, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
 
 use super::bio::{
-    Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, Storage, Target, INLINE_VECS,
+    Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, IoPrio, Storage, Target,
+    INLINE_VECS,
 };
 use super::iov::{Dest, Direction, IovIter, Source};
 use super::pages::PageSlot;
@@ -555,6 +556,14 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         unsafe { (*self.raw).ki_complete.is_none() }
     }
 
+    /// The call's I/O priority (`ki_ioprio`), which the VFS checked: any context.
+    #[inline]
+    pub fn ioprio(&self) -> IoPrio {
+        // SAFETY: `raw` is the call's kiocb, made and its priority checked by the VFS (type
+        // invariant).
+        unsafe { IoPrio::from_kiocb((*self.raw).ki_ioprio) }
+    }
+
     /// The call's iterator.
     pub fn iter(&mut self) -> &mut IovIter<'a, D> {
         &mut self.iter
@@ -633,8 +642,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         let sync = self.is_sync();
         let raw = self.raw;
         // The bios carry the call's I/O priority, as the block device's own direct I/O does.
-        // SAFETY: `raw` is valid (type invariant).
-        let target = target.with_ioprio(unsafe { (*raw).ki_ioprio });
+        let target = target.with_ioprio(self.ioprio());
         let mut iter = self.iter;
         if sync {
             if len <= INLINE_BYTES {
