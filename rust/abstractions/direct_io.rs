@@ -42,7 +42,7 @@ use super::bio::{
     INLINE_VECS,
 };
 use super::iov::{Dest, Direction, IovIter, Source};
-use super::pages::PageSlot;
+use super::pages::{Batch, PageSlot};
 use super::shim;
 use super::task::might_sleep;
 
@@ -509,15 +509,75 @@ enum Outcome {
 ///
 /// # Invariants
 ///
-/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, lent by the VFS
-/// (so its length when the call began is its length plus what this handle consumed). If the
+/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, lent by the VFS and
+/// never replaced (no `&mut` to it leaves this module); `count` is its length when the call
+/// began, which no byte count this kiocb reports exceeds. If the
 /// kiocb is asynchronous, the memory the iterator describes stays
 /// valid until `ki_complete()` is called on `raw`, which only [`Kiocb::direct_io`] arranges
 /// (through [`KiocbEnd`] or [`Queued`]), once, and only when it answers `-EIOCBQUEUED`.
 pub struct Kiocb<'a, D: Direction> {
     raw: *mut bindings::kiocb,
     iter: IovIter<'a, D>,
+    count: usize,
     _call: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+/// The iterator of a [`Kiocb`], lent for use but not for replacement: it reads as an
+/// [`IovIter`] (through [`Deref`](core::ops::Deref)) and offers the methods that move it, but
+/// gives no `&mut IovIter`, so the call's iterator cannot be swapped for another
+/// (`core::mem::swap`) or overwritten. The kiocb's byte counts are those of the call's own
+/// iterator.
+pub struct CallIter<'k, 'a, D: Direction> {
+    iter: &'k mut IovIter<'a, D>,
+}
+
+impl<'a, D: Direction> core::ops::Deref for CallIter<'_, 'a, D> {
+    type Target = IovIter<'a, D>;
+
+    #[inline]
+    fn deref(&self) -> &IovIter<'a, D> {
+        self.iter
+    }
+}
+
+impl<'a, D: Direction> CallIter<'_, 'a, D> {
+    /// [`IovIter::advance`].
+    #[inline]
+    pub fn advance(&mut self, bytes: usize) -> usize {
+        self.iter.advance(bytes)
+    }
+
+    /// [`IovIter::revert`].
+    #[inline]
+    pub fn revert(&mut self, bytes: usize) -> Result {
+        self.iter.revert(bytes)
+    }
+
+    /// [`IovIter::extract`].
+    #[inline]
+    pub fn extract<'buf>(
+        &mut self,
+        slots: &'buf mut [PageSlot],
+        max_bytes: usize,
+    ) -> Result<Batch<'a, 'buf, D>> {
+        self.iter.extract(slots, max_bytes)
+    }
+}
+
+impl CallIter<'_, '_, Dest> {
+    /// [`IovIter::copy_to_iter`].
+    #[inline]
+    pub fn copy_to_iter(&mut self, buf: &[u8]) -> usize {
+        self.iter.copy_to_iter(buf)
+    }
+}
+
+impl CallIter<'_, '_, Source> {
+    /// [`IovIter::copy_from_iter`].
+    #[inline]
+    pub fn copy_from_iter(&mut self, buf: &mut [u8]) -> usize {
+        self.iter.copy_from_iter(buf)
+    }
 }
 
 impl<'a, D: Direction> Kiocb<'a, D> {
@@ -533,10 +593,12 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         // SAFETY: `iter` is the call's iterator, of direction `D`, valid and used only through
         // this handle during the call, with the VFS's promise for an asynchronous kiocb's memory.
         let iter = unsafe { IovIter::<D>::from_raw(iter) };
-        // INVARIANT: The call's kiocb and iterator.
+        let count = iter.len();
+        // INVARIANT: The call's kiocb and iterator, and the iterator's length as the call began.
         Self {
             raw: iocb,
             iter,
+            count,
             _call: PhantomData,
         }
     }
@@ -564,9 +626,19 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         unsafe { IoPrio::from_kiocb((*self.raw).ki_ioprio) }
     }
 
-    /// The call's iterator.
-    pub fn iter(&mut self) -> &mut IovIter<'a, D> {
-        &mut self.iter
+    /// The call's iterator: to read its state, copy through it, advance it or extract from it,
+    /// but not to replace it (see [`CallIter`]).
+    #[inline]
+    pub fn iter(&mut self) -> CallIter<'_, 'a, D> {
+        CallIter {
+            iter: &mut self.iter,
+        }
+    }
+
+    /// The call's length in bytes: the iterator's as the call began.
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// Whether every segment of the iterator starts at an address aligned to `addr_mask + 1` and
@@ -580,9 +652,9 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// the file position by as many. For a call whose bytes were moved without
     /// [`Kiocb::direct_io`] (copied through the iterator, or none).
     pub fn done(self, n: usize) -> Ended<'a> {
-        // The call's length: what is left plus what this handle consumed.
-        let count = self.iter.len().saturating_add(self.iter.consumed());
-        let n = n.min(count).min(isize::MAX as usize);
+        // The call's length, recorded when the call began (at most `MAX_RW_COUNT`, which the VFS
+        // caps every call at, so it fits in `isize`).
+        let n = n.min(self.count).min(isize::MAX as usize);
         // SAFETY: `raw` is the call's kiocb, valid during the call, and not completed by
         // anything (nothing was queued).
         unsafe { (*self.raw).ki_pos = (*self.raw).ki_pos.wrapping_add(n as i64) };
@@ -619,6 +691,8 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// Process context: may sleep (always, for a synchronous call).
     #[inline]
     pub fn direct_io(self, target: Target<'_>, offset: u64, len: usize) -> Ended<'a> {
+        // No more than the call asked for.
+        let len = len.min(self.count);
         let ret = match self.transfer(target, offset, len) {
             Ok(Outcome::Done(n)) => n as isize,
             Ok(Outcome::Queued) => eiocbqueued(),

@@ -413,12 +413,6 @@ impl<'data, D: Direction> IovIter<'data, D> {
         Ok(())
     }
 
-    /// The net bytes this handle has advanced the iterator by: with [`IovIter::len`], the
-    /// length the handle began with.
-    pub(crate) fn consumed(&self) -> usize {
-        self.consumed
-    }
-
     /// Records that the kernel advanced the iterator by `bytes`.
     pub(crate) fn note_advanced(&mut self, bytes: usize) {
         // INVARIANT: `consumed` tracks the net advance of this handle.
