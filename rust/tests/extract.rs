@@ -12,7 +12,7 @@ use crate::abstractions::counters::{Snapshot, COUNTERS};
 use crate::abstractions::gup::{
     get_user_pages, pin_user_pages, GupFlags, HeldPages, Pin, UserMm, Walk,
 };
-use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
+use crate::abstractions::iov::{max_rw_count, Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::abstractions::pages::{Mode, PageSlot, PIN_BIAS};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
@@ -219,6 +219,25 @@ fn discard_is_einval(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Every iterator covers at most `MAX_RW_COUNT` bytes: a DISCARD iterator of `usize::MAX` is
+/// capped, and advancing over all of it and reverting the whole stays within what
+/// `iov_iter_revert()` accepts (no warning), leaving the length as it was.
+fn iter_counts_capped(t: &Test) -> CaseResult {
+    let max = max_rw_count();
+    let mut d = IovIter::<Dest>::discard(usize::MAX);
+    let len = d.len();
+    kunit_assert!(t, len <= max, "{} > {}", len, max);
+    kunit_assert_eq!(t, len, max);
+    kunit_assert_eq!(t, d.advance(usize::MAX), len);
+    kunit_assert!(t, d.is_empty());
+    kunit_assert_eq!(t, d.revert(len + 1).err(), Some(EINVAL));
+    kunit_assert!(t, d.revert(len).is_ok());
+    kunit_assert_eq!(t, d.len(), len);
+    // A copy asks for at most `INT_MAX` bytes whatever the buffer; here the iterator ends first.
+    kunit_assert_eq!(t, d.copy_to_iter(&[0u8; 64]), 64);
+    Ok(())
+}
+
 /// BVEC segments over pages are listed at their offsets, contents intact, refcounts untouched.
 fn bvec_source_listed(t: &Test) -> CaseResult {
     let mut p0 = Page::alloc_page(GFP_KERNEL)?;
@@ -285,6 +304,7 @@ kunit_suite!(
         kvec_max_bytes,
         zero_length_and_no_slots,
         discard_is_einval,
+        iter_counts_capped,
         bvec_source_listed,
         bvec_range_checked,
     ]
