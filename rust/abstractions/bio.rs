@@ -584,17 +584,21 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// kernel memory. Memory of shorter life goes through the waiting paths of
     /// [`direct_io`](super::direct_io), which do not return before the I/O is over.
     ///
-    /// Any context that may submit I/O (`submit_bio()`); `done` hears of the completion in the
-    /// disk's completion context, which may be atomic.
+    /// Process context: may sleep (`submit_bio()` may wait for a free tag, and a read into
+    /// pinned pages dirties them first, taking their folio locks). `done` hears of the
+    /// completion in the disk's completion context, which may be atomic.
     pub fn submit<C: Completion>(self, done: Arc<C>)
     where
         'data: 'static,
     {
+        might_sleep();
         // SAFETY: Listed pages borrow memory for `'static`, which outlives the bio.
         unsafe { self.submit_unchecked(done) }
     }
 
     /// Submits the bio; `done` learns its outcome, after its pages have been released.
+    ///
+    /// Process context: may sleep, as [`Bio::submit`] (callers have called `might_sleep()`).
     ///
     /// # Safety
     ///
