@@ -285,6 +285,7 @@ unsafe impl<C: Completion> DoneRef for Borrowed<C> {
 pub struct Target<'a> {
     disk: *mut bindings::gendisk,
     lbs: u32,
+    capacity: u64,
     ioprio: IoPrio,
     _p: PhantomData<&'a ()>,
 }
@@ -364,6 +365,30 @@ impl Target<'_> {
         self.lbs
     }
 
+    /// The size of the disk in 512-byte sectors, when the target was made (`get_capacity()`).
+    #[inline]
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Checks that the `len` bytes from `sector` on lie within the disk, before anything is
+    /// extracted or submitted for them: `ENOSPC` for a write (`write`) that starts at or past the
+    /// end, as `blkdev_write_iter()` answers, and `EINVAL` for any other range that does not lie
+    /// within the disk, including one whose end overflows. So the sectors of the bios that carry
+    /// the range can be computed without overflow.
+    #[inline]
+    pub fn check_range(&self, sector: u64, len: usize, write: bool) -> Result {
+        if write && sector >= self.capacity {
+            return Err(ENOSPC);
+        }
+        // `len` is at most `usize::MAX`, so `len / 512` rounded up fits in `u64`.
+        let sectors = (len as u64).div_ceil(512);
+        match sector.checked_add(sectors) {
+            Some(end) if end <= self.capacity => Ok(()),
+            _ => Err(EINVAL),
+        }
+    }
+
     /// The logical block size as a divisor: remainders by it need no check for zero (and so no
     /// panic path).
     #[inline]
@@ -385,9 +410,12 @@ impl<T: Driver> Disk<T> {
     /// The disk as a target for bios.
     pub fn target(&self) -> Target<'_> {
         // INVARIANT: The disk lives as long as the borrow.
+        let disk = self.as_raw();
         Target {
-            disk: self.as_raw(),
+            disk,
             lbs: self.logical_block_size(),
+            // SAFETY: The disk is live while borrowed; `get_capacity()` reads its size.
+            capacity: unsafe { shim::iovx_get_capacity(disk) },
             ioprio: IoPrio::NONE,
             _p: PhantomData,
         }

@@ -146,6 +146,7 @@ pub(crate) fn submit_iter_wait_inline<D: Direction>(
     sector: u64,
     len: usize,
 ) -> Result<Option<usize>> {
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
     let lbs = target.block_size();
     let bio = Bio::<D, Inline<'_>>::new_inline(slot, target, sector);
@@ -173,6 +174,7 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
     len: usize,
     done: &R,
 ) -> Result<Option<usize>> {
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let lbs = target.block_size();
     let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
     let bio = Bio::<D>::new(target, sector, nr_vecs)?;
@@ -213,6 +215,9 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     one_bio: bool,
     done: &R,
 ) -> Result<usize> {
+    // The range lies within the disk, so the sectors below do not overflow and no bio is
+    // submitted past the end.
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
     // The page array is on the stack and starts empty (`with_slots()`).
     with_slots(len, |slots| {
         let lbs = target.block_size();
@@ -221,7 +226,8 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
         while submitted < len && failed.is_none() {
             let left = len - submitted;
             let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-            let at = sector + (submitted as u64 >> 9);
+            // Within the disk (checked above): no overflow.
+            let at = sector.wrapping_add(submitted as u64 >> 9);
             let mut bio = match Bio::<D>::new(target, at, nr_vecs) {
                 Ok(b) => b,
                 Err(e) => {
@@ -433,7 +439,9 @@ impl Completion for Waiter {
 /// are reads into a [`Dest`] iterator's memory, writes from a [`Source`] one's.
 ///
 /// Returns the bytes and bios, or the first error of a bio, or the extraction error if nothing
-/// could be submitted. `len` should be a multiple of the target's logical block size.
+/// could be submitted. A range that does not lie within the disk is refused first
+/// ([`Target::check_range`]: `EINVAL`, or `ENOSPC` for a write starting past the end), with
+/// nothing pinned or submitted. `len` should be a multiple of the target's logical block size.
 ///
 /// Process context: sleeps.
 pub fn submit_iter_wait<D: Direction>(

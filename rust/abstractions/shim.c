@@ -504,3 +504,9 @@ unsigned long iovx_totalram_pages(void)
 {
 	return totalram_pages();
 }
+
+/* The size of a disk in 512-byte sectors (get_capacity()). */
+u64 iovx_get_capacity(struct gendisk *disk)
+{
+	return get_capacity(disk);
+}

@@ -139,5 +139,6 @@ void iovx_might_sleep(void);
 void iovx_memcpy_from_page(void *to, struct page *page, size_t offset,
 			   size_t len);
 unsigned long iovx_totalram_pages(void);
+u64 iovx_get_capacity(struct gendisk *disk);
 
 #endif /* IOVX_SHIM_H */

@@ -603,9 +603,57 @@ fn source_kvec_write_bio(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A sector past the disk, up to `u64::MAX`, is refused before anything is pinned or submitted:
+/// `EINVAL` for a read or a range crossing the end, `ENOSPC` for a write starting past it (as
+/// `blkdev_write_iter()`), with no overflow of the sector arithmetic; the iterator is untouched.
+fn hostile_sector_refused(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let cap = disk.target().capacity();
+    kunit_assert_eq!(t, cap, 64 << 11);
+    let len = 2 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let before = COUNTERS.snapshot();
+    let requests = disk.driver().requests.load(Relaxed);
+    for sector in [u64::MAX, u64::MAX - 1, u64::MAX >> 9, cap, cap - 1] {
+        let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait(disk.target(), &mut it, sector, len).err(),
+            Some(EINVAL)
+        );
+        kunit_assert_eq!(t, it.len(), len);
+        let mut slot = BioSlot::new();
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait_inline(&mut slot, disk.target(), &mut it, sector, len).err(),
+            Some(EINVAL)
+        );
+        let mut it = IovIter::<Source>::ubuf(addr, len)?;
+        let want = if sector >= cap { ENOSPC } else { EINVAL };
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait(disk.target(), &mut it, sector, len).err(),
+            Some(want)
+        );
+        kunit_assert_eq!(t, it.len(), len);
+    }
+    kunit_assert_eq!(t, COUNTERS.snapshot().since(&before).pinned, 0);
+    kunit_assert_eq!(t, disk.driver().requests.load(Relaxed), requests);
+    // The last whole sectors are fine.
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let sectors = (len / 512) as u64;
+    kunit_assert_eq!(
+        t,
+        submit_iter_wait(disk.target(), &mut it, cap - sectors, len)?.bytes,
+        len
+    );
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
+        hostile_sector_refused,
         dest_pin_read_bio_submitted,
         source_kvec_write_bio,
         delayed_completion_is_waited_for,
