@@ -320,7 +320,7 @@ fn ubuf_dest_pins_each_page_once(t: &Test) -> CaseResult {
     let mut base = slots::<4>();
     // A reference pass to learn the refcounts before pinning.
     let refs_before: KVec<i32> = {
-        let r = get_user_pages::<Source>(addr, 4 * PAGE_SIZE, &mut base)?;
+        let r = get_user_pages::<Source>(&UserMm::current()?, addr, 4 * PAGE_SIZE, &mut base)?;
         let mut v = KVec::new();
         for p in r.pages() {
             v.push(p.ref_count() - 1, GFP_KERNEL)?;
@@ -344,7 +344,7 @@ fn ubuf_dest_pins_each_page_once(t: &Test) -> CaseResult {
     kunit_assert!(t, it.is_empty());
     drop(b);
     let mut s = slots::<4>();
-    let r = get_user_pages::<Source>(addr, 4 * PAGE_SIZE, &mut s)?;
+    let r = get_user_pages::<Source>(&UserMm::current()?, addr, 4 * PAGE_SIZE, &mut s)?;
     for (i, p) in r.pages().enumerate() {
         kunit_assert_eq!(t, p.ref_count() - 1, refs_before[i]);
         kunit_assert!(t, !p.maybe_dma_pinned());
@@ -491,12 +491,13 @@ fn unmapped_and_prot_none_efault(t: &Test) -> CaseResult {
         kunit_assert_eq!(t, it.len(), PAGE_SIZE);
         kunit_assert_eq!(
             t,
-            pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+            pin_user_pages::<Source>(&UserMm::current()?, addr, PAGE_SIZE, Pin::ShortTerm, &mut s)
+                .err(),
             Some(EFAULT)
         );
         kunit_assert_eq!(
             t,
-            get_user_pages::<Source>(addr, PAGE_SIZE, &mut s).err(),
+            get_user_pages::<Source>(&UserMm::current()?, addr, PAGE_SIZE, &mut s).err(),
             Some(EFAULT)
         );
     }
@@ -517,12 +518,19 @@ fn gup_partial_gives_back(t: &Test) -> CaseResult {
     let mut s = slots::<3>();
     kunit_assert_eq!(
         t,
-        pin_user_pages::<Source>(addr, 3 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+        pin_user_pages::<Source>(
+            &UserMm::current()?,
+            addr,
+            3 * PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut s
+        )
+        .err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(
         t,
-        get_user_pages::<Source>(addr, 3 * PAGE_SIZE, &mut s).err(),
+        get_user_pages::<Source>(&UserMm::current()?, addr, 3 * PAGE_SIZE, &mut s).err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(t, counters().since(&before), Snapshot::default());
@@ -540,7 +548,7 @@ fn gup_partial_gives_back(t: &Test) -> CaseResult {
 fn get_user_pages_refs(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 4)?;
     let mut s1 = slots::<2>();
-    let a = get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s1)?;
+    let a = get_user_pages::<Dest>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s1)?;
     kunit_assert_eq!(t, a.mode(), Mode::Referenced);
     let base: KVec<i32> = {
         let mut v = KVec::new();
@@ -550,7 +558,7 @@ fn get_user_pages_refs(t: &Test) -> CaseResult {
         v
     };
     let mut s2 = slots::<2>();
-    let b = get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s2)?;
+    let b = get_user_pages::<Dest>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s2)?;
     for (i, p) in b.pages().enumerate() {
         kunit_assert_eq!(t, p.ref_count(), base[i] + 1);
         kunit_assert!(t, !p.maybe_dma_pinned());
@@ -570,13 +578,19 @@ fn pin_longterm(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 5)?;
     let before = counters();
     let mut s = slots::<2>();
-    let b = pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::LongTerm, &mut s)?;
+    let b = pin_user_pages::<Dest>(
+        &UserMm::current()?,
+        addr,
+        2 * PAGE_SIZE,
+        Pin::LongTerm,
+        &mut s,
+    )?;
     kunit_assert_eq!(t, b.mode(), Mode::Pinned);
     kunit_assert!(t, b.is_long_term());
     kunit_assert!(t, b.pages().all(|p| p.maybe_dma_pinned()));
     drop(b);
     let mut s = slots::<2>();
-    let r = get_user_pages::<Source>(addr, 2 * PAGE_SIZE, &mut s)?;
+    let r = get_user_pages::<Source>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s)?;
     kunit_assert!(t, !r.pages().any(|p| p.maybe_dma_pinned()));
     drop(r);
     let d = counters().since(&before);
@@ -588,7 +602,13 @@ fn pin_longterm(t: &Test) -> CaseResult {
 fn pin_short_unaligned(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 3, 6)?;
     let mut s = slots::<3>();
-    let b = pin_user_pages::<Source>(addr + PAGE_SIZE - 1, 2, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr + PAGE_SIZE - 1,
+        2,
+        Pin::ShortTerm,
+        &mut s,
+    )?;
     kunit_assert_eq!(
         t,
         (b.offset(), b.len(), b.nr_pages()),
@@ -602,7 +622,14 @@ fn pin_short_unaligned(t: &Test) -> CaseResult {
     let mut small = slots::<1>();
     kunit_assert_eq!(
         t,
-        pin_user_pages::<Source>(addr + PAGE_SIZE - 1, 2, Pin::ShortTerm, &mut small).err(),
+        pin_user_pages::<Source>(
+            &UserMm::current()?,
+            addr + PAGE_SIZE - 1,
+            2,
+            Pin::ShortTerm,
+            &mut small
+        )
+        .err(),
         Some(EINVAL)
     );
     Ok(())
@@ -612,7 +639,13 @@ fn pin_short_unaligned(t: &Test) -> CaseResult {
 fn release_dirty_pinned(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 3)?;
     let mut hold = slots::<2>();
-    let h = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        2 * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut hold,
+    )?;
     for p in h.pages() {
         p.test_clear_dirty();
     }
@@ -636,11 +669,17 @@ fn release_dirty_pinned(t: &Test) -> CaseResult {
 fn release_dirty_referenced(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 1, 3)?;
     let mut hold = slots::<1>();
-    let h = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut hold,
+    )?;
     let base = h.pages().map(|p| p.ref_count()).sum::<i32>();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let mut s = slots::<1>();
-    get_user_pages::<Dest>(addr, PAGE_SIZE, &mut s)?.release_dirty();
+    get_user_pages::<Dest>(&UserMm::current()?, addr, PAGE_SIZE, &mut s)?.release_dirty();
     kunit_assert!(t, h.pages().all(|p| p.is_dirty()));
     kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), base);
     Ok(())
@@ -737,16 +776,29 @@ fn direction_decides_foll_write(t: &Test) -> CaseResult {
     let mut s = slots::<2>();
     kunit_assert_eq!(
         t,
-        pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+        pin_user_pages::<Dest>(
+            &UserMm::current()?,
+            addr,
+            2 * PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut s
+        )
+        .err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(
         t,
-        get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s).err(),
+        get_user_pages::<Dest>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s).err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(t, counters(), before);
-    let b = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        2 * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut s,
+    )?;
     kunit_assert_eq!(t, (b.mode(), b.nr_pages()), (Mode::Pinned, 2));
     drop(b);
     kunit_assert_eq!(t, GupFlags::new(GupFlags::WRITE, false).err(), Some(EINVAL));
@@ -769,7 +821,7 @@ fn page_read_checked(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 1, 9)?;
     let expect = patterned(PAGE_SIZE, 9)?;
     let mut s = slots::<1>();
-    let b = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(&UserMm::current()?, addr, PAGE_SIZE, Pin::ShortTerm, &mut s)?;
     let Some(p) = b.pages().next() else {
         kunit_assert!(t, false, "no page");
         return Ok(());
