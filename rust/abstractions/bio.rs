@@ -47,6 +47,11 @@ use super::task::might_sleep;
 /// A completion that a waiting submitter keeps on its stack ([`Borrowed`]) may be gone as soon as
 /// the call of `bio_done` that lets the submitter go on has signalled it: an implementation
 /// touches nothing of itself after that signal.
+///
+/// An implementation's `Drop` runs where the last reference goes, which for an `Arc` held by
+/// bios is the completion context of the last bio, possibly atomic: it must not drop the last
+/// reference to anything whose `Drop` sleeps (the target [`Disk`], pages released dirty, state
+/// under a mutex). Such things stay with the submitter or go to a worker.
 pub trait Completion: Send + Sync + 'static {
     /// A bio of `bytes` bytes is about to be submitted.
     fn bio_submitted(&self, bytes: usize);

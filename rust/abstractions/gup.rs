@@ -169,6 +169,8 @@ impl GupFlags {
     /// callers can strip it and choose the direction by it.
     pub const WRITE: u32 = bindings::FOLL_WRITE;
     /// `FOLL_FORCE`: write even to a read-only private mapping (breaking COW), as ptrace does.
+    /// A policy choice of the caller: a driver that takes it from user space grants its callers
+    /// that power (no memory-safety matter: the task's own memory, through GUP's checks).
     pub const FORCE: u32 = bindings::FOLL_FORCE;
     /// `FOLL_LONGTERM`: a long-term pin (pins only).
     pub const LONGTERM: u32 = bindings::FOLL_LONGTERM;
