@@ -127,9 +127,9 @@ impl GupDev {
         let per_call = g.nr_pages_per_call as usize;
         // A user size: bounded, and refused with ENOMEM without a warning (`HeldPages::new`).
         let mut held = HeldPages::<D>::new(size / PAGE_SIZE, mode)?;
-        let mm = UserMm::current()?;
-        let guard = lock_unless(fast)?;
-        let walk = walk(&mm, &guard);
+        let mut mm = UserMm::current()?;
+        let mut guard = None;
+        let walk = walk(&mut mm, &mut guard, fast)?;
 
         let start_addr = g.addr as usize;
         let end = start_addr.saturating_add(size);
@@ -223,9 +223,9 @@ fn pin_longterm<D: Direction>(
     fast: bool,
 ) -> Result<HeldPages<D>> {
     let mut held = HeldPages::<D>::new(nr_pages, Mode::Pinned)?;
-    let mm = UserMm::current()?;
-    let guard = lock_unless(fast)?;
-    let walk = walk(&mm, &guard);
+    let mut mm = UserMm::current()?;
+    let mut guard = None;
+    let walk = walk(&mut mm, &mut guard, fast)?;
     while held.len() < nr_pages {
         let at = addr + held.len() * PAGE_SIZE;
         // On failure `held` is dropped, unpinning what was pinned, as the kernel's
@@ -252,19 +252,18 @@ fn read_pages<D: Direction>(held: &HeldPages<D>, mut user_addr: usize) -> Result
     Ok(())
 }
 
-/// The mmap lock for the slow GUP paths; none for the fast ones.
-fn lock_unless(fast: bool) -> Result<Option<MmapReadGuard>> {
+/// The walk for the fast GUP paths (lockless, with `mm` borrowed shared), or for the slow ones:
+/// the mmap lock is taken into `guard` (borrowing `mm` exclusively until `guard` goes), as
+/// `mm/gup_test.c` takes it for its slow commands.
+fn walk<'g, 'm: 'g>(
+    mm: &'m mut UserMm,
+    guard: &'g mut Option<MmapReadGuard<'m>>,
+    fast: bool,
+) -> Result<Walk<'g>> {
     if fast {
-        Ok(None)
+        Ok(Walk::Fast(mm))
     } else {
-        MmapReadGuard::lock().map(Some)
-    }
-}
-
-fn walk<'a>(mm: &'a UserMm, guard: &'a Option<MmapReadGuard>) -> Walk<'a> {
-    match guard {
-        Some(g) => Walk::Locked(g),
-        None => Walk::Fast(mm),
+        Ok(Walk::Locked(guard.insert(MmapReadGuard::lock(mm)?)))
     }
 }
 

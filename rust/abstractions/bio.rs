@@ -47,6 +47,11 @@ use super::task::might_sleep;
 /// A completion that a waiting submitter keeps on its stack ([`Borrowed`]) may be gone as soon as
 /// the call of `bio_done` that lets the submitter go on has signalled it: an implementation
 /// touches nothing of itself after that signal.
+///
+/// An implementation's `Drop` runs where the last reference goes, which for an `Arc` held by
+/// bios is the completion context of the last bio, possibly atomic: it must not drop the last
+/// reference to anything whose `Drop` sleeps (the target [`Disk`], pages released dirty, state
+/// under a mutex). Such things stay with the submitter or go to a worker.
 pub trait Completion: Send + Sync + 'static {
     /// A bio of `bytes` bytes is about to be submitted.
     fn bio_submitted(&self, bytes: usize);
@@ -285,8 +290,77 @@ unsafe impl<C: Completion> DoneRef for Borrowed<C> {
 pub struct Target<'a> {
     disk: *mut bindings::gendisk,
     lbs: u32,
-    ioprio: u16,
+    capacity: u64,
+    ioprio: IoPrio,
     _p: PhantomData<&'a ()>,
+}
+
+/// The scheduling class of an [`IoPrio`] that safe code may choose.
+///
+/// The real-time class (`IOPRIO_CLASS_RT`) is not one of them: it needs `CAP_SYS_NICE` or
+/// `CAP_SYS_ADMIN` (`ioprio_check_cap()`), which the VFS checked for the priority of a kiocb
+/// ([`Kiocb::ioprio`](super::direct_io::Kiocb::ioprio)); only that path gives one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoPrioClass {
+    /// `IOPRIO_CLASS_NONE`: the submitter's own priority (level 0 only).
+    None,
+    /// `IOPRIO_CLASS_BE`: best effort, levels `0..IOPRIO_NR_LEVELS`.
+    BestEffort,
+    /// `IOPRIO_CLASS_IDLE`: only when the disk is otherwise idle.
+    Idle,
+}
+
+/// An I/O priority (`bi_ioprio`) that the block layer accepts: its class is one of
+/// `IOPRIO_CLASS_NONE`, `_RT`, `_BE`, `_IDLE` and its level below `IOPRIO_NR_LEVELS` (I/O
+/// schedulers such as mq-deadline index arrays by the class without checking it).
+///
+/// # Invariants
+///
+/// The value passes `ioprio_check_cap()`'s checks of class and level (and a real-time class was
+/// allowed to its submitter by the VFS).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoPrio(u16);
+
+impl IoPrio {
+    /// No priority of its own (`IOPRIO_CLASS_NONE`): the block layer gives the bio its
+    /// submitter's.
+    pub const NONE: IoPrio = IoPrio(0);
+
+    /// The priority of `class` at `level`: `EINVAL` for a level of `IOPRIO_NR_LEVELS` or more,
+    /// or other than 0 for [`IoPrioClass::None`] (as `ioprio_check_cap()`). Any context.
+    pub fn new(class: IoPrioClass, level: u8) -> Result<Self> {
+        let (class, max) = match class {
+            IoPrioClass::None => (bindings::IOPRIO_CLASS_NONE, 1),
+            IoPrioClass::BestEffort => (bindings::IOPRIO_CLASS_BE, bindings::IOPRIO_NR_LEVELS),
+            IoPrioClass::Idle => (bindings::IOPRIO_CLASS_IDLE, bindings::IOPRIO_NR_LEVELS),
+        };
+        if u32::from(level) >= max {
+            return Err(EINVAL);
+        }
+        // INVARIANT: A class other than RT and a level checked above.
+        Ok(Self(
+            ((class << bindings::IOPRIO_CLASS_SHIFT) | u32::from(level)) as u16,
+        ))
+    }
+
+    /// The priority of a kiocb (`ki_ioprio`).
+    ///
+    /// # Safety
+    ///
+    /// `raw` is the `ki_ioprio` of a kiocb made by the VFS, which checked it
+    /// (`ioprio_check_cap()`, through `kiocb_set_rw_flags()`/io_uring's `rw` preparation, or the
+    /// file's or task's default).
+    #[inline]
+    pub(crate) unsafe fn from_kiocb(raw: u16) -> Self {
+        // INVARIANT: Checked by the VFS (safety requirements).
+        Self(raw)
+    }
+
+    /// The value for `bi_ioprio`.
+    #[inline]
+    pub fn as_raw(self) -> u16 {
+        self.0
+    }
 }
 
 impl Target<'_> {
@@ -294,6 +368,30 @@ impl Target<'_> {
     #[inline]
     pub fn logical_block_size(&self) -> u32 {
         self.lbs
+    }
+
+    /// The size of the disk in 512-byte sectors, when the target was made (`get_capacity()`).
+    #[inline]
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Checks that the `len` bytes from `sector` on lie within the disk, before anything is
+    /// extracted or submitted for them: `ENOSPC` for a write (`write`) that starts at or past the
+    /// end, as `blkdev_write_iter()` answers, and `EINVAL` for any other range that does not lie
+    /// within the disk, including one whose end overflows. So the sectors of the bios that carry
+    /// the range can be computed without overflow.
+    #[inline]
+    pub fn check_range(&self, sector: u64, len: usize, write: bool) -> Result {
+        if write && sector >= self.capacity {
+            return Err(ENOSPC);
+        }
+        // `len` is at most `usize::MAX`, so `len / 512` rounded up fits in `u64`.
+        let sectors = (len as u64).div_ceil(512);
+        match sector.checked_add(sectors) {
+            Some(end) if end <= self.capacity => Ok(()),
+            _ => Err(EINVAL),
+        }
     }
 
     /// The logical block size as a divisor: remainders by it need no check for zero (and so no
@@ -305,9 +403,10 @@ impl Target<'_> {
         core::num::NonZeroUsize::new(self.lbs as usize).unwrap_or(core::num::NonZeroUsize::MIN)
     }
 
-    /// The same disk, for bios of I/O priority `ioprio` (`bi_ioprio`: a kiocb's `ki_ioprio`, say).
-    /// Without it, the block layer gives each bio its submitter's priority.
-    pub fn with_ioprio(self, ioprio: u16) -> Self {
+    /// The same disk, for bios of I/O priority `ioprio` (`bi_ioprio`: a kiocb's
+    /// [`Kiocb::ioprio`](super::direct_io::Kiocb::ioprio), say). Without it, the block layer
+    /// gives each bio its submitter's priority. Any context.
+    pub fn with_ioprio(self, ioprio: IoPrio) -> Self {
         Self { ioprio, ..self }
     }
 }
@@ -316,10 +415,13 @@ impl<T: Driver> Disk<T> {
     /// The disk as a target for bios.
     pub fn target(&self) -> Target<'_> {
         // INVARIANT: The disk lives as long as the borrow.
+        let disk = self.as_raw();
         Target {
-            disk: self.as_raw(),
+            disk,
             lbs: self.logical_block_size(),
-            ioprio: 0,
+            // SAFETY: The disk is live while borrowed; `get_capacity()` reads its size.
+            capacity: unsafe { shim::iovx_get_capacity(disk) },
+            ioprio: IoPrio::NONE,
             _p: PhantomData,
         }
     }
@@ -425,7 +527,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
             unsafe { shim::iovx_bio_alloc(target.disk, nr_vecs as u16, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
-        unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio };
+        unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
         // INVARIANT: A fresh bio, empty, of the operation of `D`.
         Ok(Self {
             raw,
@@ -515,17 +617,21 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// kernel memory. Memory of shorter life goes through the waiting paths of
     /// [`direct_io`](super::direct_io), which do not return before the I/O is over.
     ///
-    /// Any context that may submit I/O (`submit_bio()`); `done` hears of the completion in the
-    /// disk's completion context, which may be atomic.
+    /// Process context: may sleep (`submit_bio()` may wait for a free tag, and a read into
+    /// pinned pages dirties them first, taking their folio locks). `done` hears of the
+    /// completion in the disk's completion context, which may be atomic.
     pub fn submit<C: Completion>(self, done: Arc<C>)
     where
         'data: 'static,
     {
+        might_sleep();
         // SAFETY: Listed pages borrow memory for `'static`, which outlives the bio.
         unsafe { self.submit_unchecked(done) }
     }
 
     /// Submits the bio; `done` learns its outcome, after its pages have been released.
+    ///
+    /// Process context: may sleep, as [`Bio::submit`] (callers have called `might_sleep()`).
     ///
     /// # Safety
     ///
@@ -664,7 +770,7 @@ impl<'s, 't, 'data, D: Direction> Bio<'t, 'data, D, Inline<'s>> {
             )
         };
         // SAFETY: Initialised just above, ours.
-        unsafe { (*bio).bi_ioprio = target.ioprio };
+        unsafe { (*bio).bi_ioprio = target.ioprio.as_raw() };
         // INVARIANT: A fresh bio in `slot`, empty, of the operation of `D`.
         Self {
             // SAFETY: A pointer into a borrowed slot is not null.

@@ -38,10 +38,11 @@ use core::sync::atomic::{AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use kernel::{bindings, ffi, page::PAGE_SIZE, prelude::*, sync::Arc, types::Opaque};
 
 use super::bio::{
-    Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, Storage, Target, INLINE_VECS,
+    Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, IoPrio, Storage, Target,
+    INLINE_VECS,
 };
 use super::iov::{Dest, Direction, IovIter, Source};
-use super::pages::PageSlot;
+use super::pages::{Batch, PageSlot};
 use super::shim;
 use super::task::might_sleep;
 
@@ -145,6 +146,7 @@ pub(crate) fn submit_iter_wait_inline<D: Direction>(
     sector: u64,
     len: usize,
 ) -> Result<Option<usize>> {
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
     let lbs = target.block_size();
     let bio = Bio::<D, Inline<'_>>::new_inline(slot, target, sector);
@@ -172,6 +174,7 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
     len: usize,
     done: &R,
 ) -> Result<Option<usize>> {
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let lbs = target.block_size();
     let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
     let bio = Bio::<D>::new(target, sector, nr_vecs)?;
@@ -212,6 +215,9 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     one_bio: bool,
     done: &R,
 ) -> Result<usize> {
+    // The range lies within the disk, so the sectors below do not overflow and no bio is
+    // submitted past the end.
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
     // The page array is on the stack and starts empty (`with_slots()`).
     with_slots(len, |slots| {
         let lbs = target.block_size();
@@ -220,7 +226,8 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
         while submitted < len && failed.is_none() {
             let left = len - submitted;
             let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-            let at = sector + (submitted as u64 >> 9);
+            // Within the disk (checked above): no overflow.
+            let at = sector.wrapping_add(submitted as u64 >> 9);
             let mut bio = match Bio::<D>::new(target, at, nr_vecs) {
                 Ok(b) => b,
                 Err(e) => {
@@ -432,7 +439,9 @@ impl Completion for Waiter {
 /// are reads into a [`Dest`] iterator's memory, writes from a [`Source`] one's.
 ///
 /// Returns the bytes and bios, or the first error of a bio, or the extraction error if nothing
-/// could be submitted. `len` should be a multiple of the target's logical block size.
+/// could be submitted. A range that does not lie within the disk is refused first
+/// ([`Target::check_range`]: `EINVAL`, or `ENOSPC` for a write starting past the end), with
+/// nothing pinned or submitted. `len` should be a multiple of the target's logical block size.
 ///
 /// Process context: sleeps.
 pub fn submit_iter_wait<D: Direction>(
@@ -508,15 +517,75 @@ enum Outcome {
 ///
 /// # Invariants
 ///
-/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, lent by the VFS
-/// (so its length when the call began is its length plus what this handle consumed). If the
+/// `raw` is the call's kiocb, valid for `'a`; `iter` is the call's iterator, lent by the VFS and
+/// never replaced (no `&mut` to it leaves this module); `count` is its length when the call
+/// began, which no byte count this kiocb reports exceeds. If the
 /// kiocb is asynchronous, the memory the iterator describes stays
 /// valid until `ki_complete()` is called on `raw`, which only [`Kiocb::direct_io`] arranges
 /// (through [`KiocbEnd`] or [`Queued`]), once, and only when it answers `-EIOCBQUEUED`.
 pub struct Kiocb<'a, D: Direction> {
     raw: *mut bindings::kiocb,
     iter: IovIter<'a, D>,
+    count: usize,
     _call: PhantomData<fn(&'a ()) -> &'a ()>,
+}
+
+/// The iterator of a [`Kiocb`], lent for use but not for replacement: it reads as an
+/// [`IovIter`] (through [`Deref`](core::ops::Deref)) and offers the methods that move it, but
+/// gives no `&mut IovIter`, so the call's iterator cannot be swapped for another
+/// (`core::mem::swap`) or overwritten. The kiocb's byte counts are those of the call's own
+/// iterator.
+pub struct CallIter<'k, 'a, D: Direction> {
+    iter: &'k mut IovIter<'a, D>,
+}
+
+impl<'a, D: Direction> core::ops::Deref for CallIter<'_, 'a, D> {
+    type Target = IovIter<'a, D>;
+
+    #[inline]
+    fn deref(&self) -> &IovIter<'a, D> {
+        self.iter
+    }
+}
+
+impl<'a, D: Direction> CallIter<'_, 'a, D> {
+    /// [`IovIter::advance`].
+    #[inline]
+    pub fn advance(&mut self, bytes: usize) -> usize {
+        self.iter.advance(bytes)
+    }
+
+    /// [`IovIter::revert`].
+    #[inline]
+    pub fn revert(&mut self, bytes: usize) -> Result {
+        self.iter.revert(bytes)
+    }
+
+    /// [`IovIter::extract`].
+    #[inline]
+    pub fn extract<'buf>(
+        &mut self,
+        slots: &'buf mut [PageSlot],
+        max_bytes: usize,
+    ) -> Result<Batch<'a, 'buf, D>> {
+        self.iter.extract(slots, max_bytes)
+    }
+}
+
+impl CallIter<'_, '_, Dest> {
+    /// [`IovIter::copy_to_iter`].
+    #[inline]
+    pub fn copy_to_iter(&mut self, buf: &[u8]) -> usize {
+        self.iter.copy_to_iter(buf)
+    }
+}
+
+impl CallIter<'_, '_, Source> {
+    /// [`IovIter::copy_from_iter`].
+    #[inline]
+    pub fn copy_from_iter(&mut self, buf: &mut [u8]) -> usize {
+        self.iter.copy_from_iter(buf)
+    }
 }
 
 impl<'a, D: Direction> Kiocb<'a, D> {
@@ -532,10 +601,12 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         // SAFETY: `iter` is the call's iterator, of direction `D`, valid and used only through
         // this handle during the call, with the VFS's promise for an asynchronous kiocb's memory.
         let iter = unsafe { IovIter::<D>::from_raw(iter) };
-        // INVARIANT: The call's kiocb and iterator.
+        let count = iter.len();
+        // INVARIANT: The call's kiocb and iterator, and the iterator's length as the call began.
         Self {
             raw: iocb,
             iter,
+            count,
             _call: PhantomData,
         }
     }
@@ -555,9 +626,27 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         unsafe { (*self.raw).ki_complete.is_none() }
     }
 
-    /// The call's iterator.
-    pub fn iter(&mut self) -> &mut IovIter<'a, D> {
-        &mut self.iter
+    /// The call's I/O priority (`ki_ioprio`), which the VFS checked: any context.
+    #[inline]
+    pub fn ioprio(&self) -> IoPrio {
+        // SAFETY: `raw` is the call's kiocb, made and its priority checked by the VFS (type
+        // invariant).
+        unsafe { IoPrio::from_kiocb((*self.raw).ki_ioprio) }
+    }
+
+    /// The call's iterator: to read its state, copy through it, advance it or extract from it,
+    /// but not to replace it (see [`CallIter`]).
+    #[inline]
+    pub fn iter(&mut self) -> CallIter<'_, 'a, D> {
+        CallIter {
+            iter: &mut self.iter,
+        }
+    }
+
+    /// The call's length in bytes: the iterator's as the call began.
+    #[inline]
+    pub fn count(&self) -> usize {
+        self.count
     }
 
     /// Whether every segment of the iterator starts at an address aligned to `addr_mask + 1` and
@@ -571,9 +660,9 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// the file position by as many. For a call whose bytes were moved without
     /// [`Kiocb::direct_io`] (copied through the iterator, or none).
     pub fn done(self, n: usize) -> Ended<'a> {
-        // The call's length: what is left plus what this handle consumed.
-        let count = self.iter.len().saturating_add(self.iter.consumed());
-        let n = n.min(count).min(isize::MAX as usize);
+        // The call's length, recorded when the call began (at most `MAX_RW_COUNT`, which the VFS
+        // caps every call at, so it fits in `isize`).
+        let n = n.min(self.count).min(isize::MAX as usize);
         // SAFETY: `raw` is the call's kiocb, valid during the call, and not completed by
         // anything (nothing was queued).
         unsafe { (*self.raw).ki_pos = (*self.raw).ki_pos.wrapping_add(n as i64) };
@@ -610,6 +699,8 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// Process context: may sleep (always, for a synchronous call).
     #[inline]
     pub fn direct_io(self, target: Target<'_>, offset: u64, len: usize) -> Ended<'a> {
+        // No more than the call asked for.
+        let len = len.min(self.count);
         let ret = match self.transfer(target, offset, len) {
             Ok(Outcome::Done(n)) => n as isize,
             Ok(Outcome::Queued) => eiocbqueued(),
@@ -633,8 +724,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         let sync = self.is_sync();
         let raw = self.raw;
         // The bios carry the call's I/O priority, as the block device's own direct I/O does.
-        // SAFETY: `raw` is valid (type invariant).
-        let target = target.with_ioprio(unsafe { (*raw).ki_ioprio });
+        let target = target.with_ioprio(self.ioprio());
         let mut iter = self.iter;
         if sync {
             if len <= INLINE_BYTES {

@@ -52,9 +52,6 @@ fn user_pages(addr: usize, len: usize, slots: usize) -> Result<(usize, usize, us
     if len == 0 || slots == 0 {
         return Err(EINVAL);
     }
-    if !current_has_mm() {
-        return Err(EFAULT);
-    }
     let offset = addr % PAGE_SIZE;
     let n = offset.checked_add(len).ok_or(EINVAL)?.div_ceil(PAGE_SIZE);
     if n > slots || n > i32::MAX as usize {
@@ -93,8 +90,13 @@ fn gup_result(
 /// The whole range is pinned or nothing is: a fault part-way gives back the pins taken and fails
 /// with `EFAULT`. `EINVAL` if the range is empty or needs more pages than `slots` has.
 ///
+/// `mm` is borrowed shared: the call may take the mmap lock itself (when the lockless walk falls
+/// back), so it cannot be made while an [`MmapReadGuard`] (which borrows `mm` exclusively) is
+/// held.
+///
 /// Process context: may sleep.
 pub fn pin_user_pages<'buf, D: Direction>(
+    _mm: &UserMm,
     addr: usize,
     len: usize,
     pin: Pin,
@@ -107,7 +109,8 @@ pub fn pin_user_pages<'buf, D: Direction>(
         flags |= bindings::FOLL_LONGTERM;
     }
     // SAFETY: `slots` has room for `n` page pointers (`PageSlot` is transparent); the range is
-    // checked by the kernel.
+    // checked by the kernel; the task has an mm (`_mm`) whose mmap lock it does not hold (an
+    // `MmapReadGuard` would borrow `_mm` exclusively).
     let ret = unsafe {
         bindings::pin_user_pages_fast(start as _, n as _, flags, slots.as_mut_ptr().cast())
     };
@@ -125,10 +128,12 @@ pub fn pin_user_pages<'buf, D: Direction>(
 /// (`FOLL_WRITE` for a [`Dest`](super::iov::Dest)).
 ///
 /// A reference keeps a page allocated but, unlike a pin, does not make fork() copy it for the
-/// child: use [`pin_user_pages`] for I/O into user memory. All or nothing, as there.
+/// child: use [`pin_user_pages`] for I/O into user memory. All or nothing, as there; `mm` as
+/// there.
 ///
 /// Process context: may sleep.
 pub fn get_user_pages<'buf, D: Direction>(
+    _mm: &UserMm,
     addr: usize,
     len: usize,
     slots: &'buf mut [PageSlot],
@@ -164,6 +169,8 @@ impl GupFlags {
     /// callers can strip it and choose the direction by it.
     pub const WRITE: u32 = bindings::FOLL_WRITE;
     /// `FOLL_FORCE`: write even to a read-only private mapping (breaking COW), as ptrace does.
+    /// A policy choice of the caller: a driver that takes it from user space grants its callers
+    /// that power (no memory-safety matter: the task's own memory, through GUP's checks).
     pub const FORCE: u32 = bindings::FOLL_FORCE;
     /// `FOLL_LONGTERM`: a long-term pin (pins only).
     pub const LONGTERM: u32 = bindings::FOLL_LONGTERM;
@@ -192,37 +199,49 @@ impl GupFlags {
     }
 }
 
-/// The current task's mmap lock, held for reading.
+/// The current task's mmap lock, held for reading, by an exclusive borrow of the task's
+/// [`UserMm`] for `'m`.
+///
+/// The lock is not recursive: taking it again in the same task (a second guard, a fast GUP that
+/// falls back to the slow path, a page fault on a user copy) is a lockdep report and a real
+/// deadlock once a writer queues between the two. Every operation of this layer that may take the
+/// lock itself ([`Walk::Fast`], [`pin_user_pages`], [`get_user_pages`], a second
+/// [`MmapReadGuard::lock`]) borrows the `UserMm` (shared or exclusive), so it does not compile
+/// while the guard lives; under the lock only [`Walk::Locked`] (the `*_user_pages()` functions
+/// that expect it held) is available.
 ///
 /// # Invariants
 ///
 /// The current task holds `mmap_read_lock(current->mm)` while this value lives, and the value
 /// stays on that task.
-pub struct MmapReadGuard {
+pub struct MmapReadGuard<'m> {
+    _mm: PhantomData<&'m mut UserMm>,
     _not_send: PhantomData<*mut ()>,
 }
 
-impl MmapReadGuard {
-    /// Takes the lock; `EINTR` if a fatal signal arrives while waiting, `EFAULT` if the task
-    /// has no address space (a kernel thread).
+impl<'m> MmapReadGuard<'m> {
+    /// Takes the lock of `mm`, which stays borrowed until the guard goes; `EINTR` if a fatal
+    /// signal arrives while waiting.
     ///
     /// Process context: may sleep.
-    pub fn lock() -> Result<Self> {
+    pub fn lock(mm: &'m mut UserMm) -> Result<Self> {
         might_sleep();
-        let _mm = UserMm::current()?;
-        // SAFETY: The current task has an mm (`_mm`).
+        let _ = mm;
+        // SAFETY: The current task has an mm (`mm`), whose lock it does not hold: a guard would
+        // borrow `mm` exclusively, as this call does.
         let r = unsafe { shim::iovx_mmap_read_lock_killable() };
         if r != 0 {
             return Err(EINTR);
         }
         // INVARIANT: The lock was taken just above.
         Ok(Self {
+            _mm: PhantomData,
             _not_send: PhantomData,
         })
     }
 }
 
-impl Drop for MmapReadGuard {
+impl Drop for MmapReadGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: The lock is held by this task (type invariant).
         unsafe { shim::iovx_mmap_read_unlock() };
@@ -230,7 +249,13 @@ impl Drop for MmapReadGuard {
 }
 
 /// Proof that the current task has a user address space (`current->mm`), which user-memory
-/// operations need.
+/// operations need, and the token that its mmap lock is taken with: [`MmapReadGuard::lock`]
+/// borrows it exclusively, the GUP calls that may take the lock themselves borrow it shared.
+///
+/// The token is not unique: [`UserMm::current`] makes another. The borrow rule keeps a caller
+/// that passes one token around from pinning with a lockless walk under its own guard; a caller
+/// that makes a second token to get around it is not stopped (see `Documentation/extraction.rst`,
+/// "The mmap lock", for this and the operations that do not take the token yet).
 ///
 /// # Invariants
 ///
@@ -258,10 +283,12 @@ impl UserMm {
 /// How GUP walks the page tables.
 #[derive(Clone, Copy)]
 pub enum Walk<'g> {
-    /// Lockless first (`*_user_pages_fast()`), falling back to the slow path on its own.
+    /// Lockless first (`*_user_pages_fast()`), falling back to the slow path on its own, which
+    /// takes the mmap lock: the shared borrow of the [`UserMm`] keeps an [`MmapReadGuard`] from
+    /// being held meanwhile.
     Fast(&'g UserMm),
     /// The slow path, under the mmap lock the caller holds (`*_user_pages()`).
-    Locked(&'g MmapReadGuard),
+    Locked(&'g MmapReadGuard<'g>),
 }
 
 /// One of the kernel's four GUP functions, as a type: a loop of calls is then compiled once per

@@ -230,6 +230,9 @@ enum Storage<'a> {
 ///   kernel memory it describes stays valid (for writes too if `D` is [`Dest`]) for `'data`.
 /// - `consumed` is at most the number of bytes this handle has advanced the iterator by; reverting
 ///   by up to `consumed` bytes stays within the segments.
+/// - The iterator's length when the handle was made was at most `MAX_RW_COUNT` (every
+///   constructor caps it; the VFS caps the iterators it lends), so `consumed` never exceeds it and
+///   no revert reaches the `WARN_ON()` of `iov_iter_revert()`.
 pub struct IovIter<'data, D: Direction> {
     raw: Storage<'data>,
     consumed: usize,
@@ -249,11 +252,15 @@ impl<'data, D: Direction> IovIter<'data, D> {
     }
 
     /// An iterator over kernel buffers.
+    ///
+    /// Covers at most `MAX_RW_COUNT` bytes, as every iterator does (the iterator ends there):
+    /// the kernel's iterator code assumes no more (`iov_iter_revert()` warns past it).
     pub fn kvec(segs: &'data mut [Kvec<'data, D>]) -> Result<Self> {
         let mut count: usize = 0;
         for s in segs.iter() {
             count = count.checked_add(s.raw.iov_len).ok_or(EINVAL)?;
         }
+        let count = count.min(max_rw_count());
         // INVARIANT: `segs` and, by `Kvec`'s invariant, the memory they describe are valid for
         // `'data`; the direction is `D`.
         Ok(Self::own(|i| {
@@ -266,11 +273,14 @@ impl<'data, D: Direction> IovIter<'data, D> {
     }
 
     /// An iterator over parts of pages.
+    ///
+    /// Covers at most `MAX_RW_COUNT` bytes, as [`IovIter::kvec`].
     pub fn bvec(segs: &'data mut [Bvec<'data, D>]) -> Result<Self> {
         let mut count: usize = 0;
         for s in segs.iter() {
             count = count.checked_add(s.raw.bv_len as usize).ok_or(EINVAL)?;
         }
+        let count = count.min(max_rw_count());
         // INVARIANT: As for `kvec`, by `Bvec`'s invariant.
         Ok(Self::own(|i| {
             // SAFETY: `i` is valid for writes; `segs` holds `segs.len()` initialised `bio_vec`s
@@ -331,9 +341,10 @@ impl<'data, D: Direction> IovIter<'data, D> {
     ///
     /// # Safety
     ///
-    /// `ptr` must point to an initialised `struct iov_iter` with direction `D`, which is valid,
-    /// and accessed only through the returned handle, for `'data`; and so must every segment
-    /// array and piece of kernel memory it describes.
+    /// `ptr` must point to an initialised `struct iov_iter` with direction `D` and at most
+    /// `MAX_RW_COUNT` bytes left (as the VFS caps every read and write), which is valid, and
+    /// accessed only through the returned handle, for `'data`; and so must every segment array
+    /// and piece of kernel memory it describes.
     pub unsafe fn from_raw(ptr: *mut bindings::iov_iter) -> Self {
         // INVARIANT: By the safety requirements of this function.
         Self {
@@ -413,12 +424,6 @@ impl<'data, D: Direction> IovIter<'data, D> {
         Ok(())
     }
 
-    /// The net bytes this handle has advanced the iterator by: with [`IovIter::len`], the
-    /// length the handle began with.
-    pub(crate) fn consumed(&self) -> usize {
-        self.consumed
-    }
-
     /// Records that the kernel advanced the iterator by `bytes`.
     pub(crate) fn note_advanced(&mut self, bytes: usize) {
         // INVARIANT: `consumed` tracks the net advance of this handle.
@@ -430,9 +435,10 @@ impl<'data> IovIter<'data, Source> {
     /// Copies from the iterator into `buf`, advancing it. Returns the bytes copied, which is less
     /// than asked at the end of the iterator or at a user address that faults.
     pub fn copy_from_iter(&mut self, buf: &mut [u8]) -> usize {
-        // SAFETY: `buf` is valid for writes of `buf.len()` bytes; the iterator is initialised.
-        let n =
-            unsafe { shim::iovx_copy_from_iter(buf.as_mut_ptr().cast(), buf.len(), self.as_raw()) };
+        let len = buf.len().min(MAX_COPY);
+        // SAFETY: `buf` is valid for writes of `len <= buf.len()` bytes; the iterator is
+        // initialised.
+        let n = unsafe { shim::iovx_copy_from_iter(buf.as_mut_ptr().cast(), len, self.as_raw()) };
         self.note_advanced(n);
         n
     }
@@ -440,8 +446,10 @@ impl<'data> IovIter<'data, Source> {
 
 impl<'data> IovIter<'data, Dest> {
     /// An iterator with no memory: data copied into it is dropped.
-    /// The kernel only has destination DISCARD iterators.
+    /// The kernel only has destination DISCARD iterators. Covers at most `MAX_RW_COUNT` bytes,
+    /// as [`IovIter::kvec`].
     pub fn discard(len: usize) -> Self {
+        let len = len.min(max_rw_count());
         // INVARIANT: No memory is described.
         Self::own(|i| {
             // SAFETY: `i` is valid for writes.
@@ -452,12 +460,19 @@ impl<'data> IovIter<'data, Dest> {
     /// Copies `buf` into the iterator, advancing it. Returns the bytes copied, which is less than
     /// asked at the end of the iterator or at a user address that faults.
     pub fn copy_to_iter(&mut self, buf: &[u8]) -> usize {
-        // SAFETY: `buf` is valid for reads of `buf.len()` bytes; the iterator is initialised.
-        let n = unsafe { shim::iovx_copy_to_iter(buf.as_ptr().cast(), buf.len(), self.as_raw()) };
+        let len = buf.len().min(MAX_COPY);
+        // SAFETY: `buf` is valid for reads of `len <= buf.len()` bytes; the iterator is
+        // initialised.
+        let n = unsafe { shim::iovx_copy_to_iter(buf.as_ptr().cast(), len, self.as_raw()) };
         self.note_advanced(n);
         n
     }
 }
+
+/// The most one copy through an iterator may ask for: `check_copy_size()` warns
+/// (`WARN_ON_ONCE`) and copies nothing past `INT_MAX`. A longer buffer is copied in part, as at
+/// the end of the iterator (which, at most `MAX_RW_COUNT` long, ends before it anyway).
+const MAX_COPY: usize = i32::MAX as usize;
 
 /// The most one I/O may transfer (`MAX_RW_COUNT`).
 pub fn max_rw_count() -> usize {

@@ -537,3 +537,9 @@ void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
 {
 	debugfs_create_atomic_t(name, 0600, parent, value);
 }
+
+/* The size of a disk in 512-byte sectors (get_capacity()). */
+u64 iovx_get_capacity(struct gendisk *disk)
+{
+	return get_capacity(disk);
+}

@@ -147,5 +147,6 @@ void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
 #define IOVX_DEBUG_ATOMIC_SLEEP 0
 #endif
 unsigned long iovx_totalram_pages(void);
+u64 iovx_get_capacity(struct gendisk *disk);
 
 #endif /* IOVX_SHIM_H */

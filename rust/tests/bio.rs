@@ -12,7 +12,7 @@ use crate::abstractions::bio::{Bio, BioSlot, INLINE_VECS};
 use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
-use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin};
+use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin, UserMm};
 use crate::abstractions::iov::{Dest, IovIter, Kvec, Source};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::abstractions::pages::PageSlot;
@@ -115,7 +115,7 @@ fn read_dirties_and_unpins(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(1u8, len, GFP_KERNEL)?)?;
     let mut hold = slots::<8>();
-    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut hold)?;
     let mut refs = KVec::new();
     for p in h.pages() {
         p.test_clear_dirty();
@@ -153,7 +153,7 @@ fn write_unpins_clean(t: &Test) -> CaseResult {
     }
     UserSlice::new(addr, len).writer().write_slice(&data)?;
     let mut hold = slots::<4>();
-    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let before = COUNTERS.snapshot();
@@ -182,7 +182,7 @@ fn error_completion_releases(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(7u8, len, GFP_KERNEL)?)?;
     let mut hold = slots::<3>();
-    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     let before = COUNTERS.snapshot();
     let mut it = IovIter::<Dest>::ubuf(addr, len)?;
@@ -286,7 +286,7 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     let mut bio = Bio::<Dest>::new(disk.target(), 0, 1)?;
     let room = bio.room();
     kunit_assert!(t, (1..8).contains(&room), "room {}", room);
-    let r = get_user_pages::<Dest>(addr, PAGE_SIZE, &mut s1)?;
+    let r = get_user_pages::<Dest>(&UserMm::current()?, addr, PAGE_SIZE, &mut s1)?;
     let r = match bio.add(r) {
         Err(r) => r,
         Ok(()) => {
@@ -296,13 +296,25 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     };
     kunit_assert_eq!(t, r.nr_pages(), 1);
     drop(r);
-    let too_big = pin_user_pages::<Dest>(addr, (room + 1) * PAGE_SIZE, Pin::ShortTerm, &mut big)?;
+    let too_big = pin_user_pages::<Dest>(
+        &UserMm::current()?,
+        addr,
+        (room + 1) * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut big,
+    )?;
     kunit_assert!(
         t,
         bio.add(too_big).is_err(),
         "a batch larger than the room was taken"
     );
-    let fits = pin_user_pages::<Dest>(addr, room * PAGE_SIZE, Pin::ShortTerm, &mut fit)?;
+    let fits = pin_user_pages::<Dest>(
+        &UserMm::current()?,
+        addr,
+        room * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut fit,
+    )?;
     kunit_assert!(t, bio.add(fits).is_ok());
     kunit_assert_eq!(t, bio.room(), 0);
     let mut it = IovIter::kvec(&mut segs)?;
@@ -331,7 +343,13 @@ fn same_page_twice_in_one_bio(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&[0u8; 4096])?;
     let mut hold = slots::<1>();
-    let h = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut hold,
+    )?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     let segs = [UserVec::new(addr, 1024), UserVec::new(addr + 1024, 1024)];
     let mut it = IovIter::<Dest>::iovec(&segs)?;
@@ -391,7 +409,13 @@ fn inline_bio(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(3u8, 4 * PAGE_SIZE, GFP_KERNEL)?)?;
     let mut hold = slots::<4>();
-    let h = pin_user_pages::<Source>(map, 4 * PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        map,
+        4 * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut hold,
+    )?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
 
@@ -476,7 +500,13 @@ fn inline_bio(t: &Test) -> CaseResult {
         let mut s = slots::<2>();
         let mut bio = Bio::<Source, _>::new_inline(&mut slot, disk.target(), 0);
         kunit_assert_eq!(t, bio.room(), INLINE_VECS);
-        let b = pin_user_pages::<Source>(map, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+        let b = pin_user_pages::<Source>(
+            &UserMm::current()?,
+            map,
+            2 * PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut s,
+        )?;
         kunit_assert!(t, bio.add(b).is_ok());
         kunit_assert_eq!(t, bio.len(), 2 * PAGE_SIZE);
     }
@@ -529,13 +559,13 @@ fn dest_pin_read_bio_submitted(t: &Test) -> CaseResult {
         .writer()
         .write_slice(&KVec::from_elem(0u8, len, GFP_KERNEL)?)?;
     let mut hold = slots::<4>();
-    let h = pin_user_pages::<Source>(addr, len, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut hold)?;
     let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let waiter = Arc::pin_init(Waiter::new(), GFP_KERNEL)?;
     let before = COUNTERS.snapshot();
     let mut s = slots::<4>();
-    let batch = pin_user_pages::<Dest>(addr, len, Pin::ShortTerm, &mut s)?;
+    let batch = pin_user_pages::<Dest>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut s)?;
     let mut bio = Bio::<Dest>::new(disk.target(), 8, 4)?;
     if bio.add(batch).is_err() {
         kunit_assert!(t, false, "a destination batch was refused by a read bio");
@@ -604,9 +634,57 @@ fn source_kvec_write_bio(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A sector past the disk, up to `u64::MAX`, is refused before anything is pinned or submitted:
+/// `EINVAL` for a read or a range crossing the end, `ENOSPC` for a write starting past it (as
+/// `blkdev_write_iter()`), with no overflow of the sector arithmetic; the iterator is untouched.
+fn hostile_sector_refused(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let cap = disk.target().capacity();
+    kunit_assert_eq!(t, cap, 64 << 11);
+    let len = 2 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let before = COUNTERS.snapshot();
+    let requests = disk.driver().requests.load(Relaxed);
+    for sector in [u64::MAX, u64::MAX - 1, u64::MAX >> 9, cap, cap - 1] {
+        let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait(disk.target(), &mut it, sector, len).err(),
+            Some(EINVAL)
+        );
+        kunit_assert_eq!(t, it.len(), len);
+        let mut slot = BioSlot::new();
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait_inline(&mut slot, disk.target(), &mut it, sector, len).err(),
+            Some(EINVAL)
+        );
+        let mut it = IovIter::<Source>::ubuf(addr, len)?;
+        let want = if sector >= cap { ENOSPC } else { EINVAL };
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait(disk.target(), &mut it, sector, len).err(),
+            Some(want)
+        );
+        kunit_assert_eq!(t, it.len(), len);
+    }
+    kunit_assert_eq!(t, COUNTERS.snapshot().since(&before).pinned, 0);
+    kunit_assert_eq!(t, disk.driver().requests.load(Relaxed), requests);
+    // The last whole sectors are fine.
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let sectors = (len / 512) as u64;
+    kunit_assert_eq!(
+        t,
+        submit_iter_wait(disk.target(), &mut it, cap - sectors, len)?.bytes,
+        len
+    );
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
+        hostile_sector_refused,
         dest_pin_read_bio_submitted,
         source_kvec_write_bio,
         delayed_completion_is_waited_for,

@@ -12,7 +12,7 @@ use crate::abstractions::counters::{Snapshot, COUNTERS};
 use crate::abstractions::gup::{
     get_user_pages, pin_user_pages, GupFlags, HeldPages, Pin, UserMm, Walk,
 };
-use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
+use crate::abstractions::iov::{max_rw_count, Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::abstractions::pages::{Mode, PageSlot, PIN_BIAS};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
@@ -219,6 +219,25 @@ fn discard_is_einval(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Every iterator covers at most `MAX_RW_COUNT` bytes: a DISCARD iterator of `usize::MAX` is
+/// capped, and advancing over all of it and reverting the whole stays within what
+/// `iov_iter_revert()` accepts (no warning), leaving the length as it was.
+fn iter_counts_capped(t: &Test) -> CaseResult {
+    let max = max_rw_count();
+    let mut d = IovIter::<Dest>::discard(usize::MAX);
+    let len = d.len();
+    kunit_assert!(t, len <= max, "{} > {}", len, max);
+    kunit_assert_eq!(t, len, max);
+    kunit_assert_eq!(t, d.advance(usize::MAX), len);
+    kunit_assert!(t, d.is_empty());
+    kunit_assert_eq!(t, d.revert(len + 1).err(), Some(EINVAL));
+    kunit_assert!(t, d.revert(len).is_ok());
+    kunit_assert_eq!(t, d.len(), len);
+    // A copy asks for at most `INT_MAX` bytes whatever the buffer; here the iterator ends first.
+    kunit_assert_eq!(t, d.copy_to_iter(&[0u8; 64]), 64);
+    Ok(())
+}
+
 /// BVEC segments over pages are listed at their offsets, contents intact, refcounts untouched.
 fn bvec_source_listed(t: &Test) -> CaseResult {
     let mut p0 = Page::alloc_page(GFP_KERNEL)?;
@@ -285,6 +304,7 @@ kunit_suite!(
         kvec_max_bytes,
         zero_length_and_no_slots,
         discard_is_einval,
+        iter_counts_capped,
         bvec_source_listed,
         bvec_range_checked,
     ]
@@ -300,7 +320,7 @@ fn ubuf_dest_pins_each_page_once(t: &Test) -> CaseResult {
     let mut base = slots::<4>();
     // A reference pass to learn the refcounts before pinning.
     let refs_before: KVec<i32> = {
-        let r = get_user_pages::<Source>(addr, 4 * PAGE_SIZE, &mut base)?;
+        let r = get_user_pages::<Source>(&UserMm::current()?, addr, 4 * PAGE_SIZE, &mut base)?;
         let mut v = KVec::new();
         for p in r.pages() {
             v.push(p.ref_count() - 1, GFP_KERNEL)?;
@@ -324,7 +344,7 @@ fn ubuf_dest_pins_each_page_once(t: &Test) -> CaseResult {
     kunit_assert!(t, it.is_empty());
     drop(b);
     let mut s = slots::<4>();
-    let r = get_user_pages::<Source>(addr, 4 * PAGE_SIZE, &mut s)?;
+    let r = get_user_pages::<Source>(&UserMm::current()?, addr, 4 * PAGE_SIZE, &mut s)?;
     for (i, p) in r.pages().enumerate() {
         kunit_assert_eq!(t, p.ref_count() - 1, refs_before[i]);
         kunit_assert!(t, !p.maybe_dma_pinned());
@@ -471,12 +491,13 @@ fn unmapped_and_prot_none_efault(t: &Test) -> CaseResult {
         kunit_assert_eq!(t, it.len(), PAGE_SIZE);
         kunit_assert_eq!(
             t,
-            pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+            pin_user_pages::<Source>(&UserMm::current()?, addr, PAGE_SIZE, Pin::ShortTerm, &mut s)
+                .err(),
             Some(EFAULT)
         );
         kunit_assert_eq!(
             t,
-            get_user_pages::<Source>(addr, PAGE_SIZE, &mut s).err(),
+            get_user_pages::<Source>(&UserMm::current()?, addr, PAGE_SIZE, &mut s).err(),
             Some(EFAULT)
         );
     }
@@ -497,12 +518,19 @@ fn gup_partial_gives_back(t: &Test) -> CaseResult {
     let mut s = slots::<3>();
     kunit_assert_eq!(
         t,
-        pin_user_pages::<Source>(addr, 3 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+        pin_user_pages::<Source>(
+            &UserMm::current()?,
+            addr,
+            3 * PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut s
+        )
+        .err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(
         t,
-        get_user_pages::<Source>(addr, 3 * PAGE_SIZE, &mut s).err(),
+        get_user_pages::<Source>(&UserMm::current()?, addr, 3 * PAGE_SIZE, &mut s).err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(t, counters().since(&before), Snapshot::default());
@@ -520,7 +548,7 @@ fn gup_partial_gives_back(t: &Test) -> CaseResult {
 fn get_user_pages_refs(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 4)?;
     let mut s1 = slots::<2>();
-    let a = get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s1)?;
+    let a = get_user_pages::<Dest>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s1)?;
     kunit_assert_eq!(t, a.mode(), Mode::Referenced);
     let base: KVec<i32> = {
         let mut v = KVec::new();
@@ -530,7 +558,7 @@ fn get_user_pages_refs(t: &Test) -> CaseResult {
         v
     };
     let mut s2 = slots::<2>();
-    let b = get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s2)?;
+    let b = get_user_pages::<Dest>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s2)?;
     for (i, p) in b.pages().enumerate() {
         kunit_assert_eq!(t, p.ref_count(), base[i] + 1);
         kunit_assert!(t, !p.maybe_dma_pinned());
@@ -550,13 +578,19 @@ fn pin_longterm(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 5)?;
     let before = counters();
     let mut s = slots::<2>();
-    let b = pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::LongTerm, &mut s)?;
+    let b = pin_user_pages::<Dest>(
+        &UserMm::current()?,
+        addr,
+        2 * PAGE_SIZE,
+        Pin::LongTerm,
+        &mut s,
+    )?;
     kunit_assert_eq!(t, b.mode(), Mode::Pinned);
     kunit_assert!(t, b.is_long_term());
     kunit_assert!(t, b.pages().all(|p| p.maybe_dma_pinned()));
     drop(b);
     let mut s = slots::<2>();
-    let r = get_user_pages::<Source>(addr, 2 * PAGE_SIZE, &mut s)?;
+    let r = get_user_pages::<Source>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s)?;
     kunit_assert!(t, !r.pages().any(|p| p.maybe_dma_pinned()));
     drop(r);
     let d = counters().since(&before);
@@ -568,7 +602,13 @@ fn pin_longterm(t: &Test) -> CaseResult {
 fn pin_short_unaligned(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 3, 6)?;
     let mut s = slots::<3>();
-    let b = pin_user_pages::<Source>(addr + PAGE_SIZE - 1, 2, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr + PAGE_SIZE - 1,
+        2,
+        Pin::ShortTerm,
+        &mut s,
+    )?;
     kunit_assert_eq!(
         t,
         (b.offset(), b.len(), b.nr_pages()),
@@ -582,7 +622,14 @@ fn pin_short_unaligned(t: &Test) -> CaseResult {
     let mut small = slots::<1>();
     kunit_assert_eq!(
         t,
-        pin_user_pages::<Source>(addr + PAGE_SIZE - 1, 2, Pin::ShortTerm, &mut small).err(),
+        pin_user_pages::<Source>(
+            &UserMm::current()?,
+            addr + PAGE_SIZE - 1,
+            2,
+            Pin::ShortTerm,
+            &mut small
+        )
+        .err(),
         Some(EINVAL)
     );
     Ok(())
@@ -592,7 +639,13 @@ fn pin_short_unaligned(t: &Test) -> CaseResult {
 fn release_dirty_pinned(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 2, 3)?;
     let mut hold = slots::<2>();
-    let h = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        2 * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut hold,
+    )?;
     for p in h.pages() {
         p.test_clear_dirty();
     }
@@ -616,11 +669,17 @@ fn release_dirty_pinned(t: &Test) -> CaseResult {
 fn release_dirty_referenced(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 1, 3)?;
     let mut hold = slots::<1>();
-    let h = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut hold)?;
+    let h = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut hold,
+    )?;
     let base = h.pages().map(|p| p.ref_count()).sum::<i32>();
     h.pages().for_each(|p| _ = p.test_clear_dirty());
     let mut s = slots::<1>();
-    get_user_pages::<Dest>(addr, PAGE_SIZE, &mut s)?.release_dirty();
+    get_user_pages::<Dest>(&UserMm::current()?, addr, PAGE_SIZE, &mut s)?.release_dirty();
     kunit_assert!(t, h.pages().all(|p| p.is_dirty()));
     kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), base);
     Ok(())
@@ -717,16 +776,29 @@ fn direction_decides_foll_write(t: &Test) -> CaseResult {
     let mut s = slots::<2>();
     kunit_assert_eq!(
         t,
-        pin_user_pages::<Dest>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s).err(),
+        pin_user_pages::<Dest>(
+            &UserMm::current()?,
+            addr,
+            2 * PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut s
+        )
+        .err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(
         t,
-        get_user_pages::<Dest>(addr, 2 * PAGE_SIZE, &mut s).err(),
+        get_user_pages::<Dest>(&UserMm::current()?, addr, 2 * PAGE_SIZE, &mut s).err(),
         Some(EFAULT)
     );
     kunit_assert_eq!(t, counters(), before);
-    let b = pin_user_pages::<Source>(addr, 2 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(
+        &UserMm::current()?,
+        addr,
+        2 * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut s,
+    )?;
     kunit_assert_eq!(t, (b.mode(), b.nr_pages()), (Mode::Pinned, 2));
     drop(b);
     kunit_assert_eq!(t, GupFlags::new(GupFlags::WRITE, false).err(), Some(EINVAL));
@@ -749,7 +821,7 @@ fn page_read_checked(t: &Test) -> CaseResult {
     let addr = user_buffer(t, 1, 9)?;
     let expect = patterned(PAGE_SIZE, 9)?;
     let mut s = slots::<1>();
-    let b = pin_user_pages::<Source>(addr, PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let b = pin_user_pages::<Source>(&UserMm::current()?, addr, PAGE_SIZE, Pin::ShortTerm, &mut s)?;
     let Some(p) = b.pages().next() else {
         kunit_assert!(t, false, "no page");
         return Ok(());
