@@ -32,6 +32,7 @@
 
 use super::iov::{Dest, Direction, Source};
 use super::shim;
+use super::task::might_sleep;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{
@@ -565,8 +566,7 @@ impl<T: Driver> Disk<T> {
     ///
     /// Process context: may sleep.
     pub fn new(name: &CStr, config: Config, driver: T) -> Result<Self> {
-        // SAFETY: No precondition.
-        unsafe { shim::iovx_might_sleep() };
+        might_sleep();
         let lbs = config.logical_block_size;
         if lbs != 512 && lbs != 4096 {
             return Err(EINVAL);
@@ -687,8 +687,7 @@ impl<T: Driver> Disk<T> {
 impl<T: Driver> Drop for Disk<T> {
     /// Deletes the disk, waiting for its I/O to end. Process context: sleeps.
     fn drop(&mut self) {
-        // SAFETY: No precondition.
-        unsafe { shim::iovx_might_sleep() };
+        might_sleep();
         // SAFETY: The disk is live (type invariant). `del_gendisk()` returns once every request
         // has ended and no `queue_rq` runs; a delayed worker may still be returning from
         // `delayed` after ending the last request, which destroying the workqueue waits for
