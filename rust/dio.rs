@@ -8,12 +8,18 @@
 //! block size and the memory aligned to the queue's DMA alignment (512 bytes), else `EINVAL`; a
 //! read at or past the end returns 0 and one across it is short; a write at or past the end fails
 //! with `ENOSPC` and one across it is short; zero bytes is 0.
+//!
+//! User memory is pinned, unless the module parameter `extract_legacy` is set (it can be changed
+//! at run time, and is read at the start of each call): it is then taken with page references
+//! (`FOLL_GET`), the behaviour before `iov_iter_extract_pages()`, which fork() does not protect.
 
 #![deny(unsafe_code)]
 
 use crate::abstractions::blk::Disk;
 use crate::abstractions::direct_io::{DirectIo, Ended, Kiocb};
+use crate::abstractions::extract::UserPages;
 use crate::abstractions::iov::{Dest, Direction, Source};
+use crate::abstractions::params;
 use crate::ramdisk::RamDisk;
 use core::num::NonZeroU64;
 use kernel::{prelude::*, sync::Arc};
@@ -56,7 +62,14 @@ impl DioDev {
         if pos % lbs != 0 || len as u64 % lbs != 0 || !io.is_aligned(DMA_ALIGN - 1, len_mask) {
             return io.fail(EINVAL);
         }
-        io.direct_io(self.disk.target(), pos, len)
+        // The legacy mode (module parameter `extract_legacy`) takes user memory with page
+        // references instead of pins, as before `iov_iter_extract_pages()`.
+        let how = if params::extract_legacy() {
+            UserPages::Reference
+        } else {
+            UserPages::Pin
+        };
+        io.direct_io_as(self.disk.target(), pos, len, how)
     }
 }
 

@@ -10,17 +10,23 @@
 //! writes the pages: `REQ_OP_READ`) and takes only `Batch<'_, '_, Dest>`es, a
 //! `Bio<'_, '_, Source>` is a write (`REQ_OP_WRITE`) and takes only source batches; so memory
 //! lent for reading (a source iterator's, a pin without `FOLL_WRITE`: the zero page, read-only
-//! page cache) never becomes the destination of a read. The bio records that duty as the block layer does: `BIO_PAGE_PINNED` for
-//! pinned pages (the flag `bio_release_pages()` honours), nothing for listed ones. Linux 6.12 has
-//! no `BIO_PAGE_REFFED` any more (the block layer no longer takes page references), so a bio
-//! refuses referenced batches: a batch's mode must be one the kernel's own bio release
-//! understands.
+//! page cache) never becomes the destination of a read. The bio records that duty as the block
+//! layer does: `BIO_PAGE_PINNED` for pinned pages (the flag `bio_release_pages()` honours),
+//! nothing for listed ones. Linux 6.12 has no `BIO_PAGE_REFFED` any more (the block layer no
+//! longer takes page references), so a bio of referenced pages (the legacy mode,
+//! [`UserPages::Reference`](super::extract::UserPages)) keeps its mode in the Rust value and, once
+//! submitted, in the completion function it is given (`end_io::<_, true>`); it has no
+//! `BIO_PAGE_PINNED`, and its pages are put, never unpinned, as `BIO_PAGE_REFFED` had them. A bio
+//! holds pages of one mode only: a pinned page is never put, a referenced one never unpinned.
 //!
-//! On completion (success or error) the pages are released exactly once: pinned pages of a read
-//! are marked dirty and unpinned through `bio_check_pages_dirty()` (which defers the dirtying to
-//! a worker when the completion runs where it may not sleep), pinned pages of a write are
-//! unpinned through `__bio_release_pages()`, listed pages need nothing. A bio dropped without
-//! being submitted releases its pages the same way.
+//! On completion (success or error) the pages are released exactly once. The pages of an
+//! asynchronous read (pinned or referenced) were dirtied before submission and are checked at
+//! completion, with `bio_check_pages_dirty()`'s semantics: a folio cleaned while the read was in
+//! flight (writeback of a shared file mapping) is dirtied again by a worker, which then releases
+//! the pages ([`flush_redirty`]; counted in `redirtied`), otherwise they are released in the
+//! completion context. Pinned pages of a write are unpinned through `__bio_release_pages()`,
+//! referenced ones put, listed pages need nothing. A bio dropped without being submitted releases
+//! its pages the same way.
 //!
 //! The submission shapes built on bios (iterator to bios, synchronous and asynchronous, and the
 //! completions that count them) are in [`direct_io`](super::direct_io).
@@ -33,6 +39,7 @@ use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 use super::blk::{Disk, Driver};
 use super::iov::Direction;
+use super::counters::COUNTERS;
 use super::pages::{note_released, Batch, Mode};
 use super::shim;
 use super::task::might_sleep;
@@ -79,12 +86,14 @@ pub trait Completion: Send + Sync + 'static {
 /// # Invariants
 ///
 /// `raw` is a bio made by [`Bio::new`] whose I/O has completed (its `end_io` has run), owned by
-/// this value: its pages (one per segment, pinned if `BIO_PAGE_PINNED` is set, listed otherwise)
-/// are released once, by [`Finished::release`] or on drop, and the bio put once. If `dirty`, it
-/// was a read into pinned pages that were not dirtied before the I/O.
+/// this value: its pages (one per segment, pinned if `BIO_PAGE_PINNED` is set, referenced if
+/// `referenced`, listed otherwise) are released once, by [`Finished::release`] or on drop, and
+/// the bio put once. If `dirty`, it was a read into pinned or referenced pages that were not
+/// dirtied before the I/O.
 pub struct Finished {
     raw: NonNull<bindings::bio>,
     dirty: bool,
+    referenced: bool,
 }
 
 // SAFETY: A finished bio is not used by the block layer any more; its pages may be released and
@@ -100,15 +109,20 @@ impl Finished {
         might_sleep();
         let this = core::mem::ManuallyDrop::new(self);
         // SAFETY: The bio is finished and owned by `this`, which is not dropped; it is released
-        // and put once, here, in process context.
-        unsafe { release_now(this.raw.as_ptr(), this.dirty, true) };
+        // and put once, here, in process context, as its mode says.
+        unsafe { release_now(this.raw.as_ptr(), this.dirty, true, this.referenced) };
     }
 
     /// Gives the bio up as a pointer (for a list of finished bios).
     pub(crate) fn into_raw(self) -> *mut bindings::bio {
         let this = core::mem::ManuallyDrop::new(self);
-        // `dirty` is recomputed by `from_raw`.
-        this.raw.as_ptr()
+        let bio = this.raw.as_ptr();
+        // `dirty` is recomputed by `from_raw`; the mode, which the bio's flags do not record for
+        // referenced pages, waits in `bi_private`: the I/O is over and `end_io` took the
+        // completion out of it, so the field is free.
+        // SAFETY: The bio is finished and owned by `this`.
+        unsafe { (*bio).bi_private = usize::from(this.referenced) as *mut c_void };
+        bio
     }
 
     /// Takes back a bio given up by [`Finished::into_raw`].
@@ -120,23 +134,25 @@ impl Finished {
     pub(crate) unsafe fn from_raw(bio: *mut bindings::bio) -> Self {
         // SAFETY: By the safety requirements the bio is valid and finished.
         let (_, pinned) = unsafe { bio_pages(bio) };
-        // SAFETY: As above.
-        let read = unsafe { (*bio).bi_opf & 1 == 0 };
-        // INVARIANT: A read into pinned pages of such a completion was not dirtied at submission.
+        // SAFETY: As above; `into_raw` left the mode in `bi_private`.
+        let (read, referenced) = unsafe { ((*bio).bi_opf & 1 == 0, !(*bio).bi_private.is_null()) };
+        // INVARIANT: A read into pinned or referenced pages of such a completion was not dirtied
+        // at submission; the mode is the one `into_raw` recorded.
         Self {
             // SAFETY: `into_raw` gives the non-null pointer of a `Finished`.
             raw: unsafe { NonNull::new_unchecked(bio) },
-            dirty: read && pinned,
+            dirty: read && (pinned || referenced),
+            referenced,
         }
     }
 }
 
 impl Drop for Finished {
     fn drop(&mut self) {
-        // SAFETY: Finished and owned here; its pages are released once (a read's pinned pages,
-        // not dirtied before the I/O, through `bio_check_pages_dirty()`, which may run in any
-        // context) and it is put once.
-        unsafe { release(self.raw.as_ptr(), self.dirty) };
+        // SAFETY: Finished and owned here; its pages are released once as its mode says (a
+        // read's pages, not dirtied before the I/O, are found clean and dirtied by the worker,
+        // so this may run in any context) and it is put once.
+        unsafe { release(self.raw.as_ptr(), self.dirty, self.referenced, false) };
     }
 }
 
@@ -146,19 +162,21 @@ impl Drop for Finished {
 /// # Safety
 ///
 /// `bio` is a bio of a [`Bio`] that nothing else uses any more, whose pages (one per segment) are
-/// pinned if `BIO_PAGE_PINNED` is set and listed otherwise; they are released here exactly once,
-/// and the bio let go once. With `dirty`, pinned pages are dirtied first, which takes their folio
-/// locks: process context only.
+/// pinned if `BIO_PAGE_PINNED` is set, referenced if `referenced` (never both) and listed
+/// otherwise; they are released here exactly once, and the bio let go once. With `dirty`, pinned
+/// or referenced pages are dirtied first, which takes their folio locks: process context only.
 #[inline]
-unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool) {
+unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, referenced: bool) {
     // SAFETY: `bio` is valid until let go below; `bi_vcnt` counts its pages.
     let (pages, pinned) = unsafe { bio_pages(bio) };
-    // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), after dirtying those of a read that
-    // are clean (`__bio_release_pages()`, leaving dirty folios unlocked); listed pages need
-    // nothing. Then the bio is let go once, as it was made.
+    // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), or puts every page once
+    // (`referenced`), after dirtying those of a read that are clean (leaving dirty folios
+    // unlocked); listed pages need nothing. Then the bio is let go once, as it was made.
     unsafe {
         if pinned {
             shim::iovx_bio_release_pages(bio, dirty);
+        } else if referenced {
+            shim::iovx_bio_put_pages(bio, dirty);
         }
         if pooled {
             bindings::bio_put(bio);
@@ -168,6 +186,8 @@ unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool) {
     }
     if pinned {
         note_released(Mode::Pinned, pages, dirty);
+    } else if referenced {
+        note_released(Mode::Referenced, pages, dirty);
     } else if pages > 0 {
         note_released(Mode::Listed, pages, false);
     }
@@ -494,9 +514,10 @@ impl Default for BioSlot {
 /// [`Pooled`] storage allocated by [`Bio::new`], with [`Inline<'s>`] initialised by
 /// [`Bio::new_inline`] in a [`BioSlot`] borrowed for `'s` (its segments are the slot's). Its
 /// operation is `REQ_OP_READ` if `D` writes memory, else `REQ_OP_WRITE`. Every page in it came
-/// from a batch of direction `D` and mode `mode` (pinned or listed) and sits in a segment of its
-/// own, so that `bi_vcnt` counts the pages; pinned pages hold one pin each, owned by the bio, and
-/// the bio has `BIO_PAGE_PINNED` set if and only if there are any; listed pages belong to memory
+/// from a batch of direction `D` and mode `mode` (pinned, referenced or listed: one mode per bio)
+/// and sits in a segment of its own, so that `bi_vcnt` counts the pages; pinned pages hold one
+/// pin each and referenced pages one reference each, owned by the bio; the bio has
+/// `BIO_PAGE_PINNED` set if and only if it holds pinned pages; listed pages belong to memory
 /// borrowed for `'data`.
 pub struct Bio<'t, 'data, D: Direction, S: Storage = Pooled> {
     raw: NonNull<bindings::bio>,
@@ -562,18 +583,16 @@ impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
     ///
     /// The batch has the bio's direction: a read bio takes only destination batches (memory that
     /// may be written), a write bio only source ones. Gives the batch back unchanged if it does
-    /// not fit ([`Bio::room`]), if it is referenced, or if its mode differs from that of the
-    /// batches already added. Any context.
+    /// not fit ([`Bio::room`]) or if its mode differs from that of the batches already added
+    /// (a bio's pages are released one way: pinned and referenced pages never share a bio).
+    /// Any context.
     #[inline(always)]
     pub fn add<'buf>(
         &mut self,
         batch: Batch<'data, 'buf, D>,
     ) -> core::result::Result<(), Batch<'data, 'buf, D>> {
         let mode = batch.mode();
-        if batch.nr_pages() > self.room()
-            || mode == Mode::Referenced
-            || self.mode.is_some_and(|m| m != mode)
-        {
+        if batch.nr_pages() > self.room() || self.mode.is_some_and(|m| m != mode) {
             return Err(batch);
         }
         let (pages, offset, bytes, mode, _) = batch.into_raw();
@@ -641,13 +660,19 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
         done.completion().bio_submitted(this.len());
+        let referenced = this.mode == Some(Mode::Referenced);
+        let held = referenced || this.mode == Some(Mode::Pinned);
         // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped; the
         // pointer in `bi_private` is taken back by `end_io`, which the block layer calls
-        // exactly once.
+        // exactly once; the `end_io` chosen is that of the bio's mode.
         unsafe {
-            (*bio).bi_end_io = Some(end_io::<R>);
+            (*bio).bi_end_io = if referenced {
+                Some(end_io::<R, true>)
+            } else {
+                Some(end_io::<R, false>)
+            };
             (*bio).bi_private = done.into_raw();
-            if !is_write::<D>() && this.mode == Some(Mode::Pinned) && !<R::C>::TAKES_FINISHED {
+            if !is_write::<D>() && held && !<R::C>::TAKES_FINISHED {
                 // The pages of a read are dirtied before the I/O and checked after it, as the
                 // kernel's own asynchronous direct I/O does (skipping those dirty already). A
                 // completion that takes its bios back dirties them at release instead.
@@ -663,24 +688,48 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
 /// # Safety
 ///
 /// `bio` is a bio made by [`Bio::new`] whose pages (one per segment) are pinned if
-/// `BIO_PAGE_PINNED` is set and listed otherwise; they are released here exactly once, and the
-/// bio is put once. With `read`, pinned pages that are not dirty (not dirtied before the I/O, or
-/// cleaned since) are dirtied by a worker of the block layer, so this may run in any context.
-unsafe fn release(bio: *mut bindings::bio, read: bool) {
+/// `BIO_PAGE_PINNED` is set, referenced if `referenced` (never both) and listed otherwise; they
+/// are released here exactly once, and the bio is put once. With `read`, pinned or referenced
+/// pages that are not dirty (not dirtied before the I/O, or cleaned since) are dirtied by a
+/// worker before their release, so this may run in any context. `predirtied` says that they were
+/// dirtied before the I/O, so that a clean one was cleaned while it was in flight (and is
+/// counted in `redirtied`).
+unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirtied: bool) {
     // SAFETY: `bio` is valid until put below.
     let (pages, pinned) = unsafe { bio_pages(bio) };
-    if !pinned {
+    let mode = if pinned {
+        Mode::Pinned
+    } else if referenced {
+        Mode::Referenced
+    } else {
+        Mode::Listed
+    };
+    if mode == Mode::Listed {
         if pages > 0 {
             note_released(Mode::Listed, pages, false);
         }
         // SAFETY: Listed pages need nothing; the bio is put once.
         unsafe { bindings::bio_put(bio) };
     } else if read {
-        // SAFETY: A read bio with pinned pages that were set dirty before submission: this
-        // checks them, dirties any that were cleaned meanwhile (from a worker when needed),
-        // unpins them all (`BIO_PAGE_PINNED`) and puts the bio.
-        unsafe { bindings::bio_check_pages_dirty(bio) };
-        note_released(Mode::Pinned, pages, true);
+        // SAFETY: A read bio with pinned or referenced pages (`BIO_PAGE_PINNED` tells which)
+        // that were set dirty before submission: this checks them and either releases them at
+        // once (all still dirty) or hands the bio to the worker that dirties them again and then
+        // releases them; either way each page is unpinned or put once and the bio put once.
+        let clean = unsafe { shim::iovx_bio_check_pages_dirty(bio) };
+        if clean > 0 && predirtied {
+            COUNTERS
+                .redirtied
+                .fetch_add(u64::from(clean), core::sync::atomic::Ordering::Relaxed);
+        }
+        note_released(mode, pages, true);
+    } else if mode == Mode::Referenced {
+        // SAFETY: Puts every page of the bio once (each holds one reference of the bio), then
+        // puts the bio.
+        unsafe {
+            shim::iovx_bio_put_pages(bio, false);
+            bindings::bio_put(bio);
+        }
+        note_released(Mode::Referenced, pages, false);
     } else {
         // SAFETY: Unpins every page of the bio once (`BIO_PAGE_PINNED` is set), then puts it.
         unsafe {
@@ -696,8 +745,9 @@ unsafe fn release(bio: *mut bindings::bio, read: bool) {
 /// # Safety
 ///
 /// Called by the block layer once per submitted bio, whose `bi_private` came from
-/// `R::into_raw`.
-unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
+/// `R::into_raw`, and whose pages are referenced if `REFERENCED` (pinned if `BIO_PAGE_PINNED`,
+/// listed otherwise, if not).
+unsafe extern "C" fn end_io<R: DoneRef, const REFERENCED: bool>(bio: *mut bindings::bio) {
     // SAFETY: `bio` is valid until put; `bi_private` came from `R::into_raw` in
     // `submit_unchecked`, and this runs once.
     let (done, status, write) = unsafe {
@@ -715,13 +765,14 @@ unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
         let fin = Finished {
             // SAFETY: `bio` is not null: the block layer completed it.
             raw: unsafe { NonNull::new_unchecked(bio) },
-            dirty: !write && pinned,
+            dirty: !write && (pinned || REFERENCED),
+            referenced: REFERENCED,
         };
         done.completion().bio_finished(fin);
     } else {
-        // SAFETY: The bio's pages are released exactly once, here, and the bio put; a read of
-        // pinned pages had them set dirty at submission.
-        unsafe { release(bio, !write) };
+        // SAFETY: The bio's pages are released exactly once, here, as their mode says, and the
+        // bio put; a read of pinned or referenced pages had them set dirty at submission.
+        unsafe { release(bio, !write, REFERENCED, true) };
     }
     let result = if status == 0 {
         Ok(())
@@ -736,14 +787,15 @@ unsafe extern "C" fn end_io<R: DoneRef>(bio: *mut bindings::bio) {
 
 impl<D: Direction, S: Storage> Drop for Bio<'_, '_, D, S> {
     fn drop(&mut self) {
-        // SAFETY: The bio was never submitted (so a read's pinned pages were not set dirty and
-        // are unpinned as a write's); its pages are released once and it is put (pooled) or
-        // uninitialised (inline) once.
+        let referenced = self.mode == Some(Mode::Referenced);
+        // SAFETY: The bio was never submitted (so a read's pages were not set dirty and are
+        // released as a write's); its pages are released once as their mode says and it is put
+        // (pooled) or uninitialised (inline) once.
         unsafe {
             if S::POOLED {
-                release(self.raw.as_ptr(), false)
+                release(self.raw.as_ptr(), false, referenced, false)
             } else {
-                release_now(self.raw.as_ptr(), false, false)
+                release_now(self.raw.as_ptr(), false, false, referenced)
             }
         };
     }
@@ -793,19 +845,32 @@ impl<'s, 't, 'data, D: Direction> Bio<'t, 'data, D, Inline<'s>> {
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
         let n = this.len();
-        let dirty = !is_write::<D>() && this.mode == Some(Mode::Pinned);
+        let referenced = this.mode == Some(Mode::Referenced);
+        let dirty = !is_write::<D>() && (referenced || this.mode == Some(Mode::Pinned));
         // `submit_bio_wait()` completes the bio through a completion on its own stack and
         // returns once it is over, so the slot, the disk and the memory of listed pages, all
         // borrowed beyond this call, outlive the I/O.
         // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped.
         let err = unsafe { bindings::submit_bio_wait(bio) };
-        // SAFETY: The I/O is over and the bio is this call's; its pages are released once
-        // (dirtied first if a read filled pinned ones) and it is uninitialised once.
-        unsafe { release_now(bio, dirty, false) };
+        // SAFETY: The I/O is over and the bio is this call's; its pages are released once as
+        // their mode says (dirtied first if a read filled them) and it is uninitialised once.
+        unsafe { release_now(bio, dirty, false, referenced) };
         if err == 0 {
             Ok(n)
         } else {
             Err(Error::from_errno(err))
         }
     }
+}
+
+/// Waits until the worker that dirties again the folios of reads cleaned while the read was in
+/// flight has released every bio handed to it so far. A disk calls it when it is deleted, after
+/// its last bio completed, so that no bio of this module waits for the worker (whose code is
+/// this module's) once its disks are gone; tests call it to observe the release.
+///
+/// Process context: sleeps.
+pub fn flush_redirty() {
+    might_sleep();
+    // SAFETY: `flush_work()` on the worker of the shim, in process context.
+    unsafe { shim::iovx_bio_flush_redirty() };
 }

@@ -695,6 +695,8 @@ impl<T: Driver> Drop for Disk<T> {
         // Then the last reference of the driver to the gendisk goes, then the tag set.
         unsafe {
             bindings::del_gendisk(self.disk.as_ptr());
+            // Reads of the disk's bios may wait for the re-dirtying worker of bio.rs.
+            super::bio::flush_redirty();
             if let Some(delay) = &self.shared.delay {
                 bindings::destroy_workqueue(delay.wq.as_ptr());
             }

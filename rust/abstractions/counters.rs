@@ -73,6 +73,9 @@ counters! {
     unlisted,
     /// Pages marked dirty on release.
     dirtied,
+    /// Folios of asynchronous reads found clean at completion (cleaned while the read was in
+    /// flight) and handed to the worker that dirties them again before releasing them.
+    redirtied,
 }
 
 impl Snapshot {

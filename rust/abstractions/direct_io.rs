@@ -41,6 +41,7 @@ use super::bio::{
     Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, IoPrio, Storage, Target,
     INLINE_VECS,
 };
+use super::extract::UserPages;
 use super::iov::{Dest, Direction, IovIter, Source};
 use super::pages::{Batch, PageSlot};
 use super::shim;
@@ -53,7 +54,8 @@ fn max_bytes_for(room: usize) -> usize {
 
 /// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
 /// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
-/// goes back to the iterator. An extraction error is returned; what was added stays.
+/// goes back to the iterator. An extraction error is returned; what was added stays. User
+/// memory is taken as `how` says (pinned, or referenced in the legacy mode).
 #[inline(always)]
 fn fill<'data, S: Storage, D: Direction>(
     bio: &mut Bio<'_, 'data, D, S>,
@@ -61,12 +63,13 @@ fn fill<'data, S: Storage, D: Direction>(
     left: usize,
     lbs: NonZeroUsize,
     slots: &mut [PageSlot],
+    how: UserPages,
 ) -> Result {
     while bio.len() < left && bio.room() > 0 {
         let room = bio.room();
         let want = (left - bio.len()).min(max_bytes_for(room));
         let nslots = room.min(slots.len());
-        let mut batch = match iter.extract(&mut slots[..nslots], want) {
+        let mut batch = match iter.extract_as(&mut slots[..nslots], want, how) {
             Ok(b) if b.is_empty() => break,
             Ok(b) => b,
             Err(e) => return Err(e),
@@ -119,8 +122,9 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
     len: usize,
     lbs: NonZeroUsize,
     slots: &mut [PageSlot],
+    how: UserPages,
 ) -> Result<Option<Bio<'t, 'data, D, S>>> {
-    let r = fill(&mut bio, iter, len, lbs, slots);
+    let r = fill(&mut bio, iter, len, lbs, slots, how);
     let n = bio.len();
     if n == len && n % lbs == 0 {
         return Ok(Some(bio));
@@ -138,6 +142,7 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
 /// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
 /// error; `None`, with nothing done, if the transfer does not fit in the slot's bio (or stops
 /// in the middle of a block), for the caller to go the general way.
+#[cfg(iovx_kunit)]
 #[inline]
 pub(crate) fn submit_iter_wait_inline<D: Direction>(
     slot: &mut BioSlot,
@@ -146,11 +151,24 @@ pub(crate) fn submit_iter_wait_inline<D: Direction>(
     sector: u64,
     len: usize,
 ) -> Result<Option<usize>> {
+    submit_iter_wait_inline_as(slot, target, iter, sector, len, UserPages::Pin)
+}
+
+/// As [`submit_iter_wait_inline`], with user memory taken as `how` says.
+#[inline]
+pub(crate) fn submit_iter_wait_inline_as<D: Direction>(
+    slot: &mut BioSlot,
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    how: UserPages,
+) -> Result<Option<usize>> {
     target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let mut slots = [const { PageSlot::EMPTY }; INLINE_VECS];
     let lbs = target.block_size();
     let bio = Bio::<D, Inline<'_>>::new_inline(slot, target, sector);
-    match fill_whole(bio, iter, len, lbs, &mut slots)? {
+    match fill_whole(bio, iter, len, lbs, &mut slots, how)? {
         Some(bio) => bio.submit_wait().map(Some),
         None => Ok(None),
     }
@@ -172,13 +190,14 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
     iter: &mut IovIter<'_, D>,
     sector: u64,
     len: usize,
+    how: UserPages,
     done: &R,
 ) -> Result<Option<usize>> {
     target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let lbs = target.block_size();
     let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
     let bio = Bio::<D>::new(target, sector, nr_vecs)?;
-    let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots))? else {
+    let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots, how))? else {
         return Ok(None);
     };
     // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of the bio.
@@ -213,6 +232,7 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     sector: u64,
     len: usize,
     one_bio: bool,
+    how: UserPages,
     done: &R,
 ) -> Result<usize> {
     // The range lies within the disk, so the sectors below do not overflow and no bio is
@@ -235,7 +255,7 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
                     break;
                 }
             };
-            if let Err(e) = fill(&mut bio, iter, left, lbs, slots) {
+            if let Err(e) = fill(&mut bio, iter, left, lbs, slots, how) {
                 failed = Some(e);
             }
             if bio.is_empty() {
@@ -450,11 +470,27 @@ pub fn submit_iter_wait<D: Direction>(
     sector: u64,
     len: usize,
 ) -> Result<Done> {
+    submit_iter_wait_as(target, iter, sector, len, UserPages::Pin)
+}
+
+/// As [`submit_iter_wait`], with user memory taken as `how` says: pinned, or referenced
+/// (the legacy mode, [`UserPages::Reference`]).
+///
+/// Process context: sleeps.
+pub fn submit_iter_wait_as<D: Direction>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    how: UserPages,
+) -> Result<Done> {
     might_sleep();
     kernel::stack_pin_init!(let w = Waiter::new());
     // SAFETY: The waiter stays in place (pinned on this stack frame) and the call waits below
     // for every bio to report to it; the iterator's memory is borrowed for the whole call.
-    let r = unsafe { submit_iter(target, iter, sector, len, false, &Borrowed::new(w.as_ref())) };
+    let r = unsafe {
+        submit_iter(target, iter, sector, len, false, how, &Borrowed::new(w.as_ref()))
+    };
     let done = w.wait();
     r?;
     done
@@ -699,9 +735,24 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// Process context: may sleep (always, for a synchronous call).
     #[inline]
     pub fn direct_io(self, target: Target<'_>, offset: u64, len: usize) -> Ended<'a> {
+        self.direct_io_as(target, offset, len, UserPages::Pin)
+    }
+
+    /// As [`Kiocb::direct_io`], with user memory taken as `how` says: pinned, or with page
+    /// references ([`UserPages::Reference`], the legacy mode, which fork() does not protect).
+    /// Memory that the caller's kiocb lends as kernel pages (io_uring's fixed buffers, a BVEC
+    /// iterator of pages the ring pinned) is listed either way.
+    #[inline]
+    pub fn direct_io_as(
+        self,
+        target: Target<'_>,
+        offset: u64,
+        len: usize,
+        how: UserPages,
+    ) -> Ended<'a> {
         // No more than the call asked for.
         let len = len.min(self.count);
-        let ret = match self.transfer(target, offset, len) {
+        let ret = match self.transfer(target, offset, len, how) {
             Ok(Outcome::Done(n)) => n as isize,
             Ok(Outcome::Queued) => eiocbqueued(),
             Err(e) => e.to_errno() as isize,
@@ -716,7 +767,13 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     }
 
     #[inline]
-    fn transfer(self, target: Target<'_>, offset: u64, len: usize) -> Result<Outcome> {
+    fn transfer(
+        self,
+        target: Target<'_>,
+        offset: u64,
+        len: usize,
+        how: UserPages,
+    ) -> Result<Outcome> {
         might_sleep();
         if offset % 512 != 0 || offset > i64::MAX as u64 {
             return Err(EINVAL);
@@ -733,7 +790,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                 // counting completion.
                 let mut slot = BioSlot::new();
                 if let Some(n) =
-                    submit_iter_wait_inline(&mut slot, target, &mut iter, offset >> 9, len)?
+                    submit_iter_wait_inline_as(&mut slot, target, &mut iter, offset >> 9, len, how)?
                 {
                     // SAFETY: `raw` is the call's kiocb, valid during the call.
                     unsafe { (*raw).ki_pos = (offset as i64).wrapping_add(n as i64) };
@@ -748,7 +805,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             // every bio to report to it; the iterator's memory is valid during the call.
             let submitted = unsafe {
                 let done = Borrowed::new(w.as_ref());
-                submit_iter(target, &mut iter, offset >> 9, len, nowait, &done)
+                submit_iter(target, &mut iter, offset >> 9, len, nowait, how, &done)
             };
             let done = w.wait();
             submitted?;
@@ -771,7 +828,9 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             let done = unsafe { KiocbEnd::new(raw) };
             // SAFETY: The iterator's memory of an asynchronous kiocb is valid until
             // `ki_complete()`, which the bio calls after releasing its pages.
-            if unsafe { submit_iter_one(target, &mut iter, offset >> 9, len, &done) }?.is_some() {
+            if unsafe { submit_iter_one(target, &mut iter, offset >> 9, len, how, &done) }?
+                .is_some()
+            {
                 return Ok(Outcome::Queued);
             }
             // Needs more than one bio: below, unless the caller may not wait.
@@ -790,7 +849,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         )?;
         // SAFETY: The iterator's memory of an asynchronous kiocb is valid until `ki_complete()`,
         // which `state` calls only after the last bio has reported.
-        match unsafe { submit_iter(target, &mut iter, offset >> 9, len, nowait, &state) } {
+        match unsafe { submit_iter(target, &mut iter, offset >> 9, len, nowait, how, &state) } {
             Err(e) => {
                 // Nothing in flight (`submit_iter` fails only then): the submitter's count goes
                 // without completing anything, and `state` is dropped.

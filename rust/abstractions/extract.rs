@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Page extraction from iterators: pin, or just list.
+//! Page extraction from iterators: pin, reference, or just list.
 //!
 //! C header: [`include/linux/uio.h`](srctree/include/linux/uio.h) (`iov_iter_extract_pages()`,
-//! `iov_iter_extract_will_pin()`).
+//! `iov_iter_extract_will_pin()`, `iov_iter_get_pages2()`).
 //!
 //! [`IovIter::extract`] takes the next run of pages out of an iterator as a
 //! [`Batch`](super::pages::Batch) of the iterator's direction: user memory (UBUF, IOVEC) pinned,
 //! with `FOLL_WRITE` for a destination; kernel memory (KVEC, BVEC, ...) listed, borrowing the
-//! iterator's memory for `'data`.
+//! iterator's memory for `'data`. [`IovIter::extract_as`] with [`UserPages::Reference`] takes
+//! user memory with page references instead (`FOLL_GET`, through `iov_iter_get_pages2()`): the
+//! behaviour before `iov_iter_extract_pages()`, kept as a legacy mode to show what pins protect
+//! against (fork() shares referenced pages with the child instead of copying them).
 
 use kernel::{bindings, prelude::*};
 
@@ -16,7 +19,67 @@ use super::iov::{Direction, IovIter, Kind};
 use super::pages::{Batch, Mode, PageSlot};
 use super::task::{current_has_mm, might_sleep};
 
+/// How user memory is taken by [`IovIter::extract_as`]. Kernel memory is listed either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserPages {
+    /// Pinned (`FOLL_PIN`): [`Mode::Pinned`]. What [`IovIter::extract`] does.
+    Pin,
+    /// Referenced (`FOLL_GET`, as `iov_iter_get_pages2()` takes it): [`Mode::Referenced`], the
+    /// legacy behaviour. fork() does not copy such pages for the child, so after a copy-on-write
+    /// fault the I/O may read or write a page that the parent no longer maps.
+    Reference,
+}
+
 impl<'data, D: Direction> IovIter<'data, D> {
+    /// As [`IovIter::extract`], with user memory taken as `how` says: pinned, or referenced with
+    /// `iov_iter_get_pages2()` (with `FOLL_WRITE` for a destination, as it asks for an iterator
+    /// that is not a source), which gives a batch of [`Mode::Referenced`]. Kernel memory is
+    /// listed either way. Same errors and context as [`IovIter::extract`].
+    #[inline(always)]
+    pub fn extract_as<'buf>(
+        &mut self,
+        slots: &'buf mut [PageSlot],
+        max_bytes: usize,
+        how: UserPages,
+    ) -> Result<Batch<'data, 'buf, D>> {
+        if how == UserPages::Pin || !self.kind().is_user() || slots.is_empty() {
+            return self.extract(slots, max_bytes);
+        }
+        might_sleep();
+        if !current_has_mm() {
+            return Err(EFAULT);
+        }
+        let maxpages = u32::try_from(slots.len()).unwrap_or(u32::MAX);
+        let mut offset: usize = 0;
+        // SAFETY: The iterator is initialised and user-backed; `slots` holds `maxpages` writable
+        // slots, which the kernel fills without allocating (the array is given); `offset` is
+        // writable.
+        let n = unsafe {
+            bindings::iov_iter_get_pages2(
+                self.as_raw(),
+                slots.as_mut_ptr().cast::<*mut bindings::page>(),
+                max_bytes,
+                maxpages,
+                &mut offset,
+            )
+        };
+        if n < 0 {
+            return Err(Error::from_errno(n as i32));
+        }
+        let n = n as usize;
+        if n == 0 {
+            // Nothing was referenced (`max_bytes` 0 or an empty iterator).
+            // SAFETY: No pages: an empty batch holds nothing.
+            return Ok(unsafe { Batch::new(slots, 0, 0, Mode::Referenced, false) });
+        }
+        self.note_advanced(n);
+        // SAFETY: `iov_iter_get_pages2()` wrote the `nr_pages(offset, n)` pages of the run into
+        // `slots`, each with one reference (`get_user_pages_fast()`, `FOLL_GET`), now ours, taken
+        // with `FOLL_WRITE` if the iterator is a destination (`iov_iter_rw() != WRITE`), and
+        // advanced the iterator by `n`.
+        Ok(unsafe { Batch::new(slots, offset, n, Mode::Referenced, false) })
+    }
+
     /// Extracts up to `max_bytes` bytes' worth of pages from the iterator into `slots`,
     /// advancing it by the bytes returned (`iov_iter_extract_pages()`).
     ///

@@ -357,6 +357,13 @@ impl<D: Direction> Drop for Batch<'_, '_, D> {
     }
 }
 
+/// Pages pinned with `FOLL_PIN` in the whole system since boot (`nr_foll_pin_acquired` of
+/// `/proc/vmstat`): does not move when pages are referenced.
+pub fn foll_pin_acquired() -> u64 {
+    // SAFETY: Reads a global vmstat counter.
+    unsafe { shim::iovx_foll_pin_acquired() as u64 }
+}
+
 /// Records that `n` pages were taken in `mode` (long-term pins if `longterm`).
 #[inline]
 pub(crate) fn note_taken(mode: Mode, n: usize, longterm: bool) {
@@ -420,6 +427,20 @@ impl PageRef<'_> {
     pub fn maybe_dma_pinned(&self) -> bool {
         // SAFETY: `page` is valid (type invariant).
         unsafe { shim::iovx_page_maybe_dma_pinned(self.page) }
+    }
+
+    /// The large folio's pin count (`_pincount`, which `folio_maybe_dma_pinned()` reads for a
+    /// large folio), or `None` for a small folio, whose pins are counted in its reference count.
+    pub fn folio_pincount(&self) -> Option<i32> {
+        // SAFETY: `page` is valid (type invariant).
+        let n = unsafe { shim::iovx_page_folio_pincount(self.page) };
+        (n >= 0).then_some(n)
+    }
+
+    /// The order of the page's folio (0 for a small folio).
+    pub fn folio_order(&self) -> u32 {
+        // SAFETY: `page` is valid (type invariant).
+        unsafe { shim::iovx_page_folio_order(self.page) }
     }
 
     /// Whether the folio is marked dirty.

@@ -36,3 +36,14 @@ pub fn get() -> Params {
         }
     }
 }
+
+// Extraction mode: begin
+/// Whether `extract_legacy` is set: user memory of direct I/O is then taken with page
+/// references (`FOLL_GET`) rather than pins. Writable at run time
+/// (`/sys/module/iov_extract/parameters/extract_legacy`); read once per I/O.
+pub fn extract_legacy() -> bool {
+    // SAFETY: The getter reads a `bool` parameter with `READ_ONCE()`; writes to it through sysfs
+    // are single stores under the parameter lock.
+    unsafe { shim::iovx_param_extract_legacy() }
+}
+// Extraction mode: end

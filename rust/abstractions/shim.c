@@ -133,6 +133,116 @@ void iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
 }
 
 /*
+ * The pages of a read bio of bio.rs that holds page references (the legacy FOLL_GET mode, one
+ * reference per segment): put, after dirtying the folios that are clean if @mark_dirty.
+ * Process context when @mark_dirty (folio locks); any context otherwise.
+ */
+void iovx_bio_put_pages(struct bio *bio, bool mark_dirty)
+{
+	unsigned short i;
+
+	for (i = 0; i < bio->bi_vcnt; i++) {
+		struct page *page = bio->bi_io_vec[i].bv_page;
+
+		if (mark_dirty)
+			iovx_folio_set_dirty(page_folio(page));
+		put_page(page);
+	}
+}
+
+/*
+ * bio_check_pages_dirty() for the read bios of bio.rs, pinned (BIO_PAGE_PINNED) or referenced
+ * (no flag: 6.12 has no BIO_PAGE_REFFED), whose folios were dirtied before submission
+ * (iovx_bio_set_pages_dirty()). A folio found clean at completion was cleaned while the read
+ * was in flight (writeback of a shared file mapping): the data the device wrote into it would
+ * be lost, so it is dirtied again, which takes the folio lock, from a worker, as the block
+ * layer's own bio_dirty_fn() does. The block layer's worker cannot be used: it unpins, and a
+ * referenced page must be put. Returns the number of clean folios found (0: the pages were
+ * released here and the bio put).
+ */
+static void iovx_redirty_fn(struct work_struct *work);
+static DECLARE_WORK(iovx_redirty_work, iovx_redirty_fn);
+static DEFINE_SPINLOCK(iovx_redirty_lock);
+static struct bio *iovx_redirty_list;
+
+static void iovx_bio_release_any(struct bio *bio, bool mark_dirty)
+{
+	if (bio_flagged(bio, BIO_PAGE_PINNED))
+		iovx_bio_release_pages(bio, mark_dirty);
+	else
+		iovx_bio_put_pages(bio, mark_dirty);
+	bio_put(bio);
+}
+
+static void iovx_redirty_fn(struct work_struct *work)
+{
+	struct bio *bio, *next;
+
+	spin_lock_irq(&iovx_redirty_lock);
+	next = iovx_redirty_list;
+	iovx_redirty_list = NULL;
+	spin_unlock_irq(&iovx_redirty_lock);
+
+	while ((bio = next) != NULL) {
+		next = bio->bi_private;
+		iovx_bio_release_any(bio, true);
+	}
+}
+
+unsigned int iovx_bio_check_pages_dirty(struct bio *bio)
+{
+	struct folio *folio, *prev = NULL;
+	unsigned int clean = 0;
+	unsigned long flags;
+	unsigned short i;
+
+	for (i = 0; i < bio->bi_vcnt; i++) {
+		folio = page_folio(bio->bi_io_vec[i].bv_page);
+		if (folio != prev && !folio_test_dirty(folio))
+			clean++;
+		prev = folio;
+	}
+	if (!clean) {
+		iovx_bio_release_any(bio, false);
+		return 0;
+	}
+	spin_lock_irqsave(&iovx_redirty_lock, flags);
+	bio->bi_private = iovx_redirty_list;
+	iovx_redirty_list = bio;
+	spin_unlock_irqrestore(&iovx_redirty_lock, flags);
+	schedule_work(&iovx_redirty_work);
+	return clean;
+}
+
+/* Waits until every bio handed to the re-dirtying worker so far has been released. */
+void iovx_bio_flush_redirty(void)
+{
+	flush_work(&iovx_redirty_work);
+}
+
+/* Pages pinned with FOLL_PIN since boot (/proc/vmstat nr_foll_pin_acquired). */
+unsigned long iovx_foll_pin_acquired(void)
+{
+	return global_node_page_state(NR_FOLL_PIN_ACQUIRED);
+}
+
+/* The large-folio pin count (_pincount), or -1 for a small folio, which has none. */
+int iovx_page_folio_pincount(struct page *page)
+{
+	struct folio *folio = page_folio(page);
+
+	if (!folio_test_large(folio))
+		return -1;
+	return atomic_read(&folio->_pincount);
+}
+
+/* The order of the page's folio (0 for a small folio, 9 for a PMD-sized THP on x86-64). */
+unsigned int iovx_page_folio_order(struct page *page)
+{
+	return folio_order(page_folio(page));
+}
+
+/*
  * A whole page is copied or cleared with the architecture's page routines, as the kernel does
  * for whole pages (copy_highpage() for COW and migration, zram for its pages): on x86-64 these
  * are "rep movsq" / "rep stosq" where the CPU does fast strings, where memcpy() without FSRM is

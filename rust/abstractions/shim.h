@@ -49,6 +49,9 @@ int iovx_page_ref_count(struct page *page);
 bool iovx_page_maybe_dma_pinned(struct page *page);
 bool iovx_page_dirty(struct page *page);
 bool iovx_page_test_clear_dirty(struct page *page);
+unsigned long iovx_foll_pin_acquired(void);
+int iovx_page_folio_pincount(struct page *page);
+unsigned int iovx_page_folio_order(struct page *page);
 void *iovx_kmap_local_page(struct page *page);
 void iovx_kunmap_local(const void *addr);
 
@@ -101,6 +104,9 @@ void iovx_bio_set_pages_dirty(struct bio *bio);
 struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
 void iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
+void iovx_bio_put_pages(struct bio *bio, bool mark_dirty);
+unsigned int iovx_bio_check_pages_dirty(struct bio *bio);
+void iovx_bio_flush_redirty(void);
 void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
 			  struct gendisk *disk, bool write, u64 sector);
 
@@ -127,6 +133,8 @@ unsigned int iovx_param_lbs(void);
 unsigned int iovx_param_hw_queues(void);
 unsigned int iovx_param_queue_depth(void);
 unsigned int iovx_param_delay_us(void);
+/* Extraction mode (legacy FOLL_GET references): rust/params.c, extract_legacy. */
+bool iovx_param_extract_legacy(void);
 
 /* The blk-mq disk and the RAM disk. */
 struct workqueue_struct;
