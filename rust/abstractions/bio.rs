@@ -38,8 +38,8 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 use super::blk::{Disk, Driver};
-use super::iov::Direction;
 use super::counters::COUNTERS;
+use super::iov::Direction;
 use super::pages::{note_released, Batch, Mode};
 use super::shim;
 use super::task::might_sleep;

@@ -454,6 +454,71 @@ impl Completion for Waiter {
     }
 }
 
+/// A [`Completion`] to wait on whose bios release their pages in their own completion context,
+/// as those of an asynchronous kiocb do (the pages of a read are dirtied before the I/O and
+/// checked after it): for tests of that path. Kept in an `Arc` that the bios share.
+///
+/// # Invariants
+///
+/// `done` is initialised (by [`AsyncWaiter::new`]) and is completed when the tally's last count
+/// goes.
+#[cfg(iovx_kunit)]
+#[pin_data]
+pub struct AsyncWaiter {
+    tally: Tally,
+    #[pin]
+    done: Opaque<bindings::completion>,
+}
+
+// SAFETY: `struct completion` is made to be completed and waited on from different threads; the
+// rest are atomics.
+#[cfg(iovx_kunit)]
+unsafe impl Send for AsyncWaiter {}
+// SAFETY: As above.
+#[cfg(iovx_kunit)]
+unsafe impl Sync for AsyncWaiter {}
+
+#[cfg(iovx_kunit)]
+impl AsyncWaiter {
+    /// A waiter, to be pinned in an `Arc`.
+    pub fn new() -> impl PinInit<Self> {
+        pin_init!(AsyncWaiter {
+            tally: Tally::new(),
+            // SAFETY: `init_completion()` initialises the completion in place.
+            done <- Opaque::ffi_init(|slot| unsafe { shim::iovx_init_completion(slot) }),
+        })
+    }
+
+    fn put(&self, last: bool) {
+        if last {
+            // SAFETY: `done` is initialised (type invariant).
+            unsafe { bindings::complete(self.done.get()) };
+        }
+    }
+
+    /// Gives up the submitter's count and waits for every bio to report. Called once.
+    ///
+    /// Process context: sleeps.
+    pub fn wait(&self) -> Result<Done> {
+        might_sleep();
+        self.put(self.tally.put());
+        // SAFETY: `done` is initialised (type invariant); it is completed by the last `put`.
+        unsafe { bindings::wait_for_completion_io(self.done.get()) };
+        self.tally.result()
+    }
+}
+
+#[cfg(iovx_kunit)]
+impl Completion for AsyncWaiter {
+    fn bio_submitted(&self, bytes: usize) {
+        self.tally.submitted(bytes);
+    }
+
+    fn bio_done(&self, result: Result) {
+        self.put(self.tally.done(result));
+    }
+}
+
 /// Transfers the next `len` bytes of `iter` to or from `target` at `sector` through bios, and
 /// waits for them: the synchronous iter-to-bio path, for kernel and user memory alike. The bios
 /// are reads into a [`Dest`] iterator's memory, writes from a [`Source`] one's.
@@ -489,7 +554,15 @@ pub fn submit_iter_wait_as<D: Direction>(
     // SAFETY: The waiter stays in place (pinned on this stack frame) and the call waits below
     // for every bio to report to it; the iterator's memory is borrowed for the whole call.
     let r = unsafe {
-        submit_iter(target, iter, sector, len, false, how, &Borrowed::new(w.as_ref()))
+        submit_iter(
+            target,
+            iter,
+            sector,
+            len,
+            false,
+            how,
+            &Borrowed::new(w.as_ref()),
+        )
     };
     let done = w.wait();
     r?;

@@ -364,6 +364,17 @@ pub fn foll_pin_acquired() -> u64 {
     unsafe { shim::iovx_foll_pin_acquired() as u64 }
 }
 
+/// Empties the per-CPU folio batches (`lru_add_drain_all()`), which hold references of their
+/// own on newly faulted folios for a while: for tests that compare reference counts.
+///
+/// Process context: sleeps.
+#[cfg(iovx_kunit)]
+pub fn drain_lru() {
+    might_sleep();
+    // SAFETY: Process context.
+    unsafe { shim::iovx_lru_add_drain_all() };
+}
+
 /// Records that `n` pages were taken in `mode` (long-term pins if `longterm`).
 #[inline]
 pub(crate) fn note_taken(mode: Mode, n: usize, longterm: bool) {

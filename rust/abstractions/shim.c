@@ -22,6 +22,10 @@
 #include <linux/mmdebug.h>
 #include <linux/ktime.h>
 #include <linux/sched.h>
+#include <linux/swap.h>
+#include <linux/pagevec.h>
+#include <linux/cpu.h>
+#include <linux/vmstat.h>
 #ifdef IOVX_KUNIT
 #include <kunit/test.h>
 #endif
@@ -220,11 +224,57 @@ void iovx_bio_flush_redirty(void)
 	flush_work(&iovx_redirty_work);
 }
 
-/* Pages pinned with FOLL_PIN since boot (/proc/vmstat nr_foll_pin_acquired). */
+/*
+ * Pages pinned with FOLL_PIN since boot (/proc/vmstat nr_foll_pin_acquired), exactly: the
+ * global count plus the per-CPU deltas not folded into it yet (global_node_page_state() alone
+ * lags by up to the per-CPU thresholds).
+ */
 unsigned long iovx_foll_pin_acquired(void)
 {
-	return global_node_page_state(NR_FOLL_PIN_ACQUIRED);
+	long x = 0;
+	int nid, cpu;
+
+	for_each_online_node(nid) {
+		struct pglist_data *pgdat = NODE_DATA(nid);
+
+		x += atomic_long_read(&pgdat->vm_stat[NR_FOLL_PIN_ACQUIRED]);
+		for_each_online_cpu(cpu)
+			x += per_cpu_ptr(pgdat->per_cpu_nodestats, cpu)
+				     ->vm_node_stat_diff[NR_FOLL_PIN_ACQUIRED];
+	}
+	return x;
 }
+
+#ifdef IOVX_KUNIT
+/*
+ * lru_add_drain() on this CPU: __folio_batch_release() of an empty batch drains the CPU's folio
+ * batches first (lru_add_drain() and lru_add_drain_all() themselves are not exported).
+ */
+static void iovx_drain_fn(struct work_struct *work)
+{
+	struct folio_batch fb;
+
+	folio_batch_init(&fb);
+	__folio_batch_release(&fb);
+}
+
+/* Empties every CPU's folio batches, whose references on new folios come and go. */
+void iovx_lru_add_drain_all(void)
+{
+	int cpu;
+
+	cpus_read_lock();
+	for_each_online_cpu(cpu) {
+		struct work_struct w;
+
+		INIT_WORK_ONSTACK(&w, iovx_drain_fn);
+		queue_work_on(cpu, system_wq, &w);
+		flush_work(&w);
+		destroy_work_on_stack(&w);
+	}
+	cpus_read_unlock();
+}
+#endif
 
 /* The large-folio pin count (_pincount), or -1 for a small folio, which has none. */
 int iovx_page_folio_pincount(struct page *page)

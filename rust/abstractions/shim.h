@@ -50,6 +50,7 @@ bool iovx_page_maybe_dma_pinned(struct page *page);
 bool iovx_page_dirty(struct page *page);
 bool iovx_page_test_clear_dirty(struct page *page);
 unsigned long iovx_foll_pin_acquired(void);
+void iovx_lru_add_drain_all(void);
 int iovx_page_folio_pincount(struct page *page);
 unsigned int iovx_page_folio_order(struct page *page);
 void *iovx_kmap_local_page(struct page *page);

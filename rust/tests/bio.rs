@@ -267,8 +267,9 @@ fn split_bios_block_aligned(t: &Test) -> CaseResult {
     Ok(())
 }
 
-/// A bio refuses referenced batches (6.12 has no BIO_PAGE_REFFED), batches of another mode than
-/// its own, and batches that do not fit; each refused batch comes back intact.
+/// A bio refuses batches of another mode than its own (a referenced batch among pinned pages,
+/// a pinned one among referenced pages, a listed one among pinned pages) and batches that do not
+/// fit; each refused batch comes back intact.
 fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     let disk = test_disk(512)?;
     let addr = t.vm_mmap(8 * PAGE_SIZE, true, true)?;
@@ -286,16 +287,45 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     let mut bio = Bio::<Dest>::new(disk.target(), 0, 1)?;
     let room = bio.room();
     kunit_assert!(t, (1..8).contains(&room), "room {}", room);
-    let r = get_user_pages::<Dest>(&UserMm::current()?, addr, PAGE_SIZE, &mut s1)?;
-    let r = match bio.add(r) {
-        Err(r) => r,
-        Ok(()) => {
-            kunit_assert!(t, false, "a referenced batch was taken");
-            return Ok(());
-        }
-    };
-    kunit_assert_eq!(t, r.nr_pages(), 1);
-    drop(r);
+    {
+        // Pinned, then referenced: refused; referenced, then pinned: refused.
+        let mut mixed = Bio::<Dest>::new(disk.target(), 0, 4)?;
+        let mut sp = slots::<1>();
+        let p = pin_user_pages::<Dest>(
+            &UserMm::current()?,
+            addr,
+            PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut sp,
+        )?;
+        kunit_assert!(t, mixed.add(p).is_ok());
+        let r = get_user_pages::<Dest>(&UserMm::current()?, addr, PAGE_SIZE, &mut s1)?;
+        let r = match mixed.add(r) {
+            Err(r) => r,
+            Ok(()) => {
+                kunit_assert!(t, false, "a referenced batch joined pinned pages");
+                return Ok(());
+            }
+        };
+        kunit_assert_eq!(t, r.nr_pages(), 1);
+        drop(mixed);
+        let mut refd = Bio::<Dest>::new(disk.target(), 0, 4)?;
+        kunit_assert!(t, refd.add(r).is_ok());
+        let mut sp = slots::<1>();
+        let p = pin_user_pages::<Dest>(
+            &UserMm::current()?,
+            addr,
+            PAGE_SIZE,
+            Pin::ShortTerm,
+            &mut sp,
+        )?;
+        kunit_assert!(
+            t,
+            refd.add(p).is_err(),
+            "a pinned batch joined referenced pages"
+        );
+        drop(refd);
+    }
     let too_big = pin_user_pages::<Dest>(
         &UserMm::current()?,
         addr,
@@ -328,7 +358,7 @@ fn bio_refuses_wrong_batches(t: &Test) -> CaseResult {
     drop(bio);
     let d = COUNTERS.snapshot().since(&before);
     kunit_assert_eq!(t, (d.referenced, d.unreferenced), (1, 1));
-    let pinned = (2 * room + 1) as u64;
+    let pinned = (2 * room + 1 + 2) as u64;
     kunit_assert_eq!(t, (d.pinned, d.unpinned), (pinned, pinned));
     kunit_assert_eq!(t, disk.driver().requests.load(Relaxed), requests);
     Ok(())

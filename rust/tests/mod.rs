@@ -8,4 +8,5 @@ mod bio;
 mod direct_io;
 mod extract;
 mod harness;
+mod legacy;
 mod miscdev;

@@ -1,0 +1,406 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Suites `iovx_legacy` (user memory taken with page references, `FOLL_GET`, the behaviour
+//! before `iov_iter_extract_pages()`), `iovx_dirty` (the pages of an asynchronous read dirtied
+//! before the I/O and dirtied again when cleaned while it was in flight) and `iovx_thp` (pins of
+//! pages of a transparent huge page counted in the folio's `_pincount`).
+//!
+//! Pins are told from references by the folio (a pin of a small folio adds
+//! `GUP_PIN_COUNTING_BIAS` to its reference count, a reference adds one; `folio_maybe_dma_pinned()`)
+//! and by the system-wide `nr_foll_pin_acquired` of `/proc/vmstat`, which every `FOLL_PIN` moves
+//! and no `FOLL_GET` does.
+
+#![deny(unsafe_code)]
+
+use super::bio::{byte_at, test_disk, test_disk_delayed};
+use crate::abstractions::bio::{flush_redirty, Bio};
+use crate::abstractions::counters::COUNTERS;
+use crate::abstractions::direct_io::{submit_iter_wait_as, AsyncWaiter};
+use crate::abstractions::extract::UserPages;
+use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin, UserMm};
+use crate::abstractions::iov::{Dest, IovIter, Source};
+use crate::abstractions::kunit::{CaseResult, Failure, Test};
+use crate::abstractions::pages::{drain_lru, foll_pin_acquired, Mode, PageSlot, PIN_BIAS};
+use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
+use core::sync::atomic::Ordering::Relaxed;
+use kernel::{c_str, page::PAGE_SIZE, prelude::*, sync::Arc, uaccess::UserSlice};
+
+fn slots<const N: usize>() -> [PageSlot; N] {
+    core::array::from_fn(|_| PageSlot::EMPTY)
+}
+
+fn pattern(i: usize, seed: u8) -> u8 {
+    (i as u8).wrapping_mul(29).wrapping_add(seed) ^ ((i >> 9) as u8)
+}
+
+/// Maps `pages` pages of user memory, writable, filled with `pattern(.., seed)`.
+fn user_buffer(t: &Test, pages: usize, seed: u8) -> Result<usize> {
+    let len = pages * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let mut data = KVec::with_capacity(len, GFP_KERNEL)?;
+    for i in 0..len {
+        data.push(pattern(i, seed), GFP_KERNEL)?;
+    }
+    UserSlice::new(addr, len).writer().write_slice(&data)?;
+    // The folios just faulted in sit in per-CPU batches, with a reference each, for a while.
+    drain_lru();
+    Ok(addr)
+}
+
+// ---- iovx_legacy ----
+
+/// Extraction in the legacy mode references each page: its reference count rises by one (not
+/// by the pin bias), it is not dma-pinned, `nr_foll_pin_acquired` does not move, and releasing
+/// the batch brings the count back. The same range pinned moves all three, as a control.
+fn legacy_extract_references(t: &Test) -> CaseResult {
+    let addr = user_buffer(t, 4, 7)?;
+    let len = 4 * PAGE_SIZE;
+    let mut hold = slots::<4>();
+    let h = get_user_pages::<Source>(&UserMm::current()?, addr, len, &mut hold)?;
+    let mut base = KVec::new();
+    for p in h.pages() {
+        base.push(p.ref_count(), GFP_KERNEL)?;
+    }
+    let before = COUNTERS.snapshot();
+    let pins = foll_pin_acquired();
+    let mut s = slots::<4>();
+    let mut it = IovIter::<Dest>::ubuf(addr + 100, len - 200)?;
+    let b = it.extract_as(&mut s, usize::MAX, UserPages::Reference)?;
+    kunit_assert_eq!(t, b.mode(), Mode::Referenced);
+    kunit_assert_eq!(t, (b.offset(), b.len(), b.nr_pages()), (100, len - 200, 4));
+    kunit_assert_eq!(t, it.len(), 0);
+    for (i, p) in b.pages().enumerate() {
+        kunit_assert_eq!(t, p.ref_count(), base[i] + 1);
+        kunit_assert!(t, !p.maybe_dma_pinned(), "page {} looks pinned", i);
+    }
+    kunit_assert_eq!(t, foll_pin_acquired(), pins);
+    let mut out = KVec::from_elem(0u8, len - 200, GFP_KERNEL)?;
+    kunit_assert_eq!(t, b.copy_out(&mut out), len - 200);
+    kunit_assert!(
+        t,
+        out.iter()
+            .enumerate()
+            .all(|(i, c)| *c == pattern(i + 100, 7))
+    );
+    b.release();
+    for (i, p) in h.pages().enumerate() {
+        kunit_assert_eq!(t, p.ref_count(), base[i]);
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(
+        t,
+        (d.referenced, d.unreferenced, d.pinned, d.unpinned),
+        (4, 4, 0, 0)
+    );
+    // Control: pinned, the same pages show the bias and move the system's pin counter.
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let b = it.extract_as(&mut s, usize::MAX, UserPages::Pin)?;
+    kunit_assert_eq!(t, b.mode(), Mode::Pinned);
+    for (i, p) in b.pages().enumerate() {
+        kunit_assert_eq!(t, p.ref_count(), base[i] + PIN_BIAS);
+        kunit_assert!(t, p.maybe_dma_pinned());
+    }
+    kunit_assert!(
+        t,
+        foll_pin_acquired() >= pins + 4,
+        "pins not seen by vmstat"
+    );
+    drop(b);
+    for (i, p) in h.pages().enumerate() {
+        kunit_assert_eq!(t, p.ref_count(), base[i]);
+    }
+    Ok(())
+}
+
+/// Kernel memory is listed in the legacy mode as in the other: only user memory is referenced.
+fn legacy_kernel_memory_listed(t: &Test) -> CaseResult {
+    use crate::abstractions::iov::Kvec;
+    let mut buf = KVec::from_elem(3u8, 2 * PAGE_SIZE, GFP_KERNEL)?;
+    let mut segs = [Kvec::<Dest>::new(&mut buf)];
+    let mut it = IovIter::kvec(&mut segs)?;
+    let mut s = slots::<3>();
+    let b = it.extract_as(&mut s, usize::MAX, UserPages::Reference)?;
+    kunit_assert_eq!(t, b.mode(), Mode::Listed);
+    Ok(())
+}
+
+/// A synchronous read in the legacy mode: the bytes are the disk's, each page is dirtied and its
+/// reference put (the count is back), no pin was taken anywhere.
+fn legacy_sync_read(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let len = 8 * PAGE_SIZE;
+    let addr = user_buffer(t, 8, 1)?;
+    let mut hold = slots::<8>();
+    let h = get_user_pages::<Source>(&UserMm::current()?, addr, len, &mut hold)?;
+    let mut refs = KVec::new();
+    for p in h.pages() {
+        p.test_clear_dirty();
+        refs.push(p.ref_count(), GFP_KERNEL)?;
+    }
+    let before = COUNTERS.snapshot();
+    let pins = foll_pin_acquired();
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let done = submit_iter_wait_as(disk.target(), &mut it, 16, len, UserPages::Reference)?;
+    kunit_assert_eq!(t, done.bytes, len);
+    kunit_assert_eq!(t, foll_pin_acquired(), pins);
+    let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).reader().read_slice(&mut back)?;
+    kunit_assert!(
+        t,
+        back.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(16 * 512 + i as u64))
+    );
+    for (i, p) in h.pages().enumerate() {
+        kunit_assert!(t, p.is_dirty(), "page {} not dirtied by the read", i);
+        kunit_assert_eq!(t, p.ref_count(), refs[i]);
+        kunit_assert!(t, !p.maybe_dma_pinned());
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(
+        t,
+        (d.referenced, d.unreferenced, d.dirtied, d.pinned),
+        (8, 8, 8, 0)
+    );
+    Ok(())
+}
+
+/// A write in the legacy mode, synchronous and asynchronous: the disk gets the user's bytes, the
+/// pages are not dirtied, their references are put, no pin was taken.
+fn legacy_write(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let len = 4 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = byte_at(8 * 512 + i as u64);
+    }
+    UserSlice::new(addr, len).writer().write_slice(&data)?;
+    drain_lru();
+    let mut hold = slots::<4>();
+    let h = get_user_pages::<Source>(&UserMm::current()?, addr, len, &mut hold)?;
+    let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
+    h.pages().for_each(|p| _ = p.test_clear_dirty());
+    let before = COUNTERS.snapshot();
+    let pins = foll_pin_acquired();
+    let mut it = IovIter::<Source>::ubuf(addr, len)?;
+    let done = submit_iter_wait_as(disk.target(), &mut it, 8, len, UserPages::Reference)?;
+    kunit_assert_eq!(t, done.bytes, len);
+    let w = Arc::pin_init(AsyncWaiter::new(), GFP_KERNEL)?;
+    let mut s = slots::<4>();
+    let batch = get_user_pages::<Source>(&UserMm::current()?, addr, len, &mut s)?;
+    let mut bio = Bio::<Source>::new(disk.target(), 8, 4)?;
+    kunit_assert!(t, bio.add(batch).is_ok(), "a referenced batch was refused");
+    bio.submit(w.clone());
+    kunit_assert_eq!(t, w.wait()?.bytes, len);
+    kunit_assert!(
+        t,
+        !disk.driver().mismatch.load(Relaxed),
+        "the disk got other bytes"
+    );
+    kunit_assert_eq!(t, foll_pin_acquired(), pins);
+    kunit_assert!(
+        t,
+        !h.pages().any(|p| p.is_dirty()),
+        "a write dirtied its source"
+    );
+    kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(
+        t,
+        (d.referenced, d.unreferenced, d.dirtied, d.pinned),
+        (8, 8, 0, 0)
+    );
+    Ok(())
+}
+
+kunit_suite!(
+    iovx_legacy,
+    [
+        legacy_extract_references,
+        legacy_kernel_memory_listed,
+        legacy_sync_read,
+        legacy_write,
+    ]
+);
+
+// ---- iovx_dirty ----
+
+/// One asynchronous read of four pages of user memory taken as `how` says, into a disk that
+/// completes 200 ms after queueing. If `clean`, the pages are cleaned (as writeback of a shared
+/// file mapping cleans them) while the read is in flight. Checks that the pages were dirtied at
+/// submission, are dirty once the read has completed and the re-dirtying worker is flushed, hold
+/// the disk's bytes, and were released the way they were taken; returns the `redirtied` count.
+fn async_read(t: &Test, how: UserPages, clean: bool) -> core::result::Result<u64, Failure> {
+    let disk = test_disk_delayed(512, 200_000)?;
+    let len = 4 * PAGE_SIZE;
+    let addr = user_buffer(t, 4, 9)?;
+    let mut hold = slots::<4>();
+    let h = get_user_pages::<Source>(&UserMm::current()?, addr, len, &mut hold)?;
+    let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
+    h.pages().for_each(|p| _ = p.test_clear_dirty());
+    let w = Arc::pin_init(AsyncWaiter::new(), GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    let pins = foll_pin_acquired();
+    let mut s = slots::<4>();
+    let batch = match how {
+        UserPages::Pin => {
+            pin_user_pages::<Dest>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut s)?
+        }
+        UserPages::Reference => get_user_pages::<Dest>(&UserMm::current()?, addr, len, &mut s)?,
+    };
+    let mut bio = Bio::<Dest>::new(disk.target(), 8, 4)?;
+    if bio.add(batch).is_err() {
+        kunit_assert!(t, false, "a destination batch was refused");
+    }
+    let requests = disk.driver().requests.load(Relaxed);
+    bio.submit(w.clone());
+    if !h.pages().all(|p| p.is_dirty()) {
+        kunit_assert!(t, false, "the pages were not dirtied before the read");
+    }
+    if clean {
+        h.pages().for_each(|p| _ = p.test_clear_dirty());
+        if disk.driver().requests.load(Relaxed) != requests {
+            kunit_assert!(t, false, "the read completed before the pages were cleaned");
+        }
+    }
+    let done = w.wait()?;
+    kunit_assert_eq!(t, done.bytes, len);
+    flush_redirty();
+    for (i, p) in h.pages().enumerate() {
+        kunit_assert!(t, p.is_dirty(), "page {} not dirty after the read", i);
+        kunit_assert!(t, !p.maybe_dma_pinned(), "page {} still pinned", i);
+    }
+    kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
+    let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).reader().read_slice(&mut back)?;
+    kunit_assert!(
+        t,
+        back.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(8 * 512 + i as u64)),
+        "the read did not bring the disk's bytes"
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    match how {
+        UserPages::Pin => {
+            kunit_assert_eq!(t, (d.pinned, d.unpinned, d.referenced), (4, 4, 0));
+            kunit_assert!(t, foll_pin_acquired() >= pins + 4);
+        }
+        UserPages::Reference => {
+            kunit_assert_eq!(t, (d.referenced, d.unreferenced, d.pinned), (4, 4, 0));
+            kunit_assert_eq!(t, foll_pin_acquired(), pins);
+        }
+    }
+    Ok(d.redirtied)
+}
+
+/// Pinned pages not cleaned during the read: released at completion, nothing re-dirtied.
+fn async_read_pinned_dirty(t: &Test) -> CaseResult {
+    kunit_assert_eq!(t, async_read(t, UserPages::Pin, false)?, 0);
+    Ok(())
+}
+
+/// Pinned pages cleaned during the read: each of the four folios is dirtied again.
+fn async_read_pinned_redirty(t: &Test) -> CaseResult {
+    kunit_assert_eq!(t, async_read(t, UserPages::Pin, true)?, 4);
+    Ok(())
+}
+
+/// Referenced pages not cleaned during the read: put at completion, nothing re-dirtied.
+fn async_read_referenced_dirty(t: &Test) -> CaseResult {
+    kunit_assert_eq!(t, async_read(t, UserPages::Reference, false)?, 0);
+    Ok(())
+}
+
+/// Referenced pages cleaned during the read: dirtied again, then put (not unpinned).
+fn async_read_referenced_redirty(t: &Test) -> CaseResult {
+    kunit_assert_eq!(t, async_read(t, UserPages::Reference, true)?, 4);
+    Ok(())
+}
+
+kunit_suite!(
+    iovx_dirty,
+    [
+        async_read_pinned_dirty,
+        async_read_pinned_redirty,
+        async_read_referenced_dirty,
+        async_read_referenced_redirty,
+    ]
+);
+
+// ---- iovx_thp ----
+
+const HPAGE: usize = 2 << 20;
+
+/// Pins of pages of a PMD-mapped transparent huge page: the folio's `_pincount` goes up by one
+/// per page pinned (by GUP and by extraction) and its reference count by as many, the folio is
+/// dma-pinned while any is held, and both come back when the batches are released. References
+/// (the legacy mode) leave `_pincount` alone.
+fn thp_pin_counts(t: &Test) -> CaseResult {
+    let map = t.vm_mmap(2 * HPAGE, true, true)?;
+    let huge = (map + HPAGE - 1) & !(HPAGE - 1);
+    UserSlice::new(huge, HPAGE)
+        .writer()
+        .write_slice(&KVec::from_elem(0x5au8, HPAGE, GFP_KERNEL)?)?;
+    drain_lru();
+    let mm = UserMm::current()?;
+    let mut one = slots::<1>();
+    let probe = get_user_pages::<Source>(&mm, huge + 5 * PAGE_SIZE, PAGE_SIZE, &mut one)?;
+    let Some(page) = probe.pages().next() else {
+        kunit_assert!(t, false, "no page");
+        return Ok(());
+    };
+    if page.folio_order() == 0 {
+        t.skip(c_str!("the range is not backed by a transparent huge page"));
+        return Ok(());
+    }
+    kunit_assert_eq!(t, page.folio_order(), 9);
+    let pc0 = page.folio_pincount();
+    let ref0 = page.ref_count();
+    kunit_assert_eq!(t, pc0, Some(0));
+    kunit_assert!(t, !page.maybe_dma_pinned());
+    let pins = foll_pin_acquired();
+    let mut s16 = slots::<16>();
+    let b = pin_user_pages::<Dest>(
+        &mm,
+        huge + 3 * PAGE_SIZE,
+        16 * PAGE_SIZE,
+        Pin::ShortTerm,
+        &mut s16,
+    )?;
+    kunit_assert!(
+        t,
+        b.pages().all(|p| p.ref_count() == ref0 + 16),
+        "not one folio"
+    );
+    kunit_assert_eq!(t, page.folio_pincount(), Some(16));
+    kunit_assert_eq!(t, page.ref_count(), ref0 + 16);
+    kunit_assert!(t, page.maybe_dma_pinned());
+    let mut s8 = slots::<8>();
+    let mut it = IovIter::<Dest>::ubuf(huge + 100 * PAGE_SIZE + 7, 8 * PAGE_SIZE - 7)?;
+    let e = it.extract(&mut s8, usize::MAX)?;
+    kunit_assert_eq!(t, (e.mode(), e.nr_pages()), (Mode::Pinned, 8));
+    kunit_assert_eq!(t, page.folio_pincount(), Some(24));
+    kunit_assert_eq!(t, page.ref_count(), ref0 + 24);
+    kunit_assert!(t, foll_pin_acquired() >= pins + 24);
+    drop(e);
+    kunit_assert_eq!(t, page.folio_pincount(), Some(16));
+    drop(b);
+    kunit_assert_eq!(t, page.folio_pincount(), Some(0));
+    kunit_assert_eq!(t, page.ref_count(), ref0);
+    kunit_assert!(t, !page.maybe_dma_pinned(), "the folio still looks pinned");
+    let pins = foll_pin_acquired();
+    let mut it = IovIter::<Dest>::ubuf(huge + 200 * PAGE_SIZE, 8 * PAGE_SIZE)?;
+    let r = it.extract_as(&mut s8, usize::MAX, UserPages::Reference)?;
+    kunit_assert_eq!(t, r.mode(), Mode::Referenced);
+    kunit_assert_eq!(t, page.folio_pincount(), Some(0));
+    kunit_assert_eq!(t, page.ref_count(), ref0 + 8);
+    kunit_assert!(t, !page.maybe_dma_pinned());
+    kunit_assert_eq!(t, foll_pin_acquired(), pins);
+    drop(r);
+    kunit_assert_eq!(t, page.ref_count(), ref0);
+    Ok(())
+}
+
+kunit_suite!(iovx_thp, [thp_pin_counts]);
