@@ -1,21 +1,45 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest entry point: fork_cow (direct I/O in flight across fork) on disk 0 of iov_extract.
-# The module is reloaded with a completion delay (delay_us, DELAY_US in the environment,
-# default 200000) so that the I/O is still in flight at the fork, and reloaded without it
-# afterwards; its other parameters are kept. DEV and BDEV override the devices, MODULE the
-# module file.
+# Guest entry point: fork_cow (direct I/O in flight across fork) on disk 0 of iov_extract, once
+# with the pages of the I/O pinned (extract_legacy=N: the parent keeps the I/O, the child's copy
+# is untouched) and once taken with references (extract_legacy=Y, the behaviour before the
+# iov_iter_extract_pages() series: the corruption fork() then causes must be seen). The module
+# is reloaded with a completion delay (delay_us, DELAY_US in the environment, default 400000)
+# so that the I/O is in flight at the fork, and reloaded without it afterwards; its other
+# parameters are kept. DEV and BDEV override the devices, MODULE the module file.
 here=$(cd "$(dirname "$0")" && pwd)
 DEV=${DEV:-/dev/iovx_dio0}
 BDEV=${BDEV:-/dev/iovx0}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
-DELAY_US=${DELAY_US:-200000}
+DELAY_US=${DELAY_US:-400000}
+PARAM=/sys/module/iov_extract/parameters/extract_legacy
 if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 	echo "ok 1 fork_cow # SKIP $DEV or $BDEV does not exist"
 	exit 0
 fi
 . "$here/reload.sh"
+# The legacy mode is switched at run time, not carried over reloads.
+params=$(printf '%s\n' $params | grep -v '^extract_legacy=' | tr '\n' ' ')
 
-run_delayed fork_cow "$DELAY_US" || exit 1
+# fork_cow_in MODE: runs the program with extract_legacy set for MODE (pin: N, legacy: Y).
+fork_cow_in() {
+	if [ "$1" = legacy ]; then v=Y; else v=N; fi
+	if ! echo "$v" > "$PARAM"; then
+		not_ok "fork_cow_set_$1" "cannot write $PARAM"
+		return 1
+	fi
+	out=$(KTAP_FIRST=$((n + 1)) "$here/fork_cow" "$DEV" "$BDEV" "$1")
+	rc=$?
+	printf '%s\n' "$out"
+	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+	[ $rc -ne 0 ] && failed=$((failed + 1))
+	echo N > "$PARAM"
+}
+
+echo "# iov_extract parameters:$params"
+reload fork_cow_reload_with_delay "delay_us=$DELAY_US" || exit 1
+fork_cow_in pin
+fork_cow_in legacy
+reload fork_cow_reload_without_delay
 [ $failed -eq 0 ]
