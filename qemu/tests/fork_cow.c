@@ -14,8 +14,8 @@
  *
  *  - legacy (extract_legacy=Y): the pages are referenced (FOLL_GET), as before the
  *    iov_iter_extract_pages() series. fork() shares them with the child, write-protected in
- *    both. When the parent then writes anywhere in one of those pages (here: into bytes of the
- *    buffer outside the I/O), its copy-on-write fault finds the extra reference of the I/O and
+ *    both. When the parent then writes anywhere in one of those pages (here: into the bytes of
+ *    those pages that are outside the I/O), its copy-on-write fault finds the extra reference of the I/O and
  *    gives the parent a new page: a read then lands in the page the child still maps (the
  *    child sees the data, the parent has lost it in that page), and a write sends what the page
  *    held before the fork, not what the parent's buffer holds. On 6.12 the child cannot write
@@ -66,6 +66,8 @@ static uint32_t new_seed(void)
 #define R_BASE (24 * MiB)
 #define SLOT (2 * MiB)
 #define STACK_BUF (64 * KiB)
+/* Bytes at the start of a write's range that the parent writes over after the fork. */
+#define MODLEN (8 * KiB)
 
 enum engine { E_LIBAIO, E_URING, E_URING_FIXED, E_THREAD };
 static const char *const engine_name[] = { "libaio", "io_uring", "io_uring_fixed", "thread" };
@@ -331,7 +333,7 @@ static int run_case(enum engine e, int wr, enum mem m, int slot)
 {
 	unsigned char stackbuf[STACK_BUF] __attribute__((aligned(4096)));
 	void *raw = NULL;
-	size_t rawlen = 0, buflen, ioff = mo, len;
+	size_t rawlen = 0, buflen, ioff = mo, len, lo, hi;
 	unsigned char *buf;
 	uint64_t off = R_BASE + (uint64_t)slot * SLOT;
 	uint32_t io_seed = new_seed(), old_seed = new_seed(), mod_seed = new_seed();
@@ -394,6 +396,9 @@ static int run_case(enum engine e, int wr, enum mem m, int slot)
 		done += l;
 	}
 	npages = io_pages(&s);
+	/* The pages that hold the I/O range (the buffer starts on a page). */
+	lo = ioff / PAGE * PAGE;
+	hi = (ioff + len + PAGE - 1) / PAGE * PAGE;
 	if (e == E_URING_FIXED) {
 		struct iovec r = { buf, buflen };
 		int ret = io_uring_register_buffers(&ring, &r, 1);
@@ -471,13 +476,14 @@ static int run_case(enum engine e, int wr, enum mem m, int slot)
 		goto wait;
 	}
 	/*
-	 * The parent writes into its buffer: around the I/O (bytes that share pages with it), and
-	 * for a write, over the I/O range too.
+	 * The parent writes into its buffer: around the I/O (the bytes of its pages outside it), and
+	 * for a write, over the first MODLEN bytes of the I/O range too (few pages, so that the
+	 * copy-on-write faults of the legacy mode end well within the delay).
 	 */
-	memset(buf, 0xa5, ioff);
-	memset(buf + ioff + len, 0xa5, buflen - ioff - len);
+	memset(buf + lo, 0xa5, ioff - lo);
+	memset(buf + ioff + len, 0xa5, hi - ioff - len);
 	if (wr)
-		pat_fill(buf + ioff, off, len, mod_seed);
+		pat_fill(buf + ioff, off, MODLEN, mod_seed);
 	if (reap(&s, 0) || s.done) {
 		rc = rc ? rc : fail("%d of %d I/O completed before the parent wrote: delay_us too short", s.done, s.n);
 		goto wait;
@@ -508,15 +514,17 @@ wait:
 		rc = fail("the child failed (status %#x)", status);
 		goto out;
 	}
-	if (byte_diff(buf, ioff, 0xa5) >= 0 ||
-	    byte_diff(buf + ioff + len, buflen - ioff - len, 0xa5) >= 0) {
+	if (byte_diff(buf + lo, ioff - lo, 0xa5) >= 0 ||
+	    byte_diff(buf + ioff + len, hi - ioff - len, 0xa5) >= 0 ||
+	    byte_diff(buf, lo, 0x5a) >= 0 || byte_diff(buf + hi, buflen - hi, 0x5a) >= 0) {
 		rc = fail("the parent's own writes around the I/O were lost");
 		goto out;
 	}
 	if (wr) {
-		long d, dc, dio;
+		long d = -1, dc, dio;
 
-		if (pat_diff(buf + ioff, off, len, mod_seed) >= 0) {
+		if (pat_diff(buf + ioff, off, MODLEN, mod_seed) >= 0 ||
+		    pat_diff(buf + ioff + MODLEN, off + MODLEN, len - MODLEN, io_seed) >= 0) {
 			rc = fail("the parent's buffer is not what it wrote");
 			goto out;
 		}
@@ -537,7 +545,10 @@ wait:
 				diag("corruption seen: the child's bytes reached the disk at +%ld", dc);
 			goto out;
 		}
-		d = pat_diff(vbuf, off, len, mod_seed);
+		/* Where the disk differs from what the parent's buffer holds. */
+		for (size_t i = 0; i < len && d < 0; i++)
+			if (vbuf[i] != buf[ioff + i])
+				d = (long)i;
 		dio = pat_diff(vbuf, off, len, io_seed);
 		if (!expect_corruption) {
 			if (d >= 0)
