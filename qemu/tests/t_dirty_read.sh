@@ -1,0 +1,42 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Guest entry point: dirty_read (the pages of an asynchronous read are dirty after it, also when
+# writeback cleaned them while it was in flight) on disk 0 of iov_extract, whose first MiBs get
+# an ext4 file system (dirty_read.ext4, made by qemu/build-tests). The module is reloaded with a
+# completion delay (delay_us, DELAY_US in the environment, default 300000) so that msync() runs
+# while the read is in flight, the program runs with the pages pinned and in the legacy mode
+# (extract_legacy=Y), and the module is reloaded without the delay (a fresh disk).
+here=$(cd "$(dirname "$0")" && pwd)
+DEV=${DEV:-/dev/iovx_dio0}
+BDEV=${BDEV:-/dev/iovx0}
+MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
+DELAY_US=${DELAY_US:-300000}
+PARAM=/sys/module/iov_extract/parameters/extract_legacy
+if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
+	echo "ok 1 dirty_read # SKIP $DEV or $BDEV does not exist"
+	exit 0
+fi
+. "$here/reload.sh"
+params=$(printf '%s\n' $params | grep -v '^extract_legacy=' | tr '\n' ' ')
+
+dirty_read_in() {
+	if [ "$1" = legacy ]; then v=Y; else v=N; fi
+	if ! echo "$v" > "$PARAM"; then
+		not_ok "dirty_read_set_$1" "cannot write $PARAM"
+		return 1
+	fi
+	out=$(KTAP_FIRST=$((n + 1)) "$here/dirty_read" "$DEV" "$BDEV" "$here/dirty_read.ext4" "$1")
+	rc=$?
+	printf '%s\n' "$out"
+	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+	[ $rc -ne 0 ] && failed=$((failed + 1))
+	echo N > "$PARAM"
+}
+
+echo "# iov_extract parameters:$params"
+reload dirty_read_reload_with_delay "delay_us=$DELAY_US" || exit 1
+dirty_read_in pin
+dirty_read_in legacy
+reload dirty_read_reload_without_delay
+[ $failed -eq 0 ]
