@@ -251,6 +251,18 @@ impl<'data, D: Direction> IovIter<'data, D> {
         }
     }
 
+    /// An iterator set up by `init`, for the constructors in other files of the layer.
+    ///
+    /// # Safety
+    ///
+    /// `init` must initialise the iterator it is given, with direction `D` and at most
+    /// `MAX_RW_COUNT` bytes, over memory (and segment arrays) that stay valid, for writes too if
+    /// `D` is [`Dest`] and then accessed only through the iterator, for `'data`.
+    pub(crate) unsafe fn from_init(init: impl FnOnce(*mut bindings::iov_iter)) -> Self {
+        // INVARIANT: By the safety requirements of this function.
+        Self::own(init)
+    }
+
     /// An iterator over kernel buffers.
     ///
     /// Covers at most `MAX_RW_COUNT` bytes, as every iterator does (the iterator ends there):

@@ -7,5 +7,6 @@
 mod bio;
 mod direct_io;
 mod extract;
+mod folios;
 mod harness;
 mod miscdev;
