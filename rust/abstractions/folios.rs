@@ -10,14 +10,20 @@
 //! The page cache and network filesystems describe their buffers as folios in an XArray
 //! (`ITER_XARRAY`) or as a queue of folio batches (`ITER_FOLIOQ`). Extraction only lists the
 //! pages of such iterators, as it does for KVEC and BVEC. Both kinds rely on their container
-//! being well formed: 6.12's extraction from an XArray stops at the first hole and then reports
-//! bytes it did not list, and its walk of a folio queue steps past a segment's last slot only
-//! when the segment is full. So the containers here are built by this module and never changed
+//! being well formed: 6.12's copy through an XArray iterator (`iterate_xarray()`) skips an empty
+//! index and puts the bytes that belonged there into the next folio, its extraction stops there
+//! (and, at an empty first index with an offset, reports bytes it did not list), and its walk of
+//! a folio queue steps past a segment's last slot only, so it would read the empty slots of a
+//! segment that is not full. So the containers here are built by this module and never changed
 //! afterwards: [`FolioXArray`] holds its folios at every index of a range from 0 with no hole,
 //! and [`FolioQueue`] fills each segment before it starts the next. An iterator borrows its
 //! container for `'data` (mutably for a destination), so neither it nor a page extracted from it
-//! can outlive the folios, and nothing else reads or writes them while a destination iterator
-//! lives.
+//! can outlive the folios, and the container's own `read` and `write` cannot run while a
+//! destination iterator lives.
+//!
+//! A container holds at most [`MAX_BYTES`]; its folios are allocated with
+//! `__GFP_RETRY_MAYFAIL`, so a request for more memory than there is fails with `ENOMEM` rather
+//! than invoking the OOM killer.
 
 use core::ptr::NonNull;
 use kernel::{bindings, prelude::*, types::Opaque};
@@ -32,15 +38,19 @@ fn max_order() -> u32 {
     unsafe { shim::iovx_max_page_order() }
 }
 
+/// The most bytes a [`FolioXArray`] or a [`FolioQueue`] holds (1 GiB).
+pub const MAX_BYTES: usize = 1 << 30;
+
 /// Zeroed folios allocated here, in order, each with one reference owned by this value.
 ///
 /// # Invariants
 ///
 /// Every pointer is a folio returned by `folio_alloc()` whose reference is owned by this value
-/// and put on drop; `sizes[i]` is the size of `folios[i]` in bytes; `len` is their sum.
+/// and put on drop; `starts[i]` is the byte offset of `folios[i]` (the sum of the sizes of the
+/// folios before it), increasing; `len`, at most [`MAX_BYTES`], is the sum of all their sizes.
 struct Folios {
     folios: KVec<NonNull<bindings::folio>>,
-    sizes: KVec<usize>,
+    starts: KVec<usize>,
     len: usize,
 }
 
@@ -48,42 +58,48 @@ impl Folios {
     fn new() -> Self {
         Self {
             folios: KVec::new(),
-            sizes: KVec::new(),
+            starts: KVec::new(),
             len: 0,
         }
     }
 
     /// Allocates a zeroed folio of `order` and keeps it. `EINVAL` for an order above
-    /// `MAX_PAGE_ORDER`, `ENOMEM` if there is no memory.
+    /// `MAX_PAGE_ORDER` or past [`MAX_BYTES`] in all, `ENOMEM` if there is no memory.
     fn push(&mut self, order: u32) -> Result<NonNull<bindings::folio>> {
         if order > max_order() {
             return Err(EINVAL);
         }
+        let size = kernel::page::PAGE_SIZE << order;
+        if self.len + size > MAX_BYTES {
+            return Err(EINVAL);
+        }
         self.folios.reserve(1, GFP_KERNEL)?;
-        self.sizes.reserve(1, GFP_KERNEL)?;
+        self.starts.reserve(1, GFP_KERNEL)?;
         // SAFETY: No preconditions; process context (the callers sleep first). The shim refuses
         // orders above `MAX_PAGE_ORDER` with a null pointer instead of warning.
         let f = NonNull::new(unsafe { shim::iovx_folio_alloc(order) }).ok_or(ENOMEM)?;
-        // SAFETY: `f` is a live folio.
-        let size = unsafe { shim::iovx_folio_size(f.as_ptr()) };
-        // INVARIANT: The reference `folio_alloc()` gave is now this value's; room was reserved,
-        // so neither push fails.
+        // INVARIANT: The reference `folio_alloc()` gave is now this value's, at the end; room
+        // was reserved, so neither push fails. `size` is the folio's (`PAGE_SIZE << order`).
         self.folios.push(f, GFP_KERNEL)?;
-        self.sizes.push(size, GFP_KERNEL)?;
+        self.starts.push(self.len, GFP_KERNEL)?;
         self.len += size;
         Ok(f)
     }
 
-    /// The folio holding byte `pos` and the offset of `pos` in it, or `None` past the end.
+    /// The size of folio `i`.
+    fn size(&self, i: usize) -> usize {
+        self.starts.get(i + 1).copied().unwrap_or(self.len) - self.starts[i]
+    }
+
+    /// The index of the folio holding byte `pos` and the offset of `pos` in it, or `None` past
+    /// the end.
     fn locate(&self, pos: usize) -> Option<(usize, usize)> {
-        let mut start = 0;
-        for (i, size) in self.sizes.iter().enumerate() {
-            if pos < start + size {
-                return Some((i, pos - start));
-            }
-            start += size;
+        if pos >= self.len {
+            return None;
         }
-        None
+        // `starts[0]` is 0, so at least one start is at or below `pos`.
+        let i = self.starts.partition_point(|&s| s <= pos).checked_sub(1)?;
+        Some((i, pos - self.starts[i]))
     }
 
     fn check(&self, pos: usize, len: usize) -> Result {
@@ -101,7 +117,7 @@ impl Folios {
             let Some((i, off)) = self.locate(pos + done) else {
                 return Err(EINVAL);
             };
-            let n = (self.sizes[i] - off).min(data.len() - done);
+            let n = (self.size(i) - off).min(data.len() - done);
             // SAFETY: The folio is live (type invariant) and `off + n` is within it; the source
             // range is within `data`. `&mut self` excludes every other access to the folios.
             unsafe {
@@ -120,7 +136,7 @@ impl Folios {
             let Some((i, off)) = self.locate(pos + done) else {
                 return Err(EINVAL);
             };
-            let n = (self.sizes[i] - off).min(out.len() - done);
+            let n = (self.size(i) - off).min(out.len() - done);
             // SAFETY: As in `write`; the folios are only read, and no destination iterator can
             // write them while `&self` is held (it borrows the container mutably).
             unsafe {
@@ -152,11 +168,11 @@ impl Drop for Folios {
 /// # Invariants
 ///
 /// `xa` is an initialised XArray that never moves (it is boxed) and is only changed by
-/// [`FolioXArray::new`]. Once `new` returns, every index below `folios.len / PAGE_SIZE` holds
-/// the folio that covers that page (one multi-index entry per folio, each of one order and
-/// starting at an index that is a multiple of its size), and no other index holds anything. The XArray holds no
-/// reference: the folios are kept by `folios` and outlive the XArray's entries (it is destroyed
-/// first on drop).
+/// [`FolioXArray::new`]. Once `new` returns, every index below `folios.len / PAGE_SIZE` holds the
+/// folio that covers that page (one multi-index entry per folio, all of one order, each starting
+/// at an index that is a multiple of its size), and no other index holds anything. The XArray
+/// holds no reference: the folios are kept by `folios` and outlive the XArray's entries (it is
+/// destroyed first on drop).
 pub struct FolioXArray {
     xa: KBox<Opaque<bindings::xarray>>,
     folios: Folios,
@@ -166,8 +182,9 @@ impl FolioXArray {
     /// Allocates `nr` zeroed folios of `order` (`PAGE_SIZE << order` bytes each) and stores them
     /// in a new XArray.
     ///
-    /// Errors: `EINVAL` for no folio, an order above `MAX_PAGE_ORDER` or a size past the
-    /// XArray's indices; `ENOMEM` if memory runs out (nothing is kept).
+    /// Errors: `EINVAL` for no folio, an order above `MAX_PAGE_ORDER`, more than [`MAX_BYTES`],
+    /// or an order above 0 in a kernel without multi-index XArray entries
+    /// (`CONFIG_XARRAY_MULTI`); `ENOMEM` if memory runs out. Nothing is kept on an error.
     ///
     /// Context: process context; sleeps.
     pub fn new(nr: usize, order: u32) -> Result<Self> {
@@ -175,10 +192,13 @@ impl FolioXArray {
         if nr == 0 || order > max_order() {
             return Err(EINVAL);
         }
-        let per_folio = 1usize.checked_shl(order).ok_or(EINVAL)?;
-        nr.checked_mul(per_folio)
-            .and_then(|pages| pages.checked_mul(kernel::page::PAGE_SIZE))
-            .ok_or(EINVAL)?;
+        let per_folio = 1usize << order;
+        let fits = nr
+            .checked_mul(kernel::page::PAGE_SIZE << order)
+            .is_some_and(|len| len <= MAX_BYTES);
+        if !fits {
+            return Err(EINVAL);
+        }
         let xa = KBox::new(Opaque::<bindings::xarray>::uninit(), GFP_KERNEL)?;
         // SAFETY: `xa` points to writable memory for an XArray, which is initialised here before
         // any other use and never moves (it stays in the box).
@@ -225,22 +245,12 @@ impl FolioXArray {
         self.folios.read(pos, out)
     }
 
-    /// An iterator of direction `D` over bytes `start..start + len` of `xa`: the body of
-    /// [`IovIter::xarray`] and [`IovIter::xarray_mut`].
-    fn iter<'data, D: Direction>(
-        xa: *mut bindings::xarray,
-        folios: &Folios,
-        start: usize,
-        len: usize,
-    ) -> Result<IovIter<'data, D>> {
-        folios.check(start, len)?;
-        let count = len.min(max_rw_count());
+    /// The arguments of `iov_iter_xarray()` for bytes `start..start + len`: the start and the
+    /// count (capped at `MAX_RW_COUNT`). `EINVAL` if the range does not lie within the folios.
+    fn args(&self, start: usize, len: usize) -> Result<(i64, usize)> {
+        self.folios.check(start, len)?;
         let start = i64::try_from(start).map_err(|_| EINVAL)?;
-        // SAFETY: `start..start + count` lies within the folios, stored without a hole from
-        // index 0; the caller borrows the container for `'data` (mutably for a destination).
-        Ok(unsafe {
-            IovIter::from_init(|i| bindings::iov_iter_xarray(i, D::RAW, xa, start, count))
-        })
+        Ok((start, len.min(max_rw_count())))
     }
 }
 
@@ -257,12 +267,14 @@ impl Drop for FolioXArray {
 ///
 /// # Invariants
 ///
-/// `segs` are the queue's segments in order, each allocated by the shim, chained both ways
-/// (`next`, `prev`) and only changed by [`FolioQueue::new`]. Every segment but the last holds
-/// `iovx_folioq_nr_slots()` folios (it is full) and the last at least one; the folios, in queue
-/// order, are those of `folios`, which owns their references and outlives the segments' entries.
+/// `segs` are the queue's segments in order, each allocated (zeroed) by the shim, chained both
+/// ways (`next`, `prev`) and only changed by [`FolioQueue::new`]. Every segment but the last is
+/// full (`folioq_full()`) and the last holds at least one folio; `firsts[k]` is the index in
+/// `folios` of the first folio of `segs[k]`. The folios, in queue order, are those of `folios`,
+/// which owns their references and outlives the segments' entries.
 pub struct FolioQueue {
     segs: KVec<NonNull<bindings::folio_queue>>,
+    firsts: KVec<usize>,
     folios: Folios,
 }
 
@@ -270,8 +282,8 @@ impl FolioQueue {
     /// Allocates one zeroed folio for each entry of `orders`, of that order, and queues them in
     /// that order.
     ///
-    /// Errors: `EINVAL` for no folio or an order above `MAX_PAGE_ORDER`; `ENOMEM` if memory
-    /// runs out (nothing is kept).
+    /// Errors: `EINVAL` for no folio, an order above `MAX_PAGE_ORDER` or more than
+    /// [`MAX_BYTES`]; `ENOMEM` if memory runs out. Nothing is kept on an error.
     ///
     /// Context: process context; sleeps.
     pub fn new(orders: &[u32]) -> Result<Self> {
@@ -284,10 +296,12 @@ impl FolioQueue {
         // dropped, freeing the segments and putting the folios.
         let mut this = Self {
             segs: KVec::new(),
+            firsts: KVec::new(),
             folios: Folios::new(),
         };
         for &order in orders {
             let f = this.folios.push(order)?;
+            let index = this.folios.folios.len() - 1;
             let mut r = match this.segs.last() {
                 // SAFETY: The segment is live and ours; `f` outlives its entry.
                 Some(seg) => unsafe { shim::iovx_folioq_append(seg.as_ptr(), f.as_ptr()) },
@@ -295,14 +309,16 @@ impl FolioQueue {
             };
             if r == -(bindings::ENOSPC as i32) {
                 this.segs.reserve(1, GFP_KERNEL)?;
+                this.firsts.reserve(1, GFP_KERNEL)?;
                 // SAFETY: No preconditions; process context.
                 let seg = NonNull::new(unsafe { shim::iovx_folioq_alloc() }).ok_or(ENOMEM)?;
-                if let Some(prev) = this.segs.last() {
+                // Room was reserved: neither push fails.
+                this.segs.push(seg, GFP_KERNEL)?;
+                this.firsts.push(index, GFP_KERNEL)?;
+                if let [.., prev, seg] = &this.segs[..] {
                     // SAFETY: Both segments are live and ours.
                     unsafe { shim::iovx_folioq_chain(prev.as_ptr(), seg.as_ptr()) };
                 }
-                // Room was reserved: the push does not fail (and would leak nothing but `seg`).
-                this.segs.push(seg, GFP_KERNEL)?;
                 // SAFETY: `seg` is live, ours and empty; `f` outlives its entry.
                 r = unsafe { shim::iovx_folioq_append(seg.as_ptr(), f.as_ptr()) };
             }
@@ -333,29 +349,27 @@ impl FolioQueue {
         self.folios.read(pos, out)
     }
 
-    fn iter<'data, D: Direction>(&self, start: usize, len: usize) -> Result<IovIter<'data, D>> {
+    /// The arguments of `iov_iter_folio_queue()` for bytes `start..start + len`: the segment
+    /// holding the first byte, its slot there, the offset in that folio and the count (capped at
+    /// `MAX_RW_COUNT`). An empty range starts at the first slot, which is never looked at.
+    /// `EINVAL` if the range does not lie within the folios.
+    fn args(
+        &self,
+        start: usize,
+        len: usize,
+    ) -> Result<(*const bindings::folio_queue, u32, u32, usize)> {
         self.folios.check(start, len)?;
         let count = len.min(max_rw_count());
-        // An empty iterator starts at the first slot: no slot is ever looked at.
         let (index, offset) = if count == 0 {
             (0, 0)
         } else {
             self.folios.locate(start).ok_or(EINVAL)?
         };
-        // SAFETY: No preconditions.
-        let per_seg = unsafe { shim::iovx_folioq_nr_slots() } as usize;
-        let per_seg = core::num::NonZeroUsize::new(per_seg).ok_or(EINVAL)?;
-        let seg = self.segs.get(index / per_seg).ok_or(EINVAL)?.as_ptr();
-        let slot = (index % per_seg) as u32;
-        // SAFETY: `seg` holds the folio at `slot` (all segments before it are full), `offset`
-        // lies within that folio, and `count` bytes from there lie within the queue, whose
-        // segments are chained; the caller borrows the queue for `'data` (mutably for a
-        // destination).
-        Ok(unsafe {
-            IovIter::from_init(|i| {
-                bindings::iov_iter_folio_queue(i, D::RAW, seg, slot, offset as u32, count)
-            })
-        })
+        let k = self.firsts.partition_point(|&f| f <= index).checked_sub(1);
+        let k = k.ok_or(EINVAL)?;
+        let slot = u32::try_from(index - self.firsts[k]).map_err(|_| EINVAL)?;
+        let offset = u32::try_from(offset).map_err(|_| EINVAL)?;
+        Ok((self.segs[k].as_ptr(), slot, offset, count))
     }
 }
 
@@ -369,6 +383,53 @@ impl Drop for FolioQueue {
     }
 }
 
+/// The XARRAY iterator of direction `D` over `xa` (the body of [`IovIter::xarray`] and
+/// [`IovIter::xarray_mut`]).
+///
+/// # Safety
+///
+/// `xa` must be borrowed for `'data`, exclusively if `D` is [`Dest`].
+unsafe fn xarray_iter<'data, D: Direction>(
+    xa: &FolioXArray,
+    start: usize,
+    len: usize,
+) -> Result<IovIter<'data, D>> {
+    let (start, count) = xa.args(start, len)?;
+    let raw = xa.xa.get();
+    let init = |i| {
+        // SAFETY: `i` is valid for writes; `raw` is an initialised XArray.
+        unsafe { bindings::iov_iter_xarray(i, D::RAW, raw, start, count) }
+    };
+    // SAFETY: `count <= MAX_RW_COUNT` bytes from `start` lie within the folios, which the XArray
+    // holds at every index from 0 without a hole as multi-index entries and which neither
+    // change nor go away while `xa` is borrowed, for `'data` (the caller's promise), exclusively
+    // for a destination.
+    Ok(unsafe { IovIter::own(init) })
+}
+
+/// The FOLIOQ iterator of direction `D` over `q` (the body of [`IovIter::folioq`] and
+/// [`IovIter::folioq_mut`]).
+///
+/// # Safety
+///
+/// `q` must be borrowed for `'data`, exclusively if `D` is [`Dest`].
+unsafe fn folioq_iter<'data, D: Direction>(
+    q: &FolioQueue,
+    start: usize,
+    len: usize,
+) -> Result<IovIter<'data, D>> {
+    let (seg, slot, offset, count) = q.args(start, len)?;
+    let init = |i| {
+        // SAFETY: `i` is valid for writes; `seg` is a live segment of the queue.
+        unsafe { bindings::iov_iter_folio_queue(i, D::RAW, seg, slot, offset, count) }
+    };
+    // SAFETY: `seg` holds the folio at `slot`, `offset` lies within that folio, and `count <=
+    // MAX_RW_COUNT` bytes from there lie within the queue, whose segments are chained both ways
+    // and full but the last; none of it changes or goes away while `q` is borrowed, for `'data`
+    // (the caller's promise), exclusively for a destination.
+    Ok(unsafe { IovIter::own(init) })
+}
+
 impl<'data> IovIter<'data, Source> {
     /// A source iterator over bytes `start..start + len` of the folios in `xa`
     /// (`iov_iter_xarray()`); extraction lists their pages.
@@ -376,7 +437,8 @@ impl<'data> IovIter<'data, Source> {
     /// `EINVAL` if the range does not lie within `xa`. Covers at most `MAX_RW_COUNT` bytes, as
     /// [`IovIter::kvec`].
     pub fn xarray(xa: &'data FolioXArray, start: usize, len: usize) -> Result<Self> {
-        FolioXArray::iter(xa.xa.get(), &xa.folios, start, len)
+        // SAFETY: `xa` is borrowed for `'data`.
+        unsafe { xarray_iter(xa, start, len) }
     }
 
     /// A source iterator over bytes `start..start + len` of the folios queued in `q`
@@ -385,7 +447,8 @@ impl<'data> IovIter<'data, Source> {
     /// `EINVAL` if the range does not lie within `q`. Covers at most `MAX_RW_COUNT` bytes, as
     /// [`IovIter::kvec`].
     pub fn folioq(q: &'data FolioQueue, start: usize, len: usize) -> Result<Self> {
-        q.iter(start, len)
+        // SAFETY: `q` is borrowed for `'data`.
+        unsafe { folioq_iter(q, start, len) }
     }
 }
 
@@ -393,12 +456,14 @@ impl<'data> IovIter<'data, Dest> {
     /// A destination iterator over bytes `start..start + len` of the folios in `xa`, which it
     /// borrows exclusively. As [`IovIter::xarray`] otherwise.
     pub fn xarray_mut(xa: &'data mut FolioXArray, start: usize, len: usize) -> Result<Self> {
-        FolioXArray::iter(xa.xa.get(), &xa.folios, start, len)
+        // SAFETY: `xa` is borrowed exclusively for `'data`.
+        unsafe { xarray_iter(xa, start, len) }
     }
 
     /// A destination iterator over bytes `start..start + len` of the folios queued in `q`,
     /// which it borrows exclusively. As [`IovIter::folioq`] otherwise.
     pub fn folioq_mut(q: &'data mut FolioQueue, start: usize, len: usize) -> Result<Self> {
-        q.iter(start, len)
+        // SAFETY: `q` is borrowed exclusively for `'data`.
+        unsafe { folioq_iter(q, start, len) }
     }
 }

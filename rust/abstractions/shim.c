@@ -74,7 +74,7 @@ struct folio *iovx_folio_alloc(unsigned int order)
 {
 	if (order > MAX_PAGE_ORDER)
 		return NULL;
-	return folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
+	return folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN | __GFP_RETRY_MAYFAIL, order);
 }
 
 void iovx_folio_put(struct folio *folio)
@@ -129,7 +129,7 @@ unsigned int iovx_max_page_order(void)
 
 struct folio_queue *iovx_folioq_alloc(void)
 {
-	struct folio_queue *fq = kmalloc(sizeof(*fq), GFP_KERNEL);
+	struct folio_queue *fq = kzalloc(sizeof(*fq), GFP_KERNEL);
 
 	if (fq)
 		folioq_init(fq, 0);
@@ -153,11 +153,6 @@ void iovx_folioq_chain(struct folio_queue *prev, struct folio_queue *next)
 {
 	prev->next = next;
 	next->prev = prev;
-}
-
-unsigned int iovx_folioq_nr_slots(void)
-{
-	return PAGEVEC_SIZE;
 }
 
 unsigned int iovx_extract_allow_p2pdma(void)

@@ -55,7 +55,6 @@ struct folio_queue *iovx_folioq_alloc(void);
 void iovx_folioq_free(struct folio_queue *fq);
 int iovx_folioq_append(struct folio_queue *fq, struct folio *folio);
 void iovx_folioq_chain(struct folio_queue *prev, struct folio_queue *next);
-unsigned int iovx_folioq_nr_slots(void);
 unsigned int iovx_extract_allow_p2pdma(void);
 
 /* include/linux/mm.h, include/linux/page_ref.h, include/linux/highmem.h */

@@ -11,7 +11,7 @@
 use super::bio::{byte_at, test_disk};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::submit_iter_wait;
-use crate::abstractions::folios::{FolioQueue, FolioXArray};
+use crate::abstractions::folios::{FolioQueue, FolioXArray, MAX_BYTES};
 use crate::abstractions::iov::{Direction, IovIter, Kind};
 use crate::abstractions::kunit::{CaseResult, Failure, Test};
 use crate::abstractions::pages::{Mode, PageSlot};
@@ -149,6 +149,10 @@ fn ranges_checked(t: &Test) -> CaseResult {
     kunit_assert_eq!(t, FolioXArray::new(1, 64).err(), Some(EINVAL));
     kunit_assert_eq!(t, FolioQueue::new(&[]).err(), Some(EINVAL));
     kunit_assert_eq!(t, FolioQueue::new(&[0, 40]).err(), Some(EINVAL));
+    // More than MAX_BYTES is refused before anything is allocated.
+    let too_many = MAX_BYTES / PAGE_SIZE + 1;
+    kunit_assert_eq!(t, FolioXArray::new(too_many, 0).err(), Some(EINVAL));
+    kunit_assert_eq!(t, FolioXArray::new(usize::MAX >> 13, 1).err(), Some(EINVAL));
     Ok(())
 }
 
