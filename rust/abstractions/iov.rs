@@ -241,9 +241,21 @@ pub struct IovIter<'data, D: Direction> {
 }
 
 impl<'data, D: Direction> IovIter<'data, D> {
-    fn own(init: impl FnOnce(*mut bindings::iov_iter)) -> Self {
+    /// An iterator set up by `init`: the body of every constructor of the layer.
+    ///
+    /// # Safety
+    ///
+    /// `init` must initialise the iterator it is given, with direction `D`, a count of at most
+    /// `MAX_RW_COUNT` bytes, and a start from which `count` bytes lie within the memory it
+    /// describes. That memory, and every structure the kernel walks to reach it (segment arrays,
+    /// an XArray's nodes, a folio queue's segments and links), must stay valid, unchanged and
+    /// shaped as the kernel's iterator code assumes for every position between the start and
+    /// the end, for `'data`; kernel memory must be valid for writes too if `D` is [`Dest`], and
+    /// then accessed only through the iterator (and what is extracted from it) for `'data`.
+    pub(crate) unsafe fn own(init: impl FnOnce(*mut bindings::iov_iter)) -> Self {
         let raw = Opaque::uninit();
         init(raw.get());
+        // INVARIANT: By the safety requirements of this function; nothing was consumed yet.
         Self {
             raw: Storage::Own(raw),
             consumed: 0,
@@ -261,15 +273,17 @@ impl<'data, D: Direction> IovIter<'data, D> {
             count = count.checked_add(s.raw.iov_len).ok_or(EINVAL)?;
         }
         let count = count.min(max_rw_count());
-        // INVARIANT: `segs` and, by `Kvec`'s invariant, the memory they describe are valid for
-        // `'data`; the direction is `D`.
-        Ok(Self::own(|i| {
+        let init = |i| {
             // SAFETY: `i` is valid for writes; `segs` holds `segs.len()` initialised `kvec`s
-            // (`Kvec` is transparent) whose lengths add up to `count`.
+            // (`Kvec` is transparent) whose lengths add up to at least `count`.
             unsafe {
                 bindings::iov_iter_kvec(i, D::RAW, segs.as_ptr().cast(), segs.len() as _, count)
             }
-        }))
+        };
+        // SAFETY: `init` makes a KVEC iterator of direction `D` and `count <= MAX_RW_COUNT` bytes
+        // over `segs`, which and, by `Kvec`'s invariant, the memory they describe are valid (for
+        // writes, and exclusively borrowed, for a destination) for `'data`.
+        Ok(unsafe { Self::own(init) })
     }
 
     /// An iterator over parts of pages.
@@ -281,14 +295,15 @@ impl<'data, D: Direction> IovIter<'data, D> {
             count = count.checked_add(s.raw.bv_len as usize).ok_or(EINVAL)?;
         }
         let count = count.min(max_rw_count());
-        // INVARIANT: As for `kvec`, by `Bvec`'s invariant.
-        Ok(Self::own(|i| {
+        let init = |i| {
             // SAFETY: `i` is valid for writes; `segs` holds `segs.len()` initialised `bio_vec`s
-            // (`Bvec` is transparent) whose lengths add up to `count`.
+            // (`Bvec` is transparent) whose lengths add up to at least `count`.
             unsafe {
                 bindings::iov_iter_bvec(i, D::RAW, segs.as_ptr().cast(), segs.len() as _, count)
             }
-        }))
+        };
+        // SAFETY: As for `kvec`, by `Bvec`'s invariant.
+        Ok(unsafe { Self::own(init) })
     }
 
     /// An iterator over one user buffer of the current task.
@@ -298,11 +313,13 @@ impl<'data, D: Direction> IovIter<'data, D> {
     pub fn ubuf(addr: usize, len: usize) -> Result<Self> {
         let len = len.min(max_rw_count());
         check_user_range(addr, len)?;
-        // INVARIANT: No kernel memory is described; user addresses are checked at each access.
-        Ok(Self::own(|i| {
+        let init = |i| {
             // SAFETY: `i` is valid for writes; the range was checked by `access_ok()`.
             unsafe { shim::iovx_iov_iter_ubuf(i, D::RAW, addr as *mut _, len) }
-        }))
+        };
+        // SAFETY: `init` makes a UBUF iterator of direction `D` and `len <= MAX_RW_COUNT` bytes;
+        // no kernel memory is described, and user addresses are checked at each access.
+        Ok(unsafe { Self::own(init) })
     }
 
     /// An iterator over several user buffers of the current task, as `readv()`/`writev()` take
@@ -326,15 +343,17 @@ impl<'data, D: Direction> IovIter<'data, D> {
             check_user_range(s.addr(), len)?;
             count += len;
         }
-        // INVARIANT: `segs` is borrowed for `'data`; user addresses are checked at each access.
-        // The count may be less than the sum of the segments; the iterator then ends early.
-        Ok(Self::own(|i| {
+        let init = |i| {
             // SAFETY: `i` is valid for writes; `segs` holds `segs.len()` initialised `iovec`s
             // (`UserVec` is transparent), and `count` does not exceed their total length.
             unsafe {
                 bindings::iov_iter_init(i, D::RAW, segs.as_ptr().cast(), segs.len() as _, count)
             }
-        }))
+        };
+        // SAFETY: `init` makes an IOVEC iterator of direction `D` and `count <= MAX_RW_COUNT`
+        // bytes over `segs`, borrowed for `'data`; user addresses are checked at each access. The
+        // count may be less than the sum of the segments; the iterator then ends early.
+        Ok(unsafe { Self::own(init) })
     }
 
     /// Wraps an iterator that the kernel lends, e.g. to `read_iter` or `write_iter`.
@@ -450,11 +469,12 @@ impl<'data> IovIter<'data, Dest> {
     /// as [`IovIter::kvec`].
     pub fn discard(len: usize) -> Self {
         let len = len.min(max_rw_count());
-        // INVARIANT: No memory is described.
-        Self::own(|i| {
+        let init = |i| {
             // SAFETY: `i` is valid for writes.
             unsafe { bindings::iov_iter_discard(i, Dest::RAW, len) }
-        })
+        };
+        // SAFETY: `init` makes a DISCARD iterator of `len <= MAX_RW_COUNT` bytes: no memory.
+        unsafe { Self::own(init) }
     }
 
     /// Copies `buf` into the iterator, advancing it. Returns the bytes copied, which is less than

@@ -9,6 +9,7 @@
 //! - [`iov`]: `struct iov_iter` wrappers with the direction in the type.
 //! - [`pages`]: batches of extracted pages, typed by direction, and the duty to release them.
 //! - [`extract`]: page extraction from iterators (pin or just list).
+//! - [`folios`]: folios in an XArray or a folio queue, and the XARRAY and FOLIOQ iterators.
 //! - [`gup`]: pinning and referencing user pages by address, the mmap lock, held pages.
 //! - [`counters`]: the module's counts of pages taken and released.
 //! - [`task`]: the running task's context (`might_sleep()`, its mm, the clock, warnings).
@@ -32,6 +33,7 @@ pub mod counters;
 pub mod debugfs;
 pub mod direct_io;
 pub mod extract;
+pub mod folios;
 pub mod gup;
 pub mod iov;
 #[cfg(iovx_kunit)]

@@ -7,6 +7,8 @@
 #include <linux/highmem.h>
 #include <linux/page-flags.h>
 #include <linux/pagemap.h>
+#include <linux/folio_queue.h>
+#include <linux/xarray.h>
 #include <linux/uaccess.h>
 #include <linux/fs.h>
 #include <linux/mman.h>
@@ -65,6 +67,101 @@ size_t iovx_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i)
 size_t iovx_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i)
 {
 	return copy_from_iter(addr, bytes, i);
+}
+
+/*
+ * Folios held in an XArray or a folio queue, for ITER_XARRAY and ITER_FOLIOQ iterators
+ * (include/linux/gfp.h, include/linux/highmem.h, include/linux/xarray.h,
+ * include/linux/folio_queue.h).
+ */
+struct folio *iovx_folio_alloc(unsigned int order)
+{
+	if (order > MAX_PAGE_ORDER)
+		return NULL;
+	return folio_alloc(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN | __GFP_RETRY_MAYFAIL, order);
+}
+
+void iovx_folio_put(struct folio *folio)
+{
+	folio_put(folio);
+}
+
+size_t iovx_folio_size(struct folio *folio)
+{
+	return folio_size(folio);
+}
+
+void iovx_memcpy_to_folio(struct folio *folio, size_t off, const u8 *from, size_t len)
+{
+	memcpy_to_folio(folio, off, (const char *)from, len);
+}
+
+void iovx_memcpy_from_folio(u8 *to, struct folio *folio, size_t off, size_t len)
+{
+	memcpy_from_folio((char *)to, folio, off, len);
+}
+
+void iovx_xa_init(struct xarray *xa)
+{
+	xa_init(xa);
+}
+
+/*
+ * Stores @folio at the indices of its pages from @index (aligned to its size), as one
+ * multi-index entry for a large folio, as the page cache does (__filemap_add_folio()).
+ */
+int iovx_xa_store_folio(struct xarray *xa, unsigned long index, struct folio *folio)
+{
+	XA_STATE_ORDER(xas, xa, index, folio_order(folio));
+
+	if (!IS_ENABLED(CONFIG_XARRAY_MULTI) && folio_order(folio))
+		return -EINVAL;
+	if (index & (folio_nr_pages(folio) - 1))
+		return -EINVAL;
+	do {
+		xas_lock(&xas);
+		xas_store(&xas, folio);
+		xas_unlock(&xas);
+	} while (xas_nomem(&xas, GFP_KERNEL));
+	return xas_error(&xas);
+}
+
+unsigned int iovx_max_page_order(void)
+{
+	return MAX_PAGE_ORDER;
+}
+
+struct folio_queue *iovx_folioq_alloc(void)
+{
+	struct folio_queue *fq = kzalloc(sizeof(*fq), GFP_KERNEL);
+
+	if (fq)
+		folioq_init(fq, 0);
+	return fq;
+}
+
+void iovx_folioq_free(struct folio_queue *fq)
+{
+	kfree(fq);
+}
+
+/* Appends @folio, returning its slot, or -ENOSPC when the segment is full. */
+int iovx_folioq_append(struct folio_queue *fq, struct folio *folio)
+{
+	if (folioq_full(fq))
+		return -ENOSPC;
+	return folioq_append(fq, folio);
+}
+
+void iovx_folioq_chain(struct folio_queue *prev, struct folio_queue *next)
+{
+	prev->next = next;
+	next->prev = prev;
+}
+
+unsigned int iovx_extract_allow_p2pdma(void)
+{
+	return (__force unsigned int)ITER_ALLOW_P2PDMA;
 }
 
 void iovx_put_page(struct page *page)

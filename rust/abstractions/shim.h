@@ -30,6 +30,9 @@ struct kiocb;
 struct file;
 struct file_operations;
 struct miscdevice;
+struct folio;
+struct xarray;
+struct folio_queue;
 
 /* include/linux/uio.h */
 void iovx_iov_iter_ubuf(struct iov_iter *i, unsigned int direction,
@@ -38,6 +41,21 @@ unsigned long iovx_iov_iter_nr_segs(const struct iov_iter *i);
 bool iovx_iov_iter_extract_will_pin(const struct iov_iter *i);
 size_t iovx_copy_to_iter(const void *addr, size_t bytes, struct iov_iter *i);
 size_t iovx_copy_from_iter(void *addr, size_t bytes, struct iov_iter *i);
+
+/* include/linux/gfp.h, highmem.h, xarray.h, folio_queue.h: ITER_XARRAY and ITER_FOLIOQ */
+struct folio *iovx_folio_alloc(unsigned int order);
+void iovx_folio_put(struct folio *folio);
+size_t iovx_folio_size(struct folio *folio);
+void iovx_memcpy_to_folio(struct folio *folio, size_t off, const u8 *from, size_t len);
+void iovx_memcpy_from_folio(u8 *to, struct folio *folio, size_t off, size_t len);
+void iovx_xa_init(struct xarray *xa);
+int iovx_xa_store_folio(struct xarray *xa, unsigned long index, struct folio *folio);
+unsigned int iovx_max_page_order(void);
+struct folio_queue *iovx_folioq_alloc(void);
+void iovx_folioq_free(struct folio_queue *fq);
+int iovx_folioq_append(struct folio_queue *fq, struct folio *folio);
+void iovx_folioq_chain(struct folio_queue *prev, struct folio_queue *next);
+unsigned int iovx_extract_allow_p2pdma(void);
 
 /* include/linux/mm.h, include/linux/page_ref.h, include/linux/highmem.h */
 void iovx_put_page(struct page *page);

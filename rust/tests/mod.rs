@@ -7,6 +7,7 @@
 mod bio;
 mod direct_io;
 mod extract;
+mod folios;
 mod harness;
 mod legacy;
 mod miscdev;
