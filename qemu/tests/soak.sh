@@ -74,11 +74,14 @@ while [ $(($(date +%s) - start)) -lt "$SECS" ]; do
 		--faults --seed $((SEED + round)) --secs $secs --phase 200)
 	rc=$?
 	# The faults injected: how far each attribute's `times` counted down.
+	k=0
 	for a in $attrs; do
-		injected=$((injected + $(cat /tmp/soak.times.$a) - $(cat $dbg/$a/times)))
+		k=$((k + $(cat /tmp/soak.times.$a) - $(cat $dbg/$a/times)))
 	done
+	injected=$((injected + k))
 	off
 	printf '%s\n' "$out"
+	echo "# round $round: $k fault(s) injected"
 	printf '%s\n' "$out" | grep -E '^# soak_r[0-9]+: seed [0-9]+: [0-9]+ operations' >>$sum
 	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
 	[ $rc -ne 0 ] && failed=$((failed + 1))
