@@ -54,14 +54,15 @@ off() {
 	echo 0 >$disk/make-it-fail 2>/dev/null
 }
 
-# arm ATTR PROBABILITY TIMES: faults of ATTR in tasks with make-it-fail, sleeping allocations
-# included, any order.
+# arm ATTR PROBABILITY TIMES [VERBOSE]: faults of ATTR in tasks with make-it-fail, sleeping
+# allocations included, any order. VERBOSE 2 logs each fault with a stack trace (the log
+# must still pass: "FAULT_INJECTION: forcing a failure" and its trace are no kernel report).
 arm() {
 	d=$dbg/$1
 	echo Y >$d/task-filter
 	echo 1 >$d/interval
 	echo 0 >$d/space
-	echo 0 >$d/verbose
+	echo "${4:-0}" >$d/verbose
 	[ -e $d/ignore-gfp-wait ] && echo N >$d/ignore-gfp-wait
 	[ -e $d/ignore-gfp-highmem ] && echo N >$d/ignore-gfp-highmem
 	[ -e $d/min-order ] && echo 0 >$d/min-order
@@ -109,10 +110,10 @@ setting() {
 	case $1 in
 	slab5) arm failslab 5 $BIG ;;
 	slab50) arm failslab 50 $BIG ;;
-	slab100x3) arm failslab 100 3 ;;
+	slab100x3) arm failslab 100 3 2 ;;
 	page5) arm fail_page_alloc 5 $BIG ;;
 	page50) arm fail_page_alloc 50 $BIG ;;
-	page100x3) arm fail_page_alloc 100 3 ;;
+	page100x3) arm fail_page_alloc 100 3 2 ;;
 	request20) arm fail_make_request 20 $BIG ;;
 	esac
 }
