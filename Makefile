@@ -10,6 +10,8 @@
 #   make trace     exact instructions per function and per I/O of the same (logs/trace-<date>/)
 #   make modules   build the modules against KDIR (default: the cached lean kernel)
 #   make compile-fail  misuse of the safe API must not compile (rust/compile_fail/, debug kernel)
+#   make soak      the seeded random workload with fault injection for SOAK_SECS (default 1800),
+#                  debug kernel; prints operations, faults injected, errors, leaks, pin balance
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
 # cached kernels from another source tree instead of Debian's linux-source-6.12.
@@ -20,16 +22,17 @@ FLAVOUR ?= lean
 LOGS ?= $(CURDIR)/logs
 QEMU_ARGS ?=
 BENCH_ARGS ?=
+SOAK_SECS ?= 1800
 
 # Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
 kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
 
-.PHONY: all modules setup kernel run check compile-fail bench profile trace shell clean rustfmt rustfmtcheck rust-analyzer help
+.PHONY: all modules setup kernel run check soak compile-fail bench profile trace shell clean rustfmt rustfmtcheck rust-analyzer help
 
 all: modules
 
 help:
-	@sed -n '3,17p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@$(CURDIR)/scripts/setup
@@ -57,6 +60,9 @@ shell: setup
 
 check: setup
 	@$(CURDIR)/scripts/check $(QEMU_ARGS)
+
+soak: setup
+	@$(CURDIR)/scripts/soak --secs $(SOAK_SECS) $(QEMU_ARGS)
 
 compile-fail: setup
 	@k=$$($(CURDIR)/scripts/kernel debug | tail -n 1) && \
