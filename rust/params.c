@@ -34,9 +34,38 @@ module_param(delay_us, uint, 0444);
 MODULE_PARM_DESC(delay_us,
 		 "Complete each request this many microseconds after it is queued, transferring its data then (default 0: at once)");
 
+/* Queue limits (forced splits, 0 keeps the driver's default) and the delayed disks. */
+static unsigned int max_sectors;
+module_param(max_sectors, uint, 0444);
+MODULE_PARM_DESC(max_sectors,
+		 "Largest request in 512-byte sectors, 8 to 2048, a multiple of the block size (default 0: 2048)");
+
+static unsigned int max_segments;
+module_param(max_segments, uint, 0444);
+MODULE_PARM_DESC(max_segments,
+		 "Most data segments per request, 1 to 2048 (default 0: 2048)");
+
+static unsigned int max_segment_size;
+module_param(max_segment_size, uint, 0444);
+MODULE_PARM_DESC(max_segment_size,
+		 "Largest data segment in bytes, at least the page size (default 0: the block layer's 64 KiB)");
+
+/* The disks that have the completion delay. */
+static unsigned int delay_mask = ~0U;
+module_param(delay_mask, uint, 0444);
+MODULE_PARM_DESC(delay_mask,
+		 "Bit N set: disk N has the completion delay of delay_us (default: every disk)");
+/* End of the queue limits and the delayed disks. */
+
 unsigned int iovx_param_disks(void) { return disks; }
 unsigned int iovx_param_size_mb(void) { return size_mb; }
 unsigned int iovx_param_lbs(void) { return lbs; }
 unsigned int iovx_param_hw_queues(void) { return hw_queues; }
 unsigned int iovx_param_queue_depth(void) { return queue_depth; }
 unsigned int iovx_param_delay_us(void) { return delay_us; }
+/* Queue limits (forced splits) and the delayed disks. */
+unsigned int iovx_param_max_sectors(void) { return max_sectors; }
+unsigned int iovx_param_max_segments(void) { return max_segments; }
+unsigned int iovx_param_max_segment_size(void) { return max_segment_size; }
+unsigned int iovx_param_delay_mask(void) { return delay_mask; }
+/* End of the queue limits and the delayed disks. */
