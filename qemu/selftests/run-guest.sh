@@ -254,7 +254,7 @@ same_cases() {
 	grep 'with local tmpfile:' "$work/$1$TAG-iovx.cases" | sed 's/^/# local tmpfile, both devices: /'
 	if [ -n "$diffs" ]; then
 		printf '%s\n' "$diffs" | sed 's/^/# stock<>iovx: /'
-		not_ok "${1}${TAG}_same_cases" "the devices disagree on $(printf '%s\n' "$diffs" | grep -c '^>') of $total cases"
+		not_ok "${1}${TAG}_same_cases" "the devices disagree on $(printf '%s\n' "$diffs" | grep -c '^+[^+]') of $total cases"
 	elif [ "$local_skip" -gt 0 ]; then
 		not_ok "${1}${TAG}_same_cases" "$local_skip local tmpfile case(s) skipped"
 	else

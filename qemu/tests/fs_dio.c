@@ -32,8 +32,9 @@
  *       read_fsync with the read submitted by libaio (the asynchronous path: pages dirtied
  *       before submission, checked at completion and dirtied again if writeback cleaned them).
  *   write_fsync, write_munmap
- *       a write of the mapping to the disk while the file is written back, or unmapped and the
- *       page cache dropped: the disk gets the file's content, the file keeps it.
+ *       a write of the mapping to the disk while the file is written back, or unmapped and its
+ *       page cache dropped (POSIX_FADV_DONTNEED): the disk gets the file's content, the file
+ *       keeps it.
  *   write_ftruncate_partial
  *       a write of the mapping to the disk while the file is truncated to a size in the middle
  *       of a page. This is what Linux 6.12 does, asserted as such: truncation zeroes the tail
@@ -62,7 +63,7 @@ static const char *mnt, *fsdev, *bname;
 static int paths_fd[2] = { -1, -1 };
 static const char *const path_names[2] = { "rust", "c" };
 
-enum op { OP_FSYNC, OP_SFR, OP_MSYNC, OP_MUNMAP, OP_TRUNC_HALF, OP_TRUNC_PART, OP_DROP };
+enum op { OP_FSYNC, OP_SFR, OP_MSYNC, OP_MUNMAP, OP_TRUNC_HALF, OP_TRUNC_PART };
 
 struct scenario {
 	const char *name;
@@ -222,8 +223,9 @@ static void *actor(void *arg)
 		c->mapped = 0;
 		if (!r && !write)
 			r = fsync(c->fd);
+		/* A write's pages are clean: try to evict them (the pins keep them). */
 		if (!r && write)
-			r = write_str("/proc/sys/vm/drop_caches", "1");
+			r = posix_fadvise(c->fd, 0, FL, POSIX_FADV_DONTNEED) ? -1 : 0;
 		break;
 	case OP_TRUNC_HALF:
 		r = ftruncate(c->fd, HALF);
@@ -234,9 +236,6 @@ static void *actor(void *arg)
 		r = ftruncate(c->fd, TPART);
 		if (!r)
 			r = fsync(c->fd);
-		break;
-	case OP_DROP:
-		r = write_str("/proc/sys/vm/drop_caches", "1");
 		break;
 	}
 	if (r) {

@@ -10,6 +10,8 @@
 # devices, which must give every case the same result; its "local tmpfile" is then an ext4
 # file, whose MAP_SHARED mapping refuses writable long-term pins. The module is reloaded with
 # its former parameters afterwards.
+#
+# MM_PROGS (a list of program names) limits the first part to those programs.
 here=$(cd "$(dirname "$0")" && pwd)
 if [ ! -x "$here/mm/run-guest.sh" ] && [ ! -f "$here/mm/run-guest.sh" ]; then
 	echo "ok 1 mm_selftests # SKIP not built"
@@ -20,19 +22,20 @@ BDEV=${BDEV:-/dev/iovx0}
 FSDEV=${FSDEV:-/dev/iovx1}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 MNT=${MNT:-/mnt/iovx-mm-ext4}
-out=/tmp/iovx-mm-selftests.out
+mm_log=/tmp/iovx-mm-selftests.out
 
 # run_guest ARGS...: run-guest.sh streamed, its result lines numbered after ours and counted.
 run_guest() {
-	KTAP_FIRST=$((n + 1)) sh "$here/mm/run-guest.sh" "$@" | tee "$out"
-	k=$(grep -cE '^(not )?ok [0-9]+' "$out")
+	KTAP_FIRST=$((n + 1)) sh "$here/mm/run-guest.sh" "$@" | tee "$mm_log"
+	k=$(grep -cE '^(not )?ok [0-9]+' "$mm_log")
 	n=$((n + k))
-	failed=$((failed + $(grep -cE '^not ok [0-9]+' "$out")))
+	failed=$((failed + $(grep -cE '^not ok [0-9]+' "$mm_log")))
 }
 
 . "$here/reload.sh"
 . "$here/ext4.sh"
-run_guest both
+# shellcheck disable=SC2086
+run_guest both ${MM_PROGS:-}
 
 if [ ! -e "$MKFS" ]; then
 	ok "mm_selftests_ext4 # SKIP no $MKFS"
@@ -47,5 +50,5 @@ else
 	fi
 	reload mm_ext4_reload_back
 fi
-rm -f "$out"
+rm -f "$mm_log"
 [ $failed -eq 0 ]

@@ -8,8 +8,8 @@
 #
 #   splits      counts the requests and the split-off bio pieces of each call (none with the
 #               default limits first, as a control) and compares every byte read back;
-#   dio_basic   the round trips, vectored I/O, libaio and io_uring of dio_basic;
-#   fio         psync, libaio and io_uring with every block verified (t_fio.sh).
+#   dio_basic   the round trips (512 B to 1 MiB, unaligned memory), vectored I/O, psync,
+#               libaio and io_uring (registered buffers too) of dio_basic, every byte compared.
 #
 # DEV and BDEV override the devices, MODULE the module file.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -37,27 +37,6 @@ sub() {
 	fi
 }
 
-# renumber CMD...: run an entry point with its own numbering and number its lines after ours.
-renumber() {
-	"$@" >"$work/out" 2>&1
-	rc=$?
-	while IFS= read -r line; do
-		case "$line" in
-		"ok "* | "not ok "*)
-			rest=${line#ok }
-			[ "${line#not ok }" != "$line" ] && rest=${line#not ok }
-			rest=${rest#* }
-			case "$line" in
-			"not ok "*) not_ok "${rest%% # *}" "${rest#* # }" ;;
-			*) n=$((n + 1)); echo "ok $n $rest" ;;
-			esac ;;
-		*) echo "$line" ;;
-		esac
-	done <"$work/out"
-	[ "$rc" -ne 0 ] && failed=$((failed + 1))
-}
-
-work=$(mktemp -d /tmp/iovx-splits.XXXXXX) || exit 1
 bdname=${BDEV##*/}
 limits() {
 	q=/sys/block/$bdname/queue
@@ -80,10 +59,9 @@ fi
 if reload splits_reload_max_segments max_segments=2 max_segment_size=4096; then
 	limits
 	sub splits_max_segments "$here/splits" "$DEV" "$BDEV"
-	renumber sh "$here/t_fio.sh"
+	sub dio_basic_max_segments "$here/dio_basic" "$DEV" "$BDEV"
 fi
 
 reload splits_reload_defaults
 limits
-rm -rf "$work"
 [ $failed -eq 0 ]
