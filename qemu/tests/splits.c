@@ -17,8 +17,10 @@
  * lengths fit in one bio) and leave the rest to the block layer. Every byte is read back
  * through both paths and compared. Pins balance at the end.
  *
- * SPLITS_EXPECT=none in the environment asserts instead that no call is split at all (the
- * default limits).
+ * SPLITS_CAP=BYTES in the environment is the largest request that the parameters the module
+ * was loaded with must give: the limits in sysfs must agree (a module that ignored them would
+ * split nothing and pass otherwise). SPLITS_EXPECT=none asserts instead that no call is split
+ * at all (the default limits).
  */
 #include "common.h"
 
@@ -129,6 +131,17 @@ static int round_trip(const char *wname, int wfd, const char *rname, int rfd, si
 
 static size_t cur_len;
 
+static int t_queue_limits(void)
+{
+	const char *e = getenv("SPLITS_CAP");
+
+	if (!e)
+		return skip("no SPLITS_CAP given");
+	if (strtoul(e, NULL, 0) != cap)
+		return fail("the queue allows %lu bytes a request, the parameters %s", cap, e);
+	return 0;
+}
+
 static int t_rust_path(void)
 {
 	return round_trip("rust", dev, "c", bdev, cur_len, 3 * MiB);
@@ -173,6 +186,7 @@ int main(int argc, char **argv)
 		printf("not ok 1 splits_setup # no queue limits\n");
 		return 1;
 	}
+	run("queue_limits", t_queue_limits);
 	for (unsigned i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		cur_len = lens[i];
 		snprintf(name, sizeof(name), "rust_%zuk", cur_len / KiB);

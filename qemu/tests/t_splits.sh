@@ -46,19 +46,19 @@ echo "# iov_extract parameters:$params"
 
 # The control: with the limits the module runs with now (the defaults), no call is split.
 limits
-SPLITS_EXPECT=none sub splits_default "$here/splits" "$DEV" "$BDEV"
+SPLITS_CAP=1048576 SPLITS_EXPECT=none sub splits_default "$here/splits" "$DEV" "$BDEV"
 
 # Requests of at most a page (8 sectors): every call is split into pages.
 if reload splits_reload_max_sectors max_sectors=8; then
 	limits
-	sub splits_max_sectors "$here/splits" "$DEV" "$BDEV"
+	SPLITS_CAP=4096 sub splits_max_sectors "$here/splits" "$DEV" "$BDEV"
 	sub dio_basic_max_sectors "$here/dio_basic" "$DEV" "$BDEV"
 fi
 
 # Two segments of at most a page each: every call is split every two pages.
 if reload splits_reload_max_segments max_segments=2 max_segment_size=4096; then
 	limits
-	sub splits_max_segments "$here/splits" "$DEV" "$BDEV"
+	SPLITS_CAP=8192 sub splits_max_segments "$here/splits" "$DEV" "$BDEV"
 	sub dio_basic_max_segments "$here/dio_basic" "$DEV" "$BDEV"
 fi
 
