@@ -3,7 +3,7 @@
 #
 # Guest entry point: direct I/O from and into MAP_SHARED mappings of files on ext4 (fs_dio).
 # The module is reloaded with two disks and a completion delay on disk 0 only (DELAY_US,
-# default 300000; delay_mask=1) so that the direct I/O is in flight while the file is synced,
+# default 500000; delay_mask=1) so that the direct I/O is in flight while the file is synced,
 # truncated or unmapped, and the filesystem's own I/O is not delayed; ext4 is made on disk 1
 # and mounted; fs_dio runs its scenarios through the Rust path (/dev/iovx_dio0) and the
 # C O_DIRECT path (/dev/iovx0) and checks the files after a remount. Then the filesystem is
@@ -16,7 +16,7 @@ BDEV=${BDEV:-/dev/iovx0}
 FSDEV=${FSDEV:-/dev/iovx1}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 MNT=${MNT:-/mnt/iovx-ext4}
-DELAY_US=${DELAY_US:-300000}
+DELAY_US=${DELAY_US:-500000}
 if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 	echo "ok 1 ext4 # SKIP $DEV or $BDEV does not exist"
 	exit 0
