@@ -15,7 +15,7 @@ mod gup_device;
 mod ramdisk;
 
 use abstractions::{
-    blk::{Config, Disk},
+    blk::{Config, Disk, Limits},
     counters::COUNTERS,
     debugfs::Dir,
     miscdev::{MiscDevice, MiscIoctl},
@@ -61,6 +61,14 @@ impl kernel::Module for IovExtract {
         let debugfs = counters_dir();
         demo::run()?;
         let capacity = u64::from(p.size_mb) << 20;
+        let limits = Limits {
+            max_sectors: p.max_sectors,
+            max_segments: p.max_segments,
+            max_segment_size: p.max_segment_size,
+        };
+        if limits != Limits::default() {
+            pr_info!("queue limits lowered: {:?}\n", limits);
+        }
         let mut units = KVec::with_capacity(p.disks as usize, GFP_KERNEL)?;
         for n in 0..p.disks {
             let config = Config {
@@ -68,11 +76,16 @@ impl kernel::Module for IovExtract {
                 logical_block_size: p.lbs,
                 hw_queues: p.hw_queues,
                 queue_depth: p.queue_depth,
-                delay_us: p.delay_us.into(),
+                // Disks beyond bit 31 of the mask (there are at most 16) have none.
+                delay_us: if p.delay_mask.checked_shr(n).unwrap_or(0) & 1 != 0 {
+                    p.delay_us.into()
+                } else {
+                    0
+                },
             };
             let name = CString::try_from_fmt(fmt!("iovx{n}"))?;
             let disk = Arc::new(
-                Disk::new(&name, config, ramdisk::RamDisk::new(capacity)?)?,
+                Disk::with_limits(&name, config, limits, ramdisk::RamDisk::new(capacity)?)?,
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
@@ -122,6 +135,7 @@ fn counters_dir() -> Dir {
     }
     dir.counter(c_str!("ramdisk_pages"), &ramdisk::STORAGE_PAGES);
     dir.counter(c_str!("ramdisk_busy"), &ramdisk::BUSY);
+    dir.counter(c_str!("ramdisk_split_pieces"), &ramdisk::SPLIT_PIECES);
     dir.knob(c_str!("ramdisk_fail_allocs"), &ramdisk::FAIL_ALLOCS);
     dir
 }

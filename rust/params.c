@@ -40,6 +40,28 @@ module_param(extract_legacy, bool, 0644);
 MODULE_PARM_DESC(extract_legacy,
 		 "Take user memory of /dev/iovx_dioN I/O with page references (FOLL_GET, as iov_iter_get_pages2() does) instead of pins: the behaviour before iov_iter_extract_pages(), which fork() does not protect (default N). Read at the start of each I/O");
 /* Extraction mode: end */
+/* Queue limits (forced splits, 0 keeps the driver's default) and the delayed disks. */
+static unsigned int max_sectors;
+module_param(max_sectors, uint, 0444);
+MODULE_PARM_DESC(max_sectors,
+		 "Largest request in 512-byte sectors, 8 to 2048, a multiple of the block size (default 0: 2048)");
+
+static unsigned int max_segments;
+module_param(max_segments, uint, 0444);
+MODULE_PARM_DESC(max_segments,
+		 "Most data segments per request, 1 to 2048 (default 0: 2048)");
+
+static unsigned int max_segment_size;
+module_param(max_segment_size, uint, 0444);
+MODULE_PARM_DESC(max_segment_size,
+		 "Largest data segment in bytes, at least the page size (default 0: the block layer's 64 KiB)");
+
+/* The disks that have the completion delay. */
+static unsigned int delay_mask = ~0U;
+module_param(delay_mask, uint, 0444);
+MODULE_PARM_DESC(delay_mask,
+		 "Bit N set: disk N has the completion delay of delay_us (default: every disk)");
+/* End of the queue limits and the delayed disks. */
 
 unsigned int iovx_param_disks(void) { return disks; }
 unsigned int iovx_param_size_mb(void) { return size_mb; }
@@ -50,3 +72,9 @@ unsigned int iovx_param_delay_us(void) { return delay_us; }
 /* Extraction mode: begin */
 bool iovx_param_extract_legacy(void) { return READ_ONCE(extract_legacy); }
 /* Extraction mode: end */
+/* Queue limits (forced splits) and the delayed disks. */
+unsigned int iovx_param_max_sectors(void) { return max_sectors; }
+unsigned int iovx_param_max_segments(void) { return max_segments; }
+unsigned int iovx_param_max_segment_size(void) { return max_segment_size; }
+unsigned int iovx_param_delay_mask(void) { return delay_mask; }
+/* End of the queue limits and the delayed disks. */

@@ -39,6 +39,10 @@ pub(crate) static FAIL_ALLOCS: AtomicI32 = AtomicI32::new(0);
 /// Requests handed back as busy because storage could not be allocated (shown in debugfs).
 pub(crate) static BUSY: AtomicU64 = AtomicU64::new(0);
 
+/// Pieces of bios split by the block layer to fit the queue's limits that reached the disk
+/// (shown in debugfs): see [`Request::split_pieces`].
+pub(crate) static SPLIT_PIECES: AtomicU64 = AtomicU64::new(0);
+
 /// Whether this storage allocation is to fail on purpose ([`FAIL_ALLOCS`]).
 fn fail_on_purpose() -> bool {
     FAIL_ALLOCS
@@ -312,8 +316,14 @@ impl blk::Driver for RamDisk {
             Op::Discard(range) | Op::WriteZeroes(range) => self.zero_range(range),
             Op::Other => Err(blk::not_supported().into()),
         };
-        if let Err(Failure::Busy) = r {
-            BUSY.fetch_add(1, Relaxed);
+        match r {
+            Err(Failure::Busy) => {
+                BUSY.fetch_add(1, Relaxed);
+            }
+            // Counted once, when served (a busy request comes back).
+            _ => {
+                SPLIT_PIECES.fetch_add(rq.split_pieces() as u64, Relaxed);
+            }
         }
         r
     }

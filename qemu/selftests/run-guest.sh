@@ -10,6 +10,12 @@
 # The default is both parts and all four programs (iovx alone has no skip counts to compare
 # with). IOVX=PATH names another character device to bind over the stock one.
 #
+# CWD=DIR runs the programs in DIR instead of a tmpfs (gup_longterm makes its "local tmpfile"
+# there: on ext4, the refusal of writable long-term pins of shared file mappings is then
+# exercised); TAG=SUFFIX is appended to the result names. CASES=same asks, with both parts,
+# that the iovx device gives every case of a program the same result (pass, fail or skip) as
+# the stock one, and that no "local tmpfile" case was skipped.
+#
 # Prints KTAP-style result lines at column 0 ("ok N name" / "not ok N name # reason"); the
 # programs' own output is shown indented behind "# ". Exits non-zero if any result is not ok.
 
@@ -19,12 +25,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 GUP=/sys/kernel/debug/gup_test
 IOVX=${IOVX:-/dev/iovx_gup}
 work=/tmp/iovx-selftests
+CWD=${CWD:-$work}
+TAG=${TAG:-}
+CASES=${CASES:-}
 HUGEPAGES=16			# 2 MiB each: cow and gup_test -H need 2 at a time
 SWAP_KB=262144			# brd ramdisk used as swap, for cow's MADV_PAGEOUT cases
 PROGS=${*:-gup_test gup_longterm hugetlb_dio cow}
 KERNEL_BAD='BUG:|WARNING:|KASAN|Oops|general protection|circular locking|inconsistent lock|UBSAN|Bad page|refcount_t:|corruption|stall'
 
-n=0
+# KTAP_FIRST in the environment numbers the first result line (default 1).
+n=$((${KTAP_FIRST:-1} - 1))
 failed=0
 ok() { n=$((n + 1)); echo "ok $n $*"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n $1 # $2"; }
@@ -59,7 +69,7 @@ run_one() {
 	uptime_s
 	t1=$up
 	{ timeout -s KILL "$limit" "$here/$prog" "$@" 2>&1; echo $? >"$last.rc"; } |
-		awk -v last="$last" -v all="$work/$prog-$dev.log" \
+		awk -v last="$last" -v all="$work/$prog$TAG-$dev.log" \
 			'{ print > last; print >> all; print "#   " $0; fflush() }'
 	read -r rc <"$last.rc"
 	uptime_s
@@ -176,9 +186,9 @@ kernel_log_clean() {
 run_prog() {
 	prog=$1
 	t_pass=0 t_fail=0 t_skip=0 t_why= t_bad=
-	rm -f "$work/$prog-$dev.log"
+	rm -f "$work/$prog$TAG-$dev.log"
 	if [ ! -x "$here/$prog" ]; then
-		not_ok "${prog}_$dev" "$here/$prog missing"
+		not_ok "${prog}${TAG}_$dev" "$here/$prog missing"
 		return
 	fi
 	uptime_s
@@ -207,20 +217,55 @@ run_prog() {
 		fi
 	fi
 	if [ -z "$why" ]; then
-		ok "${prog}_$dev"
+		ok "${prog}${TAG}_$dev"
 	else
-		not_ok "${prog}_$dev" "$why"
+		not_ok "${prog}${TAG}_$dev" "$why"
 	fi
-	pins_balanced "${prog}_$dev"
-	kernel_log_clean "${prog}_$dev" "$mark"
+	[ "$CASES" = same ] && same_cases "$prog"
+	pins_balanced "${prog}${TAG}_$dev"
+	kernel_log_clean "${prog}${TAG}_$dev" "$mark"
 	hp_free=$(meminfo HugePages_Free) hp_total=$(meminfo HugePages_Total)
 	[ "$hp_free" = "$hp_total" ] || note "hugetlb pages free $hp_free of $hp_total after $prog"
 }
 
+# cases LOG: one line per case of a kselftest log, "DESCRIPTION: pass|fail|skip", the
+# description being that of the last "[RUN]" line before the case's result.
+cases() {
+	awk '/^# \[RUN\]/ { run = substr($0, 9); next }
+		/^ok [0-9]+ .*# [Ss][Kk][Ii][Pp]/ { print run ": skip"; next }
+		/^ok [0-9]+/ { print run ": pass"; next }
+		/^not ok [0-9]+/ { print run ": fail" }' "$1"
+}
+
+# same_cases PROG: with CASES=same, after the stock and the iovx runs of PROG: the same result
+# for every case, and no "local tmpfile" case skipped (on either device).
+same_cases() {
+	cases "$work/$1$TAG-$dev.log" >"$work/$1$TAG-$dev.cases"
+	[ "$dev" = iovx ] || return 0
+	if [ ! -s "$work/$1$TAG-stock.cases" ] || [ ! -s "$work/$1$TAG-iovx.cases" ]; then
+		not_ok "${1}${TAG}_same_cases" "no cases to compare"
+		return
+	fi
+	total=$(wc -l <"$work/$1$TAG-iovx.cases")
+	diffs=$(diff "$work/$1$TAG-stock.cases" "$work/$1$TAG-iovx.cases")
+	local_cases=$(grep -c 'with local tmpfile:' "$work/$1$TAG-iovx.cases")
+	local_skip=$(cat "$work/$1$TAG-stock.cases" "$work/$1$TAG-iovx.cases" |
+		grep -c 'with local tmpfile: skip')
+	grep 'with local tmpfile:' "$work/$1$TAG-iovx.cases" | sed 's/^/# local tmpfile, both devices: /'
+	if [ -n "$diffs" ]; then
+		printf '%s\n' "$diffs" | sed 's/^/# stock<>iovx: /'
+		not_ok "${1}${TAG}_same_cases" "the devices disagree on $(printf '%s\n' "$diffs" | grep -c '^+[^+]') of $total cases"
+	elif [ "$local_skip" -gt 0 ]; then
+		not_ok "${1}${TAG}_same_cases" "$local_skip local tmpfile case(s) skipped"
+	else
+		ok "${1}${TAG}_same_cases # $total cases alike, $local_cases on the local tmpfile"
+	fi
+}
+
 setup() {
-	# The working directory is a tmpfs: gup_longterm creates a file in it.
-	mkdir -p "$work"
-	cd "$work" || exit 1
+	# The working directory is a tmpfs (or CWD): gup_longterm creates a file in it.
+	mkdir -p "$work" "$CWD"
+	cd "$CWD" || exit 1
 	[ -e "$GUP" ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
 
 	echo "$HUGEPAGES" >/proc/sys/vm/nr_hugepages 2>/dev/null

@@ -130,6 +130,26 @@ impl<'a> Request<'a> {
         self.len() == 0
     }
 
+    /// How many of the request's bios the block layer split off a larger bio to fit the
+    /// queue's limits (`bio_split()` makes the piece it submits first a clone, `BIO_CLONED`;
+    /// the rest of the original bio follows as a bio of its own). No stacking driver sits on
+    /// these disks, so no other bio reaching them is a clone.
+    pub fn split_pieces(&self) -> usize {
+        let mut n = 0;
+        // SAFETY: `raw` is a valid request (type invariant); its bios, chained by `bi_next`,
+        // are kept by the request until it ends, after this borrow.
+        unsafe {
+            let mut bio = (*self.raw).bio;
+            while !bio.is_null() {
+                if (*bio).bi_flags & (1 << bindings::BIO_CLONED) != 0 {
+                    n += 1;
+                }
+                bio = (*bio).bi_next;
+            }
+        }
+        n
+    }
+
     fn range(&self) -> Range {
         Range {
             sector: self.sector(),
@@ -381,6 +401,42 @@ pub struct Config {
     pub delay_us: u64,
 }
 
+/// Queue limits lower than the driver's defaults, so that the block layer splits bios that
+/// exceed them (`bio_split_to_limits()`). Zero keeps a default.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request in 512-byte sectors (`max_hw_sectors`): 8 (a page) to 2048, a multiple
+    /// of the logical block size. Default 2048 (1 MiB).
+    pub max_sectors: u32,
+    /// Most data segments per request (`max_segments`): 1 to 2048. Default 2048.
+    pub max_segments: u32,
+    /// Largest data segment in bytes (`max_segment_size`): at least the page size, which 6.12
+    /// requires. Default the block layer's (64 KiB).
+    pub max_segment_size: u32,
+}
+
+/// The default largest request, in sectors.
+const MAX_SECTORS: u32 = 2048;
+
+impl Limits {
+    /// Checks the limits against the block size and what 6.12's `blk_validate_limits()` accepts
+    /// (it warns and fails on a segment size below the page size or a request below a page).
+    fn check(&self, lbs: u32) -> Result {
+        let lbs_sectors = lbs >> 9;
+        let s = self.max_sectors;
+        if s != 0 && (s < (PAGE_SIZE >> 9) as u32 || s > MAX_SECTORS || s % lbs_sectors != 0) {
+            return Err(EINVAL);
+        }
+        if self.max_segments > MAX_SECTORS {
+            return Err(EINVAL);
+        }
+        if self.max_segment_size != 0 && (self.max_segment_size as usize) < PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+}
+
 /// Per-request driver data (`blk_mq_rq_to_pdu()`).
 #[repr(C)]
 struct Pdu {
@@ -566,11 +622,20 @@ impl<T: Driver> Disk<T> {
     ///
     /// Process context: may sleep.
     pub fn new(name: &CStr, config: Config, driver: T) -> Result<Self> {
+        Self::with_limits(name, config, Limits::default(), driver)
+    }
+
+    /// As [`Disk::new`], with queue limits lowered to `limits`. `EINVAL` for limits the block
+    /// layer would refuse ([`Limits`]).
+    ///
+    /// Process context: may sleep.
+    pub fn with_limits(name: &CStr, config: Config, limits: Limits, driver: T) -> Result<Self> {
         might_sleep();
         let lbs = config.logical_block_size;
         if lbs != 512 && lbs != 4096 {
             return Err(EINVAL);
         }
+        limits.check(lbs)?;
         if config.hw_queues == 0 || config.queue_depth == 0 {
             return Err(EINVAL);
         }
@@ -624,10 +689,19 @@ impl<T: Driver> Disk<T> {
         lim.max_hw_discard_sectors = u32::MAX >> 9;
         lim.max_write_zeroes_sectors = u32::MAX >> 9;
         lim.discard_granularity = PAGE_SIZE as u32;
-        lim.max_hw_sectors = 2048;
+        lim.max_hw_sectors = MAX_SECTORS;
         // Memory has no scatter-gather limit: as many segments as a request of the largest size
         // can have (one per sector), so that the block layer never splits a bio for its count.
-        lim.max_segments = 2048;
+        lim.max_segments = MAX_SECTORS as u16;
+        // Lowered limits, if asked for (checked above): the block layer splits bios to them.
+        if limits.max_sectors != 0 {
+            lim.max_hw_sectors = limits.max_sectors;
+        }
+        if limits.max_segments != 0 {
+            // At most `MAX_SECTORS` (checked above): fits.
+            lim.max_segments = limits.max_segments as u16;
+        }
+        lim.max_segment_size = limits.max_segment_size;
         // Memory for O_DIRECT needs to be aligned to 512 bytes, as on most disks.
         lim.dma_alignment = 511;
         // SAFETY: `lim` is a valid queue_limits.

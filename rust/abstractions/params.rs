@@ -20,6 +20,16 @@ pub struct Params {
     pub queue_depth: u32,
     /// Delayed completion, in microseconds (0: at once).
     pub delay_us: u32,
+    // Queue limits (forced splits) and the delayed disks.
+    /// Largest request in 512-byte sectors (0: the driver's default).
+    pub max_sectors: u32,
+    /// Most data segments per request (0: the driver's default).
+    pub max_segments: u32,
+    /// Largest data segment in bytes (0: the block layer's default).
+    pub max_segment_size: u32,
+    /// Bit N set: disk N has the completion delay of `delay_us`.
+    pub delay_mask: u32,
+    // End of the queue limits and the delayed disks.
 }
 
 /// Reads the parameters.
@@ -33,6 +43,12 @@ pub fn get() -> Params {
             hw_queues: shim::iovx_param_hw_queues(),
             queue_depth: shim::iovx_param_queue_depth(),
             delay_us: shim::iovx_param_delay_us(),
+            // Queue limits (forced splits) and the delayed disks.
+            max_sectors: shim::iovx_param_max_sectors(),
+            max_segments: shim::iovx_param_max_segments(),
+            max_segment_size: shim::iovx_param_max_segment_size(),
+            delay_mask: shim::iovx_param_delay_mask(),
+            // End of the queue limits and the delayed disks.
         }
     }
 }

@@ -154,6 +154,12 @@ unsigned int iovx_param_queue_depth(void);
 unsigned int iovx_param_delay_us(void);
 /* Extraction mode (legacy FOLL_GET references): rust/params.c, extract_legacy. */
 bool iovx_param_extract_legacy(void);
+/* Queue limits (forced splits) and the delayed disks. */
+unsigned int iovx_param_max_sectors(void);
+unsigned int iovx_param_max_segments(void);
+unsigned int iovx_param_max_segment_size(void);
+unsigned int iovx_param_delay_mask(void);
+/* End of the queue limits and the delayed disks. */
 
 /* The blk-mq disk and the RAM disk. */
 struct workqueue_struct;
