@@ -310,7 +310,7 @@ impl blk::Driver for RamDisk {
             // Flush and FUA need nothing: the data is in memory once the write completes.
             Op::Flush => Ok(()),
             Op::Discard(range) | Op::WriteZeroes(range) => self.zero_range(range),
-            Op::Other => Err(blk::not_supported().into()),
+            Op::DrvIn(_) | Op::DrvOut(_) | Op::Other => Err(blk::not_supported().into()),
         };
         if let Err(Failure::Busy) = r {
             BUSY.fetch_add(1, Relaxed);
