@@ -7,8 +7,8 @@
 //! (`blk_mq_alloc_request()`, `blk_execute_rq()`), [`block/blk-map.c`](srctree/block/blk-map.c)
 //! (`blk_rq_map_user_iov()`, `blk_rq_append_bio()`, `blk_rq_unmap_user()`).
 //!
-//! A [`PtRequest`] is a `REQ_OP_DRV_IN` request (`D` = [`Dest`]: the device fills the memory)
-//! or a `REQ_OP_DRV_OUT` one (`D` = [`Source`]: the device reads it), allocated on the queue of
+//! A [`PtRequest`] is a `REQ_OP_DRV_IN` request (`D` = [`Dest`](super::iov::Dest): the device fills the memory)
+//! or a `REQ_OP_DRV_OUT` one (`D` = [`Source`](super::iov::Source): the device reads it), allocated on the queue of
 //! a [`Disk`](super::blk::Disk), carrying a [`Command`] in its driver data. The life of one:
 //!
 //! 1. [`PtRequest::new`] allocates it (`blk_mq_alloc_request()`; may sleep for a tag).
@@ -34,7 +34,7 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 use super::blk::{Disk, Driver};
-use super::iov::{Dest, Direction, IovIter, Source};
+use super::iov::{Direction, IovIter};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
 use super::task::might_sleep;
@@ -68,6 +68,8 @@ pub struct Limits {
     /// The virtual boundary mask (`virt_boundary_mask`, 0 if none): segments other than the
     /// first must start, and other than the last end, on it.
     pub virt_boundary: u64,
+    /// The logical block size.
+    pub logical_block_size: u32,
 }
 
 /// The queue of a disk, borrowed for `'a`, for passthrough requests.
@@ -110,7 +112,8 @@ impl<'a> Queue<'a> {
 
     /// The queue's limits for passthrough mappings.
     pub fn limits(&self) -> Limits {
-        let (mut max_bytes, mut max_segments, mut align, mut virt_boundary) = (0, 0, 0, 0);
+        let (mut max_bytes, mut max_segments, mut align, mut virt_boundary, mut lbs) =
+            (0, 0, 0, 0, 0);
         // SAFETY: The disk is live (type invariant); the outputs are valid for writes.
         unsafe {
             shim::iovx_pt_limits(
@@ -119,6 +122,7 @@ impl<'a> Queue<'a> {
                 &mut max_segments,
                 &mut align,
                 &mut virt_boundary,
+                &mut lbs,
             )
         };
         Limits {
@@ -126,6 +130,7 @@ impl<'a> Queue<'a> {
             max_segments,
             align,
             virt_boundary,
+            logical_block_size: lbs,
         }
     }
 
@@ -263,23 +268,8 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
 
     /// The queue's limits.
     fn limits(&self) -> Limits {
-        let (mut max_bytes, mut max_segments, mut align, mut virt_boundary) = (0, 0, 0, 0);
-        // SAFETY: The request's queue belongs to a live disk (type invariant).
-        unsafe {
-            shim::iovx_pt_limits(
-                (*(*self.rq.as_ptr()).q).disk,
-                &mut max_bytes,
-                &mut max_segments,
-                &mut align,
-                &mut virt_boundary,
-            )
-        };
-        Limits {
-            max_bytes,
-            max_segments,
-            align,
-            virt_boundary,
-        }
+        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
+        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.limits()
     }
 
     /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
@@ -635,22 +625,13 @@ unsafe fn release_bio<D: Direction>(
     r
 }
 
-impl<'a, 'data> PtRequest<'a, 'data, Dest> {
+impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// Maps all of `iter` with the kernel's own `blk_rq_map_user_iov()`, as a driver in C would
     /// (kernel memory is then always bounced). The errors are the kernel's; `EBUSY` if data is
     /// mapped already or the request was executed.
     ///
     /// Process context: may sleep.
-    pub fn map_c(&mut self, iter: &'a mut IovIter<'data, Dest>) -> Result {
-        map_c(self, iter)
-    }
-}
-
-impl<'a, 'data> PtRequest<'a, 'data, Source> {
-    /// As [`PtRequest::<Dest>::map_c`](PtRequest::map_c), for a write.
-    ///
-    /// Process context: may sleep.
-    pub fn map_c(&mut self, iter: &'a mut IovIter<'data, Source>) -> Result {
+    pub fn map_c(&mut self, iter: &'a mut IovIter<'data, D>) -> Result {
         map_c(self, iter)
     }
 }

@@ -623,7 +623,7 @@ void iovx_pt_free(struct request *rq)
 }
 
 void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
-		    u64 *align, u64 *virt_boundary)
+		    u64 *align, u64 *virt_boundary, u32 *lbs)
 {
 	struct request_queue *q = disk->queue;
 
@@ -631,6 +631,7 @@ void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
 	*max_segments = queue_max_segments(q);
 	*align = blk_lim_dma_alignment_and_pad(&q->limits);
 	*virt_boundary = queue_virt_boundary(q);
+	*lbs = queue_logical_block_size(q);
 }
 
 /* blk_rq_map_bio_alloc() without the per-CPU cache: the bio is put with bio_put(). */
