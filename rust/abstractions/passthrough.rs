@@ -275,6 +275,11 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
     /// (`blk_rq_map_user_iov()`'s test, except that kernel memory is mapped too).
     pub fn needs_bounce(iter: &IovIter<'_, D>, lim: &Limits) -> bool {
+        // `iov_iter_alignment()` reads the first segment of an IOVEC iterator even when it
+        // covers nothing (and an empty array has none): an empty iterator is never asked.
+        if iter.is_empty() {
+            return false;
+        }
         // SAFETY: The iterator is initialised (`IovIter` invariant).
         let align = unsafe { shim::iovx_iov_iter_alignment(iter.as_raw()) };
         if align & lim.align != 0 {
@@ -643,6 +648,11 @@ fn map_c<'a, 'data, D: Direction>(
     might_sleep();
     if rq.mapping != Mapping::None || rq.executed {
         return Err(EBUSY);
+    }
+    // `blk_rq_map_user_iov()` refuses an empty iterator with `EINVAL` too, but only after
+    // `iov_iter_alignment()` has read its first segment, which an empty array does not have.
+    if iter.is_empty() {
+        return Err(EINVAL);
     }
     // SAFETY: `rq.rq` is ours, not executed, with no bio; `blk_rq_map_user_iov()` works on a
     // copy of the iterator, maps all of it or nothing, and leaves the release duty in the

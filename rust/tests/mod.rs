@@ -9,3 +9,4 @@ mod direct_io;
 mod extract;
 mod harness;
 mod miscdev;
+mod passthrough;
