@@ -27,8 +27,9 @@
 //! Dropping a [`Disk`] deletes the gendisk (which returns once every request has ended and no
 //! `queue_rq` runs any more), then drains and destroys the disk's workqueue (so no worker is
 //! still returning through the module's code), then frees the tag set. The gendisk's operations
-//! table is a `static` of the module with no callback, so a gendisk reference that outlives the
-//! [`Disk`] never calls into the module. See `Documentation/blk.rst`.
+//! table is a `static` of the module whose only callback, `ioctl`, runs on an open device (the
+//! module held) and reaches the driver through a gate that the drop closes first, so a gendisk
+//! that outlives the [`Disk`] never calls into its driver. See `Documentation/blk.rst`.
 
 use super::iov::{Dest, Direction, Source};
 use super::passthrough::{Command, Limits, Queue};
@@ -76,8 +77,8 @@ pub enum Op<'r> {
     /// A passthrough command that writes to the device (`REQ_OP_DRV_OUT`): the driver takes the
     /// data from the segments, if any.
     DrvOut(Passthrough<'r, Source>),
-    /// Anything else (passthrough, zone and secure-erase operations, which these disks do not
-    /// announce); it carries nothing a driver can reach. Fail it with [`not_supported`].
+    /// Anything else (zone and secure-erase operations, which these disks do not announce, and
+    /// driver operations not made by this layer); it carries nothing a driver can reach. Fail it with [`not_supported`].
     Other,
 }
 
@@ -235,8 +236,10 @@ impl<D: Direction> Data<'_, D> {
 ///
 /// `raw` is a request as in [`Request`]'s invariant, valid for `'r`, whose operation is
 /// `REQ_OP_DRV_IN` if `D` is [`Dest`] and `REQ_OP_DRV_OUT` if `D` is [`Source`], allocated by
-/// [`PtRequest::new`](super::passthrough::PtRequest::new), which wrote a [`Command`] in its PDU;
-/// the submitter reads the command again only after the request has ended.
+/// [`PtRequest::new`](super::passthrough::PtRequest::new), which wrote a [`Command`] in its PDU
+/// (every PDU's command is initialised by `init_request`, so any other request of such an
+/// operation shows a zero one); the submitter reads the command again only after the request has
+/// ended.
 pub struct Passthrough<'r, D: Direction> {
     raw: *mut bindings::request,
     _p: PhantomData<(&'r (), D)>,
@@ -689,6 +692,8 @@ impl<T: Driver> Vtable<T> {
         unsafe {
             let pdu = shim::iovx_rq_pdu(rq).cast::<Pdu>();
             shim::iovx_delayed_work_init((*pdu).work.get(), Some(Self::delayed));
+            // Initialised once for all: a passthrough request's is rewritten when it is made.
+            (*pdu).cmd.get().write(Command::default());
         }
         0
     }

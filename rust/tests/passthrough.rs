@@ -12,9 +12,10 @@
 use super::bio::byte_at;
 use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
+use crate::abstractions::gup::{pin_user_pages, Pin, UserMm};
 use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
-use crate::abstractions::pages::Mode;
+use crate::abstractions::pages::{Mode, PageSlot};
 use crate::abstractions::passthrough::{Bounce, Command, Mapping, PtRequest, Queue};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -354,11 +355,16 @@ fn efault_mid_vector_releases(t: &Test) -> CaseResult {
     Ok(())
 }
 
-/// A mapped request dropped without being executed releases every page, clean.
+/// A mapped request dropped without being executed releases every page, clean: the counters
+/// and the pages' own reference counts (looked at through pins of the test's) are back.
 fn drop_mapped_releases(t: &Test) -> CaseResult {
     let disk = pt_disk()?;
     let len = 16 * PAGE_SIZE;
     let addr = t.vm_mmap(len, true, true)?;
+    fill_user(addr, len, 0)?;
+    let mut hold: [PageSlot; 16] = core::array::from_fn(|_| PageSlot::EMPTY);
+    let h = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut hold)?;
+    let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
     let before = COUNTERS.snapshot();
     {
         let mut it = IovIter::<Dest>::ubuf(addr, len)?;
@@ -369,6 +375,7 @@ fn drop_mapped_releases(t: &Test) -> CaseResult {
     }
     let d = COUNTERS.snapshot().since(&before);
     kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (16, 16, 0));
+    kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
     Ok(())
 }
 
