@@ -20,6 +20,9 @@
 
 use crate::abstractions::blk::{self, zero_page_range, Data, Failure, Op, Request, Segment};
 use crate::abstractions::iov::{Dest, Source};
+use crate::abstractions::passthrough::Queue;
+
+mod pt;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 use kernel::{
     new_spinlock,
@@ -250,7 +253,12 @@ impl RamDisk {
     }
 
     fn read(&self, data: &Data<'_, Dest>) -> Result<(), Failure> {
-        let mut at = self.span(data.sector(), data.len())?;
+        self.read_at(data.sector(), data)
+    }
+
+    /// Reads into `data` from `sector` on (a read, or a passthrough read of [`pt`]).
+    fn read_at(&self, sector: u64, data: &Data<'_, Dest>) -> Result<(), Failure> {
+        let mut at = self.span(sector, data.len())?;
         let mut cur = Cursor::new(self);
         data.for_each_segment(|seg| {
             Self::read_segment(&mut cur, at, seg)?;
@@ -260,7 +268,12 @@ impl RamDisk {
     }
 
     fn write(&self, data: &Data<'_, Source>) -> Result<(), Failure> {
-        let mut at = self.span(data.sector(), data.len())?;
+        self.write_at(data.sector(), data)
+    }
+
+    /// Writes `data` to `sector` on (a write, or a passthrough write of [`pt`]).
+    fn write_at(&self, sector: u64, data: &Data<'_, Source>) -> Result<(), Failure> {
+        let mut at = self.span(sector, data.len())?;
         let mut cur = Cursor::new(self);
         data.for_each_segment(|seg| {
             Self::write_segment(&mut cur, at, seg)?;
@@ -314,6 +327,9 @@ impl blk::Driver for RamDisk {
             // Flush and FUA need nothing: the data is in memory once the write completes.
             Op::Flush => Ok(()),
             Op::Discard(range) | Op::WriteZeroes(range) => self.zero_range(range),
+            // Passthrough commands (the ioctl of `pt`).
+            Op::DrvIn(pt) => self.pt_in(&pt),
+            Op::DrvOut(pt) => self.pt_out(&pt),
             Op::Other => Err(blk::not_supported().into()),
         };
         match r {
@@ -326,5 +342,9 @@ impl blk::Driver for RamDisk {
             }
         }
         r
+    }
+
+    fn ioctl(&self, queue: Queue<'_>, writable: bool, cmd: u32, arg: usize) -> Result<isize> {
+        pt::ioctl(queue, writable, cmd, arg)
     }
 }

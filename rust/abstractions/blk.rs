@@ -27,10 +27,12 @@
 //! Dropping a [`Disk`] deletes the gendisk (which returns once every request has ended and no
 //! `queue_rq` runs any more), then drains and destroys the disk's workqueue (so no worker is
 //! still returning through the module's code), then frees the tag set. The gendisk's operations
-//! table is a `static` of the module with no callback, so a gendisk reference that outlives the
-//! [`Disk`] never calls into the module. See `Documentation/blk.rst`.
+//! table is a `static` of the module whose only callback, `ioctl`, runs on an open device (the
+//! module held) and reaches the driver through a gate that the drop closes first, so a gendisk
+//! that outlives the [`Disk`] never calls into its driver. See `Documentation/blk.rst`.
 
 use super::iov::{Dest, Direction, Source};
+use super::passthrough::{Command, Limits as PtLimits, Queue};
 use super::shim;
 use super::task::might_sleep;
 use core::marker::PhantomData;
@@ -69,8 +71,14 @@ pub enum Op<'r> {
     Discard(Range),
     /// Write zeroes to sectors.
     WriteZeroes(Range),
-    /// Anything else (passthrough, zone and secure-erase operations, which these disks do not
-    /// announce); it carries nothing a driver can reach. Fail it with [`not_supported`].
+    /// A passthrough command that reads from the device (`REQ_OP_DRV_IN`): the driver fills the
+    /// segments, if any.
+    DrvIn(Passthrough<'r, Dest>),
+    /// A passthrough command that writes to the device (`REQ_OP_DRV_OUT`): the driver takes the
+    /// data from the segments, if any.
+    DrvOut(Passthrough<'r, Source>),
+    /// Anything else (zone and secure-erase operations, which these disks do not announce, and
+    /// driver operations not made by this layer); it carries nothing a driver can reach. Fail it with [`not_supported`].
     Other,
 }
 
@@ -103,6 +111,16 @@ impl<'a> Request<'a> {
             bindings::req_op_REQ_OP_FLUSH => Op::Flush,
             bindings::req_op_REQ_OP_DISCARD => Op::Discard(self.range()),
             bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes(self.range()),
+            // INVARIANT: The operation is a passthrough read, with a command in the PDU.
+            bindings::req_op_REQ_OP_DRV_IN => Op::DrvIn(Passthrough {
+                raw: self.raw,
+                _p: PhantomData,
+            }),
+            // INVARIANT: The operation is a passthrough write, with a command in the PDU.
+            bindings::req_op_REQ_OP_DRV_OUT => Op::DrvOut(Passthrough {
+                raw: self.raw,
+                _p: PhantomData,
+            }),
             _ => Op::Other,
         }
     }
@@ -164,8 +182,9 @@ impl<'a> Request<'a> {
 /// # Invariants
 ///
 /// `raw` is a request as in [`Request`]'s invariant, valid for `'r`, whose operation is
-/// `REQ_OP_READ` if `D` is [`Dest`] and `REQ_OP_WRITE` if `D` is [`Source`]: its bios (if any)
-/// carry data pages in `bi_io_vec`, writable by the device for a read.
+/// `REQ_OP_READ` or `REQ_OP_DRV_IN` if `D` is [`Dest`] and `REQ_OP_WRITE` or `REQ_OP_DRV_OUT` if
+/// `D` is [`Source`]: its bios (if any) carry data pages in `bi_io_vec`, writable by the device
+/// for a read.
 pub struct Data<'r, D: Direction> {
     raw: *mut bindings::request,
     _p: PhantomData<(&'r (), D)>,
@@ -228,6 +247,70 @@ impl<D: Direction> Data<'_, D> {
         }
     }
 }
+
+// --- Passthrough requests (see passthrough.rs) ---------------------------------------------
+
+/// A passthrough request being served: its [`Command`] and its data, borrowed for `'r`.
+///
+/// # Invariants
+///
+/// `raw` is a request as in [`Request`]'s invariant, valid for `'r`, whose operation is
+/// `REQ_OP_DRV_IN` if `D` is [`Dest`] and `REQ_OP_DRV_OUT` if `D` is [`Source`], allocated by
+/// [`PtRequest::new`](super::passthrough::PtRequest::new), which wrote a [`Command`] in its PDU
+/// (every PDU's command is initialised by `init_request`, so any other request of such an
+/// operation shows a zero one); the submitter reads the command again only after the request has
+/// ended.
+pub struct Passthrough<'r, D: Direction> {
+    raw: *mut bindings::request,
+    _p: PhantomData<(&'r (), D)>,
+}
+
+impl<'r, D: Direction> Passthrough<'r, D> {
+    /// The command.
+    pub fn command(&self) -> Command {
+        // SAFETY: The PDU holds a command (type invariant), which only the driver touches until
+        // the request ends.
+        unsafe { pdu_command(self.raw).read() }
+    }
+
+    /// Sets the command's result, which the submitter reads once the request has ended.
+    pub fn set_result(&self, result: u32) {
+        // SAFETY: As in `command`; the driver serves the request from one thread at a time.
+        unsafe { (*pdu_command(self.raw)).result = result };
+    }
+
+    /// The data, walked as a read's ([`Dest`]) or a write's ([`Source`]); empty for a command
+    /// without data.
+    pub fn data(&self) -> Data<'_, D> {
+        // INVARIANT: A passthrough request of the direction `D`.
+        Data {
+            raw: self.raw,
+            _p: PhantomData,
+        }
+    }
+
+    /// The limits of the request's queue.
+    pub fn limits(&self) -> PtLimits {
+        // SAFETY: The request's queue belongs to a live disk made by `Disk::new`, which lives
+        // while its requests do.
+        unsafe { Queue::from_raw((*(*self.raw).q).disk) }.limits()
+    }
+}
+
+/// The command in the PDU of a request of a disk made by [`Disk::new`].
+///
+/// # Safety
+///
+/// `rq` is a valid request of such a disk.
+pub(crate) unsafe fn pdu_command(rq: *mut bindings::request) -> *mut Command {
+    // SAFETY: The PDU of every request of the tag set is a `Pdu` (its `cmd_size`).
+    unsafe {
+        let pdu = shim::iovx_rq_pdu(rq).cast::<Pdu>();
+        (*pdu).cmd.get()
+    }
+}
+
+// --- End of passthrough requests ----------------------------------------------------------
 
 /// One single-page piece of a request's data: of a read if `D` is [`Dest`], of a write if `D` is
 /// [`Source`].
@@ -382,6 +465,17 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// kernel reports a sleeping call. It may be called again for the same request after it
     /// returned [`Failure::Busy`].
     fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure>;
+
+    /// An ioctl on the disk's block device (`block_device_operations.ioctl`), one the block
+    /// layer does not handle itself: `cmd` and its argument (for most commands a user address).
+    /// `writable` says whether the device was opened for writing. `queue` is the disk's, for
+    /// passthrough requests; the disk is not deleted while this runs.
+    ///
+    /// Process context: may sleep. By default: `ENOTTY`.
+    fn ioctl(&self, queue: Queue<'_>, writable: bool, cmd: u32, arg: usize) -> Result<isize> {
+        let _ = (queue, writable, cmd, arg);
+        Err(ENOTTY)
+    }
 }
 
 /// The shape of a disk.
@@ -441,6 +535,8 @@ impl Limits {
 #[repr(C)]
 struct Pdu {
     work: Opaque<bindings::delayed_work>,
+    /// The command of a passthrough request.
+    cmd: Opaque<Command>,
 }
 
 /// The delayed completion mode of a disk.
@@ -466,14 +562,17 @@ struct Shared<T: Driver> {
 ///
 /// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and whose
 /// `queuedata` is `shared`, all live until `drop` has deleted the disk. Its operations table is
-/// the `static` [`BDEV_OPS`] (no callback; the module as owner, so the module stays while the
-/// disk is open). The workqueue of `shared.delay`, if any, is destroyed in `drop` after the disk
-/// is deleted. `lbs` is the logical block size.
+/// the `static` `Vtable::<T>::BDEV_OPS` (only an `ioctl` callback; the module as owner, so the
+/// module stays while the disk is open). The workqueue of `shared.delay`, if any, is destroyed in
+/// `drop` after the disk is deleted. `lbs` is the logical block size. `gate` is an ioctl gate
+/// (`iovx_gate_new()`) published in the gendisk's `private_data`, whose data is `shared`; `drop`
+/// closes it before anything else.
 pub struct Disk<T: Driver> {
     disk: NonNull<bindings::gendisk>,
     tag_set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
     shared: Pin<KBox<Shared<T>>>,
     lbs: u32,
+    gate: NonNull<ffi::c_void>,
 }
 
 // SAFETY: The gendisk, tag set and workqueue may be used and torn down from any thread; the
@@ -483,21 +582,59 @@ unsafe impl<T: Driver> Send for Disk<T> {}
 // block layer functions.
 unsafe impl<T: Driver> Sync for Disk<T> {}
 
-/// The operations table of every gendisk made here: a `static` of the module (a promoted
-/// constant), so that the block layer may read it (`fops->owner` at open and close,
-/// `fops->free_disk` when the last reference to the gendisk goes) whenever it likes while the
-/// module is loaded. It has no callback, so a gendisk that outlives its [`Disk`] never runs
-/// module code, and it names the module as owner, so the module cannot be unloaded while the
-/// disk is open.
-const BDEV_OPS: bindings::block_device_operations = bindings::block_device_operations {
-    owner: &raw mut bindings::__this_module,
-    // SAFETY: All-zero is "no callbacks".
-    ..unsafe { core::mem::zeroed() }
-};
-
 struct Vtable<T: Driver>(PhantomData<T>);
 
 impl<T: Driver> Vtable<T> {
+    /// The operations table of every gendisk of a `T`: a `static` of the module (a promoted
+    /// constant), so that the block layer may read it (`fops->owner` at open and close,
+    /// `fops->free_disk` when the last reference to the gendisk goes) whenever it likes while
+    /// the module is loaded. Its only callback is `ioctl`, which the block layer calls on an
+    /// open file of the disk (so with a reference on the module, its owner) and which reaches
+    /// the driver through the disk's gate only: a gendisk that outlives its [`Disk`] finds the
+    /// gate closed and runs no driver code. It names the module as owner, so the module cannot
+    /// be unloaded while the disk is open.
+    const BDEV_OPS: bindings::block_device_operations = bindings::block_device_operations {
+        owner: &raw mut bindings::__this_module,
+        ioctl: Some(Self::ioctl),
+        // SAFETY: All-zero is "no callbacks" for every other one.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// `block_device_operations.ioctl`: hands the call to the driver if the disk's gate is open.
+    ///
+    /// # Safety
+    ///
+    /// Called by the block layer with a valid `bdev` of a gendisk made by [`Disk::new`] for `T`,
+    /// opened (so the module, its owner, is held).
+    unsafe extern "C" fn ioctl(
+        bdev: *mut bindings::block_device,
+        mode: bindings::blk_mode_t,
+        cmd: ffi::c_uint,
+        arg: ffi::c_ulong,
+    ) -> ffi::c_int {
+        // SAFETY: `bdev` is valid for the call; its gendisk stays allocated while it is open.
+        let disk = unsafe { (*bdev).bd_disk };
+        // SAFETY: `disk` is valid; its `private_data` is a gate or NULL.
+        let gate = unsafe { shim::iovx_gate_enter(disk) };
+        if gate.is_null() {
+            return -(bindings::ENXIO as ffi::c_int);
+        }
+        // SAFETY: The gate is entered: its data is the `Shared<T>` of a `Disk` whose `drop`
+        // waits for this call to leave the gate before deleting the disk and freeing anything.
+        let shared = unsafe { &*shim::iovx_gate_data(gate).cast::<Shared<T>>() };
+        // SAFETY: As above: the disk stays live until the gate is left.
+        let queue = unsafe { Queue::from_raw(disk) };
+        // SAFETY: Pure test of a flag.
+        let writable = unsafe { shim::iovx_blk_open_write(mode) };
+        let r = shared.driver.ioctl(queue, writable, cmd, arg);
+        // SAFETY: Entered above, left once.
+        unsafe { shim::iovx_gate_exit(gate) };
+        match r {
+            Ok(v) => v.try_into().unwrap_or(ffi::c_int::MAX),
+            Err(e) => e.to_errno(),
+        }
+    }
+
     const OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
         queue_rq: Some(Self::queue_rq),
         init_request: Some(Self::init_request),
@@ -611,6 +748,8 @@ impl<T: Driver> Vtable<T> {
         unsafe {
             let pdu = shim::iovx_rq_pdu(rq).cast::<Pdu>();
             shim::iovx_delayed_work_init((*pdu).work.get(), Some(Self::delayed));
+            // Initialised once for all: a passthrough request's is rewritten when it is made.
+            (*pdu).cmd.get().write(Command::default());
         }
         0
     }
@@ -715,7 +854,7 @@ impl<T: Driver> Disk<T> {
             // SAFETY: The disk was allocated above and not added.
             unsafe { bindings::put_disk(disk) }
         });
-        let ops: &'static bindings::block_device_operations = &BDEV_OPS;
+        let ops: &'static bindings::block_device_operations = &Vtable::<T>::BDEV_OPS;
         // SAFETY: `disk` is valid; `disk_name` is a fixed array of `DISK_NAME_LEN` bytes, which
         // the name fits (checked above).
         unsafe {
@@ -725,10 +864,21 @@ impl<T: Driver> Disk<T> {
             (*disk).fops = ops;
             bindings::set_capacity(disk, config.capacity_sectors);
         }
+        // The ioctl gate, open from the start; closed first on failure (before the disk is put).
+        let shared_ptr = (&*shared as *const Shared<T>).cast_mut().cast();
+        // SAFETY: Process context; `shared` outlives the gate (closed before it is dropped).
+        let gate = NonNull::new(unsafe { shim::iovx_gate_new(shared_ptr) }).ok_or(ENOMEM)?;
+        // SAFETY: `disk` is valid and not added; the gate is ours.
+        unsafe { shim::iovx_gate_open(disk, gate.as_ptr()) };
+        let close = ScopeGuard::new(move || {
+            // SAFETY: The gate was opened on `disk` above and is closed once.
+            unsafe { shim::iovx_gate_close(disk, gate.as_ptr()) }
+        });
         // SAFETY: `disk` is fully set up.
         kernel::error::to_result(unsafe {
             bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut())
         })?;
+        close.dismiss();
         put.dismiss();
         free_set.dismiss();
         destroy_wq.dismiss();
@@ -739,6 +889,7 @@ impl<T: Driver> Disk<T> {
             tag_set,
             shared,
             lbs,
+            gate,
         })
     }
 
@@ -762,6 +913,9 @@ impl<T: Driver> Drop for Disk<T> {
     /// Deletes the disk, waiting for its I/O to end. Process context: sleeps.
     fn drop(&mut self) {
         might_sleep();
+        // SAFETY: The gate was opened by `new` and is closed once, here: no ioctl reaches the
+        // driver any more, and none still runs, when this returns.
+        unsafe { shim::iovx_gate_close(self.disk.as_ptr(), self.gate.as_ptr()) };
         // SAFETY: The disk is live (type invariant). `del_gendisk()` returns once every request
         // has ended and no `queue_rq` runs; a delayed worker may still be returning from
         // `delayed` after ending the last request, which destroying the workqueue waits for

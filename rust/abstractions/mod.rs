@@ -19,6 +19,8 @@
 //!   call with the token that ends it.
 //! - [`miscdev`]: misc character devices: one static file operations table per device type.
 //! - [`blk`]: a blk-mq disk served by a Rust driver, and request segments.
+//! - [`passthrough`]: passthrough requests with data mapped from an iterator (pinned, listed
+//!   or bounced), executed on a disk's queue.
 //! - [`params`]: the module parameters of iov_extract.ko.
 //! - [`uapi`]: ioctl structures of the gup_test ABI, copied to and from user space whole, with
 //!   no uninitialised byte.
@@ -42,6 +44,7 @@ pub mod miscdev;
 pub mod pages;
 #[cfg(not(iovx_kunit))]
 pub mod params;
+pub mod passthrough;
 pub mod task;
 pub mod uapi;
 

@@ -28,6 +28,8 @@
 #include <linux/pagevec.h>
 #include <linux/cpu.h>
 #include <linux/vmstat.h>
+#include <linux/rcupdate.h>
+#include <linux/wait_bit.h>
 #ifdef IOVX_KUNIT
 #include <kunit/test.h>
 #endif
@@ -799,4 +801,179 @@ void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
 u64 iovx_get_capacity(struct gendisk *disk)
 {
 	return get_capacity(disk);
+}
+
+/*
+ * Passthrough requests (passthrough.rs) and the ioctl gate of a disk (blk.rs).
+ *
+ * The gate lets block_device_operations.ioctl reach a disk's driver data only while the disk's
+ * owner has not started to delete it: the owner publishes the gate in disk->private_data;
+ * an ioctl enters under RCU (taking a user count) or finds NULL; closing the gate unpublishes
+ * it, waits for an RCU grace period (no new entry after it) and then for the users to leave.
+ */
+struct iovx_gate {
+	atomic_t users;
+	void *data;
+};
+
+void *iovx_gate_new(void *data)
+{
+	struct iovx_gate *g = kmalloc(sizeof(*g), GFP_KERNEL);
+
+	if (g) {
+		atomic_set(&g->users, 0);
+		g->data = data;
+	}
+	return g;
+}
+
+void iovx_gate_open(struct gendisk *disk, void *gate)
+{
+	rcu_assign_pointer(disk->private_data, gate);
+}
+
+void *iovx_gate_enter(struct gendisk *disk)
+{
+	struct iovx_gate *g;
+
+	rcu_read_lock();
+	g = rcu_dereference(disk->private_data);
+	if (g)
+		atomic_inc(&g->users);
+	rcu_read_unlock();
+	return g;
+}
+
+void *iovx_gate_data(void *gate)
+{
+	return ((struct iovx_gate *)gate)->data;
+}
+
+void iovx_gate_exit(void *gate)
+{
+	struct iovx_gate *g = gate;
+
+	/* wake_up_var() only hashes the address: g may be freed by then. */
+	if (atomic_dec_and_test(&g->users))
+		wake_up_var(&g->users);
+}
+
+void iovx_gate_close(struct gendisk *disk, void *gate)
+{
+	struct iovx_gate *g = gate;
+
+	rcu_assign_pointer(disk->private_data, NULL);
+	synchronize_rcu();
+	wait_var_event(&g->users, !atomic_read(&g->users));
+	kfree(g);
+}
+
+struct request *iovx_pt_alloc(struct gendisk *disk, bool out)
+{
+	return blk_mq_alloc_request(disk->queue, out ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN, 0);
+}
+
+void iovx_pt_free(struct request *rq)
+{
+	rq->bio = rq->biotail = NULL;
+	blk_mq_free_request(rq);
+}
+
+void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
+		    u64 *align, u64 *virt_boundary, u32 *lbs)
+{
+	struct request_queue *q = disk->queue;
+
+	*max_bytes = queue_max_hw_sectors(q) << SECTOR_SHIFT;
+	*max_segments = queue_max_segments(q);
+	*align = blk_lim_dma_alignment_and_pad(&q->limits);
+	*virt_boundary = queue_virt_boundary(q);
+	*lbs = queue_logical_block_size(q);
+}
+
+/* blk_rq_map_bio_alloc() without the per-CPU cache: the bio is put with bio_put(). */
+struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs)
+{
+	return bio_alloc_bioset(NULL, nr_vecs, rq->cmd_flags, GFP_KERNEL, &fs_bio_set);
+}
+
+/* __bio_add_page(), one page per segment, refused when the bio is full. */
+bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
+{
+	if (bio->bi_vcnt >= bio->bi_max_vecs)
+		return false;
+	__bio_add_page(bio, page, len, off);
+	return true;
+}
+
+struct bio *iovx_pt_head(struct request *rq)
+{
+	return rq->bio;
+}
+
+int iovx_pt_execute(struct request *rq)
+{
+	return blk_status_to_errno(blk_execute_rq(rq, false));
+}
+
+int iovx_pt_map_user_c(struct request *rq, struct iov_iter *iter)
+{
+	return blk_rq_map_user_iov(rq->q, rq, NULL, iter, GFP_KERNEL);
+}
+
+int iovx_pt_unmap_user_c(struct bio *bio)
+{
+	return blk_rq_unmap_user(bio);
+}
+
+bool iovx_pt_bio_pinned(struct bio *bio)
+{
+	return bio_flagged(bio, BIO_PAGE_PINNED);
+}
+
+u64 iovx_iov_iter_alignment(const struct iov_iter *i)
+{
+	return iov_iter_alignment(i);
+}
+
+u64 iovx_iov_iter_gap_alignment(const struct iov_iter *i)
+{
+	return iov_iter_gap_alignment(i);
+}
+
+unsigned int iovx_iov_iter_npages(const struct iov_iter *i, unsigned int max)
+{
+	return iov_iter_npages(i, max);
+}
+
+size_t iovx_copy_page_from_iter(struct page *page, size_t off, size_t len,
+				struct iov_iter *i)
+{
+	return copy_page_from_iter(page, off, len, i);
+}
+
+size_t iovx_copy_page_to_iter(struct page *page, size_t off, size_t len,
+			      struct iov_iter *i)
+{
+	return copy_page_to_iter(page, off, len, i);
+}
+
+struct page *iovx_bounce_page_alloc(bool zero)
+{
+	return alloc_page(GFP_KERNEL | (zero ? __GFP_ZERO : 0));
+}
+
+void iovx_bounce_page_free(struct page *page)
+{
+	__free_page(page);
+}
+
+u32 iovx_rq_op(struct request *rq)
+{
+	return req_op(rq);
+}
+
+bool iovx_blk_open_write(unsigned int mode)
+{
+	return (__force blk_mode_t)mode & BLK_OPEN_WRITE;
 }

@@ -182,4 +182,34 @@ void iovx_debugfs_create_atomic(const char *name, struct dentry *parent,
 unsigned long iovx_totalram_pages(void);
 u64 iovx_get_capacity(struct gendisk *disk);
 
+/* Passthrough requests (passthrough.rs) and the ioctl gate of a disk (blk.rs). */
+void *iovx_gate_new(void *data);
+void iovx_gate_open(struct gendisk *disk, void *gate);
+void *iovx_gate_enter(struct gendisk *disk);
+void *iovx_gate_data(void *gate);
+void iovx_gate_exit(void *gate);
+void iovx_gate_close(struct gendisk *disk, void *gate);
+struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
+void iovx_pt_free(struct request *rq);
+void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
+		    u64 *align, u64 *virt_boundary, u32 *lbs);
+struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs);
+bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
+struct bio *iovx_pt_head(struct request *rq);
+int iovx_pt_execute(struct request *rq);
+int iovx_pt_map_user_c(struct request *rq, struct iov_iter *iter);
+int iovx_pt_unmap_user_c(struct bio *bio);
+bool iovx_pt_bio_pinned(struct bio *bio);
+u64 iovx_iov_iter_alignment(const struct iov_iter *i);
+u64 iovx_iov_iter_gap_alignment(const struct iov_iter *i);
+unsigned int iovx_iov_iter_npages(const struct iov_iter *i, unsigned int max);
+size_t iovx_copy_page_from_iter(struct page *page, size_t off, size_t len,
+				struct iov_iter *i);
+size_t iovx_copy_page_to_iter(struct page *page, size_t off, size_t len,
+			      struct iov_iter *i);
+struct page *iovx_bounce_page_alloc(bool zero);
+void iovx_bounce_page_free(struct page *page);
+u32 iovx_rq_op(struct request *rq);
+bool iovx_blk_open_write(unsigned int mode);
+
 #endif /* IOVX_SHIM_H */

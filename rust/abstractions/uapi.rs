@@ -150,3 +150,86 @@ impl<T: FromBytes + AsBytes> UserArg<T> {
         UserSlice::new(addr, size_of::<T>()).writer().write(&self.v)
     }
 }
+
+// --- The passthrough ioctl of /dev/iovxN (rust/uapi/iovx.h) ---------------------------------
+
+/// The passthrough ioctl ABI of the RAM disks.
+#[allow(
+    dead_code,
+    non_camel_case_types,
+    non_upper_case_globals,
+    unreachable_pub,
+    missing_docs,
+    clippy::all,
+    reason = "generated code"
+)]
+pub mod iovx {
+    use kernel::ffi;
+    include!("generated/iovx.rs");
+}
+
+pub use iovx::{iovx_pt_cmd as PtCmd, iovx_pt_identify as PtIdentify};
+
+plain_data!(PtCmd {
+    opcode,
+    flags,
+    sector,
+    addr,
+    len,
+    result,
+    mapping,
+    segments,
+});
+
+plain_data!(PtIdentify {
+    magic,
+    capacity_sectors,
+    logical_block_size,
+    max_hw_sectors,
+    max_segments,
+    dma_alignment,
+    virt_boundary,
+});
+
+const _: () = assert!(size_of::<PtCmd>() == 40);
+const _: () = assert!(size_of::<PtIdentify>() == 40);
+
+/// `IOVX_IOC_PT`: `_IOWR('X', 0x40, struct iovx_pt_cmd)`.
+pub const IOVX_IOC_PT: u32 = kernel::ioctl::_IOWR::<PtCmd>(b'X' as u32, 0x40);
+
+/// `struct iovec` as user space passes it: two 64-bit words.
+#[derive(Clone, Copy, Default)]
+#[repr(C)]
+pub struct UserIovec {
+    /// The address.
+    pub base: u64,
+    /// The length.
+    pub len: u64,
+}
+
+// SAFETY: Two `u64`s, no padding: every bit pattern is valid and every byte initialised.
+unsafe impl FromBytes for UserIovec {}
+
+/// Reads `n` `struct iovec`s from user address `addr` into a vector.
+///
+/// Process context: may sleep.
+pub fn read_iovecs(addr: usize, n: usize) -> Result<KVec<super::iov::UserVec>> {
+    let bytes = n.checked_mul(size_of::<UserIovec>()).ok_or(EINVAL)?;
+    let mut r = UserSlice::new(addr, bytes).reader();
+    let mut v = KVec::with_capacity(n, GFP_KERNEL)?;
+    for _ in 0..n {
+        let e = r.read::<UserIovec>()?;
+        v.push(
+            super::iov::UserVec::new(e.base as usize, e.len as usize),
+            GFP_KERNEL,
+        )?;
+    }
+    Ok(v)
+}
+
+/// The bytes of a value with no uninitialised byte.
+pub fn as_bytes<T: AsBytes>(v: &T) -> &[u8] {
+    // SAFETY: `T: AsBytes`: every byte of a `T` is initialised; the slice covers `v` and
+    // borrows it.
+    unsafe { core::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }
+}

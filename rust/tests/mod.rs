@@ -11,3 +11,4 @@ mod folios;
 mod harness;
 mod legacy;
 mod miscdev;
+mod passthrough;

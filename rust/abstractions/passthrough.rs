@@ -1,0 +1,681 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Passthrough requests: a driver command with data mapped from an iterator, executed on a
+//! disk's queue.
+//!
+//! C headers: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h)
+//! (`blk_mq_alloc_request()`, `blk_execute_rq()`), [`block/blk-map.c`](srctree/block/blk-map.c)
+//! (`blk_rq_map_user_iov()`, `blk_rq_append_bio()`, `blk_rq_unmap_user()`).
+//!
+//! A [`PtRequest`] is a `REQ_OP_DRV_IN` request (`D` = [`Dest`](super::iov::Dest): the device fills the memory)
+//! or a `REQ_OP_DRV_OUT` one (`D` = [`Source`](super::iov::Source): the device reads it), allocated on the queue of
+//! a [`Disk`](super::blk::Disk), carrying a [`Command`] in its driver data. The life of one:
+//!
+//! 1. [`PtRequest::new`] allocates it (`blk_mq_alloc_request()`; may sleep for a tag).
+//! 2. [`PtRequest::map`] maps an iterator of its direction into it, as `blk_rq_map_user_iov()`
+//!    does: directly (user memory pinned with `FOLL_PIN`, `FOLL_WRITE` for a destination; kernel
+//!    memory listed, borrowed for `'data`) in bios of one page per segment appended to the
+//!    request, within the queue's limits; or, when the memory does not meet the queue's DMA
+//!    alignment or virtual boundary, or when the caller asks ([`Bounce::Always`]), **bounced**:
+//!    kernel pages are allocated, a write's data copied into them at once, a read's copied back
+//!    at unmap, and no page of the iterator is taken. [`PtRequest::map_c`] does the same with
+//!    the kernel's own `blk_rq_map_user_iov()`, for comparison.
+//! 3. [`PtRequest::execute`] runs it and waits (`blk_execute_rq()`).
+//! 4. [`PtRequest::unmap`] (or dropping the request) releases every page exactly once: pinned
+//!    pages unpinned (dirtied first if an executed read filled them), bounce pages copied back
+//!    (a read) and freed, listed pages left to their owner; then the request is freed.
+//!
+//! The request holds the release duty of every page it mapped from the moment the page is taken:
+//! any error in the middle of a mapping (a fault half-way through a vector, a limit exceeded, an
+//! allocation failure) releases what was taken so far and leaves the request unmapped.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::{bindings, page::PAGE_SIZE, prelude::*};
+
+use super::blk::{Disk, Driver};
+use super::iov::{Direction, IovIter};
+use super::pages::{note_released, Mode, PageSlot};
+use super::shim;
+use super::task::might_sleep;
+
+/// The driver command of a passthrough request, in the request's driver data: what the
+/// submitter asks ([`Command::opcode`], [`Command::flags`], [`Command::sector`]) and what the
+/// driver answers ([`Command::result`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Command {
+    /// What to do; the driver defines the values.
+    pub opcode: u32,
+    /// Modifiers of the opcode; the driver defines them.
+    pub flags: u32,
+    /// The first sector (of 512 bytes) the command addresses, if any.
+    pub sector: u64,
+    /// The driver's status or result value, set while it serves the request.
+    pub result: u32,
+}
+
+/// The limits of a queue that a mapping must meet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The most bytes one request may carry (`max_hw_sectors` in bytes).
+    pub max_bytes: u32,
+    /// The most segments one request may have (`max_segments`).
+    pub max_segments: u32,
+    /// The mask an address and a length of memory mapped directly must have clear
+    /// (`dma_alignment | dma_pad_mask`).
+    pub align: u64,
+    /// The virtual boundary mask (`virt_boundary_mask`, 0 if none): segments other than the
+    /// first must start, and other than the last end, on it.
+    pub virt_boundary: u64,
+    /// The logical block size.
+    pub logical_block_size: u32,
+}
+
+/// The queue of a disk, borrowed for `'a`, for passthrough requests.
+///
+/// # Invariants
+///
+/// `disk` is a live gendisk made by [`Disk::new`](super::blk::Disk::new) whose tag set and queue
+/// stay valid for `'a`.
+#[derive(Clone, Copy)]
+pub struct Queue<'a> {
+    disk: NonNull<bindings::gendisk>,
+    _p: PhantomData<&'a ()>,
+}
+
+impl<'a> Queue<'a> {
+    /// The queue of `disk`.
+    pub fn of<T: Driver>(disk: &'a Disk<T>) -> Self {
+        // INVARIANT: `disk` is borrowed for `'a`; its gendisk and tag set live as long.
+        Self {
+            // SAFETY: A `Disk`'s gendisk is not null.
+            disk: unsafe { NonNull::new_unchecked(disk.as_raw()) },
+            _p: PhantomData,
+        }
+    }
+
+    /// A queue lent to an ioctl of the disk.
+    ///
+    /// # Safety
+    ///
+    /// `disk` is a live gendisk made by [`Disk::new`](super::blk::Disk::new) whose owner does not
+    /// drop it for `'a`.
+    pub(crate) unsafe fn from_raw(disk: *mut bindings::gendisk) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self {
+            // SAFETY: By the safety requirements, `disk` is a live gendisk.
+            disk: unsafe { NonNull::new_unchecked(disk) },
+            _p: PhantomData,
+        }
+    }
+
+    /// The queue's limits for passthrough mappings.
+    pub fn limits(&self) -> Limits {
+        let (mut max_bytes, mut max_segments, mut align, mut virt_boundary, mut lbs) =
+            (0, 0, 0, 0, 0);
+        // SAFETY: The disk is live (type invariant); the outputs are valid for writes.
+        unsafe {
+            shim::iovx_pt_limits(
+                self.disk.as_ptr(),
+                &mut max_bytes,
+                &mut max_segments,
+                &mut align,
+                &mut virt_boundary,
+                &mut lbs,
+            )
+        };
+        Limits {
+            max_bytes,
+            max_segments,
+            align,
+            virt_boundary,
+            logical_block_size: lbs,
+        }
+    }
+
+    /// The capacity of the disk, in 512-byte sectors.
+    pub fn capacity(&self) -> u64 {
+        // SAFETY: The disk is live (type invariant).
+        unsafe { shim::iovx_get_capacity(self.disk.as_ptr()) }
+    }
+}
+
+/// When to bounce a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bounce {
+    /// Only when the memory does not meet the queue's DMA alignment or virtual boundary, as
+    /// `blk_rq_map_user_iov()` decides.
+    IfNeeded,
+    /// Always: the memory is copied, never taken.
+    Always,
+}
+
+/// How the data of a request is mapped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// Nothing mapped.
+    None,
+    /// The iterator's own pages: pinned (user memory) or listed (kernel memory).
+    Direct(Mode),
+    /// Kernel pages of the request's own, copied from or to the iterator.
+    Bounced,
+    /// Mapped by the kernel's `blk_rq_map_user_iov()`, released by `blk_rq_unmap_user()`.
+    Kernel,
+}
+
+/// A passthrough request on a queue borrowed for `'a`, whose data (if mapped) comes from an
+/// iterator borrowed for `'a` over memory borrowed for `'data`, in direction `D`:
+/// `REQ_OP_DRV_IN` for [`Dest`], `REQ_OP_DRV_OUT` for [`Source`].
+///
+/// # Invariants
+///
+/// - `rq` is a request allocated by `blk_mq_alloc_request()` on a queue that lives for `'a`,
+///   owned by this value and freed once, by `drop`; its operation is `REQ_OP_DRV_IN` if `D`
+///   writes memory, else `REQ_OP_DRV_OUT`; its driver data holds a [`Command`].
+/// - `head` is the first bio of the request's data (null if none), kept because the request
+///   forgets its bios as it completes. The bios, chained by `bi_next`, belong to this value:
+///   - with [`Mapping::Direct`], made by `iovx_pt_bio_alloc()`, one page per segment, each page
+///     pinned once (with `FOLL_WRITE` for a destination) if `BIO_PAGE_PINNED` is set, otherwise
+///     listed from memory borrowed for `'data` (for writing if `D` is [`Dest`]);
+///   - with [`Mapping::Bounced`], made the same way, each page allocated by
+///     `iovx_bounce_page_alloc()` and owned by this value; `iter` is the iterator they are copied
+///     back to (a read), not advanced since the mapping;
+///   - with [`Mapping::Kernel`], made by `blk_rq_map_user_iov()` and released only by
+///     `blk_rq_unmap_user()`.
+/// - `executed` is set once `blk_execute_rq()` has returned: the data is then no longer in use
+///   by the device.
+pub struct PtRequest<'a, 'data, D: Direction> {
+    rq: NonNull<bindings::request>,
+    head: *mut bindings::bio,
+    mapping: Mapping,
+    iter: Option<&'a mut IovIter<'data, D>>,
+    executed: bool,
+    _p: PhantomData<(&'a (), &'data mut [u8], D)>,
+}
+
+/// The command in a request's driver data.
+///
+/// # Safety
+///
+/// `rq` is a request of a queue made by [`Disk::new`](super::blk::Disk::new), whose driver data
+/// begins with the blk layer's `Pdu` holding a [`Command`].
+pub(crate) unsafe fn command_of(rq: *mut bindings::request) -> *mut Command {
+    // SAFETY: By the safety requirements.
+    unsafe { super::blk::pdu_command(rq) }
+}
+
+impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
+    /// A passthrough request on `queue` carrying `cmd` (its `result` starts at 0), with no data.
+    ///
+    /// Process context: may sleep (waits for a free tag).
+    pub fn new(queue: Queue<'a>, cmd: Command) -> Result<Self> {
+        might_sleep();
+        // SAFETY: The disk is live (`Queue` invariant); process context.
+        let rq = unsafe { shim::iovx_pt_alloc(queue.disk.as_ptr(), !D::WRITES_MEMORY) };
+        let rq = kernel::error::from_err_ptr(rq)?;
+        // SAFETY: A fresh request of a disk made by `Disk::new`: its driver data holds a
+        // command, ours to write until the request is executed.
+        unsafe { command_of(rq).write(Command { result: 0, ..cmd }) };
+        // INVARIANT: A request of the operation of `D`, with no bio.
+        Ok(Self {
+            // SAFETY: `from_err_ptr` returned a non-error pointer, not null.
+            rq: unsafe { NonNull::new_unchecked(rq) },
+            head: core::ptr::null_mut(),
+            mapping: Mapping::None,
+            iter: None,
+            executed: false,
+            _p: PhantomData,
+        })
+    }
+
+    /// How the data is mapped.
+    pub fn mapping(&self) -> Mapping {
+        self.mapping
+    }
+
+    /// Bytes of data mapped.
+    pub fn len(&self) -> usize {
+        // SAFETY: `rq` is valid (type invariant). `blk_rq_bytes()`.
+        unsafe { (*self.rq.as_ptr()).__data_len as usize }
+    }
+
+    /// Whether no data is mapped.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bio segments of the mapped data.
+    pub fn nr_segments(&self) -> usize {
+        let mut n = 0;
+        let mut bio = self.head;
+        while !bio.is_null() {
+            // SAFETY: The bios of the chain are this value's (type invariant).
+            unsafe {
+                n += (*bio).bi_vcnt as usize;
+                bio = (*bio).bi_next;
+            }
+        }
+        n
+    }
+
+    /// The command, with the driver's result once executed.
+    pub fn command(&self) -> Command {
+        // SAFETY: The driver data holds a command (type invariant); the driver writes it only
+        // while `execute` waits, which borrows `self` mutably.
+        unsafe { command_of(self.rq.as_ptr()).read() }
+    }
+
+    /// The queue's limits.
+    fn limits(&self) -> Limits {
+        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
+        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.limits()
+    }
+
+    /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
+    /// (`blk_rq_map_user_iov()`'s test, except that kernel memory is mapped too).
+    pub fn needs_bounce(iter: &IovIter<'_, D>, lim: &Limits) -> bool {
+        // `iov_iter_alignment()` reads the first segment of an IOVEC iterator even when it
+        // covers nothing (and an empty array has none): an empty iterator is never asked.
+        if iter.is_empty() {
+            return false;
+        }
+        // SAFETY: The iterator is initialised (`IovIter` invariant).
+        let align = unsafe { shim::iovx_iov_iter_alignment(iter.as_raw()) };
+        if align & lim.align != 0 {
+            return true;
+        }
+        if lim.virt_boundary != 0 {
+            // SAFETY: As above.
+            let gaps = unsafe { shim::iovx_iov_iter_gap_alignment(iter.as_raw()) };
+            return gaps & lim.virt_boundary != 0;
+        }
+        false
+    }
+
+    /// Maps all of `iter` into the request.
+    ///
+    /// Errors, with nothing taken afterwards and the request unmapped: `EBUSY` if data is mapped
+    /// already or the request was executed; `EINVAL` for an empty iterator, one of more bytes
+    /// than the queue takes in a request or of more segments (as `blk_rq_map_user_iov()` gives
+    /// for both), or an iterator without memory (DISCARD); `EFAULT` if user memory cannot be
+    /// pinned or copied (unmapped, or read-only for a destination); `ENOMEM`.
+    ///
+    /// Process context: may sleep.
+    pub fn map(&mut self, iter: &'a mut IovIter<'data, D>, bounce: Bounce) -> Result<Mapping> {
+        might_sleep();
+        if self.mapping != Mapping::None || self.executed {
+            return Err(EBUSY);
+        }
+        let lim = self.limits();
+        let len = iter.len();
+        if len == 0 || len > lim.max_bytes as usize {
+            return Err(EINVAL);
+        }
+        let bounced = bounce == Bounce::Always || Self::needs_bounce(iter, &lim);
+        let r = if bounced {
+            self.map_bounce(iter, &lim).map(|()| Mapping::Bounced)
+        } else {
+            self.map_direct(iter, &lim).map(Mapping::Direct)
+        };
+        // INVARIANT: The chain holds the bios of the mapping made (or, on error, of the part
+        // made so far, released below); a bounce keeps the iterator to copy back to.
+        self.mapping = match r {
+            Ok(m) => m,
+            Err(_) if bounced => Mapping::Bounced,
+            Err(_) => Mapping::Direct(Mode::Listed),
+        };
+        match r {
+            Ok(m) => {
+                self.iter = Some(iter);
+                Ok(m)
+            }
+            Err(e) => {
+                let _ = self.release(false);
+                Err(e)
+            }
+        }
+    }
+
+    /// Appends `bio` (holding pages in the mapping being made) to the request.
+    ///
+    /// # Safety
+    ///
+    /// `bio` was made by `iovx_pt_bio_alloc()` for this request and holds pages as the type
+    /// invariant says for the mapping being made; on failure it is released here.
+    unsafe fn append(&mut self, bio: *mut bindings::bio, bounced: bool) -> Result {
+        // SAFETY: `rq` is ours and not executed; `bio` is a bio of its operation.
+        let r = unsafe { bindings::blk_rq_append_bio(self.rq.as_ptr(), bio) };
+        if r != 0 {
+            // SAFETY: Not appended: the bio is ours alone, released once here.
+            let _ = unsafe { release_bio::<D>(bio, false, bounced, None) };
+            return Err(Error::from_errno(r));
+        }
+        if self.head.is_null() {
+            // SAFETY: The request's first bio is the one just appended.
+            self.head = unsafe { shim::iovx_pt_head(self.rq.as_ptr()) };
+        }
+        Ok(())
+    }
+
+    fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result<Mode> {
+        let mut segments = 0usize;
+        let mut mode = None;
+        while !iter.is_empty() {
+            // SAFETY: The iterator is initialised.
+            let want = unsafe { shim::iovx_iov_iter_npages(iter.as_raw(), bindings::BIO_MAX_VECS) }
+                as usize;
+            let want = want.max(1);
+            if segments + want > lim.max_segments as usize {
+                return Err(EINVAL);
+            }
+            let mut slots = KVec::with_capacity(want, GFP_KERNEL)?;
+            for _ in 0..want {
+                slots.push(PageSlot::EMPTY, GFP_KERNEL)?;
+            }
+            // SAFETY: `rq` is ours, of `D`'s operation; `want` is at most `BIO_MAX_VECS`.
+            let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), want as u16) };
+            if bio.is_null() {
+                return Err(ENOMEM);
+            }
+            let mut filled = 0usize;
+            let mut err = Ok(());
+            // Extract runs until the bio is full or the iterator empty.
+            while filled < want && !iter.is_empty() {
+                let batch = match iter.extract(&mut slots[filled..want], usize::MAX) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        err = Err(e);
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    err = Err(EFAULT);
+                    break;
+                }
+                if mode.is_some_and(|m| m != batch.mode()) || batch.mode() == Mode::Referenced {
+                    err = Err(EINVAL);
+                    break;
+                }
+                mode = Some(batch.mode());
+                let n = batch.nr_pages();
+                let (pages, offset, bytes, bmode, _) = batch.into_raw();
+                for (i, slot) in pages.iter().enumerate() {
+                    let start = if i == 0 { offset } else { 0 };
+                    let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
+                    // SAFETY: The bio is ours and has room (`n` pages fit in the slots, which
+                    // number the bio's vectors); the page's duty moves into the bio.
+                    let ok = unsafe {
+                        shim::iovx_pt_bio_add(bio, slot.page(), (end - start) as u32, start as u32)
+                    };
+                    debug_assert!(ok);
+                }
+                if bmode == Mode::Pinned {
+                    // SAFETY: The bio is ours; it holds pinned pages.
+                    unsafe { (*bio).bi_flags |= 1 << bindings::BIO_PAGE_PINNED };
+                }
+                filled += n;
+            }
+            segments += filled;
+            if let Err(e) = err {
+                // SAFETY: Not appended: ours alone, released once here.
+                let _ = unsafe { release_bio::<D>(bio, false, false, None) };
+                return Err(e);
+            }
+            // SAFETY: Made for this request, holding pages as the invariant says.
+            unsafe { self.append(bio, false)? };
+        }
+        Ok(mode.unwrap_or(Mode::Listed))
+    }
+
+    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result {
+        let len = iter.len();
+        let pages = len.div_ceil(PAGE_SIZE);
+        if pages > lim.max_segments as usize {
+            return Err(EINVAL);
+        }
+        let mut left = len;
+        let mut copied = 0usize;
+        while left > 0 {
+            let n = left
+                .div_ceil(PAGE_SIZE)
+                .min(bindings::BIO_MAX_VECS as usize);
+            // SAFETY: `rq` is ours, of `D`'s operation; `n` is at most `BIO_MAX_VECS`.
+            let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), n as u16) };
+            if bio.is_null() {
+                return Err(ENOMEM);
+            }
+            let mut err = Ok(());
+            for _ in 0..n {
+                let bytes = left.min(PAGE_SIZE);
+                // A read's pages are zeroed: they are copied back whole, whatever the device
+                // wrote.
+                // SAFETY: Process context.
+                let page = unsafe { shim::iovx_bounce_page_alloc(D::WRITES_MEMORY) };
+                if page.is_null() {
+                    err = Err(ENOMEM);
+                    break;
+                }
+                // SAFETY: The bio is ours with room for `n` pages; the page is ours and goes
+                // into it.
+                unsafe { shim::iovx_pt_bio_add(bio, page, bytes as u32, 0) };
+                if !D::WRITES_MEMORY {
+                    // SAFETY: The page is ours, `bytes` within it; the iterator is a source.
+                    let c =
+                        unsafe { shim::iovx_copy_page_from_iter(page, 0, bytes, iter.as_raw()) };
+                    iter.note_advanced(c);
+                    copied += c;
+                    if c != bytes {
+                        err = Err(EFAULT);
+                        break;
+                    }
+                }
+                left -= bytes;
+            }
+            if let Err(e) = err {
+                // SAFETY: Not appended: ours alone, its bounce pages freed once here.
+                let _ = unsafe { release_bio::<D>(bio, false, true, None) };
+                let _ = iter.revert(copied);
+                return Err(e);
+            }
+            // SAFETY: Made for this request, holding bounce pages.
+            if let Err(e) = unsafe { self.append(bio, true) } {
+                let _ = iter.revert(copied);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the request on its queue and waits for it (`blk_execute_rq()`); gives the driver's
+    /// [`Command::result`], or the error the request ended with. `EBUSY` if it was executed
+    /// already (a request runs once).
+    ///
+    /// Process context: sleeps.
+    pub fn execute(&mut self) -> Result<u32> {
+        might_sleep();
+        if self.executed {
+            return Err(EBUSY);
+        }
+        self.executed = true;
+        // SAFETY: `rq` is ours, allocated and not executed; its bios and their pages stay with
+        // this value, which `execute` borrows until the request has completed.
+        let r = unsafe { shim::iovx_pt_execute(self.rq.as_ptr()) };
+        let cmd = self.command();
+        if r != 0 {
+            return Err(Error::from_errno(r));
+        }
+        Ok(cmd.result)
+    }
+
+    /// Whether the request was executed.
+    pub fn is_executed(&self) -> bool {
+        self.executed
+    }
+
+    /// Releases the data (copying a bounced read back into the iterator's memory), frees the
+    /// request and gives its command. A bounced read whose copy back faults gives `EFAULT`,
+    /// after releasing everything.
+    ///
+    /// Process context: may sleep.
+    pub fn unmap(mut self) -> Result<Command> {
+        might_sleep();
+        let cmd = self.command();
+        let r = self.release(true);
+        drop(self);
+        r.map(|()| cmd)
+    }
+
+    /// Releases every bio of the mapping once and forgets them; the copy back of a bounced read
+    /// happens if `copy_back` and the request was executed.
+    fn release(&mut self, copy_back: bool) -> Result {
+        let head = core::mem::take(&mut self.head);
+        let mapping = core::mem::replace(&mut self.mapping, Mapping::None);
+        let iter = self.iter.take();
+        if head.is_null() {
+            return Ok(());
+        }
+        if mapping == Mapping::Kernel {
+            // SAFETY: The chain was made by `blk_rq_map_user_iov()` for this request and is
+            // released once, here; the request is executed or never will be.
+            let r = unsafe { shim::iovx_pt_unmap_user_c(head) };
+            return if r == 0 {
+                Ok(())
+            } else {
+                Err(Error::from_errno(r))
+            };
+        }
+        let dirty = D::WRITES_MEMORY && self.executed;
+        let mut to =
+            if mapping == Mapping::Bounced && D::WRITES_MEMORY && copy_back && self.executed {
+                iter
+            } else {
+                None
+            };
+        let mut r = Ok(());
+        let mut bio = head;
+        while !bio.is_null() {
+            // SAFETY: The chain's bios are ours (type invariant); each is released once.
+            let next = unsafe { (*bio).bi_next };
+            // SAFETY: As above; `to` is the iterator the bounce pages go back to.
+            let rb =
+                unsafe { release_bio(bio, dirty, mapping == Mapping::Bounced, to.as_deref_mut()) };
+            if r.is_ok() {
+                r = rb;
+            }
+            bio = next;
+        }
+        r
+    }
+}
+
+/// Releases the pages of a bio of a [`PtRequest`] and puts it: bounce pages copied back into
+/// `to` (if any) and freed, pinned pages unpinned (dirtied first if `dirty`), listed ones left.
+/// `EFAULT` if a copy back fell short.
+///
+/// # Safety
+///
+/// `bio` was made by `iovx_pt_bio_alloc()`, is no longer used by the block layer, and holds
+/// pages as [`PtRequest`]'s invariant says for a bounced (`bounced`) or direct mapping; it is
+/// released once. With `dirty`, the pages are those of a read into pinned memory (process
+/// context).
+unsafe fn release_bio<D: Direction>(
+    bio: *mut bindings::bio,
+    dirty: bool,
+    bounced: bool,
+    mut to: Option<&mut IovIter<'_, D>>,
+) -> Result {
+    let mut r = Ok(());
+    // SAFETY: `bio` is valid until put below (safety requirements).
+    let n = unsafe { (*bio).bi_vcnt } as usize;
+    if bounced {
+        for i in 0..n {
+            // SAFETY: `i < bi_vcnt`: a segment of the bio holding a bounce page of ours.
+            let v = unsafe { *(*bio).bi_io_vec.add(i) };
+            if let Some(it) = to.as_deref_mut() {
+                if r.is_ok() {
+                    // SAFETY: The page is ours, the range within it; the iterator is a
+                    // destination (a read's).
+                    let c = unsafe {
+                        shim::iovx_copy_page_to_iter(
+                            v.bv_page,
+                            v.bv_offset as usize,
+                            v.bv_len as usize,
+                            it.as_raw(),
+                        )
+                    };
+                    it.note_advanced(c);
+                    if c != v.bv_len as usize {
+                        r = Err(EFAULT);
+                    }
+                }
+            }
+            // SAFETY: The page was allocated for this bio and is freed once, here.
+            unsafe { shim::iovx_bounce_page_free(v.bv_page) };
+        }
+    } else {
+        // SAFETY: As above.
+        let pinned = unsafe { shim::iovx_pt_bio_pinned(bio) };
+        if pinned {
+            // SAFETY: One pin per segment (`BIO_PAGE_PINNED`), dropped once here, after dirtying
+            // the folios of a read.
+            unsafe { shim::iovx_bio_release_pages(bio, dirty) };
+            note_released(Mode::Pinned, n, dirty);
+        } else if n > 0 {
+            note_released(Mode::Listed, n, false);
+        }
+    }
+    // SAFETY: The bio is put once, here.
+    unsafe { bindings::bio_put(bio) };
+    r
+}
+
+impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
+    /// Maps all of `iter` with the kernel's own `blk_rq_map_user_iov()`, as a driver in C would
+    /// (kernel memory is then always bounced). The errors are the kernel's; `EBUSY` if data is
+    /// mapped already or the request was executed.
+    ///
+    /// Process context: may sleep.
+    pub fn map_c(&mut self, iter: &'a mut IovIter<'data, D>) -> Result {
+        map_c(self, iter)
+    }
+}
+
+fn map_c<'a, 'data, D: Direction>(
+    rq: &mut PtRequest<'a, 'data, D>,
+    iter: &'a mut IovIter<'data, D>,
+) -> Result {
+    might_sleep();
+    if rq.mapping != Mapping::None || rq.executed {
+        return Err(EBUSY);
+    }
+    // `blk_rq_map_user_iov()` refuses an empty iterator with `EINVAL` too, but only after
+    // `iov_iter_alignment()` has read its first segment, which an empty array does not have.
+    if iter.is_empty() {
+        return Err(EINVAL);
+    }
+    // SAFETY: `rq.rq` is ours, not executed, with no bio; `blk_rq_map_user_iov()` works on a
+    // copy of the iterator, maps all of it or nothing, and leaves the release duty in the
+    // request's bios, which `blk_rq_unmap_user()` takes.
+    let r = unsafe { shim::iovx_pt_map_user_c(rq.rq.as_ptr(), iter.as_raw()) };
+    if r != 0 {
+        return Err(Error::from_errno(r));
+    }
+    // SAFETY: The request's bios, if any, were made just above.
+    rq.head = unsafe { shim::iovx_pt_head(rq.rq.as_ptr()) };
+    // INVARIANT: The chain is the kernel's mapping; the memory it may list or pin is borrowed
+    // through `iter` for `'a`.
+    rq.mapping = Mapping::Kernel;
+    rq.iter = Some(iter);
+    Ok(())
+}
+
+impl<D: Direction> Drop for PtRequest<'_, '_, D> {
+    /// Releases what is mapped (no copy back) and frees the request. May sleep (a read's pinned
+    /// pages are dirtied, taking their folio locks).
+    fn drop(&mut self) {
+        let _ = self.release(false);
+        // SAFETY: The request is ours, not in flight (`execute` waits for it), freed once.
+        unsafe { shim::iovx_pt_free(self.rq.as_ptr()) };
+    }
+}

@@ -1,0 +1,410 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Suite `iovx_passthrough`: passthrough requests with data mapped from UBUF, IOVEC, KVEC and
+//! BVEC iterators, against a disk whose driver fills a `DrvIn` command's data with a pattern of
+//! the disk position and checks a `DrvOut` command's data against it.
+//!
+//! The disk's queue has the RAM disk's limits: 1 MiB per request, 2048 segments, 512-byte DMA
+//! alignment, no virtual boundary.
+
+#![deny(unsafe_code)]
+
+use super::bio::byte_at;
+use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
+use crate::abstractions::counters::COUNTERS;
+use crate::abstractions::gup::{pin_user_pages, Pin, UserMm};
+use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
+use crate::abstractions::kunit::{CaseResult, Test};
+use crate::abstractions::pages::{Mode, PageSlot};
+use crate::abstractions::passthrough::{Bounce, Command, Mapping, PtRequest, Queue};
+use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
+use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use kernel::{c_str, page::Page, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
+
+/// Serves passthrough commands: `DrvIn` fills the data with `byte_at()` of the position from the
+/// command's sector, `DrvOut` checks it; the result is the number of bytes.
+struct PtDriver {
+    mismatch: AtomicBool,
+}
+
+impl Driver for PtDriver {
+    fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure> {
+        let mut buf = [0u8; 512];
+        match rq.op() {
+            Op::DrvIn(pt) => {
+                let mut pos = pt.command().sector * 512;
+                let data = pt.data();
+                data.for_each_segment(|seg| {
+                    let mut at = 0;
+                    while at < seg.len() {
+                        let n = (seg.len() - at).min(buf.len());
+                        for (i, b) in buf[..n].iter_mut().enumerate() {
+                            *b = byte_at(pos + i as u64);
+                        }
+                        seg.copy_from_slice(at, &buf[..n])?;
+                        at += n;
+                        pos += n as u64;
+                    }
+                    Ok::<(), Error>(())
+                })?;
+                pt.set_result(data.len() as u32);
+                Ok(())
+            }
+            Op::DrvOut(pt) => {
+                let mut pos = pt.command().sector * 512;
+                let data = pt.data();
+                data.for_each_segment(|seg| {
+                    let mut at = 0;
+                    while at < seg.len() {
+                        let n = (seg.len() - at).min(buf.len());
+                        seg.copy_to_slice(at, &mut buf[..n])?;
+                        if buf[..n]
+                            .iter()
+                            .enumerate()
+                            .any(|(i, b)| *b != byte_at(pos + i as u64))
+                        {
+                            self.mismatch.store(true, Relaxed);
+                        }
+                        at += n;
+                        pos += n as u64;
+                    }
+                    Ok::<(), Error>(())
+                })?;
+                pt.set_result(data.len() as u32);
+                Ok(())
+            }
+            _ => Err(EIO.into()),
+        }
+    }
+}
+
+fn pt_disk() -> Result<Disk<PtDriver>> {
+    let config = Config {
+        capacity_sectors: 64 << 11,
+        logical_block_size: 512,
+        hw_queues: 1,
+        queue_depth: 16,
+        delay_us: 0,
+    };
+    Disk::new(
+        c_str!("iovxp0"),
+        config,
+        PtDriver {
+            mismatch: AtomicBool::new(false),
+        },
+    )
+}
+
+fn cmd(sector: u64) -> Command {
+    Command {
+        opcode: 1,
+        flags: 0,
+        sector,
+        result: 0,
+    }
+}
+
+/// Writes `len` bytes of the pattern at `sector` into user memory at `addr`.
+fn fill_user(addr: usize, len: usize, sector: u64) -> Result {
+    let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = byte_at(sector * 512 + i as u64);
+    }
+    UserSlice::new(addr, len).writer().write_slice(&data)
+}
+
+/// Whether user memory at `addr` holds the pattern of `sector`.
+fn user_has_pattern(addr: usize, len: usize, sector: u64) -> Result<bool> {
+    let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).reader().read_slice(&mut back)?;
+    Ok(back
+        .iter()
+        .enumerate()
+        .all(|(i, b)| *b == byte_at(sector * 512 + i as u64)))
+}
+
+/// A UBUF read: pinned, one segment per page, the bytes the driver wrote, dirtied and unpinned
+/// once.
+fn ubuf_read_pinned(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let len = 8 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let mut rq = PtRequest::new(Queue::of(&disk), cmd(40))?;
+    kunit_assert_eq!(
+        t,
+        rq.map(&mut it, Bounce::IfNeeded)?,
+        Mapping::Direct(Mode::Pinned)
+    );
+    kunit_assert_eq!(t, rq.len(), len);
+    kunit_assert_eq!(t, rq.nr_segments(), 8);
+    kunit_assert_eq!(t, rq.execute()?, len as u32);
+    kunit_assert_eq!(t, rq.unmap()?.result, len as u32);
+    kunit_assert!(t, user_has_pattern(addr, len, 40)?);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (8, 8, 8));
+    Ok(())
+}
+
+/// An IOVEC write: pinned, unpinned clean, the driver sees the user's bytes.
+fn iovec_write_pinned(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let len = 4 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    // Two pieces: 3 pages then 1, each 512-aligned.
+    fill_user(addr, len, 8)?;
+    let segs = [
+        UserVec::new(addr, 3 * PAGE_SIZE),
+        UserVec::new(addr + 3 * PAGE_SIZE, PAGE_SIZE),
+    ];
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Source>::iovec(&segs)?;
+    let mut rq = PtRequest::new(Queue::of(&disk), cmd(8))?;
+    kunit_assert_eq!(
+        t,
+        rq.map(&mut it, Bounce::IfNeeded)?,
+        Mapping::Direct(Mode::Pinned)
+    );
+    kunit_assert_eq!(t, rq.execute()?, len as u32);
+    rq.unmap()?;
+    kunit_assert!(t, !disk.driver().mismatch.load(Relaxed));
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (4, 4, 0));
+    Ok(())
+}
+
+/// A KVEC read is listed, not pinned, and fills the kernel buffer.
+fn kvec_read_listed(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let mut buf = KVec::from_elem(0u8, 2 * PAGE_SIZE, GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    {
+        let mut segs = [Kvec::<Dest>::new(&mut buf[..])];
+        let mut it = IovIter::kvec(&mut segs)?;
+        let mut rq = PtRequest::new(Queue::of(&disk), cmd(0))?;
+        kunit_assert_eq!(
+            t,
+            rq.map(&mut it, Bounce::IfNeeded)?,
+            Mapping::Direct(Mode::Listed)
+        );
+        rq.execute()?;
+        rq.unmap()?;
+    }
+    kunit_assert!(
+        t,
+        buf.iter().enumerate().all(|(i, b)| *b == byte_at(i as u64))
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, d.pinned, 0);
+    kunit_assert_eq!(t, d.listed, d.unlisted);
+    kunit_assert!(t, d.listed > 0);
+    Ok(())
+}
+
+/// A BVEC write is listed and carries the page's bytes.
+fn bvec_write_listed(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let mut page = Page::alloc_page(GFP_KERNEL)?;
+    let mut data = [0u8; 1024];
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = byte_at(1024 + i as u64);
+    }
+    {
+        let mut fill = [Bvec::<Dest>::new(&mut page, 512, 1024)?];
+        let mut it = IovIter::bvec(&mut fill)?;
+        kunit_assert_eq!(t, it.copy_to_iter(&data), 1024);
+    }
+    let mut segs = [Bvec::<Source>::new(&page, 512, 1024)?];
+    let mut it = IovIter::bvec(&mut segs)?;
+    let mut rq = PtRequest::new(Queue::of(&disk), cmd(2))?;
+    kunit_assert_eq!(
+        t,
+        rq.map(&mut it, Bounce::IfNeeded)?,
+        Mapping::Direct(Mode::Listed)
+    );
+    kunit_assert_eq!(t, rq.execute()?, 1024);
+    rq.unmap()?;
+    kunit_assert!(t, !disk.driver().mismatch.load(Relaxed));
+    Ok(())
+}
+
+/// Memory off the queue's 512-byte alignment is bounced, and only then: nothing is pinned, a
+/// write's bytes reach the driver, a read's come back at unmap. `Bounce::Always` bounces
+/// aligned memory too.
+fn bounce_exactly_when_needed(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let q = Queue::of(&disk);
+    let lim = q.limits();
+    let len = 2 * PAGE_SIZE;
+    let addr = t.vm_mmap(len + PAGE_SIZE, true, true)?;
+    for (off, l, want) in [
+        (0usize, len, false),
+        (512, len, false),
+        (8, len, true),
+        (0, 1000, true),
+        (1, 512, true),
+    ] {
+        let it = IovIter::<Dest>::ubuf(addr + off, l)?;
+        kunit_assert!(
+            t,
+            PtRequest::needs_bounce(&it, &lim) == want,
+            "off {} len {}: bounce expected {}",
+            off,
+            l,
+            want
+        );
+    }
+    // A misaligned read and write.
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::ubuf(addr + 8, len)?;
+    let mut rq = PtRequest::new(q, cmd(16))?;
+    kunit_assert_eq!(t, rq.map(&mut it, Bounce::IfNeeded)?, Mapping::Bounced);
+    rq.execute()?;
+    rq.unmap()?;
+    kunit_assert!(t, user_has_pattern(addr + 8, len, 16)?);
+    fill_user(addr + 8, len, 24)?;
+    let mut it = IovIter::<Source>::ubuf(addr + 8, len)?;
+    let mut rq = PtRequest::new(q, cmd(24))?;
+    kunit_assert_eq!(t, rq.map(&mut it, Bounce::IfNeeded)?, Mapping::Bounced);
+    rq.execute()?;
+    rq.unmap()?;
+    kunit_assert!(t, !disk.driver().mismatch.load(Relaxed));
+    // Aligned, but asked to bounce.
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let mut rq = PtRequest::new(q, cmd(32))?;
+    kunit_assert_eq!(t, rq.map(&mut it, Bounce::Always)?, Mapping::Bounced);
+    rq.execute()?;
+    rq.unmap()?;
+    kunit_assert!(t, user_has_pattern(addr, len, 32)?);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(t, d.pinned == 0 && d.listed == 0, "a bounce took pages");
+    Ok(())
+}
+
+/// The queue's limits: more bytes than a request takes, or nothing at all, is `EINVAL`, with
+/// nothing pinned; a mapped request refuses a second mapping.
+fn limits_refused(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let q = Queue::of(&disk);
+    let max = q.limits().max_bytes as usize;
+    kunit_assert_eq!(t, max, 1 << 20);
+    let addr = t.vm_mmap(max + PAGE_SIZE, true, true)?;
+    let before = COUNTERS.snapshot();
+    let mut too_big = IovIter::<Dest>::ubuf(addr, max + 512)?;
+    let mut too_big2 = IovIter::<Dest>::ubuf(addr, max + 512)?;
+    let mut empty = IovIter::<Dest>::ubuf(addr, 0)?;
+    let mut noseg = IovIter::<Dest>::iovec(&[])?;
+    let mut it = IovIter::<Dest>::ubuf(addr, max)?;
+    let mut again = IovIter::<Dest>::ubuf(addr, 512)?;
+    let mut rq = PtRequest::new(q, cmd(0))?;
+    kunit_assert_eq!(
+        t,
+        rq.map(&mut too_big, Bounce::IfNeeded).err(),
+        Some(EINVAL)
+    );
+    kunit_assert_eq!(t, rq.map(&mut too_big2, Bounce::Always).err(), Some(EINVAL));
+    kunit_assert_eq!(t, rq.mapping(), Mapping::None);
+    kunit_assert_eq!(t, rq.map(&mut empty, Bounce::IfNeeded).err(), Some(EINVAL));
+    kunit_assert_eq!(t, rq.map_c(&mut noseg).err(), Some(EINVAL));
+    // Exactly the maximum fits, one segment per page.
+    kunit_assert_eq!(
+        t,
+        rq.map(&mut it, Bounce::IfNeeded)?,
+        Mapping::Direct(Mode::Pinned)
+    );
+    kunit_assert_eq!(t, rq.nr_segments(), max / PAGE_SIZE);
+    kunit_assert_eq!(t, rq.map(&mut again, Bounce::IfNeeded).err(), Some(EBUSY));
+    rq.execute()?;
+    kunit_assert_eq!(t, rq.execute().err(), Some(EBUSY));
+    rq.unmap()?;
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, d.pinned, d.unpinned);
+    kunit_assert_eq!(t, d.pinned, (max / PAGE_SIZE) as u64);
+    Ok(())
+}
+
+/// A fault half-way through a vector (a read-only piece for a read): `EFAULT`, and the pages
+/// pinned for the pieces before it are unpinned; the request stays unmapped.
+fn efault_mid_vector_releases(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let good = t.vm_mmap(4 * PAGE_SIZE, true, true)?;
+    let ro = t.vm_mmap(PAGE_SIZE, true, false)?;
+    let segs = [
+        UserVec::new(good, 4 * PAGE_SIZE),
+        UserVec::new(ro, PAGE_SIZE),
+    ];
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::iovec(&segs)?;
+    let mut rq = PtRequest::new(Queue::of(&disk), cmd(0))?;
+    kunit_assert_eq!(t, rq.map(&mut it, Bounce::IfNeeded).err(), Some(EFAULT));
+    kunit_assert_eq!(t, rq.mapping(), Mapping::None);
+    kunit_assert_eq!(t, rq.nr_segments(), 0);
+    drop(rq);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(t, d.pinned >= 4, "the good pieces were not pinned first");
+    kunit_assert_eq!(t, d.pinned, d.unpinned);
+    kunit_assert_eq!(t, d.dirtied, 0);
+    // The same bounced: the copy back at unmap faults.
+    let segs2 = [UserVec::new(good + 8, PAGE_SIZE), UserVec::new(ro, 512)];
+    let mut it2 = IovIter::<Dest>::iovec(&segs2)?;
+    let mut rq = PtRequest::new(Queue::of(&disk), cmd(0))?;
+    kunit_assert_eq!(t, rq.map(&mut it2, Bounce::IfNeeded)?, Mapping::Bounced);
+    rq.execute()?;
+    kunit_assert_eq!(t, rq.unmap().err(), Some(EFAULT));
+    Ok(())
+}
+
+/// A mapped request dropped without being executed releases every page, clean: the counters
+/// and the pages' own reference counts (looked at through pins of the test's) are back.
+fn drop_mapped_releases(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let len = 16 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    fill_user(addr, len, 0)?;
+    let mut hold: [PageSlot; 16] = core::array::from_fn(|_| PageSlot::EMPTY);
+    let h = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut hold)?;
+    let refs: i32 = h.pages().map(|p| p.ref_count()).sum();
+    let before = COUNTERS.snapshot();
+    {
+        let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+        let mut rq = PtRequest::new(Queue::of(&disk), cmd(0))?;
+        rq.map(&mut it, Bounce::IfNeeded)?;
+        let mid = COUNTERS.snapshot().since(&before);
+        kunit_assert_eq!(t, (mid.pinned, mid.unpinned), (16, 0));
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (16, 16, 0));
+    kunit_assert_eq!(t, h.pages().map(|p| p.ref_count()).sum::<i32>(), refs);
+    Ok(())
+}
+
+/// The kernel's mapping of the same read gives the same bytes, and releases its pins.
+fn kernel_mapping_same_data(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let len = 4 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let mut rq = PtRequest::new(Queue::of(&disk), cmd(48))?;
+    rq.map_c(&mut it)?;
+    kunit_assert_eq!(t, rq.mapping(), Mapping::Kernel);
+    kunit_assert_eq!(t, rq.execute()?, len as u32);
+    rq.unmap()?;
+    kunit_assert!(t, user_has_pattern(addr, len, 48)?);
+    Ok(())
+}
+
+kunit_suite!(
+    iovx_passthrough,
+    [
+        ubuf_read_pinned,
+        iovec_write_pinned,
+        kvec_read_listed,
+        bvec_write_listed,
+        bounce_exactly_when_needed,
+        limits_refused,
+        efault_mid_vector_releases,
+        drop_mapped_releases,
+        kernel_mapping_same_data,
+    ]
+);
