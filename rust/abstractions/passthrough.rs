@@ -285,7 +285,9 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         if align & lim.align != 0 {
             return true;
         }
-        if lim.virt_boundary != 0 {
+        // `iov_iter_gap_alignment()` warns on anything but an IOVEC or UBUF iterator; kernel
+        // memory is checked for its alignment only.
+        if lim.virt_boundary != 0 && iter.kind().is_user() {
             // SAFETY: As above.
             let gaps = unsafe { shim::iovx_iov_iter_gap_alignment(iter.as_raw()) };
             return gaps & lim.virt_boundary != 0;
@@ -535,6 +537,9 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         if head.is_null() {
             return Ok(());
         }
+        // SAFETY: The request is ours (type invariant) and not in flight (`execute()` waits);
+        // its bios are about to be released, so it must not point to them any more.
+        unsafe { shim::iovx_pt_rq_forget_bios(self.rq.as_ptr()) };
         if mapping == Mapping::Kernel {
             // SAFETY: The chain was made by `blk_rq_map_user_iov()` for this request and is
             // released once, here; the request is executed or never will be.

@@ -921,6 +921,19 @@ int iovx_pt_map_user_c(struct request *rq, struct iov_iter *iter)
 	return blk_rq_map_user_iov(rq->q, rq, NULL, iter, GFP_KERNEL);
 }
 
+/*
+ * The request no longer carries the bios of a mapping that is being released: a request whose
+ * mapping failed half-way, or was unmapped before it ran, may be mapped again or executed
+ * without data, never with the freed bios (blk_rq_map_user_iov() clears rq->bio likewise).
+ */
+void iovx_pt_rq_forget_bios(struct request *rq)
+{
+	rq->bio = NULL;
+	rq->biotail = NULL;
+	rq->__data_len = 0;
+	rq->nr_phys_segments = 0;
+}
+
 int iovx_pt_unmap_user_c(struct bio *bio)
 {
 	return blk_rq_unmap_user(bio);

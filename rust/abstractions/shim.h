@@ -199,6 +199,7 @@ struct bio *iovx_pt_head(struct request *rq);
 int iovx_pt_execute(struct request *rq);
 int iovx_pt_map_user_c(struct request *rq, struct iov_iter *iter);
 int iovx_pt_unmap_user_c(struct bio *bio);
+void iovx_pt_rq_forget_bios(struct request *rq);
 bool iovx_pt_bio_pinned(struct bio *bio);
 u64 iovx_iov_iter_alignment(const struct iov_iter *i);
 u64 iovx_iov_iter_gap_alignment(const struct iov_iter *i);
