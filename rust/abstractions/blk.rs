@@ -518,7 +518,11 @@ impl Limits {
     fn check(&self, lbs: u32) -> Result {
         let lbs_sectors = lbs >> 9;
         let s = self.max_sectors;
-        if s != 0 && (s < (PAGE_SIZE >> 9) as u32 || s > MAX_SECTORS || s % lbs_sectors != 0) {
+        if s != 0
+            && (s < (PAGE_SIZE >> 9) as u32
+                || s > MAX_SECTORS
+                || s.checked_rem(lbs_sectors) != Some(0))
+        {
             return Err(EINVAL);
         }
         if self.max_segments > MAX_SECTORS {
