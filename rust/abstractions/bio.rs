@@ -19,6 +19,18 @@
 //! `BIO_PAGE_PINNED`, and its pages are put, never unpinned, as `BIO_PAGE_REFFED` had them. A bio
 //! holds pages of one mode only: a pinned page is never put, a referenced one never unpinned.
 //!
+//! A segment covers a physically contiguous run of pages, as `bio_iov_add_folio()` makes them:
+//! a page that continues the last segment (the next page of memory, from its first byte, after a
+//! segment that ends at a page end) joins it, so the pages of a large folio, and of folios that
+//! follow one another in memory, make one segment. Each page of each segment holds one pin (or
+//! reference) of the bio: a folio holds as many as the pages of it that the segments cover,
+//! counted once per segment, which is what the release drops, folio by folio
+//! (`unpin_user_folio(folio, n)`, `folio_put_refs(folio, n)`). A page is never merged into a
+//! segment that holds it already, so a page taken twice (two iovecs in one page) sits in two
+//! segments and is released twice. A bio may also take the segments of a BVEC iterator as they
+//! are ([`Bio::new_bvec`], as `bio_iov_bvec_set()`): it borrows the iterator's segment array for
+//! `'data` and lists its pages, which it never releases.
+//!
 //! On completion (success or error) the pages are released exactly once. The pages of an
 //! asynchronous read (pinned or referenced) were dirtied before submission and are checked at
 //! completion, with `bio_check_pages_dirty()`'s semantics: a folio cleaned while the read was in
@@ -35,12 +47,12 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::NonNull;
-use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
+use kernel::{bindings, prelude::*, sync::Arc};
 
 use super::blk::{Disk, Driver};
 use super::counters::COUNTERS;
-use super::iov::Direction;
-use super::pages::{note_released, Batch, Mode};
+use super::iov::{Direction, IovIter, Kind};
+use super::pages::{note_released, note_taken, Batch, Mode};
 use super::shim;
 use super::task::might_sleep;
 
@@ -86,8 +98,8 @@ pub trait Completion: Send + Sync + 'static {
 /// # Invariants
 ///
 /// `raw` is a bio made by [`Bio::new`] whose I/O has completed (its `end_io` has run), owned by
-/// this value: its pages (one per segment, pinned if `BIO_PAGE_PINNED` is set, referenced if
-/// `referenced`, listed otherwise) are released once, by [`Finished::release`] or on drop, and
+/// this value: its pages (as [`Bio`]'s invariants describe them: pinned if `BIO_PAGE_PINNED` is
+/// set, referenced if `referenced`, listed otherwise) are released once, by [`Finished::release`] or on drop, and
 /// the bio put once. If `dirty`, it was a read into pinned or referenced pages that were not
 /// dirtied before the I/O.
 pub struct Finished {
@@ -161,16 +173,16 @@ impl Drop for Finished {
 ///
 /// # Safety
 ///
-/// `bio` is a bio of a [`Bio`] that nothing else uses any more, whose pages (one per segment) are
-/// pinned if `BIO_PAGE_PINNED` is set, referenced if `referenced` (never both) and listed
+/// `bio` is a bio of a [`Bio`] that nothing else uses any more, whose pages (as [`Bio`]'s
+/// invariants describe them) are pinned if `BIO_PAGE_PINNED` is set, referenced if `referenced` (never both) and listed
 /// otherwise; they are released here exactly once, and the bio let go once. With `dirty`, pinned
 /// or referenced pages are dirtied first, which takes their folio locks: process context only.
 #[inline]
 unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, referenced: bool) {
-    // SAFETY: `bio` is valid until let go below; `bi_vcnt` counts its pages.
+    // SAFETY: `bio` is valid until let go below.
     let (pages, pinned) = unsafe { bio_pages(bio) };
-    // SAFETY: Unpins every page once (`BIO_PAGE_PINNED`), or puts every page once
-    // (`referenced`), after dirtying those of a read that are clean (leaving dirty folios
+    // SAFETY: Unpins every page once per segment that holds it (`BIO_PAGE_PINNED`), or puts it
+    // as many times (`referenced`), folio by folio, after dirtying those of a read that are clean (leaving dirty folios
     // unlocked); listed pages need nothing. Then the bio is let go once, as it was made.
     unsafe {
         if pinned {
@@ -193,16 +205,18 @@ unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, refere
     }
 }
 
-/// The pages of a bio made by [`Bio::new`] (one per segment) and whether they are pinned.
+/// The pages of a bio of a [`Bio`], counted once per segment that covers them (the pins or
+/// references it holds, for pinned or referenced pages), and whether they are pinned.
 ///
 /// # Safety
 ///
-/// `bio` is valid.
+/// `bio` is valid; its segments (`bi_io_vec`, `bi_vcnt`, which the I/O does not change) are
+/// valid.
 unsafe fn bio_pages(bio: *mut bindings::bio) -> (usize, bool) {
     // SAFETY: By the safety requirements.
     unsafe {
         (
-            (*bio).bi_vcnt as usize,
+            shim::iovx_bio_nr_pages(bio) as usize,
             (*bio).bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0,
         )
     }
@@ -514,11 +528,22 @@ impl Default for BioSlot {
 /// [`Pooled`] storage allocated by [`Bio::new`], with [`Inline<'s>`] initialised by
 /// [`Bio::new_inline`] in a [`BioSlot`] borrowed for `'s` (its segments are the slot's). Its
 /// operation is `REQ_OP_READ` if `D` writes memory, else `REQ_OP_WRITE`. Every page in it came
-/// from a batch of direction `D` and mode `mode` (pinned, referenced or listed: one mode per bio)
-/// and sits in a segment of its own, so that `bi_vcnt` counts the pages; pinned pages hold one
-/// pin each and referenced pages one reference each, owned by the bio; the bio has
-/// `BIO_PAGE_PINNED` set if and only if it holds pinned pages; listed pages belong to memory
-/// borrowed for `'data`.
+/// from a batch of direction `D` and mode `mode` (pinned, referenced or listed: one mode per
+/// bio), and its size is at most `u32::MAX`. Either:
+///
+/// - its segments are its own (`bi_max_vecs` of them, the first `bi_vcnt` used), none empty,
+///   each a run of pages that follow one another in memory and as `struct page`s (so that
+///   `bio_for_each_folio_all()` walks it): the pages of the batches added, each page of a batch
+///   counted in exactly one segment, in order. Pinned pages hold one pin and referenced pages
+///   one reference, owned by the bio, per segment that covers them, so a folio holds as many as
+///   the pages of it that the segments cover, counted once per segment (what the release drops,
+///   folio by folio, and `shim::iovx_bio_nr_pages()` counts); or
+/// - it has no segments of its own (`bi_max_vecs` 0, `BIO_CLONED`, made by [`Bio::new_bvec`]):
+///   `bi_io_vec` and `bi_vcnt` are the segments of a BVEC iterator that hold its bytes, an array
+///   borrowed for `'data` with the pages it describes; its mode is [`Mode::Listed`].
+///
+/// The bio has `BIO_PAGE_PINNED` set if and only if it holds pinned pages; listed pages belong
+/// to memory borrowed for `'data`.
 pub struct Bio<'t, 'data, D: Direction, S: Storage = Pooled> {
     raw: NonNull<bindings::bio>,
     mode: Option<Mode>,
@@ -558,13 +583,77 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     }
 }
 
+impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
+    /// A bio for `target` starting at `sector` that takes the next `len` bytes of the BVEC
+    /// iterator `iter` (at most what is left) as the iterator holds them, without extracting
+    /// page by page (`bio_iov_bvec_set()`): the bio's segments are the iterator's segment array,
+    /// borrowed for `'data` with the pages it describes, which it lists and never releases. The
+    /// iterator advances past the bytes taken, which [`IovIter::revert`] can give back.
+    ///
+    /// `Ok(None)`, nothing done, if the iterator is not a BVEC one, `len` or the iterator is
+    /// empty, a segment to take is empty, or more than `u16::MAX` segments (more than a bio
+    /// counts) hold the bytes: the caller extracts instead. `ENOMEM` if no bio can be had.
+    ///
+    /// No segment can be added to such a bio ([`Bio::room`] is 0).
+    ///
+    /// Process context: may sleep (allocates from `fs_bio_set` with `GFP_KERNEL`).
+    pub fn new_bvec(
+        target: Target<'t>,
+        sector: u64,
+        iter: &mut IovIter<'data, D>,
+        len: usize,
+    ) -> Result<Option<Self>> {
+        might_sleep();
+        if iter.kind() != Kind::Bvec || len == 0 || iter.is_empty() {
+            return Ok(None);
+        }
+        // SAFETY: The disk is live (`Target` invariant); process context. No segments: the bio
+        // is to borrow the iterator's.
+        let raw = unsafe { shim::iovx_bio_alloc(target.disk, 0, is_write::<D>(), sector) };
+        let raw = NonNull::new(raw).ok_or(ENOMEM)?;
+        // SAFETY: A fresh bio, ours.
+        unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
+        // INVARIANT (until the segments are set): a fresh, empty bio, listed, of the operation of
+        // `D`; dropping it puts it.
+        let bio = Self {
+            raw,
+            mode: Some(Mode::Listed),
+            _p: PhantomData,
+        };
+        // A bio's size is a `u32`; an iterator holds at most `MAX_RW_COUNT` bytes.
+        let len = len.min(u32::MAX as usize);
+        // SAFETY: `raw` is a fresh bio without segments of its own (`bi_max_vecs` 0), ours; the
+        // iterator is initialised and, by its invariant, its segment array and the pages they
+        // describe stay valid (for writes if `D` is `Dest`) for `'data`, which the bio keeps.
+        let n = unsafe { shim::iovx_bio_bvec_set(raw.as_ptr(), iter.as_raw(), len) };
+        if n == 0 {
+            return Ok(None);
+        }
+        iter.note_advanced(n);
+        // SAFETY: `raw` is valid; its segments are now the iterator's.
+        let (pages, _) = unsafe { bio_pages(raw.as_ptr()) };
+        note_taken(Mode::Listed, pages, false);
+        // INVARIANT: A bio over the `bi_vcnt` segments of a BVEC iterator of direction `D` that
+        // hold its `n <= u32::MAX` bytes, an array borrowed (with its pages) for `'data`;
+        // `BIO_CLONED`, no segments of its own, listed.
+        Ok(Some(bio))
+    }
+}
+
 impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
     /// Page segments that can still be added.
     #[inline]
     pub fn room(&self) -> usize {
         // SAFETY: `raw` is a valid bio, owned by this value (type invariant).
         let b = unsafe { self.raw.as_ref() };
-        (b.bi_max_vecs - b.bi_vcnt) as usize
+        // A bio over an iterator's segments has none of its own: no room.
+        b.bi_max_vecs.saturating_sub(b.bi_vcnt) as usize
+    }
+
+    /// Segments in use: a run of pages that follow one another in memory makes one.
+    pub fn nr_segments(&self) -> usize {
+        // SAFETY: `raw` is a valid bio, owned by this value (type invariant).
+        unsafe { self.raw.as_ref().bi_vcnt as usize }
     }
 
     /// Bytes in the bio.
@@ -583,46 +672,49 @@ impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
     ///
     /// The batch has the bio's direction: a read bio takes only destination batches (memory that
     /// may be written), a write bio only source ones. Gives the batch back unchanged if it does
-    /// not fit ([`Bio::room`]) or if its mode differs from that of the batches already added
-    /// (a bio's pages are released one way: pinned and referenced pages never share a bio).
-    /// Any context.
+    /// not fit (more pages than [`Bio::room`], or a size past `u32::MAX`) or if its mode differs
+    /// from that of the batches already added (a bio's pages are released one way: pinned and
+    /// referenced pages never share a bio). A page that continues the last segment in memory
+    /// joins it; the others start segments of their own, so a batch may take fewer segments than
+    /// it has pages. Any context.
     #[inline(always)]
     pub fn add<'buf>(
         &mut self,
         batch: Batch<'data, 'buf, D>,
     ) -> core::result::Result<(), Batch<'data, 'buf, D>> {
         let mode = batch.mode();
-        if batch.nr_pages() > self.room() || self.mode.is_some_and(|m| m != mode) {
+        if batch.nr_pages() > self.room()
+            || self.mode.is_some_and(|m| m != mode)
+            || self.len() + batch.len() > u32::MAX as usize
+        {
             return Err(batch);
         }
         let (pages, offset, bytes, mode, _) = batch.into_raw();
-        let bio = self.raw.as_ptr();
-        for (i, slot) in pages.iter().enumerate() {
-            let start = if i == 0 { offset } else { 0 };
-            let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
-            // `__bio_add_page()`, inline: the page goes into a segment of its own, never merged
-            // into the previous one, so a page pinned twice (by two batches) sits in two
-            // segments and is unpinned twice. The bio is this value's, not a clone; the room
-            // check above keeps `bi_vcnt` below `bi_max_vecs`, the size of `bi_io_vec`; its size
-            // stays far below `u32::MAX` (at most `BIO_MAX_VECS` pages).
-            let len = (end - start) as u32;
-            // SAFETY: `bio` is valid and unsubmitted, with room for this segment (above); the
-            // page is held by the bio now and `start..end` lies within it.
-            unsafe {
-                let v = (*bio).bi_io_vec.add((*bio).bi_vcnt as usize);
-                (*v).bv_page = slot.page();
-                (*v).bv_len = len;
-                (*v).bv_offset = start as u32;
-                (*bio).bi_vcnt += 1;
-                (*bio).bi_iter.bi_size += len;
-            }
-        }
+        // The room check above keeps `bi_vcnt` within `bi_max_vecs`, the size of `bi_io_vec`, even
+        // if no page joins a segment; it also leaves a bio without segments of its own (over an
+        // iterator's) untouched: it has no room, so only an empty batch gets here, which adds
+        // nothing. At most `BIO_MAX_VECS` pages: the count fits.
+        // SAFETY: The bio is valid, unsubmitted and this value's, not a clone; `pages` holds the
+        // `nr_pages(offset, bytes)` valid pages of the batch (`PageSlot` is transparent over
+        // `struct page *`), and the size stays within `u32::MAX` (checked above). A page joins
+        // the last segment only as the next page of memory and `struct page` after it (the
+        // segment invariant), never a page the segment already holds.
+        unsafe {
+            shim::iovx_bio_add_pages(
+                self.raw.as_ptr(),
+                pages.as_mut_ptr().cast(),
+                pages.len() as u32,
+                offset,
+                bytes,
+            )
+        };
         if mode == Mode::Pinned && self.mode.is_none() {
             // SAFETY: `raw` is a valid bio owned by this value; it now holds pinned pages.
             unsafe { (*self.raw.as_ptr()).bi_flags |= 1 << bindings::BIO_PAGE_PINNED };
         }
-        // INVARIANT: The pages and their duty moved from the batch into the bio, one segment
-        // each; the batch had the bio's direction.
+        // INVARIANT: The pages and their duty moved from the batch into the bio, each page of
+        // the batch counted in one segment (holding the batch's one pin or reference for it);
+        // the batch had the bio's direction and the bio's mode.
         self.mode = Some(mode);
         Ok(())
     }
@@ -687,7 +779,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
 ///
 /// # Safety
 ///
-/// `bio` is a bio made by [`Bio::new`] whose pages (one per segment) are pinned if
+/// `bio` is a bio of a [`Bio`] whose pages (as [`Bio`]'s invariants describe them) are pinned if
 /// `BIO_PAGE_PINNED` is set, referenced if `referenced` (never both) and listed otherwise; they
 /// are released here exactly once, and the bio is put once. With `read`, pinned or referenced
 /// pages that are not dirty (not dirtied before the I/O, or cleaned since) are dirtied by a

@@ -42,7 +42,7 @@ use super::bio::{
     INLINE_VECS,
 };
 use super::extract::UserPages;
-use super::iov::{Dest, Direction, IovIter, Source};
+use super::iov::{Dest, Direction, IovIter, Kind, Source};
 use super::pages::{Batch, PageSlot};
 use super::shim;
 use super::task::might_sleep;
@@ -137,6 +137,33 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
     }
 }
 
+/// The next `len` bytes of a BVEC iterator in one bio over the iterator's own segments
+/// ([`Bio::new_bvec`], as the kernel's direct I/O takes io_uring's registered buffers), if they
+/// are all there and make whole `lbs`-byte blocks. Otherwise `None`, with nothing done (the
+/// iterator reverted), for the caller to extract page by page, which reports what is wrong.
+#[inline]
+fn bvec_bio<'t, 'data, D: Direction>(
+    target: Target<'t>,
+    iter: &mut IovIter<'data, D>,
+    sector: u64,
+    len: usize,
+    lbs: NonZeroUsize,
+) -> Result<Option<Bio<'t, 'data, D>>> {
+    if iter.kind() != Kind::Bvec {
+        return Ok(None);
+    }
+    let Some(bio) = Bio::new_bvec(target, sector, iter, len)? else {
+        return Ok(None);
+    };
+    let n = bio.len();
+    if n == len && n % lbs == 0 {
+        return Ok(Some(bio));
+    }
+    drop(bio);
+    let _ = iter.revert(n);
+    Ok(None)
+}
+
 /// Transfers the next `len` bytes of `iter` to or from `target` at `sector` in one bio kept in
 /// `slot`, and waits for it: the synchronous path for transfers that fit in [`INLINE_VECS`]
 /// pages, with nothing allocated. Returns the bytes, or the bio's error, or the extraction
@@ -195,6 +222,12 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
 ) -> Result<Option<usize>> {
     target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let lbs = target.block_size();
+    if let Some(bio) = bvec_bio(target, iter, sector, len, lbs)? {
+        // SAFETY: The caller keeps the iterator's memory, segment array included, valid until
+        // `done` has heard of the bio.
+        unsafe { bio.submit_unchecked(done.clone()) };
+        return Ok(Some(len));
+    }
     let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
     let bio = Bio::<D>::new(target, sector, nr_vecs)?;
     let Some(bio) = with_slots(len, |slots| fill_whole(bio, iter, len, lbs, slots, how))? else {
@@ -238,6 +271,13 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
     // The range lies within the disk, so the sectors below do not overflow and no bio is
     // submitted past the end.
     target.check_range(sector, len, !D::WRITES_MEMORY)?;
+    // A BVEC iterator's segments go into one bio as they are.
+    if let Some(bio) = bvec_bio(target, iter, sector, len, target.block_size())? {
+        // SAFETY: The caller keeps the iterator's memory, segment array included, valid until
+        // `done` has heard of every bio.
+        unsafe { bio.submit_unchecked(done.clone()) };
+        return Ok(len);
+    }
     // The page array is on the stack and starts empty (`with_slots()`).
     with_slots(len, |slots| {
         let lbs = target.block_size();

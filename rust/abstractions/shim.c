@@ -181,10 +181,20 @@ static void iovx_folio_set_dirty(struct folio *folio)
 }
 
 /*
- * The bios of bio.rs hold one page per segment, one pin each, so their folios are found by
- * walking the segments, which is cheaper than bio_for_each_folio_all() (made for multi-page
- * segments): a run of segments in one folio is one folio to dirty and that many pins to drop.
+ * A segment of a bio of bio.rs covers a physically contiguous run of pages (bio.rs's # Invariants
+ * of Bio): the pages of one folio, or of adjacent folios, as bio_iov_add_folio() makes them.
+ * Each page of each segment holds one pin (BIO_PAGE_PINNED) or one reference of the bio, so a
+ * folio holds as many as the pages of it that the segments cover, counted once per segment: a
+ * page in two segments (two iovecs in one page) holds two. The walks below go folio by folio
+ * (bio_for_each_folio_all()), a run of pieces in one folio being one folio to dirty and that
+ * many pins to drop, as __bio_release_pages() does.
  */
+
+/* Pages of fi.folio that the piece covers: the pins or references the bio holds for it. */
+static inline unsigned long iovx_fi_pages(const struct folio_iter *fi)
+{
+	return (fi->offset + fi->length - 1) / PAGE_SIZE - fi->offset / PAGE_SIZE + 1;
+}
 
 /*
  * bio_set_pages_dirty(), skipping folios that are dirty already: most I/O buffers are, and
@@ -193,15 +203,51 @@ static void iovx_folio_set_dirty(struct folio *folio)
  */
 void iovx_bio_set_pages_dirty(struct bio *bio)
 {
-	struct folio *folio, *prev = NULL;
-	unsigned short i;
+	struct folio *prev = NULL;
+	struct folio_iter fi;
 
-	for (i = 0; i < bio->bi_vcnt; i++) {
-		folio = page_folio(bio->bi_io_vec[i].bv_page);
-		if (folio != prev)
-			iovx_folio_set_dirty(folio);
-		prev = folio;
+	bio_for_each_folio_all(fi, bio) {
+		if (fi.folio != prev)
+			iovx_folio_set_dirty(fi.folio);
+		prev = fi.folio;
 	}
+}
+
+/* Drops @n pins (@pinned) or references of @folio, dirtying it first if @mark_dirty. */
+static inline void iovx_folio_release(struct folio *folio, unsigned long n, bool pinned,
+				      bool mark_dirty)
+{
+	if (mark_dirty)
+		iovx_folio_set_dirty(folio);
+	if (pinned)
+		unpin_user_folio(folio, n);
+	else
+		folio_put_refs(folio, n);
+}
+
+/*
+ * Releases every page of a bio of bio.rs folio by folio: unpin_user_folio(folio, n) for pinned
+ * pages, folio_put_refs(folio, n) for referenced ones, where n is the pages of the folio that
+ * the segments cover. A folio is dropped only once the walk has left it, and a later segment
+ * that comes back to it holds pins of its own, so no folio is touched after its last pin.
+ */
+static void iovx_bio_release_folios(struct bio *bio, bool pinned, bool mark_dirty)
+{
+	struct folio *folio = NULL;
+	unsigned long n = 0;
+	struct folio_iter fi;
+
+	bio_for_each_folio_all(fi, bio) {
+		if (fi.folio != folio) {
+			if (folio)
+				iovx_folio_release(folio, n, pinned, mark_dirty);
+			folio = fi.folio;
+			n = 0;
+		}
+		n += iovx_fi_pages(&fi);
+	}
+	if (folio)
+		iovx_folio_release(folio, n, pinned, mark_dirty);
 }
 
 /*
@@ -214,43 +260,17 @@ void iovx_bio_set_pages_dirty(struct bio *bio)
  */
 void iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
 {
-	unsigned short i, n = bio->bi_vcnt;
-	struct folio *folio, *next;
-	unsigned long pins = 1;
-
-	if (!n)
-		return;
-	folio = page_folio(bio->bi_io_vec[0].bv_page);
-	for (i = 1; i <= n; i++) {
-		next = i < n ? page_folio(bio->bi_io_vec[i].bv_page) : NULL;
-		if (next == folio) {
-			pins++;
-			continue;
-		}
-		if (mark_dirty)
-			iovx_folio_set_dirty(folio);
-		unpin_user_folio(folio, pins);
-		folio = next;
-		pins = 1;
-	}
+	iovx_bio_release_folios(bio, true, mark_dirty);
 }
 
 /*
- * The pages of a read bio of bio.rs that holds page references (the legacy FOLL_GET mode, one
- * reference per segment): put, after dirtying the folios that are clean if @mark_dirty.
- * Process context when @mark_dirty (folio locks); any context otherwise.
+ * The pages of a bio of bio.rs that holds page references (the legacy FOLL_GET mode, one
+ * reference per page of each segment): put per folio, after dirtying the folios that are clean
+ * if @mark_dirty. Process context when @mark_dirty (folio locks); any context otherwise.
  */
 void iovx_bio_put_pages(struct bio *bio, bool mark_dirty)
 {
-	unsigned short i;
-
-	for (i = 0; i < bio->bi_vcnt; i++) {
-		struct page *page = bio->bi_io_vec[i].bv_page;
-
-		if (mark_dirty)
-			iovx_folio_set_dirty(page_folio(page));
-		put_page(page);
-	}
+	iovx_bio_release_folios(bio, false, mark_dirty);
 }
 
 /*
@@ -294,16 +314,15 @@ static void iovx_redirty_fn(struct work_struct *work)
 
 unsigned int iovx_bio_check_pages_dirty(struct bio *bio)
 {
-	struct folio *folio, *prev = NULL;
+	struct folio *prev = NULL;
 	unsigned int clean = 0;
+	struct folio_iter fi;
 	unsigned long flags;
-	unsigned short i;
 
-	for (i = 0; i < bio->bi_vcnt; i++) {
-		folio = page_folio(bio->bi_io_vec[i].bv_page);
-		if (folio != prev && !folio_test_dirty(folio))
+	bio_for_each_folio_all(fi, bio) {
+		if (fi.folio != prev && !folio_test_dirty(fi.folio))
 			clean++;
-		prev = folio;
+		prev = fi.folio;
 	}
 	if (!clean) {
 		iovx_bio_release_any(bio, false);
@@ -989,4 +1008,114 @@ u32 iovx_rq_op(struct request *rq)
 bool iovx_blk_open_write(unsigned int mode)
 {
 	return (__force blk_mode_t)mode & BLK_OPEN_WRITE;
+}
+
+/*
+ * Segments of the bios of bio.rs: pages added as runs (bio_iov_add_folio()), the segments of a
+ * BVEC iterator taken as they are (bio_iov_bvec_set()), and the pages a bio holds.
+ */
+
+/*
+ * Whether @page, from its first byte on, continues the segment @bv: @bv ends at the end of a
+ * page and @page is the next page of memory, physically and as a struct page (so that
+ * bio_for_each_folio_all() and folio_page_idx() walk the run), in the same pgmap for device
+ * memory. As bvec_try_merge_page(), never across pages under KMSAN. A page already in @bv is
+ * never its next page, so a page taken twice stays in two segments.
+ */
+static inline bool iovx_bvec_continues(const struct bio_vec *bv, struct page *page)
+{
+	size_t end = bv->bv_offset + bv->bv_len;
+	struct page *last;
+
+	if (IS_ENABLED(CONFIG_KMSAN) || (end & ~PAGE_MASK))
+		return false;
+	last = bv->bv_page + (end / PAGE_SIZE - 1);
+	return last + 1 == page && page_to_pfn(last) + 1 == page_to_pfn(page) &&
+	       zone_device_pages_have_same_pgmap(bv->bv_page, page);
+}
+
+/*
+ * Adds the @n pages of a batch, byte @off of the first page to byte @off + @len of the run, to
+ * @bio, which has room for @n more segments and whose size stays within U32_MAX: a page that
+ * continues the last segment joins it, any other starts a segment of its own.
+ */
+void iovx_bio_add_pages(struct bio *bio, struct page **pages, unsigned int n, size_t off,
+			size_t len)
+{
+	struct bio_vec *bv = bio->bi_vcnt ? &bio->bi_io_vec[bio->bi_vcnt - 1] : NULL;
+	unsigned int i;
+
+	for (i = 0; i < n && len; i++) {
+		unsigned int plen = min_t(size_t, len, PAGE_SIZE - off);
+
+		if (bv && !off && iovx_bvec_continues(bv, pages[i])) {
+			bv->bv_len += plen;
+		} else {
+			bv = &bio->bi_io_vec[bio->bi_vcnt++];
+			bvec_set_page(bv, pages[i], plen, off);
+		}
+		bio->bi_iter.bi_size += plen;
+		len -= plen;
+		off = 0;
+	}
+}
+
+/* Pages a segment touches (0 for an empty one). */
+static inline unsigned long iovx_bvec_pages(const struct bio_vec *bv)
+{
+	if (!bv->bv_len)
+		return 0;
+	return (bv->bv_offset + bv->bv_len - 1) / PAGE_SIZE - bv->bv_offset / PAGE_SIZE + 1;
+}
+
+/*
+ * The pages of a bio of bio.rs, counted once per segment that touches them: for a bio of pinned
+ * or referenced pages, the pins or references it holds; for one over a BVEC iterator's
+ * segments, the pages of those segments. bi_io_vec and bi_vcnt are not changed by the I/O.
+ */
+unsigned long iovx_bio_nr_pages(struct bio *bio)
+{
+	unsigned long n = 0;
+	unsigned short i;
+
+	for (i = 0; i < bio->bi_vcnt; i++)
+		n += iovx_bvec_pages(&bio->bi_io_vec[i]);
+	return n;
+}
+
+/*
+ * bio_iov_bvec_set() for a bio of bio.rs allocated without segments of its own
+ * (bi_max_vecs 0): the bio takes the next @len bytes (at most what is left) of the BVEC
+ * iterator @iter, borrowing its segment array as it is (BIO_CLONED: the array is neither
+ * merged into nor freed), with bi_vcnt the segments that hold those bytes; the iterator
+ * advances past them. Returns the bytes taken, or 0 with nothing done if @len is 0, the bio
+ * has segments of its own or data, a segment to take is empty, or more segments than bi_vcnt
+ * can count would be needed.
+ */
+size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len)
+{
+	const struct bio_vec *bv = iter->bvec;
+	size_t skip = iter->iov_offset, left;
+	unsigned long segs = 0;
+
+	len = min(len, iov_iter_count(iter));
+	if (!len || len > UINT_MAX || bio->bi_max_vecs || bio->bi_vcnt || bio->bi_iter.bi_size ||
+	    !iov_iter_is_bvec(iter))
+		return 0;
+	for (left = len; left; segs++) {
+		size_t n;
+
+		if (segs >= USHRT_MAX || segs >= iter->nr_segs || bv[segs].bv_len <= skip)
+			return 0;
+		n = min_t(size_t, left, bv[segs].bv_len - skip);
+		left -= n;
+		skip = 0;
+	}
+	bio->bi_io_vec = (struct bio_vec *)bv;
+	bio->bi_vcnt = segs;
+	bio->bi_iter.bi_bvec_done = iter->iov_offset;
+	bio->bi_iter.bi_size = len;
+	bio_set_flag(bio, BIO_CLONED);
+	iov_iter_advance(iter, len);
+	return len;
 }

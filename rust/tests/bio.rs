@@ -13,12 +13,18 @@ use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
 use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin, UserMm};
-use crate::abstractions::iov::{Dest, IovIter, Kvec, Source};
+use crate::abstractions::iov::{Bvec, Dest, Direction, IovIter, Kvec, Source};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::abstractions::pages::PageSlot;
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
-use kernel::{c_str, page::PAGE_SIZE, prelude::*, sync::Arc, uaccess::UserSlice};
+use kernel::{
+    c_str,
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+    sync::Arc,
+    uaccess::UserSlice,
+};
 
 pub(super) fn byte_at(pos: u64) -> u8 {
     (pos as u8).wrapping_mul(13) ^ (pos >> 9) as u8
@@ -711,6 +717,98 @@ fn hostile_sector_refused(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// BVEC segments over four pages, the first from 512 bytes in, the last to 512 bytes before
+/// its end.
+fn bvec_segs<'a, D: Direction>(
+    pages: &'a mut [Page; 4],
+    mk: impl Fn(&'a mut Page, usize, usize) -> Result<Bvec<'a, D>>,
+) -> Result<[Bvec<'a, D>; 4]> {
+    let [p0, p1, p2, p3] = pages;
+    Ok([
+        mk(p0, 512, PAGE_SIZE - 512)?,
+        mk(p1, 0, PAGE_SIZE)?,
+        mk(p2, 0, PAGE_SIZE)?,
+        mk(p3, 0, PAGE_SIZE - 512)?,
+    ])
+}
+
+/// A BVEC iterator goes into one bio over its own segments, without extraction page by page
+/// (`bio_iov_bvec_set()`): the bio has the iterator's four segments and no room for more, the
+/// iterator advances past the bytes and can be reverted; a read through `submit_iter_wait`
+/// brings the disk's bytes in one bio and a write carries them back; the pages are listed, none
+/// pinned, and a length off the block size is refused as before (`EINVAL`, nothing submitted).
+fn bvec_iter_one_bio(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let mut pages = [
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+    ];
+    let len = 4 * PAGE_SIZE - 1024;
+    let before = COUNTERS.snapshot();
+    let requests = disk.driver().requests.load(Relaxed);
+    {
+        let mut segs = bvec_segs(&mut pages, Bvec::<Dest>::new)?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let Some(bio) = Bio::new_bvec(disk.target(), 16, &mut it, len)? else {
+            kunit_assert!(t, false, "the segments were not taken");
+            return Ok(());
+        };
+        kunit_assert_eq!(t, (bio.nr_segments(), bio.len(), bio.room()), (4, len, 0));
+        kunit_assert!(t, it.is_empty());
+        drop(bio);
+        kunit_assert!(t, it.revert(len).is_ok());
+        kunit_assert_eq!(t, it.len(), len);
+        let done = submit_iter_wait(disk.target(), &mut it, 16, len)?;
+        kunit_assert_eq!(t, (done.bytes, done.bios), (len, 1));
+    }
+    {
+        let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        kunit_assert_eq!(t, it.copy_from_iter(&mut back), len);
+        kunit_assert!(
+            t,
+            back.iter()
+                .enumerate()
+                .all(|(i, b)| *b == byte_at(16 * 512 + i as u64)),
+            "the read did not bring the disk's bytes"
+        );
+    }
+    {
+        let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let done = submit_iter_wait(disk.target(), &mut it, 16, len)?;
+        kunit_assert_eq!(t, (done.bytes, done.bios), (len, 1));
+        kunit_assert!(
+            t,
+            !disk.driver().mismatch.load(Relaxed),
+            "the disk saw other bytes"
+        );
+    }
+    {
+        let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let n = disk.driver().requests.load(Relaxed);
+        kunit_assert_eq!(
+            t,
+            submit_iter_wait(disk.target(), &mut it, 16, len - 100).err(),
+            Some(EINVAL)
+        );
+        kunit_assert_eq!(t, disk.driver().requests.load(Relaxed), n);
+    }
+    kunit_assert!(t, disk.driver().requests.load(Relaxed) > requests);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "listed {:?}",
+        (d.pinned, d.listed, d.unlisted)
+    );
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
@@ -726,5 +824,6 @@ kunit_suite!(
         bio_refuses_wrong_batches,
         same_page_twice_in_one_bio,
         inline_bio,
+        bvec_iter_one_bio,
     ]
 );

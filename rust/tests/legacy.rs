@@ -15,10 +15,10 @@
 use super::bio::{byte_at, test_disk, test_disk_delayed};
 use crate::abstractions::bio::{flush_redirty, Bio};
 use crate::abstractions::counters::COUNTERS;
-use crate::abstractions::direct_io::{submit_iter_wait_as, AsyncWaiter};
+use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_as, AsyncWaiter};
 use crate::abstractions::extract::UserPages;
 use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin, UserMm};
-use crate::abstractions::iov::{Dest, IovIter, Source};
+use crate::abstractions::iov::{Dest, IovIter, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Failure, Test};
 use crate::abstractions::pages::{drain_lru, foll_pin_acquired, Mode, PageSlot, PIN_BIAS};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
@@ -403,4 +403,245 @@ fn thp_pin_counts(t: &Test) -> CaseResult {
     Ok(())
 }
 
-kunit_suite!(iovx_thp, [thp_pin_counts]);
+/// Writes `pattern(.., seed)` over bytes `from..to` of the user memory at `base`.
+fn write_pattern(base: usize, from: usize, to: usize, seed: u8) -> Result {
+    let mut data = KVec::with_capacity(to - from, GFP_KERNEL)?;
+    for i in from..to {
+        data.push(pattern(i, seed), GFP_KERNEL)?;
+    }
+    UserSlice::new(base + from, to - from)
+        .writer()
+        .write_slice(&data)
+}
+
+/// Two transparent huge pages, mapped and faulted in by a write: the address of the first, or
+/// `None` (the case skipped) if huge pages do not back them.
+fn two_thps(t: &Test, seed: u8) -> Result<Option<usize>> {
+    let map = t.vm_mmap(3 * HPAGE, true, true)?;
+    let huge = (map + HPAGE - 1) & !(HPAGE - 1);
+    write_pattern(huge, 0, PAGE_SIZE, seed)?;
+    write_pattern(huge, HPAGE, HPAGE + PAGE_SIZE, seed)?;
+    drain_lru();
+    let mm = UserMm::current()?;
+    for h in [huge, huge + HPAGE] {
+        let mut one = slots::<1>();
+        let probe = get_user_pages::<Source>(&mm, h, PAGE_SIZE, &mut one)?;
+        if probe.pages().any(|p| p.folio_order() != 9) {
+            t.skip(c_str!("the range is not backed by transparent huge pages"));
+            return Ok(None);
+        }
+    }
+    Ok(Some(huge))
+}
+
+/// The folios of the two huge pages at `huge`, held (one reference each) for inspection.
+fn thp_heads<'a>(
+    mm: &UserMm,
+    huge: usize,
+    s: &'a mut [PageSlot; 2],
+) -> Result<[crate::abstractions::pages::Batch<'static, 'a, Source>; 2]> {
+    let (a, b) = s.split_at_mut(1);
+    Ok([
+        get_user_pages::<Source>(mm, huge, PAGE_SIZE, a)?,
+        get_user_pages::<Source>(mm, huge + HPAGE, PAGE_SIZE, b)?,
+    ])
+}
+
+/// Bio segments over the pages of large folios: the pages of one huge page make one segment, a
+/// range that straddles two makes at most two (one if they follow one another in memory), a
+/// page taken twice (two iovecs in one page) sits in two segments. Each folio's `_pincount`
+/// holds one pin per page of each segment while the bio holds them, and dropping the bio gives
+/// back every pin and reference (`unpin_user_folio(folio, n)` per folio). Referenced pages
+/// (`folio_put_refs()`) likewise, without touching `_pincount`.
+fn thp_bio_segments(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let Some(huge) = two_thps(t, 3)? else {
+        return Ok(());
+    };
+    let mm = UserMm::current()?;
+    let mut hs = slots::<2>();
+    let [ha, hb] = thp_heads(&mm, huge, &mut hs)?;
+    let (Some(a), Some(b)) = (ha.pages().next(), hb.pages().next()) else {
+        kunit_assert!(t, false, "no page");
+        return Ok(());
+    };
+    let (ref_a, ref_b) = (a.ref_count(), b.ref_count());
+    kunit_assert_eq!(
+        t,
+        (a.folio_pincount(), b.folio_pincount()),
+        (Some(0), Some(0))
+    );
+    let before = COUNTERS.snapshot();
+    let mut s = slots::<32>();
+
+    // 16 pages from 512 bytes into a page of the first huge page: 17 pages, one segment.
+    let mut it = IovIter::<Dest>::ubuf(huge + 3 * PAGE_SIZE + 512, 16 * PAGE_SIZE)?;
+    let batch = it.extract(&mut s, usize::MAX)?;
+    kunit_assert_eq!(t, batch.nr_pages(), 17);
+    let mut bio = Bio::<Dest>::new(disk.target(), 0, 32)?;
+    kunit_assert!(t, bio.add(batch).is_ok(), "refused");
+    kunit_assert_eq!(t, (bio.nr_segments(), bio.len()), (1, 16 * PAGE_SIZE));
+    kunit_assert_eq!(t, a.folio_pincount(), Some(17));
+    kunit_assert_eq!(t, a.ref_count(), ref_a + 17);
+    drop(bio);
+    kunit_assert_eq!(t, (a.folio_pincount(), a.ref_count()), (Some(0), ref_a));
+
+    // Across the end of the first huge page: 8 pages of it (1 KiB of the first), 9 of the next.
+    let start = huge + HPAGE - 8 * PAGE_SIZE + 3072;
+    let mut it = IovIter::<Dest>::ubuf(start, 16 * PAGE_SIZE)?;
+    let batch = it.extract(&mut s, usize::MAX)?;
+    let mut bio = Bio::<Dest>::new(disk.target(), 0, 32)?;
+    kunit_assert!(t, bio.add(batch).is_ok(), "refused");
+    kunit_assert!(
+        t,
+        (1..=2).contains(&bio.nr_segments()),
+        "{} segments",
+        bio.nr_segments()
+    );
+    kunit_assert_eq!(
+        t,
+        (a.folio_pincount(), b.folio_pincount()),
+        (Some(8), Some(9))
+    );
+    drop(bio);
+    kunit_assert_eq!(
+        t,
+        (a.folio_pincount(), b.folio_pincount()),
+        (Some(0), Some(0))
+    );
+    kunit_assert_eq!(t, (a.ref_count(), b.ref_count()), (ref_a, ref_b));
+
+    // Two iovecs in one page, the second running on for four more pages: the page is pinned
+    // twice and sits in two segments; the second segment's five pages are one run.
+    let segs = [
+        UserVec::new(huge + 5 * PAGE_SIZE, 2048),
+        UserVec::new(huge + 5 * PAGE_SIZE + 2048, 2048 + 4 * PAGE_SIZE),
+    ];
+    let mut it = IovIter::<Dest>::iovec(&segs)?;
+    let mut bio = Bio::<Dest>::new(disk.target(), 0, 32)?;
+    for _ in 0..2 {
+        let batch = it.extract(&mut s, usize::MAX)?;
+        kunit_assert!(t, bio.add(batch).is_ok(), "refused");
+    }
+    kunit_assert_eq!(t, (bio.nr_segments(), bio.len()), (2, 5 * PAGE_SIZE));
+    kunit_assert_eq!(t, a.folio_pincount(), Some(6));
+    drop(bio);
+    kunit_assert_eq!(t, (a.folio_pincount(), a.ref_count()), (Some(0), ref_a));
+
+    // Referenced pages (the legacy mode): one segment, one reference per page, put per folio.
+    let pins = foll_pin_acquired();
+    let mut it = IovIter::<Dest>::ubuf(huge + HPAGE + 40 * PAGE_SIZE, 12 * PAGE_SIZE)?;
+    let batch = it.extract_as(&mut s, usize::MAX, UserPages::Reference)?;
+    let mut bio = Bio::<Dest>::new(disk.target(), 0, 32)?;
+    kunit_assert!(t, bio.add(batch).is_ok(), "refused");
+    kunit_assert_eq!(t, bio.nr_segments(), 1);
+    kunit_assert_eq!(
+        t,
+        (b.folio_pincount(), b.ref_count()),
+        (Some(0), ref_b + 12)
+    );
+    drop(bio);
+    kunit_assert_eq!(t, b.ref_count(), ref_b);
+    kunit_assert_eq!(t, foll_pin_acquired(), pins);
+
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned), (17 + 17 + 6, 17 + 17 + 6));
+    kunit_assert_eq!(t, (d.referenced, d.unreferenced), (12, 12));
+    Ok(())
+}
+
+/// Reads and writes through the direct-I/O path (`submit_iter_wait`) into and from huge pages:
+/// a read that starts at a misaligned offset inside one huge page and ends inside the next
+/// brings the disk's bytes, byte for byte, leaves the bytes around it alone, dirties both
+/// folios and gives back every pin; a write from the same range carries the user's bytes. One
+/// more read goes asynchronously (pages dirtied before the I/O and checked after it).
+fn thp_direct_io(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let Some(huge) = two_thps(t, 5)? else {
+        return Ok(());
+    };
+    let mm = UserMm::current()?;
+    let mut hs = slots::<2>();
+    let [ha, hb] = thp_heads(&mm, huge, &mut hs)?;
+    let (Some(a), Some(b)) = (ha.pages().next(), hb.pages().next()) else {
+        kunit_assert!(t, false, "no page");
+        return Ok(());
+    };
+    let (ref_a, ref_b) = (a.ref_count(), b.ref_count());
+    // 512 bytes into the last 50 pages of the first huge page, 150 pages long.
+    let off = HPAGE - 50 * PAGE_SIZE + 512;
+    let len = 150 * PAGE_SIZE;
+    // The bytes read and two pages either side.
+    let (lo, hi) = (off - 2 * PAGE_SIZE - 512, off + len + 2 * PAGE_SIZE);
+    write_pattern(huge, lo, hi, 5)?;
+    a.test_clear_dirty();
+    b.test_clear_dirty();
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::ubuf(huge + off, len)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 16, len)?;
+    kunit_assert_eq!(t, done.bytes, len);
+    kunit_assert!(
+        t,
+        a.is_dirty() && b.is_dirty(),
+        "a folio the read filled is clean"
+    );
+    kunit_assert_eq!(
+        t,
+        (a.folio_pincount(), b.folio_pincount()),
+        (Some(0), Some(0))
+    );
+    kunit_assert_eq!(t, (a.ref_count(), b.ref_count()), (ref_a, ref_b));
+    let mut back = KVec::from_elem(0u8, hi - lo, GFP_KERNEL)?;
+    UserSlice::new(huge + lo, hi - lo)
+        .reader()
+        .read_slice(&mut back)?;
+    for (i, c) in (lo..).zip(back.iter()) {
+        let want = if (off..off + len).contains(&i) {
+            byte_at(16 * 512 + (i - off) as u64)
+        } else {
+            pattern(i, 5)
+        };
+        if *c != want {
+            kunit_assert!(t, false, "byte {} is {:#x}, not {:#x}", i, c, want);
+            break;
+        }
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (151, 151, 151));
+
+    // The write back from the same bytes: the disk sees its own pattern.
+    let mut it = IovIter::<Source>::ubuf(huge + off, len)?;
+    let done = submit_iter_wait(disk.target(), &mut it, 16, len)?;
+    kunit_assert_eq!(t, done.bytes, len);
+    kunit_assert!(
+        t,
+        !disk.driver().mismatch.load(Relaxed),
+        "the disk saw other bytes"
+    );
+    kunit_assert_eq!(
+        t,
+        (a.folio_pincount(), b.folio_pincount()),
+        (Some(0), Some(0))
+    );
+
+    // An asynchronous read of 64 pages of the second huge page: one segment, dirtied before
+    // the I/O, released at completion.
+    b.test_clear_dirty();
+    let w = Arc::pin_init(AsyncWaiter::new(), GFP_KERNEL)?;
+    let mut s = slots::<64>();
+    let batch = pin_user_pages::<Dest>(&mm, huge + HPAGE, 64 * PAGE_SIZE, Pin::ShortTerm, &mut s)?;
+    let mut bio = Bio::<Dest>::new(disk.target(), 0, 64)?;
+    kunit_assert!(t, bio.add(batch).is_ok(), "refused");
+    kunit_assert_eq!(t, bio.nr_segments(), 1);
+    bio.submit(w.clone());
+    let done = w.wait()?;
+    kunit_assert_eq!(t, done.bytes, 64 * PAGE_SIZE);
+    flush_redirty();
+    kunit_assert!(t, b.is_dirty(), "the folio the read filled is clean");
+    kunit_assert_eq!(t, (b.folio_pincount(), b.ref_count()), (Some(0), ref_b));
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned), (151 + 151 + 64, 151 + 151 + 64));
+    Ok(())
+}
+
+kunit_suite!(iovx_thp, [thp_pin_counts, thp_bio_segments, thp_direct_io]);
