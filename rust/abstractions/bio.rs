@@ -36,7 +36,7 @@
 //! completion, with `bio_check_pages_dirty()`'s semantics: a folio cleaned while the read was in
 //! flight (writeback of a shared file mapping) is dirtied again by a worker, which then releases
 //! the pages ([`flush_redirty`]; counted in `redirtied`), otherwise they are released in the
-//! completion context. Pinned pages of a write are unpinned through `__bio_release_pages()`,
+//! completion context. Pinned pages of a write are unpinned as `__bio_release_pages()` does,
 //! referenced ones put, listed pages need nothing. A bio dropped without being submitted releases
 //! its pages the same way.
 //!
@@ -145,7 +145,7 @@ impl Finished {
     /// its bios, and is taken back once.
     pub(crate) unsafe fn from_raw(bio: *mut bindings::bio) -> Self {
         // SAFETY: By the safety requirements the bio is valid and finished.
-        let (_, pinned) = unsafe { bio_pages(bio) };
+        let pinned = unsafe { bio_pinned(bio) };
         // SAFETY: As above; `into_raw` left the mode in `bi_private`.
         let (read, referenced) = unsafe { ((*bio).bi_opf & 1 == 0, !(*bio).bi_private.is_null()) };
         // INVARIANT: A read into pinned or referenced pages of such a completion was not dirtied
@@ -180,22 +180,26 @@ impl Drop for Finished {
 #[inline]
 unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, referenced: bool) {
     // SAFETY: `bio` is valid until let go below.
-    let (pages, pinned) = unsafe { bio_pages(bio) };
-    // SAFETY: Unpins every page once per segment that holds it (`BIO_PAGE_PINNED`), or puts it
-    // as many times (`referenced`), folio by folio, after dirtying those of a read that are clean (leaving dirty folios
-    // unlocked); listed pages need nothing. Then the bio is let go once, as it was made.
-    unsafe {
-        if pinned {
-            shim::iovx_bio_release_pages(bio, dirty);
+    let pinned = unsafe { bio_pinned(bio) };
+    // SAFETY: Unpins every page once per segment that covers it (`BIO_PAGE_PINNED`), or puts it
+    // as many times (`referenced`), folio by folio, after dirtying the folios of a read that are
+    // clean (leaving dirty folios unlocked); listed pages need nothing and are only counted. The
+    // walks return the pages. Then the bio is let go once, as it was made.
+    let pages = unsafe {
+        let pages = if pinned {
+            shim::iovx_bio_release_pages(bio, dirty)
         } else if referenced {
-            shim::iovx_bio_put_pages(bio, dirty);
-        }
+            shim::iovx_bio_put_pages(bio, dirty)
+        } else {
+            shim::iovx_bio_nr_pages(bio)
+        } as usize;
         if pooled {
             bindings::bio_put(bio);
         } else {
             bindings::bio_uninit(bio);
         }
-    }
+        pages
+    };
     if pinned {
         note_released(Mode::Pinned, pages, dirty);
     } else if referenced {
@@ -205,21 +209,15 @@ unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, refere
     }
 }
 
-/// The pages of a bio of a [`Bio`], counted once per segment that covers them (the pins or
-/// references it holds, for pinned or referenced pages), and whether they are pinned.
+/// Whether the pages of a bio of a [`Bio`] are pinned (`BIO_PAGE_PINNED`).
 ///
 /// # Safety
 ///
-/// `bio` is valid; its segments (`bi_io_vec`, `bi_vcnt`, which the I/O does not change) are
-/// valid.
-unsafe fn bio_pages(bio: *mut bindings::bio) -> (usize, bool) {
+/// `bio` is valid.
+#[inline]
+unsafe fn bio_pinned(bio: *mut bindings::bio) -> bool {
     // SAFETY: By the safety requirements.
-    unsafe {
-        (
-            shim::iovx_bio_nr_pages(bio) as usize,
-            (*bio).bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0,
-        )
-    }
+    unsafe { (*bio).bi_flags & (1 << bindings::BIO_PAGE_PINNED) != 0 }
 }
 
 /// How a bio in flight reaches its [`Completion`]: the bio carries one of these in `bi_private`.
@@ -630,8 +628,8 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
             return Ok(None);
         }
         iter.note_advanced(n);
-        // SAFETY: `raw` is valid; its segments are now the iterator's.
-        let (pages, _) = unsafe { bio_pages(raw.as_ptr()) };
+        // SAFETY: `raw` is valid; its segments are now the iterator's, valid for `'data`.
+        let pages = unsafe { shim::iovx_bio_nr_pages(raw.as_ptr()) } as usize;
         note_taken(Mode::Listed, pages, false);
         // INVARIANT: A bio over the `bi_vcnt` segments of a BVEC iterator of direction `D` that
         // hold its `n <= u32::MAX` bytes, an array borrowed (with its pages) for `'data`;
@@ -788,7 +786,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
 /// counted in `redirtied`).
 unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirtied: bool) {
     // SAFETY: `bio` is valid until put below.
-    let (pages, pinned) = unsafe { bio_pages(bio) };
+    let pinned = unsafe { bio_pinned(bio) };
     let mode = if pinned {
         Mode::Pinned
     } else if referenced {
@@ -797,38 +795,43 @@ unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirt
         Mode::Listed
     };
     if mode == Mode::Listed {
+        // SAFETY: Listed pages need nothing (they are counted); the bio's segments are valid
+        // until it is put, once.
+        let pages = unsafe {
+            let pages = shim::iovx_bio_nr_pages(bio) as usize;
+            bindings::bio_put(bio);
+            pages
+        };
         if pages > 0 {
             note_released(Mode::Listed, pages, false);
         }
-        // SAFETY: Listed pages need nothing; the bio is put once.
-        unsafe { bindings::bio_put(bio) };
     } else if read {
+        let mut pages = 0;
         // SAFETY: A read bio with pinned or referenced pages (`BIO_PAGE_PINNED` tells which)
-        // that were set dirty before submission: this checks them and either releases them at
-        // once (all still dirty) or hands the bio to the worker that dirties them again and then
-        // releases them; either way each page is unpinned or put once and the bio put once.
-        let clean = unsafe { shim::iovx_bio_check_pages_dirty(bio) };
+        // that were set dirty before submission: this counts them, checks them and either
+        // releases them at once (all still dirty) or hands the bio to the worker that dirties
+        // them again and then releases them; either way each page is unpinned or put once per
+        // segment that covers it, and the bio put once.
+        let clean = unsafe { shim::iovx_bio_check_pages_dirty(bio, &mut pages) };
         if clean > 0 && predirtied {
             COUNTERS
                 .redirtied
                 .fetch_add(u64::from(clean), core::sync::atomic::Ordering::Relaxed);
         }
         note_released(mode, pages, true);
-    } else if mode == Mode::Referenced {
-        // SAFETY: Puts every page of the bio once (each holds one reference of the bio), then
-        // puts the bio.
-        unsafe {
-            shim::iovx_bio_put_pages(bio, false);
-            bindings::bio_put(bio);
-        }
-        note_released(Mode::Referenced, pages, false);
     } else {
-        // SAFETY: Unpins every page of the bio once (`BIO_PAGE_PINNED` is set), then puts it.
-        unsafe {
-            bindings::__bio_release_pages(bio, false);
+        // SAFETY: Unpins (`BIO_PAGE_PINNED`) or puts every page of the bio once per segment that
+        // covers it, folio by folio, then puts the bio.
+        let pages = unsafe {
+            let pages = if pinned {
+                shim::iovx_bio_release_pages(bio, false)
+            } else {
+                shim::iovx_bio_put_pages(bio, false)
+            };
             bindings::bio_put(bio);
-        }
-        note_released(Mode::Pinned, pages, false);
+            pages as usize
+        };
+        note_released(mode, pages, false);
     }
 }
 
@@ -853,7 +856,7 @@ unsafe extern "C" fn end_io<R: DoneRef, const REFERENCED: bool>(bio: *mut bindin
         // INVARIANT: The I/O is over and the bio is handed on whole; a read's pinned pages were
         // not dirtied at submission (`submit_unchecked`).
         // SAFETY: `bio` is valid: it is being completed.
-        let (_, pinned) = unsafe { bio_pages(bio) };
+        let pinned = unsafe { bio_pinned(bio) };
         let fin = Finished {
             // SAFETY: `bio` is not null: the block layer completed it.
             raw: unsafe { NonNull::new_unchecked(bio) },

@@ -98,16 +98,28 @@ fn fill<'data, S: Storage, D: Direction>(
     Ok(())
 }
 
-/// Runs `f` with an empty page array on the stack for a transfer of `len` bytes: a small one,
-/// cheaper to clear, for up to two pages.
+/// Entries of the page array on the stack: one extraction takes up to this many pages (512 KiB
+/// of base pages), so a transfer over huge pages needs few GUP walks.
+const LARGE_SLOTS: usize = 128;
+
+/// Runs `f` with an empty page array on the stack for a transfer of `len` bytes: a small one
+/// for up to two pages, else as many entries as the transfer can span (up to [`LARGE_SLOTS`]),
+/// only those cleared.
 #[inline(always)]
 fn with_slots<T>(len: usize, f: impl FnOnce(&mut [PageSlot]) -> T) -> T {
     let mut small = [const { PageSlot::EMPTY }; INLINE_VECS];
-    let mut large = core::mem::MaybeUninit::<[PageSlot; 32]>::uninit();
+    let mut large = [const { core::mem::MaybeUninit::<PageSlot>::uninit() }; LARGE_SLOTS];
     let slots: &mut [PageSlot] = if len <= 2 * PAGE_SIZE {
         &mut small
     } else {
-        large.write([const { PageSlot::EMPTY }; 32])
+        let n = (len.div_ceil(PAGE_SIZE) + 1).min(LARGE_SLOTS);
+        for s in &mut large[..n] {
+            s.write(PageSlot::EMPTY);
+        }
+        // SAFETY: The first `n <= LARGE_SLOTS` entries were initialised just above, and
+        // `MaybeUninit<PageSlot>` has the layout of `PageSlot`; the slice borrows `large`
+        // mutably, as long as it is used.
+        unsafe { core::slice::from_raw_parts_mut(large.as_mut_ptr().cast::<PageSlot>(), n) }
     };
     f(slots)
 }

@@ -185,15 +185,81 @@ static void iovx_folio_set_dirty(struct folio *folio)
  * of Bio): the pages of one folio, or of adjacent folios, as bio_iov_add_folio() makes them.
  * Each page of each segment holds one pin (BIO_PAGE_PINNED) or one reference of the bio, so a
  * folio holds as many as the pages of it that the segments cover, counted once per segment: a
- * page in two segments (two iovecs in one page) holds two. The walks below go folio by folio
- * (bio_for_each_folio_all()), a run of pieces in one folio being one folio to dirty and that
- * many pins to drop, as __bio_release_pages() does.
+ * page in two segments (two iovecs in one page) holds two. The walks below go folio by folio,
+ * a run of pieces in one folio being one folio to dirty and that many pins to drop, as
+ * __bio_release_pages() does.
  */
 
-/* Pages of fi.folio that the piece covers: the pins or references the bio holds for it. */
-static inline unsigned long iovx_fi_pages(const struct folio_iter *fi)
+/*
+ * The walk: calls @fn(folio, n, arg) for each piece of a segment that lies in one folio, n being
+ * the pages of the folio the piece covers, with consecutive pieces in the same folio given as
+ * one (n added up); returns the pages, counted once per segment that covers them. As
+ * bio_for_each_folio_all(), with a segment within one page (the usual
+ * segment of base pages) taken without looking at the folio's size. @fn may drop the folio's
+ * last pin: the walk does not touch a folio after handing it on (a later segment that comes
+ * back to it holds pins of its own).
+ */
+static __always_inline unsigned long
+iovx_bio_walk_folios(struct bio *bio, void (*fn)(struct folio *, unsigned long, void *), void *arg)
 {
-	return (fi->offset + fi->length - 1) / PAGE_SIZE - fi->offset / PAGE_SIZE + 1;
+	struct folio *folio = NULL;
+	unsigned long n = 0, total = 0;
+	unsigned short i;
+
+	for (i = 0; i < bio->bi_vcnt; i++) {
+		const struct bio_vec *bv = &bio->bi_io_vec[i];
+		struct page *page = bv->bv_page + bv->bv_offset / PAGE_SIZE;
+		size_t off = bv->bv_offset % PAGE_SIZE, len = bv->bv_len;
+
+		if (likely(len && off + len <= PAGE_SIZE)) {
+			/* Within one page: one page of its folio. */
+			struct folio *f = page_folio(page);
+
+			if (f != folio) {
+				if (folio)
+					fn(folio, n, arg);
+				folio = f;
+				n = 0;
+			}
+			n++;
+			total++;
+			continue;
+		}
+		while (len) {
+			struct folio *f = page_folio(page);
+			unsigned long k;
+			size_t bytes;
+
+			if (off + len <= PAGE_SIZE) {
+				k = 1;
+				bytes = len;
+			} else {
+				unsigned long left = folio_nr_pages(f) - folio_page_idx(f, page);
+
+				k = min_t(unsigned long, DIV_ROUND_UP(off + len, PAGE_SIZE), left);
+				bytes = min_t(size_t, len, k * PAGE_SIZE - off);
+			}
+			if (f != folio) {
+				if (folio)
+					fn(folio, n, arg);
+				folio = f;
+				n = 0;
+			}
+			n += k;
+			total += k;
+			len -= bytes;
+			page += k;
+			off = 0;
+		}
+	}
+	if (folio)
+		fn(folio, n, arg);
+	return total;
+}
+
+static __always_inline void iovx_folio_dirty_fn(struct folio *folio, unsigned long n, void *arg)
+{
+	iovx_folio_set_dirty(folio);
 }
 
 /*
@@ -203,23 +269,22 @@ static inline unsigned long iovx_fi_pages(const struct folio_iter *fi)
  */
 void iovx_bio_set_pages_dirty(struct bio *bio)
 {
-	struct folio *prev = NULL;
-	struct folio_iter fi;
-
-	bio_for_each_folio_all(fi, bio) {
-		if (fi.folio != prev)
-			iovx_folio_set_dirty(fi.folio);
-		prev = fi.folio;
-	}
+	iovx_bio_walk_folios(bio, iovx_folio_dirty_fn, NULL);
 }
 
-/* Drops @n pins (@pinned) or references of @folio, dirtying it first if @mark_dirty. */
-static inline void iovx_folio_release(struct folio *folio, unsigned long n, bool pinned,
-				      bool mark_dirty)
+struct iovx_release {
+	bool pinned, mark_dirty;
+};
+
+/* Drops @n pins or references of @folio, dirtying it first if asked. */
+static __always_inline void iovx_folio_release_fn(struct folio *folio, unsigned long n,
+						  void *arg)
 {
-	if (mark_dirty)
+	const struct iovx_release *r = arg;
+
+	if (r->mark_dirty)
 		iovx_folio_set_dirty(folio);
-	if (pinned)
+	if (r->pinned)
 		unpin_user_folio(folio, n);
 	else
 		folio_put_refs(folio, n);
@@ -228,26 +293,14 @@ static inline void iovx_folio_release(struct folio *folio, unsigned long n, bool
 /*
  * Releases every page of a bio of bio.rs folio by folio: unpin_user_folio(folio, n) for pinned
  * pages, folio_put_refs(folio, n) for referenced ones, where n is the pages of the folio that
- * the segments cover. A folio is dropped only once the walk has left it, and a later segment
- * that comes back to it holds pins of its own, so no folio is touched after its last pin.
+ * the segments cover.
  */
-static void iovx_bio_release_folios(struct bio *bio, bool pinned, bool mark_dirty)
+static __always_inline unsigned long iovx_bio_release_folios(struct bio *bio, bool pinned,
+							     bool mark_dirty)
 {
-	struct folio *folio = NULL;
-	unsigned long n = 0;
-	struct folio_iter fi;
+	struct iovx_release r = { .pinned = pinned, .mark_dirty = mark_dirty };
 
-	bio_for_each_folio_all(fi, bio) {
-		if (fi.folio != folio) {
-			if (folio)
-				iovx_folio_release(folio, n, pinned, mark_dirty);
-			folio = fi.folio;
-			n = 0;
-		}
-		n += iovx_fi_pages(&fi);
-	}
-	if (folio)
-		iovx_folio_release(folio, n, pinned, mark_dirty);
+	return iovx_bio_walk_folios(bio, iovx_folio_release_fn, &r);
 }
 
 /*
@@ -256,21 +309,22 @@ static void iovx_bio_release_folios(struct bio *bio, bool pinned, bool mark_dirt
  * over, so a folio still dirty then is written back with it by whoever cleans it later;
  * bio_check_pages_dirty() relies on the same. Anonymous memory, the usual buffer of direct I/O,
  * stays dirty after its first read, so the folio lock is then taken once rather than on every
- * read.
+ * read. Returns the pages released (pins dropped).
  */
-void iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
+unsigned long iovx_bio_release_pages(struct bio *bio, bool mark_dirty)
 {
-	iovx_bio_release_folios(bio, true, mark_dirty);
+	return iovx_bio_release_folios(bio, true, mark_dirty);
 }
 
 /*
  * The pages of a bio of bio.rs that holds page references (the legacy FOLL_GET mode, one
  * reference per page of each segment): put per folio, after dirtying the folios that are clean
  * if @mark_dirty. Process context when @mark_dirty (folio locks); any context otherwise.
+ * Returns the references put.
  */
-void iovx_bio_put_pages(struct bio *bio, bool mark_dirty)
+unsigned long iovx_bio_put_pages(struct bio *bio, bool mark_dirty)
 {
-	iovx_bio_release_folios(bio, false, mark_dirty);
+	return iovx_bio_release_folios(bio, false, mark_dirty);
 }
 
 /*
@@ -281,7 +335,7 @@ void iovx_bio_put_pages(struct bio *bio, bool mark_dirty)
  * be lost, so it is dirtied again, which takes the folio lock, from a worker, as the block
  * layer's own bio_dirty_fn() does. The block layer's worker cannot be used: it unpins, and a
  * referenced page must be put. Returns the number of clean folios found (0: the pages were
- * released here and the bio put).
+ * released here and the bio put), and in *@pages the pages of the bio (pins or references).
  */
 static void iovx_redirty_fn(struct work_struct *work);
 static DECLARE_WORK(iovx_redirty_work, iovx_redirty_fn);
@@ -312,18 +366,19 @@ static void iovx_redirty_fn(struct work_struct *work)
 	}
 }
 
-unsigned int iovx_bio_check_pages_dirty(struct bio *bio)
+static __always_inline void iovx_folio_count_clean_fn(struct folio *folio, unsigned long n,
+						      void *arg)
 {
-	struct folio *prev = NULL;
+	if (!folio_test_dirty(folio))
+		(*(unsigned int *)arg)++;
+}
+
+unsigned int iovx_bio_check_pages_dirty(struct bio *bio, unsigned long *pages)
+{
 	unsigned int clean = 0;
-	struct folio_iter fi;
 	unsigned long flags;
 
-	bio_for_each_folio_all(fi, bio) {
-		if (fi.folio != prev && !folio_test_dirty(fi.folio))
-			clean++;
-		prev = fi.folio;
-	}
+	*pages = iovx_bio_walk_folios(bio, iovx_folio_count_clean_fn, &clean);
 	if (!clean) {
 		iovx_bio_release_any(bio, false);
 		return 0;
@@ -433,14 +488,23 @@ void iovx_zero_page(struct page *page, size_t off, size_t len)
 		memzero_page(page, off, len);
 }
 
+/*
+ * Puts one reference of each of @n pages, dirtying them first if @dirty: a run of pages of one
+ * folio is one folio to dirty and that many references to put (folio_put_refs()), as
+ * unpin_user_pages() groups the pins of a folio.
+ */
 void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
 {
-	unsigned long i;
+	unsigned long i, j;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < n; i = j) {
+		struct folio *folio = page_folio(pages[i]);
+
+		for (j = i + 1; j < n && page_folio(pages[j]) == folio; j++)
+			;
 		if (dirty)
 			set_page_dirty_lock(pages[i]);
-		put_page(pages[i]);
+		folio_put_refs(folio, j - i);
 	}
 }
 
@@ -1016,46 +1080,48 @@ bool iovx_blk_open_write(unsigned int mode)
  */
 
 /*
- * Whether @page, from its first byte on, continues the segment @bv: @bv ends at the end of a
- * page and @page is the next page of memory, physically and as a struct page (so that
- * bio_for_each_folio_all() and folio_page_idx() walk the run), in the same pgmap for device
- * memory. As bvec_try_merge_page(), never across pages under KMSAN. A page already in @bv is
- * never its next page, so a page taken twice stays in two segments.
+ * Whether @next is the page of memory after @page, physically and as a struct page (so that a
+ * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
+ * pgmap for device memory. As bvec_try_merge_page(), never under KMSAN.
  */
-static inline bool iovx_bvec_continues(const struct bio_vec *bv, struct page *page)
+static __always_inline bool iovx_page_follows(struct page *page, struct page *next)
 {
-	size_t end = bv->bv_offset + bv->bv_len;
-	struct page *last;
-
-	if (IS_ENABLED(CONFIG_KMSAN) || (end & ~PAGE_MASK))
-		return false;
-	last = bv->bv_page + (end / PAGE_SIZE - 1);
-	return last + 1 == page && page_to_pfn(last) + 1 == page_to_pfn(page) &&
-	       zone_device_pages_have_same_pgmap(bv->bv_page, page);
+	return !IS_ENABLED(CONFIG_KMSAN) && page + 1 == next &&
+	       page_to_pfn(page) + 1 == page_to_pfn(next) &&
+	       zone_device_pages_have_same_pgmap(page, next);
 }
 
 /*
  * Adds the @n pages of a batch, byte @off of the first page to byte @off + @len of the run, to
- * @bio, which has room for @n more segments and whose size stays within U32_MAX: a page that
- * continues the last segment joins it, any other starts a segment of its own.
+ * @bio, which has room for @n more segments and whose size stays within U32_MAX. The pages go
+ * in runs of pages that follow one another in memory: a run joins the last segment if that
+ * ends at the end of a page and the run's first page, from its first byte, follows it; else it
+ * starts a segment of its own. A page already in a segment is never the page after it, so a
+ * page taken twice (two iovecs in one page) stays in two segments.
  */
 void iovx_bio_add_pages(struct bio *bio, struct page **pages, unsigned int n, size_t off,
 			size_t len)
 {
 	struct bio_vec *bv = bio->bi_vcnt ? &bio->bi_io_vec[bio->bi_vcnt - 1] : NULL;
-	unsigned int i;
+	unsigned int i, j;
 
-	for (i = 0; i < n && len; i++) {
-		unsigned int plen = min_t(size_t, len, PAGE_SIZE - off);
+	for (i = 0; i < n && len; i = j) {
+		size_t bytes;
 
-		if (bv && !off && iovx_bvec_continues(bv, pages[i])) {
-			bv->bv_len += plen;
+		for (j = i + 1; j < n && iovx_page_follows(pages[j - 1], pages[j]); j++)
+			;
+		bytes = min_t(size_t, len, (size_t)(j - i) * PAGE_SIZE - off);
+		/* Runs are as long as they go: only the first may continue the last segment. */
+		if (!i && bv && !off && !((bv->bv_offset + bv->bv_len) & ~PAGE_MASK) &&
+		    iovx_page_follows(bv->bv_page + (bv->bv_offset + bv->bv_len) / PAGE_SIZE - 1,
+				      pages[i])) {
+			bv->bv_len += bytes;
 		} else {
 			bv = &bio->bi_io_vec[bio->bi_vcnt++];
-			bvec_set_page(bv, pages[i], plen, off);
+			bvec_set_page(bv, pages[i], bytes, off);
 		}
-		bio->bi_iter.bi_size += plen;
-		len -= plen;
+		bio->bi_iter.bi_size += bytes;
+		len -= bytes;
 		off = 0;
 	}
 }

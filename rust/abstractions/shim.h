@@ -122,9 +122,9 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 void iovx_bio_set_pages_dirty(struct bio *bio);
 struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 			   bool write, u64 sector);
-void iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
-void iovx_bio_put_pages(struct bio *bio, bool mark_dirty);
-unsigned int iovx_bio_check_pages_dirty(struct bio *bio);
+unsigned long iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
+unsigned long iovx_bio_put_pages(struct bio *bio, bool mark_dirty);
+unsigned int iovx_bio_check_pages_dirty(struct bio *bio, unsigned long *pages);
 void iovx_bio_flush_redirty(void);
 void iovx_bio_add_pages(struct bio *bio, struct page **pages, unsigned int n, size_t off,
 			size_t len);
