@@ -734,9 +734,11 @@ fn bvec_segs<'a, D: Direction>(
 
 /// A BVEC iterator goes into one bio over its own segments, without extraction page by page
 /// (`bio_iov_bvec_set()`): the bio has the iterator's four segments and no room for more, the
-/// iterator advances past the bytes and can be reverted; a read through `submit_iter_wait`
-/// brings the disk's bytes in one bio and a write carries them back; the pages are listed, none
-/// pinned, and a length off the block size is refused as before (`EINVAL`, nothing submitted).
+/// iterator advances past the bytes and can be reverted; reads through `submit_iter_wait`, of
+/// the whole range and from 512 bytes into it (an offset into the iterator's first segment),
+/// bring the disk's bytes in one bio each and a write carries them back; the pages are listed,
+/// none pinned, and a length off the block size is refused as before (`EINVAL`, nothing
+/// submitted).
 fn bvec_iter_one_bio(t: &Test) -> CaseResult {
     let disk = test_disk(512)?;
     let mut pages = [
@@ -760,8 +762,15 @@ fn bvec_iter_one_bio(t: &Test) -> CaseResult {
         drop(bio);
         kunit_assert!(t, it.revert(len).is_ok());
         kunit_assert_eq!(t, it.len(), len);
+        // The whole range first, then from 512 bytes on (the iterator's offset into its first
+        // segment), from the next sector: byte `k` of the range is the disk's `16 * 512 + k`
+        // either way.
         let done = submit_iter_wait(disk.target(), &mut it, 16, len)?;
         kunit_assert_eq!(t, (done.bytes, done.bios), (len, 1));
+        kunit_assert!(t, it.revert(len).is_ok());
+        kunit_assert_eq!(t, it.advance(512), 512);
+        let done = submit_iter_wait(disk.target(), &mut it, 17, len - 512)?;
+        kunit_assert_eq!(t, (done.bytes, done.bios), (len - 512, 1));
     }
     {
         let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
