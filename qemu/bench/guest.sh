@@ -138,6 +138,8 @@ r=1
 while [ "$r" -le "$REPS" ]; do
 	stamp "fio rep $r/$REPS on$devs"
 	jobs "$r" >/tmp/jobs.fio
+	# --only may have left no fio job.
+	grep -q '^\[.*@' /tmp/jobs.fio || break
 	SIZE=${SIZE_MB}m RUNTIME=$RUNTIME RAMP=$RAMP \
 		fio --output-format=terse --eta=never /tmp/jobs.fio >/tmp/fio.out 2>/tmp/fio.err
 	rc=$?
@@ -214,7 +216,7 @@ bufcase() {
 # Reserve 2 MiB hugetlb pages for the hugetlb buffers (one buffer at a time, 2 MiB at most).
 echo 4 >/proc/sys/vm/nr_hugepages 2>/dev/null
 echo "BENCH-META hugetlb_pages=$(awk '/^HugePages_Total/ { print $2 }' /proc/meminfo)" \
-	"thp_defrag=$(cat /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null | tr ' ' '_')"
+	"thp_defrag=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
 stamp buffers
 for kind in base thp hugetlb uring; do
 	bk=$kind eng=psync
