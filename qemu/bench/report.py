@@ -744,7 +744,8 @@ def chart(summ, meta, path):
         kinds = [k for k in BUF_KINDS if any(b[1] == k for b in bars)]
         if kinds:
             ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=k) for k in kinds],
-                      fontsize=7, loc="lower right", title="buffer", title_fontsize=7)
+                      fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), title="buffer",
+                      title_fontsize=7)
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     fig.savefig(path, dpi=110)
     plt.close(fig)
