@@ -60,6 +60,14 @@ impl kernel::Module for IovExtract {
         if p.disks == 0 || p.disks > 16 || p.size_mb == 0 || p.size_mb > 1 << 20 {
             return Err(EINVAL);
         }
+        // Block devices attached at load (`dio_attach`), before anything else is made: a path
+        // that cannot be attached fails the load with nothing else to undo. (A RAM disk made
+        // before would leave the partition scan's deferred close of its block device to run
+        // after the module's memory is freed.)
+        let attachments = dio::Attachments::new()?;
+        if let Some(paths) = params::dio_attach() {
+            attachments.attach_all(paths.as_bytes())?;
+        }
         let debugfs = counters_dir();
         demo::run()?;
         let capacity = u64::from(p.size_mb) << 20;
@@ -103,12 +111,6 @@ impl kernel::Module for IovExtract {
         }
         let gup = MiscIoctl::register(c_str!("iovx_gup"), gup_device::GupDev::new())?;
         pr_info!("/dev/iovx_gup ready\n");
-        // Block devices attached at load (`dio_attach`): a path that cannot be attached fails
-        // the load, and everything made above is dropped.
-        let attachments = dio::Attachments::new()?;
-        if let Some(paths) = params::dio_attach() {
-            attachments.attach_all(paths.as_bytes())?;
-        }
         let attached = MiscIoctl::register(dio::CONTROL, attachments)?;
         pr_info!("/dev/{} ready\n", dio::CONTROL);
         Ok(IovExtract {

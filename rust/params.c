@@ -80,7 +80,7 @@ unsigned int iovx_param_delay_mask(void) { return delay_mask; }
 /* End of the queue limits and the delayed disks. */
 /* Attached block devices. */
 static char *dio_attach;
-module_param(dio_attach, charp, 0444);
+module_param(dio_attach, charp, 0);
 MODULE_PARM_DESC(dio_attach,
 		 "Comma-separated block device paths to attach at load, each as /dev/iovx_dio_<basename>, held exclusively (default: none)");
 const char *iovx_param_dio_attach(void) { return dio_attach; }
