@@ -33,11 +33,13 @@ module! {
 
 struct Unit {
     // Dropped first: no new I/O once the device is gone.
-    _dio: MiscDevice<dio::DioDev>,
+    _dio: MiscDevice<dio::DioDev<Disk<ramdisk::RamDisk>>>,
     _disk: Arc<Disk<ramdisk::RamDisk>>,
 }
 
 struct IovExtract {
+    // Block devices attached to direct-I/O devices: detached first.
+    _attached: MiscIoctl<dio::Attachments>,
     _gup: MiscIoctl<gup_device::GupDev>,
     _units: KVec<Unit>,
     _debugfs: Dir,
@@ -57,6 +59,14 @@ impl kernel::Module for IovExtract {
         );
         if p.disks == 0 || p.disks > 16 || p.size_mb == 0 || p.size_mb > 1 << 20 {
             return Err(EINVAL);
+        }
+        // Block devices attached at load (`dio_attach`), before anything else is made: a path
+        // that cannot be attached fails the load with nothing else to undo. (A RAM disk made
+        // before would leave the partition scan's deferred close of its block device to run
+        // after the module's memory is freed.)
+        let attachments = dio::Attachments::new()?;
+        if let Some(paths) = params::dio_attach() {
+            attachments.attach_all(paths.as_bytes())?;
         }
         let debugfs = counters_dir();
         demo::run()?;
@@ -89,7 +99,7 @@ impl kernel::Module for IovExtract {
                 GFP_KERNEL,
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
-            let dio = MiscDevice::register(&dio_name, dio::DioDev::new(disk.clone(), capacity))?;
+            let dio = MiscDevice::register(&dio_name, dio::DioDev::new(disk.clone()))?;
             pr_info!("/dev/{} and /dev/{} ready\n", &*name, &*dio_name);
             units.push(
                 Unit {
@@ -101,7 +111,10 @@ impl kernel::Module for IovExtract {
         }
         let gup = MiscIoctl::register(c_str!("iovx_gup"), gup_device::GupDev::new())?;
         pr_info!("/dev/iovx_gup ready\n");
+        let attached = MiscIoctl::register(dio::CONTROL, attachments)?;
+        pr_info!("/dev/{} ready\n", dio::CONTROL);
         Ok(IovExtract {
+            _attached: attached,
             _gup: gup,
             _units: units,
             _debugfs: debugfs,

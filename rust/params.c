@@ -78,3 +78,10 @@ unsigned int iovx_param_max_segments(void) { return max_segments; }
 unsigned int iovx_param_max_segment_size(void) { return max_segment_size; }
 unsigned int iovx_param_delay_mask(void) { return delay_mask; }
 /* End of the queue limits and the delayed disks. */
+/* Attached block devices. */
+static char *dio_attach;
+module_param(dio_attach, charp, 0);
+MODULE_PARM_DESC(dio_attach,
+		 "Comma-separated block device paths to attach at load, each as /dev/iovx_dio_<basename>, held exclusively (default: none)");
+const char *iovx_param_dio_attach(void) { return dio_attach; }
+/* End of the attached block devices. */

@@ -11,13 +11,16 @@
 #                                            get_us and put_us: the mean over K benchmark calls
 #   BENCH-ABSENT dev=D reason                a device that could not be measured
 #   BENCH-MEMCPY rep=R ...                   see memcpy_bw.c
+#   BENCH-BUF ..., BENCH-BACKING ...         see bufbench.c
 #   BENCH-INFO / BENCH-ERROR text            progress and problems
 #   BENCH-INFO t=S rtc=R what                a phase starts: uptime S, RTC seconds R
 #
 # Settings come from /extra/bench.conf (REPS RUNTIME RAMP SIZE_MB GUP_MIB GUP_CALLS
 # MEMCPY_SECS ONLY). ONLY, an extended regular expression, keeps the fio jobs whose names match
-# it, the gup_test configurations named gup-a-1, gup-a-512, gup-L-1, gup-L-512 that match it, and
-# the memcpy baseline if "memcpy" matches; empty keeps everything.
+# it, the gup_test configurations named gup-a-1, gup-a-512, gup-L-1, gup-L-512 that match it,
+# the buffer-kind, passthrough and virtio cases (buf-dio-KIND-SIZE-OP, buf-blk-KIND-SIZE-OP,
+# pt-SIZE-OP, vda-KIND-SIZE-OP) that match it, and the memcpy baseline if "memcpy" matches;
+# empty keeps everything.
 
 E=/extra
 [ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
@@ -135,6 +138,8 @@ r=1
 while [ "$r" -le "$REPS" ]; do
 	stamp "fio rep $r/$REPS on$devs"
 	jobs "$r" >/tmp/jobs.fio
+	# --only may have left no fio job.
+	grep -q '^\[.*@' /tmp/jobs.fio || break
 	SIZE=${SIZE_MB}m RUNTIME=$RUNTIME RAMP=$RAMP \
 		fio --output-format=terse --eta=never /tmp/jobs.fio >/tmp/fio.out 2>/tmp/fio.err
 	rc=$?
@@ -191,14 +196,100 @@ for cfg in "a 1" "a 512" "L 1" "L 512"; do
 	done
 done
 
+# --- Buffer kinds (bufbench.c): one buffer of base pages, transparent huge pages or hugetlb
+# pages (or THP registered with io_uring), the same buffer for the two sides of a comparison,
+# its backing checked from /proc/self/smaps before and after. Cases buf-dio-* compare the Rust
+# direct-I/O path with the C O_DIRECT path on the same disk, buf-blk-* the Rust RAM disk with
+# brd (both O_DIRECT); the KIND of a case name is base, thp, hugetlb or uring (THP, io_uring
+# IORING_OP_READ_FIXED/WRITE_FIXED from a registered buffer).
+# bufcase CASE KIND SIZE_KIB OP TARGET...
+bufcase() {
+	c=$1 k=$2 kib=$3 op=$4
+	shift 4
+	picked "$c" || return 0
+	n=$((16384 / kib))
+	[ $n -ge 100 ] || n=100
+	[ $n -le 1000 ] || n=1000
+	$E/bin/bufbench -c "$c" -k "$k" -o "$op" -s $((kib * 1024)) -n $n -r "$REPS" \
+		-w $((n / 10)) "$@" || err "bufbench $c failed"
+}
+# Reserve 2 MiB hugetlb pages for the hugetlb buffers (one buffer at a time, 2 MiB at most).
+echo 4 >/proc/sys/vm/nr_hugepages 2>/dev/null
+echo "BENCH-META hugetlb_pages=$(awk '/^HugePages_Total/ { print $2 }' /proc/meminfo)" \
+	"thp_defrag=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
+stamp buffers
+for kind in base thp hugetlb uring; do
+	bk=$kind eng=psync
+	[ $kind = uring ] && bk=thp eng=fixed
+	for kib in 64 256 1024 2048; do
+		for op in read write; do
+			bufcase "buf-dio-$kind-${kib}k-$op" $bk $kib $op \
+				dio:$eng:/dev/iovx_dio0 odirect:$eng:/dev/iovx0
+			bufcase "buf-blk-$kind-${kib}k-$op" $bk $kib $op \
+				iovx:$eng:/dev/iovx0 brd:$eng:/dev/ram0
+		done
+	done
+done
+
+# --- Passthrough (rust/uapi/iovx.h): IOVX_IOC_PT on /dev/iovx0 with the Rust mapping against
+# the kernel's blk_rq_map_user_iov() (IOVX_PT_F_KERNEL_MAP), base pages.
+stamp passthrough
+for kib in 4 1024; do
+	for op in read write; do
+		bufcase "pt-${kib}k-$op" base $kib $op rust:pt:/dev/iovx0 kernel:ptk:/dev/iovx0
+	done
+done
+
 # --- Memory-copy baseline.
 if picked memcpy; then
 	stamp memcpy
 	$E/bin/memcpy_bw 64 1024 "$MEMCPY_SECS" "$REPS" || err "memcpy_bw failed"
 fi
 
-# --- Leave things as the runner expects them: iov_extract loaded.
-rmmod null_blk brd 2>/dev/null
-[ -d /sys/module/iov_extract ] || insmod /iovx/modules/iov_extract.ko
+# --- virtio-blk: the Rust direct-I/O path attached to /dev/vda (iov_extract's dio_attach
+# parameter, /dev/iovx_dio_vda) against O_DIRECT on /dev/vda, and O_DIRECT on brd for reference.
+# Skipped, with the reason, without the disk or the parameter.
+vcases=
+for kind in base thp; do
+	for kib in 4 64 1024; do
+		for op in read write; do
+			picked "vda-$kind-${kib}k-$op" && vcases="$vcases $kind:$kib:$op"
+		done
+	done
+done
+if [ -n "$vcases" ]; then
+	stamp virtio
+	if [ ! -b /dev/vda ]; then
+		echo "BENCH-ABSENT dev=iovx_dio_vda not measured: no /dev/vda"
+	else
+		rmmod iov_extract 2>/dev/null
+		if ! insmod /iovx/modules/iov_extract.ko size_mb="$SIZE_MB" dio_attach=/dev/vda 2>/tmp/insmod.err; then
+			echo "BENCH-ABSENT dev=iovx_dio_vda not measured: insmod iov_extract dio_attach=/dev/vda failed: $(tr '\n' ' ' </tmp/insmod.err) $(dmesg | grep -i iov | tail -n 1)"
+		fi
+		mdev -s 2>/dev/null
+		if [ -c /dev/iovx_dio_vda ]; then
+			q=/sys/block/vda/queue
+			echo "BENCH-META dev=vda sectors=$(cat /sys/block/vda/size) lbs=$(cat $q/logical_block_size)" \
+				"max_sectors_kb=$(cat $q/max_sectors_kb) max_segments=$(cat $q/max_segments)" \
+				"scheduler=$(cat $q/scheduler 2>/dev/null | tr ' ' '_')"
+			for v in $vcases; do
+				kind=${v%%:*} op=${v##*:} kib=${v#*:}
+				kib=${kib%:*}
+				bufcase "vda-$kind-${kib}k-$op" $kind $kib $op dio:psync:/dev/iovx_dio_vda \
+					vda:psync:/dev/vda brd:psync:/dev/ram0
+			done
+		elif [ -d /sys/module/iov_extract ]; then
+			echo "BENCH-ABSENT dev=iovx_dio_vda not measured: no /dev/iovx_dio_vda after loading with dio_attach=/dev/vda"
+		fi
+	fi
+fi
+
+# --- Leave things as the runner expects them: iov_extract loaded (without dio_attach).
+rmmod null_blk 2>/dev/null
+if [ -c /dev/iovx_dio_vda ] || [ ! -d /sys/module/iov_extract ]; then
+	rmmod iov_extract 2>/dev/null
+	insmod /iovx/modules/iov_extract.ko
+fi
+rmmod brd 2>/dev/null
 stamp end
 echo "BENCH-END"

@@ -6,18 +6,18 @@
 
 Writes DIR/report.md (Markdown tables: absolute figures as median (min-max) over the
 repetitions, and Rust/C ratios), DIR/results.json (every sample, the settings and the summary)
-and DIR/ratios.png (a bar chart of the ratios). Only the Python standard library is used.
+and DIR/ratios.png (the ratios, one panel per comparison, drawn with matplotlib; without
+matplotlib the picture is left out and the report says so).
 """
 
 import argparse
+import collections
 import datetime
 import json
 import os
 import re
 import statistics
-import struct
 import sys
-import zlib
 
 # The fio devices, in table order: (name in the log, column title).
 DEVS = [
@@ -45,6 +45,24 @@ WORKLOADS = [
     "read-128k", "write-128k", "read-1m", "write-1m",
 ]
 GUP_CMDS = [("a", "PIN_FAST_BENCHMARK"), ("L", "PIN_LONGTERM_BENCHMARK")]
+# The bufbench.c comparisons: case prefix -> (title, Rust target, C target, reference targets).
+BUF_GROUPS = collections.OrderedDict([
+    ("buf-dio", ("Rust direct-I/O path vs C O_DIRECT, same disk (/dev/iovx_dio0 / /dev/iovx0)",
+                 "dio", "odirect", [])),
+    ("buf-blk", ("Rust blk-mq RAM disk vs brd, O_DIRECT (/dev/iovx0 / /dev/ram0)",
+                 "iovx", "brd", [])),
+    ("pt", ("passthrough IOVX_IOC_PT on /dev/iovx0: Rust mapping vs blk_rq_map_user_iov()"
+            " (IOVX_PT_F_KERNEL_MAP)", "rust", "kernel", [])),
+    ("vda", ("virtio-blk: Rust direct-I/O path on /dev/vda (/dev/iovx_dio_vda) vs O_DIRECT on"
+             " /dev/vda; O_DIRECT on brd for reference", "dio", "vda", ["brd"])),
+])
+# The buffer kinds of bufbench cases, as the report names them.
+BUF_KINDS = collections.OrderedDict([
+    ("base", "base pages (MADV_NOHUGEPAGE), psync"),
+    ("thp", "THP (2 MiB aligned, MADV_HUGEPAGE), psync"),
+    ("hugetlb", "hugetlb 2 MiB (MAP_HUGETLB), psync"),
+    ("uring", "THP registered with io_uring (READ_FIXED/WRITE_FIXED, QD1)"),
+])
 
 
 def kv(text):
@@ -61,6 +79,7 @@ def num(s):
 
 def parse_guest_log(path):
     res = {"meta": {}, "devices": {}, "fio": [], "gup": [], "absent": {}, "memcpy": [],
+           "buf": [], "backing": [],
            "errors": [], "info": [], "stamps": [], "runner": [], "begun": False, "ended": False}
     with open(path, errors="replace") as f:
         lines = f.read().splitlines()
@@ -97,6 +116,20 @@ def parse_guest_log(path):
             d = kv(line[len("BENCH-MEMCPY "):])
             res["memcpy"].append({k: (v if k in ("method", "pattern") else float(v) if k == "gbps" else int(v))
                                   for k, v in d.items()})
+        elif line.startswith("BENCH-BUF "):
+            d = kv(line[len("BENCH-BUF "):])
+            try:
+                res["buf"].append({"case": d["case"], "kind": d["kind"], "op": d["op"],
+                                   "size": int(d["size"]), "rep": int(d["rep"]), "dev": d["dev"],
+                                   "engine": d["engine"], "ios": int(d["ios"]),
+                                   "ns": int(d["ns"]), "mbps": float(d["mbps"]),
+                                   "iops": int(d["ios"]) * 1e9 / int(d["ns"]) if int(d["ns"]) else 0.0})
+            except (KeyError, ValueError):
+                res["errors"].append("unreadable: " + line)
+        elif line.startswith("BENCH-BACKING "):
+            d = kv(line[len("BENCH-BACKING "):])
+            d["ok"] = d.get("ok") == "1"
+            res["backing"].append(d)
         elif line.startswith("BENCH-ERROR "):
             res["errors"].append(line[len("BENCH-ERROR "):])
         elif line.startswith("BENCH-INFO "):
@@ -263,9 +296,166 @@ def summarise(res):
             "fraction_of_kernel_memcpy": frac_memcpy}
 
 
+def parse_case(case):
+    """(group, kind, size KiB, op) of a bufbench case name, or None."""
+    m = re.match(r"^(buf-dio|buf-blk|vda)-(\w+)-(\d+)k-(read|write)$", case)
+    if m:
+        return m.group(1), m.group(2), int(m.group(3)), m.group(4)
+    m = re.match(r"^(pt)-(\d+)k-(read|write)$", case)
+    if m:
+        return "pt", "base", int(m.group(2)), m.group(3)
+    return None
+
+
+def summarise_buf(res, summ):
+    """One row per bufbench case seen in the log (measured, or refused for its backing)."""
+    cases = []
+    for d in res["backing"]:
+        if d.get("case") not in cases:
+            cases.append(d.get("case"))
+    for b in res["buf"]:
+        if b["case"] not in cases:
+            cases.append(b["case"])
+    base = summ.get("memcpy_baseline", {})
+    rows = []
+    for case in cases:
+        pc = parse_case(case or "")
+        if not pc:
+            continue
+        group, kind, kib, op = pc
+        _, rust, c, refs = BUF_GROUPS[group]
+        key, unit = ("iops", "IOPS") if kib < 64 else ("mbps", "MB/s")
+        samples = [b for b in res["buf"] if b["case"] == case]
+        back = {d.get("when"): d for d in res["backing"] if d.get("case") == case}
+        row = {"case": case, "group": group, "kind": kind, "op": op, "size_kib": kib,
+               "unit": unit, "metric": key, "backing": back, "abs": {}, "ratio": None,
+               "refs": {}, "engine": samples[0]["engine"] if samples else None}
+        before, after = back.get("before"), back.get("after")
+        if before is not None and not before["ok"]:
+            row["status"] = "not measured: backing wrong (%s)" % before.get("why", "?")
+        elif not samples:
+            row["status"] = "not measured: no samples (see Problems)"
+        elif after is not None and not after["ok"]:
+            row["status"] = "backing changed during the run (%s)" % after.get("why", "?")
+        elif after is None:
+            row["status"] = "incomplete: no backing check after the run (see Problems)"
+        else:
+            row["status"] = "ok"
+        by = {}
+        for dev in [rust, c] + refs:
+            by[dev] = [b for b in samples if b["dev"] == dev]
+            row["abs"][dev] = spread([b[key] for b in by[dev]])
+        row["ratio"] = ratio(by[rust], by[c], key)
+        for r in refs:
+            row["refs"][r] = ratio(by[c], by[r], key)
+        # Large huge-page I/O against the memory-copy baseline of its pattern.
+        if kib == 1024 and kind in ("thp", "hugetlb", "uring") and op in base:
+            bl = base[op]["gbps"][0] * 1000.0
+            row["fraction_of_memcpy"] = {dev: row["abs"][dev][0] / bl
+                                         for dev in row["abs"] if row["abs"][dev]}
+            row["memcpy_baseline"] = {"method": base[op]["method"], "gbps": base[op]["gbps"][0]}
+        rows.append(row)
+    return rows
+
+
+def buf_markdown(res, summ, p):
+    rows = summ["buf"]
+    g = res["meta"]
+    if not rows and not any(k.startswith("iovx_dio_vda") for k in res["absent"]):
+        return
+    p("## Buffer kinds, passthrough, virtio-blk (bufbench)")
+    p("")
+    p("`qemu/bench/bufbench.c`: one process per case, one buffer (whole 2 MiB units, 2 MiB"
+      " aligned, written before use) used by both sides; each side runs its I/Os one after the"
+      " other through the first 32 MiB of its device, a tenth of them untimed first, then"
+      f" {g.get('reps', '?')} samples per side in an order rotating per repetition (100 I/Os per"
+      " sample, up to 1000 for small I/Os, at least 16 MiB). The buffer's VMA is read from"
+      " `/proc/self/smaps` before and after: base pages must show AnonHugePages 0 and"
+      " KernelPageSize 4 kB; THP AnonHugePages covering the whole buffer; hugetlb"
+      " Private_Hugetlb covering it with KernelPageSize 2048 kB. A case whose backing is wrong"
+      " before is not measured, one whose backing changed is marked. Huge pages reserved in the"
+      f" guest: {g.get('hugetlb_pages', '?')}; THP defrag: {g.get('thp_defrag', '?').replace('_', ' ')}.")
+    p("")
+    for k, what in BUF_KINDS.items():
+        p(f"- **{k}**: {what}")
+    p("")
+    sizes = lambda rs: sorted({r["size_kib"] for r in rs})  # noqa: E731
+    for group, (title, rust, c, refs) in BUF_GROUPS.items():
+        rs = [r for r in rows if r["group"] == group]
+        if not rs:
+            continue
+        p(f"### {group}: {title}")
+        p("")
+        p(f"Ratio {rust}/{c} (> 1: the Rust side is faster), median (min–max) of the"
+          " per-repetition ratios:")
+        p("")
+        sz = sizes(rs)
+        p("| buffer | op | " + " | ".join(f"{k} KiB" for k in sz) + " |")
+        p("|---|---|" + "---:|" * len(sz))
+        kinds = [k for k in BUF_KINDS if any(r["kind"] == k for r in rs)]
+        for k in kinds:
+            for op in ("read", "write"):
+                cells = []
+                any_row = False
+                for kib in sz:
+                    r = next((r for r in rs if r["kind"] == k and r["op"] == op
+                              and r["size_kib"] == kib), None)
+                    if r is None:
+                        cells.append("")
+                        continue
+                    any_row = True
+                    if r["status"].startswith("not measured"):
+                        cells.append(r["status"])
+                    else:
+                        cell = fmt_ratio(r["ratio"])
+                        if r["status"] != "ok":
+                            cell += f" ({r['status']})"
+                        cells.append(cell)
+                if any_row:
+                    p(f"| {k} | {op} | " + " | ".join(cells) + " |")
+        p("")
+        p("Absolute figures, median (min–max), and the backing seen in /proc/self/smaps"
+          " before the run:")
+        p("")
+        devs = [rust, c] + refs
+        p("| case | unit | " + " | ".join(devs) + f" | {rust}/{c} | "
+          + "".join(f"ref: {c}/{x} | " for x in refs) + "backing |")
+        p("|---|---|" + "---:|" * (len(devs) + 1 + len(refs)) + "---|")
+        for r in rs:
+            b = r["backing"].get("before") or {}
+            bk = (f"AnonHugePages {b.get('anon_huge_kib', '?')} kB, Hugetlb"
+                  f" {b.get('hugetlb_kib', '?')} kB, KernelPageSize {b.get('kernel_page_kib', '?')} kB"
+                  f" of {b.get('vma_kib', '?')} kB")
+            if r["status"] != "ok":
+                bk = f"**{r['status']}**; " + bk
+            cells = [fmt_spread(r["abs"][d]) for d in devs]
+            cells.append(fmt_ratio(r["ratio"]))
+            cells += [fmt_ratio(r["refs"][x]) for x in refs]
+            p(f"| {r['case']} | {r['unit']} | " + " | ".join(cells) + f" | {bk} |")
+        p("")
+    fr = [r for r in rows if r.get("fraction_of_memcpy") and r["status"] == "ok"]
+    if fr:
+        p("### 1 MiB on huge pages against the memory-copy baseline")
+        p("")
+        p("Median MB/s of each side over the baseline of its pattern (see Memory-copy baseline;"
+          + ", ".join(sorted({f" {r['op']}: {r['memcpy_baseline']['method']}"
+                              f" {r['memcpy_baseline']['gbps']:.2f} GB/s" for r in fr}))
+          + "):")
+        p("")
+        p("| case | Rust side | C side | Rust / C |")
+        p("|---|---:|---:|---:|")
+        for r in fr:
+            _, rust, c, _ = BUF_GROUPS[r["group"]]
+            f = r["fraction_of_memcpy"]
+            p(f"| {r['case']} | {rust} {f.get(rust, 0):.2f} | {c} {f.get(c, 0):.2f} | "
+              + (f"{r['ratio'][0]:.2f}" if r["ratio"] else "n/a") + " |")
+        p("")
+
+
 def phases(stamps):
     """ '; guest: fio 600 s, gup 60 s, ...' from the uptime stamps of the guest script."""
-    marks = [(t, what) for t, what, _ in stamps if what in ("begin", "fio", "gup", "memcpy", "end")]
+    marks = [(t, what) for t, what, _ in stamps
+             if what in ("begin", "fio", "gup", "buffers", "passthrough", "memcpy", "virtio", "end")]
     parts = []
     for (t0, a), (t1, _) in zip(marks, marks[1:]):
         parts.append(f"{'setup' if a == 'begin' else a} {t1 - t0:.0f} s")
@@ -322,6 +512,8 @@ def markdown(res, summ, meta):
       f" a ramp of {g.get('ramp', '?')}, {g.get('reps', '?')} repetitions; the devices of a"
       " workload run back to back, in an order rotating per workload and repetition; 4 KiB QD1"
       " and sequential jobs use psync, QD32 io_uring; -jN = numjobs")
+    if meta.get("tree"):
+        p(f"- source tree measured: {meta['tree']}")
     if meta.get("only"):
         p(f"- only the measurements matching `{meta['only']}` (`scripts/bench --only`)")
     for d, info in res["devices"].items():
@@ -391,6 +583,7 @@ def markdown(res, summ, meta):
             c.append(fmt_ratio(row["ratios"][what]) if row["ratios"][what] else na)
         p(f"| {row['benchmark']} | " + " | ".join(c) + " |")
     p("")
+    buf_markdown(res, summ, p)
     p("## Memory-copy baseline")
     p("")
     base = summ["memcpy_baseline"]
@@ -455,6 +648,11 @@ def markdown(res, summ, meta):
     elif not res["ended"]:
         problems.append("the guest benchmark script did not finish (timeout or crash?)")
     problems += [l for l in res["runner"] if l.startswith(("not ok", "IOVX-HOST"))]
+    for r in summ["buf"]:
+        if r["status"] != "ok":
+            problems.append(f"{r['case']}: {r['status']}")
+    if meta.get("no_chart"):
+        problems.append(f"no ratios.png: {meta['no_chart']}")
     nfail = sum(1 for s in res["fio"] if s["error"])
     if nfail:
         problems.append(f"{nfail} fio runs reported an error")
@@ -466,157 +664,92 @@ def markdown(res, summ, meta):
     return "\n".join(out), problems
 
 
-# --- A small PNG bar chart, drawn with a built-in 5x7 font.
+# --- The picture: one panel per comparison, only what was measured.
 
-FONT = {
-    "0": "01110 10001 10011 10101 11001 10001 01110", "1": "00100 01100 00100 00100 00100 00100 01110",
-    "2": "01110 10001 00001 00010 00100 01000 11111", "3": "11111 00010 00100 00010 00001 10001 01110",
-    "4": "00010 00110 01010 10010 11111 00010 00010", "5": "11111 10000 11110 00001 00001 10001 01110",
-    "6": "00110 01000 10000 11110 10001 10001 01110", "7": "11111 00001 00010 00100 01000 01000 01000",
-    "8": "01110 10001 10001 01110 10001 10001 01110", "9": "01110 10001 10001 01111 00001 00010 01100",
-    "A": "01110 10001 10001 11111 10001 10001 10001", "B": "11110 10001 10001 11110 10001 10001 11110",
-    "C": "01110 10001 10000 10000 10000 10001 01110", "D": "11100 10010 10001 10001 10001 10010 11100",
-    "E": "11111 10000 10000 11110 10000 10000 11111", "F": "11111 10000 10000 11110 10000 10000 10000",
-    "G": "01110 10001 10000 10111 10001 10001 01111", "H": "10001 10001 10001 11111 10001 10001 10001",
-    "I": "01110 00100 00100 00100 00100 00100 01110", "J": "00111 00010 00010 00010 00010 10010 01100",
-    "K": "10001 10010 10100 11000 10100 10010 10001", "L": "10000 10000 10000 10000 10000 10000 11111",
-    "M": "10001 11011 10101 10101 10001 10001 10001", "N": "10001 10001 11001 10101 10011 10001 10001",
-    "O": "01110 10001 10001 10001 10001 10001 01110", "P": "11110 10001 10001 11110 10000 10000 10000",
-    "Q": "01110 10001 10001 10001 10101 10010 01101", "R": "11110 10001 10001 11110 10100 10010 10001",
-    "S": "01111 10000 10000 01110 00001 00001 11110", "T": "11111 00100 00100 00100 00100 00100 00100",
-    "U": "10001 10001 10001 10001 10001 10001 01110", "V": "10001 10001 10001 10001 10001 01010 00100",
-    "W": "10001 10001 10001 10101 10101 10101 01010", "X": "10001 10001 01010 00100 01010 10001 10001",
-    "Y": "10001 10001 10001 01010 00100 00100 00100", "Z": "11111 00001 00010 00100 01000 10000 11111",
-    "-": "00000 00000 00000 11111 00000 00000 00000", ".": "00000 00000 00000 00000 00000 01100 01100",
-    "/": "00000 00001 00010 00100 01000 10000 00000", ":": "00000 01100 01100 00000 01100 01100 00000",
-    "(": "00010 00100 01000 01000 01000 00100 00010", ")": "01000 00100 00010 00010 00010 00100 01000",
-    "_": "00000 00000 00000 00000 00000 00000 11111", "=": "00000 00000 11111 00000 11111 00000 00000",
-    "%": "11000 11001 00010 00100 01000 10011 00011", "+": "00000 00100 00100 11111 00100 00100 00000",
-    ",": "00000 00000 00000 00000 01100 00100 01000", "<": "00010 00100 01000 10000 01000 00100 00010",
-    ">": "01000 00100 00010 00001 00010 00100 01000", " ": "00000 00000 00000 00000 00000 00000 00000",
-    "?": "01110 10001 00001 00010 00100 00000 00100",
-}
+KIND_COLOURS = {"base": "#1f77b4", "thp": "#ff7f0e", "hugetlb": "#2ca02c", "uring": "#9467bd",
+                "fio": "#7f7f7f", "gup get": "#8c564b", "gup put": "#e377c2"}
 
 
-class Canvas:
-    def __init__(self, w, h, bg=(255, 255, 255)):
-        self.w, self.h = w, h
-        self.px = bytearray(bytes(bg) * (w * h))
-
-    def rect(self, x0, y0, x1, y1, c):
-        x0, x1 = max(0, int(x0)), min(self.w, int(x1))
-        y0, y1 = max(0, int(y0)), min(self.h, int(y1))
-        if x1 <= x0:
-            return
-        row = bytes(c) * (x1 - x0)
-        for y in range(y0, y1):
-            o = (y * self.w + x0) * 3
-            self.px[o:o + len(row)] = row
-
-    def text(self, x, y, s, c=(0, 0, 0), scale=2):
-        for ch in s.upper():
-            g = FONT.get(ch, FONT["?"]).split()
-            for ry, bits in enumerate(g):
-                for rx, b in enumerate(bits):
-                    if b == "1":
-                        self.rect(x + rx * scale, y + ry * scale,
-                                  x + (rx + 1) * scale, y + (ry + 1) * scale, c)
-            x += 6 * scale
-        return x
-
-    @staticmethod
-    def text_width(s, scale=2):
-        return len(s) * 6 * scale
-
-    def png(self):
-        raw = b"".join(b"\x00" + bytes(self.px[y * self.w * 3:(y + 1) * self.w * 3])
-                       for y in range(self.h))
-
-        def chunk(t, d):
-            return (struct.pack(">I", len(d)) + t + d
-                    + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff))
-        return (b"\x89PNG\r\n\x1a\n"
-                + chunk(b"IHDR", struct.pack(">IIBBBBB", self.w, self.h, 8, 2, 0, 0, 0))
-                + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b""))
+def panels(summ):
+    """[(title, [(label, colour key, (median, min, max))])], measured rows only."""
+    out = []
+    for label, a, b, what in FIO_RATIOS:
+        bars = [(row["benchmark"], "fio", row["ratios"][label]) for row in summ["fio"]
+                if row["ratios"][label]]
+        if bars:
+            out.append((f"fio {label}: {what}", bars))
+    bars = []
+    for row in summ["gup"]:
+        for what in ("get", "put"):
+            if row["ratios"][what]:
+                bars.append((row["benchmark"].replace("_BENCHMARK", "") + " " + what,
+                             "gup " + what, row["ratios"][what]))
+    if bars:
+        out.append(("gup_test stock / iovx_gup time (pin and unpin per page)", bars))
+    for group, (title, rust, c, _) in BUF_GROUPS.items():
+        bars = []
+        for r in summ["buf"]:
+            if r["group"] != group or r["status"] != "ok" or not r["ratio"]:
+                continue
+            bars.append((f"{r['kind']} {r['size_kib']}k {r['op']}", r["kind"], r["ratio"]))
+        if bars:
+            out.append((f"{group} {rust}/{c}: {title}", bars))
+    return out
 
 
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (148, 103, 189), (214, 39, 40)]
-
-
-def chart(summ, meta):
-    groups = []  # (label, [(series index, (median, min, max) or None)])
-    series = [r[0] for r in FIO_RATIOS]
-    for row in summ["fio"]:
-        groups.append((row["benchmark"], [(i, row["ratios"][s]) for i, s in enumerate(series)]))
-    have_gup = any(row["ratios"]["get"] for row in summ["gup"])
-    if have_gup:
-        series += ["gup get", "gup put"]
-        for row in summ["gup"]:
-            name = row["benchmark"].replace("_BENCHMARK", "")
-            groups.append((name, [(len(FIO_RATIOS), row["ratios"]["get"]),
-                                  (len(FIO_RATIOS) + 1, row["ratios"]["put"])]))
-    vals = [v for _, bars in groups for _, r in bars if r for v in r]
-    top = max([2.0] + vals)
-    top = min(4.0, (int(top * 2) + 1) / 2.0)
-    bar_h, gap, group_gap = 9, 1, 10
-    left, right, head = 330, 90, 96
-    plot_w = 700
-    height = head + sum(len(b) * (bar_h + gap) + group_gap for _, b in groups) + 30
-    width = left + plot_w + right
-    cv = Canvas(width, height)
-    title = "IOV-EXTRACT: RUST / C SPEED RATIO (>1: RUST FASTER)"
-    cv.text(10, 8, title)
+def chart(summ, meta, path):
+    """Write the picture to path; returns None, or why it could not."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from matplotlib.patches import Patch
+    except ImportError as e:
+        return f"matplotlib is missing ({e}; scripts/setup installs python3-matplotlib)"
+    ps = panels(summ)
+    if not ps:
+        return "nothing measured"
+    heights = [max(2, len(b)) * 0.22 + 0.9 for _, b in ps]
+    fig, axes = plt.subplots(len(ps), 1, figsize=(11, sum(heights) + 1.2),
+                             gridspec_kw={"height_ratios": heights}, squeeze=False)
     sub = (f"{meta['accel'].upper()}"
-           + (f" icount {meta['icount_shift']}" if meta.get("icount_shift") is not None else "")
-           + f", {meta['flavour']} kernel {meta.get('kernel', '')}, "
-           f"{meta['date']}, median with min-max")
-    cv.text(10, 28, sub, (80, 80, 80), 1)
-    x = 10
-    for i, s in enumerate(series):
-        cv.rect(x, 46, x + 14, 58, COLOURS[i % len(COLOURS)])
-        x = cv.text(x + 18, 46, s, scale=2) + 16
-
-    def xpos(v):
-        return left + min(v, top) / top * plot_w
-
-    # Grid every 0.25, labelled every 0.5, a heavy line at 1.
-    y_axis0, y_axis1 = head - 8, height - 24
-    t = 0.0
-    while t <= top + 1e-9:
-        gx = xpos(t)
-        major = abs(t * 2 - round(t * 2)) < 1e-9
-        cv.rect(gx, y_axis0, gx + 1, y_axis1, (200, 200, 200) if major else (232, 232, 232))
-        if major:
-            lab = f"{t:.1f}"
-            cv.text(gx - Canvas.text_width(lab, 1) / 2, y_axis1 + 6, lab, (60, 60, 60), 1)
-            cv.text(gx - Canvas.text_width(lab, 1) / 2, head - 22, lab, (60, 60, 60), 1)
-        t += 0.25
-
-    y = head
-    labels = []  # drawn last, over the grid and the line at 1
-    for label, bars in groups:
-        gh = len(bars) * (bar_h + gap)
-        cv.text(left - 8 - Canvas.text_width(label, 2), y + gh / 2 - 7, label)
-        for i, r in bars:
-            c = COLOURS[i % len(COLOURS)]
-            if r is None:
-                cv.text(left + 4, y + 1, "N/A", (150, 150, 150), 1)
-            else:
-                cv.rect(left, y, xpos(r[0]), y + bar_h, c)
-                # The range of the per-repetition ratios.
-                mid = y + bar_h // 2
-                cv.rect(xpos(r[1]), mid, xpos(r[2]) + 1, mid + 1, (0, 0, 0))
-                cv.rect(xpos(r[1]), y + 2, xpos(r[1]) + 1, y + bar_h - 2, (0, 0, 0))
-                cv.rect(xpos(r[2]), y + 2, xpos(r[2]) + 1, y + bar_h - 2, (0, 0, 0))
-                lab = f"{r[0]:.2f}" + (" >" if r[0] > top else "")
-                labels.append((int(max(xpos(r[0]), xpos(r[2]))) + 5, y + 1, lab))
-            y += bar_h + gap
-        y += group_gap
-    cv.rect(xpos(1.0) - 1, y_axis0, xpos(1.0) + 1, y_axis1, (0, 0, 0))
-    for x, y, lab in labels:
-        cv.rect(x - 1, y - 1, x + Canvas.text_width(lab, 1), y + 8, (255, 255, 255))
-        cv.text(x, y, lab, (0, 0, 0), 1)
-    return cv.png()
+           + (f" -icount shift={meta['icount_shift']}" if meta.get("icount_shift") is not None else "")
+           + f", {meta['flavour']} kernel {meta.get('kernel', '')}"
+           + (f", tree {meta['tree']}" if meta.get("tree") else "")
+           + f", {meta['date']}; median and min–max of the per-repetition ratios")
+    fig.suptitle("iov-extract: Rust / C speed ratio (> 1: Rust faster)\n" + sub, fontsize=10)
+    for ax, (title, bars) in zip(axes[:, 0], ps):
+        top = max([1.2] + [r[2] for _, _, r in bars])
+        low = min([0.8] + [r[1] for _, _, r in bars])
+        y = list(range(len(bars)))[::-1]
+        med = [r[0] for _, _, r in bars]
+        err = [[r[0] - r[1] for _, _, r in bars], [r[2] - r[0] for _, _, r in bars]]
+        cols = [KIND_COLOURS.get(k, "#7f7f7f") for _, k, _ in bars]
+        ax.barh(y, med, color=cols, height=0.7, xerr=err, ecolor="black", capsize=2,
+                error_kw={"elinewidth": 0.8})
+        ax.axvline(1.0, color="black", linewidth=1.2)
+        ax.set_yticks(y)
+        ax.set_yticklabels([b[0] for b in bars], fontsize=7)
+        ax.set_xlim(max(0.0, low - 0.1), top + 0.15)
+        ax.set_ylim(-0.6, len(bars) - 0.4)
+        ax.set_title(title, fontsize=8, loc="left")
+        ax.tick_params(axis="x", labelsize=7)
+        ticks = [t for t in ax.get_xticks() if abs(t - 1.0) > 0.04] + [1.0]
+        ax.set_xticks(sorted(ticks))
+        ax.set_xlim(max(0.0, low - 0.1), top + 0.15)
+        ax.grid(axis="x", color="#dddddd", linewidth=0.5)
+        ax.set_axisbelow(True)
+        for yy, (_, _, r) in zip(y, bars):
+            ax.text(r[2] + 0.01, yy, f"{r[0]:.2f}", fontsize=6, va="center")
+        kinds = [k for k in BUF_KINDS if any(b[1] == k for b in bars)]
+        if kinds:
+            ax.legend(handles=[Patch(color=KIND_COLOURS[k], label=k) for k in kinds],
+                      fontsize=7, loc="upper left", bbox_to_anchor=(1.005, 1.0), title="buffer",
+                      title_fontsize=7)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
 
 
 def main():
@@ -629,6 +762,7 @@ def main():
     ap.add_argument("--settings", default="", help="KEY=VALUE,... of the host-side settings")
     ap.add_argument("--only", default="", help="the --only selection of scripts/bench, if any")
     ap.add_argument("--host", default="", help="what else ran on the host")
+    ap.add_argument("--tree", default="", help="the source tree measured (git describe)")
     a = ap.parse_args()
 
     res = parse_guest_log(os.path.join(a.boot, "guest.log"))
@@ -647,26 +781,27 @@ def main():
         "accel": accel, "icount_shift": icount, "flavour": a.flavour, "kdir_name": os.path.basename(a.kdir.rstrip("/")),
         "kernel": res["meta"].get("kernel", "?"), "elapsed": a.elapsed, "host": a.host,
         "settings": dict(s.split("=", 1) for s in a.settings.split(",") if "=" in s),
-        "only": a.only,
+        "only": a.only, "tree": a.tree,
     }
     meta["guest_clock_rate"] = clock_rates(res["stamps"])
     summ = summarise(res)
-    md, problems = markdown(res, summ, meta)
+    summ["buf"] = summarise_buf(res, summ)
     os.makedirs(a.out, exist_ok=True)
+    meta["no_chart"] = chart(summ, meta, os.path.join(a.out, "ratios.png"))
+    md, problems = markdown(res, summ, meta)
     with open(os.path.join(a.out, "report.md"), "w") as f:
         f.write(md)
     doc = {
         "meta": meta, "guest": res["meta"], "devices": res["devices"],
-        "samples": {"fio": res["fio"], "gup": res["gup"], "memcpy": res["memcpy"]},
+        "samples": {"fio": res["fio"], "gup": res["gup"], "memcpy": res["memcpy"],
+                    "buf": res["buf"], "backing": res["backing"]},
         "absent": res["absent"], "summary": summ, "problems": problems,
         "guest_info": res["info"],
     }
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump(doc, f, indent=1)
-    with open(os.path.join(a.out, "ratios.png"), "wb") as f:
-        f.write(chart(summ, meta))
     print(md)
-    return 1 if not res["fio"] else 0
+    return 1 if not res["fio"] and not res["buf"] else 0
 
 
 if __name__ == "__main__":

@@ -313,14 +313,16 @@ unsafe impl<C: Completion> DoneRef for Borrowed<C> {
     }
 }
 
-/// Where bios go: a disk made by [`Disk::new`].
+/// Where bios go: a disk made by [`Disk::new`], or a block device held open by a
+/// [`Bdev`](super::bdev::Bdev).
 ///
 /// # Invariants
 ///
-/// `disk` is a live gendisk for `'a`.
+/// `bdev` is a live block device for `'a` (of a live gendisk with a live queue), and `lbs` its
+/// logical block size, 512 to 4096.
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
-    disk: *mut bindings::gendisk,
+    bdev: *mut bindings::block_device,
     lbs: u32,
     capacity: u64,
     ioprio: IoPrio,
@@ -443,13 +445,38 @@ impl Target<'_> {
     }
 }
 
+impl<'a> Target<'a> {
+    /// The block device `bdev` as a target for bios, with its logical block size `lbs` and
+    /// size `capacity` in 512-byte sectors.
+    ///
+    /// # Safety
+    ///
+    /// `bdev` is a block device held open for `'a`, and `lbs` its logical block size.
+    pub(crate) unsafe fn from_bdev(
+        bdev: *mut bindings::block_device,
+        lbs: u32,
+        capacity: u64,
+    ) -> Self {
+        // INVARIANT: By the safety requirements; an open block device keeps its gendisk and
+        // queue.
+        Target {
+            bdev,
+            lbs,
+            capacity,
+            ioprio: IoPrio::NONE,
+            _p: PhantomData,
+        }
+    }
+}
+
 impl<T: Driver> Disk<T> {
     /// The disk as a target for bios.
     pub fn target(&self) -> Target<'_> {
-        // INVARIANT: The disk lives as long as the borrow.
+        // INVARIANT: The disk, and its whole-disk block device, live as long as the borrow.
         let disk = self.as_raw();
         Target {
-            disk,
+            // SAFETY: The disk is live while borrowed; `part0` is set when it is allocated.
+            bdev: unsafe { (*disk).part0 },
             lbs: self.logical_block_size(),
             // SAFETY: The disk is live while borrowed; `get_capacity()` reads its size.
             capacity: unsafe { shim::iovx_get_capacity(disk) },
@@ -568,7 +595,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         // SAFETY: The disk is live (`Target` invariant); allocation from `fs_bio_set` with
         // GFP_KERNEL waits for memory rather than fail, and this is process context.
         let raw =
-            unsafe { shim::iovx_bio_alloc(target.disk, nr_vecs as u16, is_write::<D>(), sector) };
+            unsafe { shim::iovx_bio_alloc(target.bdev, nr_vecs as u16, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
@@ -605,9 +632,9 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         if iter.kind() != Kind::Bvec || len == 0 || iter.is_empty() {
             return Ok(None);
         }
-        // SAFETY: The disk is live (`Target` invariant); process context. No segments: the bio
+        // SAFETY: The block device is live (`Target` invariant); process context. No segments: the bio
         // is to borrow the iterator's.
-        let raw = unsafe { shim::iovx_bio_alloc(target.disk, 0, is_write::<D>(), sector) };
+        let raw = unsafe { shim::iovx_bio_alloc(target.bdev, 0, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
@@ -911,7 +938,7 @@ impl<'s, 't, 'data, D: Direction> Bio<'t, 'data, D, Inline<'s>> {
                 bio,
                 slot.vecs.as_mut_ptr().cast(),
                 INLINE_VECS as u16,
-                target.disk,
+                target.bdev,
                 is_write::<D>(),
                 sector,
             )

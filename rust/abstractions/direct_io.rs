@@ -633,6 +633,18 @@ pub trait DirectIo: Send + Sync + Sized + 'static {
     fn read_iter<'a>(&self, io: Kiocb<'a, Dest>) -> Ended<'a>;
     /// A write: the call's memory is read.
     fn write_iter<'a>(&self, io: Kiocb<'a, Source>) -> Ended<'a>;
+    /// A file of the device is being opened: an error refuses the open. Every successful
+    /// `open` is followed by one [`DirectIo::release`], after the file's last I/O has ended
+    /// (an asynchronous kiocb holds its file until it is completed).
+    ///
+    /// Process context: may sleep.
+    fn open(&self) -> Result {
+        Ok(())
+    }
+    /// A file opened by a successful [`DirectIo::open`] is closed (its last reference went).
+    ///
+    /// Process context: may sleep.
+    fn release(&self) {}
 }
 
 /// How one `read_iter`/`write_iter` call ended: the value the VFS gets back (bytes, an error, or

@@ -176,8 +176,8 @@ impl<T: DirectIo> MiscDevice<T> {
     const FOPS: bindings::file_operations = bindings::file_operations {
         // Every open file holds the module: no unload while a file is open.
         owner: &raw mut bindings::__this_module,
-        open: Some(Registration::<T>::open_callback),
-        release: Some(Registration::<T>::release_callback),
+        open: Some(Self::open_callback),
+        release: Some(Self::release_callback),
         read_iter: Some(Self::read_iter_callback),
         write_iter: Some(Self::write_iter_callback),
         llseek: Some(Self::llseek_callback),
@@ -190,10 +190,51 @@ impl<T: DirectIo> MiscDevice<T> {
     /// Process context: may sleep.
     pub fn register(name: &CStr, data: T) -> Result<Self> {
         Ok(Self {
-            // SAFETY: `FOPS`'s `open` and `release` are those of `Registration<T>`, and its other
-            // callbacks use `Registration::<T>::file_data`.
+            // SAFETY: `FOPS`'s `open` calls that of `Registration<T>` first and its `release`
+            // calls that of `Registration<T>` last; its other callbacks use
+            // `Registration::<T>::file_data`.
             _reg: unsafe { Registration::new(name, &Self::FOPS, data)? },
         })
+    }
+
+    /// `open`: the file takes its data reference, then the data may refuse the open
+    /// ([`DirectIo::open`]), which gives the reference back.
+    ///
+    /// # Safety
+    ///
+    /// As [`Registration::open_callback`].
+    unsafe extern "C" fn open_callback(
+        inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: By the safety requirements.
+        let r = unsafe { Registration::<T>::open_callback(inode, file) };
+        if r != 0 {
+            return r;
+        }
+        // SAFETY: The file holds its data reference, taken just above.
+        if let Err(e) = unsafe { Registration::<T>::file_data(file) }.open() {
+            // SAFETY: The open fails, so the VFS will not call `release`: the file's reference
+            // is given back here, once.
+            unsafe { Registration::<T>::release_callback(inode, file) };
+            return e.to_errno();
+        }
+        0
+    }
+
+    /// `release`: the data hears of it, then the file's reference goes.
+    ///
+    /// # Safety
+    ///
+    /// Called by the VFS once, when the last reference to a file of a `MiscDevice<T>` goes.
+    unsafe extern "C" fn release_callback(
+        inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: `file` is an open file of this device until its reference is dropped below.
+        unsafe { Registration::<T>::file_data(file) }.release();
+        // SAFETY: The VFS's one `release` call for this file.
+        unsafe { Registration::<T>::release_callback(inode, file) }
     }
 
     /// # Safety

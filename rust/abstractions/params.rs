@@ -63,3 +63,19 @@ pub fn extract_legacy() -> bool {
     unsafe { shim::iovx_param_extract_legacy() }
 }
 // Extraction mode: end
+
+// Attached block devices: begin
+/// The comma-separated block device paths of `dio_attach`, if it was given (read-only after
+/// load).
+pub fn dio_attach() -> Option<&'static kernel::str::CStr> {
+    // SAFETY: The getter returns the parameter's string, set by the module loader before init
+    // and never changed after (mode 0444), or null.
+    let p = unsafe { shim::iovx_param_dio_attach() };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: A NUL-terminated string that lives as long as the module (freed at unload, after
+    // the module's code has stopped running).
+    Some(unsafe { kernel::str::CStr::from_char_ptr(p) })
+}
+// Attached block devices: end

@@ -678,7 +678,7 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w)
 	return to_delayed_work(w);
 }
 
-struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
+struct bio *iovx_bio_alloc(struct block_device *bdev, unsigned short nr_vecs,
 			   bool write, u64 sector)
 {
 	struct bio *bio;
@@ -687,7 +687,7 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 	 * REQ_ALLOC_CACHE: small bios come from (and go back to) fs_bio_set's per-CPU cache when
 	 * they are put in task or hard-interrupt context, as io_uring's direct I/O does.
 	 */
-	bio = bio_alloc_bioset(disk->part0, nr_vecs,
+	bio = bio_alloc_bioset(bdev, nr_vecs,
 			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
 					REQ_OP_READ) | REQ_ALLOC_CACHE,
 			       GFP_KERNEL, &fs_bio_set);
@@ -703,9 +703,9 @@ struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
 
 /* A bio on the caller's storage, as block/fops.c keeps one on its stack for small sync I/O. */
 void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
-			  struct gendisk *disk, bool write, u64 sector)
+			  struct block_device *bdev, bool write, u64 sector)
 {
-	bio_init(bio, disk->part0, vecs, nr_vecs,
+	bio_init(bio, bdev, vecs, nr_vecs,
 		 write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE : REQ_OP_READ);
 	bio->bi_iter.bi_sector = sector;
 }
@@ -1184,4 +1184,86 @@ size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len)
 	bio_set_flag(bio, BIO_CLONED);
 	iov_iter_advance(iter, len);
 	return len;
+}
+
+/*
+ * Block devices opened by path (bdev.rs): an exclusive open for reading and writing, the
+ * device's limits, and the holder operations that tell the holder its device is gone.
+ *
+ * The holder is an atomic_t of the opener's, set to 1 by mark_dead; bd_holder_lock is held
+ * when mark_dead is called, and bd_end_claim() clears bd_holder_ops under it, so mark_dead
+ * never sees a holder that has been released (bdev_fput() ends the claim before it returns).
+ */
+static void iovx_bdev_mark_dead(struct block_device *bdev, bool surprise)
+{
+	atomic_t *dead = bdev->bd_holder;
+
+	atomic_set(dead, 1);
+	mutex_unlock(&bdev->bd_holder_lock);
+	pr_warn("iov_extract: %pg is gone%s; its direct-I/O device fails new I/O with ENODEV\n",
+		bdev, surprise ? " (surprise removal)" : "");
+}
+
+static const struct blk_holder_ops iovx_bdev_holder_ops = {
+	.mark_dead = iovx_bdev_mark_dead,
+};
+
+struct file *iovx_bdev_open(const char *path, atomic_t *holder)
+{
+	return bdev_file_open_by_path(path, BLK_OPEN_READ | BLK_OPEN_WRITE | BLK_OPEN_EXCL,
+				      holder, &iovx_bdev_holder_ops);
+}
+
+void iovx_bdev_close(struct file *file)
+{
+	bdev_fput(file);
+}
+
+struct block_device *iovx_bdev_of(struct file *file)
+{
+	return file_bdev(file);
+}
+
+void iovx_bdev_limits(struct block_device *bdev, u32 *lbs, u32 *dma_mask, u64 *sectors,
+		      u32 *max_hw_sectors, u32 *max_segments, u32 *max_segment_size)
+{
+	struct request_queue *q = bdev_get_queue(bdev);
+
+	*lbs = bdev_logical_block_size(bdev);
+	*dma_mask = bdev_dma_alignment(bdev);
+	*sectors = bdev_nr_sectors(bdev);
+	*max_hw_sectors = queue_max_hw_sectors(q);
+	*max_segments = queue_max_segments(q);
+	*max_segment_size = queue_max_segment_size(q);
+}
+
+u64 iovx_bdev_nr_sectors(struct block_device *bdev)
+{
+	return bdev_nr_sectors(bdev);
+}
+
+/*
+ * Waits for the requests in flight on a blk-mq device's queue (a freeze drains them, and
+ * each request holds the queue until its bios have ended); false, waiting for nothing, for a
+ * bio-based device.
+ */
+bool iovx_bdev_drain(struct block_device *bdev)
+{
+	struct request_queue *q = bdev_get_queue(bdev);
+
+	if (!queue_is_mq(q))
+		return false;
+	blk_mq_freeze_queue(q);
+	blk_mq_unfreeze_queue(q);
+	return true;
+}
+
+void iovx_atomic_init(atomic_t *v)
+{
+	atomic_set(v, 0);
+}
+
+int iovx_atomic_read(const atomic_t *v)
+{
+	return atomic_read(v);
 }

@@ -24,6 +24,7 @@ struct bio_vec;
 struct bio;
 struct queue_limits;
 struct gendisk;
+struct block_device;
 struct delayed_work;
 struct work_struct;
 struct kiocb;
@@ -120,7 +121,7 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 
 /* include/linux/bio.h */
 void iovx_bio_set_pages_dirty(struct bio *bio);
-struct bio *iovx_bio_alloc(struct gendisk *disk, unsigned short nr_vecs,
+struct bio *iovx_bio_alloc(struct block_device *bdev, unsigned short nr_vecs,
 			   bool write, u64 sector);
 unsigned long iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
 unsigned long iovx_bio_put_pages(struct bio *bio, bool mark_dirty);
@@ -131,7 +132,7 @@ void iovx_bio_add_pages(struct bio *bio, struct page **pages, unsigned int n, si
 unsigned long iovx_bio_nr_pages(struct bio *bio);
 size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len);
 void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
-			  struct gendisk *disk, bool write, u64 sector);
+			  struct block_device *bdev, bool write, u64 sector);
 
 /* include/linux/fs.h, include/linux/miscdevice.h */
 void iovx_kiocb_complete(struct kiocb *iocb, long ret);
@@ -216,5 +217,17 @@ struct page *iovx_bounce_page_alloc(bool zero);
 void iovx_bounce_page_free(struct page *page);
 u32 iovx_rq_op(struct request *rq);
 bool iovx_blk_open_write(unsigned int mode);
+
+/* Block devices opened by path (bdev.rs). */
+struct file *iovx_bdev_open(const char *path, atomic_t *holder);
+void iovx_bdev_close(struct file *file);
+struct block_device *iovx_bdev_of(struct file *file);
+void iovx_bdev_limits(struct block_device *bdev, u32 *lbs, u32 *dma_mask, u64 *sectors,
+		      u32 *max_hw_sectors, u32 *max_segments, u32 *max_segment_size);
+u64 iovx_bdev_nr_sectors(struct block_device *bdev);
+bool iovx_bdev_drain(struct block_device *bdev);
+void iovx_atomic_init(atomic_t *v);
+int iovx_atomic_read(const atomic_t *v);
+const char *iovx_param_dio_attach(void);
 
 #endif /* IOVX_SHIM_H */

@@ -61,4 +61,18 @@ struct iovx_pt_identify {
 
 #define IOVX_IOC_PT	_IOWR('X', 0x40, struct iovx_pt_cmd)
 
+/*
+ * Direct-I/O devices on block devices, attached and detached through /dev/iovx_dioctl.
+ *
+ * The argument points to a buffer of IOVX_DIO_PATH_MAX bytes holding a NUL-terminated path.
+ * IOVX_DIO_ATTACH opens the block device at the path exclusively for reading and writing and
+ * makes /dev/iovx_dio_<last component of the path> (EBUSY if it is mounted or held, EEXIST if
+ * that name is taken, EINVAL for a name other than letters, digits, '.', '_', '-').
+ * IOVX_DIO_DETACH removes the device of that name and releases the block device (ENOENT if
+ * there is none, EBUSY while a file of it is open, which includes its I/O in flight).
+ */
+#define IOVX_DIO_PATH_MAX	256
+#define IOVX_DIO_ATTACH	_IOW('X', 0x50, char[IOVX_DIO_PATH_MAX])
+#define IOVX_DIO_DETACH	_IOW('X', 0x51, char[IOVX_DIO_PATH_MAX])
+
 #endif /* _UAPI_LINUX_IOVX_H */
