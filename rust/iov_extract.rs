@@ -111,6 +111,9 @@ impl kernel::Module for IovExtract {
 
 impl Drop for IovExtract {
     fn drop(&mut self) {
+        // Every file of the module is closed, so every bio has completed; the last of them may
+        // have handed its pages to the re-dirtying worker, whose code is the module's.
+        abstractions::bio::flush_redirty();
         let c = COUNTERS.snapshot();
         pr_info!(
             "unloaded; pages pinned {} unpinned {}, listed {} unlisted {} ({})\n",

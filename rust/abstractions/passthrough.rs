@@ -34,7 +34,7 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 use super::blk::{Disk, Driver};
-use super::iov::{Direction, IovIter};
+use super::iov::{Direction, IovIter, Kind};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
 use super::task::might_sleep;
@@ -56,20 +56,85 @@ pub struct Command {
 }
 
 /// The limits of a queue that a mapping must meet.
+///
+/// # Invariants
+///
+/// `logical_block_size` is a power of two of at least 512; `max_bytes` is at least
+/// `logical_block_size`; `max_segments` is at least 1; `align` is a mask one less than a power
+/// of two, below the page size; `virt_boundary` is 0 or such a mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    max_bytes: u32,
+    max_segments: u32,
+    align: u64,
+    virt_boundary: u64,
+    logical_block_size: u32,
+}
+
+/// Whether `m` is a mask one less than a power of two, below the page size.
+fn is_low_mask(m: u64) -> bool {
+    m < PAGE_SIZE as u64 && (m + 1).is_power_of_two()
+}
+
+impl Limits {
+    /// Limits of `max_bytes` per request, `max_segments` segments, DMA alignment mask `align`,
+    /// virtual boundary mask `virt_boundary` (0 for none) and `logical_block_size`. `EINVAL`
+    /// unless the block size is a power of two of at least 512, a request takes at least one
+    /// block and one segment, and each mask is one less than a power of two below the page size
+    /// (a virtual boundary may also be 0).
+    pub fn new(
+        max_bytes: u32,
+        max_segments: u32,
+        align: u64,
+        virt_boundary: u64,
+        logical_block_size: u32,
+    ) -> Result<Self> {
+        if logical_block_size < 512
+            || !logical_block_size.is_power_of_two()
+            || max_bytes < logical_block_size
+            || max_segments == 0
+            || !is_low_mask(align)
+            || (virt_boundary != 0 && !is_low_mask(virt_boundary))
+        {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked above.
+        Ok(Self {
+            max_bytes,
+            max_segments,
+            align,
+            virt_boundary,
+            logical_block_size,
+        })
+    }
+
     /// The most bytes one request may carry (`max_hw_sectors` in bytes).
-    pub max_bytes: u32,
+    pub fn max_bytes(&self) -> u32 {
+        self.max_bytes
+    }
+
     /// The most segments one request may have (`max_segments`).
-    pub max_segments: u32,
+    pub fn max_segments(&self) -> u32 {
+        self.max_segments
+    }
+
     /// The mask an address and a length of memory mapped directly must have clear
     /// (`dma_alignment | dma_pad_mask`).
-    pub align: u64,
+    pub fn align(&self) -> u64 {
+        self.align
+    }
+
     /// The virtual boundary mask (`virt_boundary_mask`, 0 if none): segments other than the
     /// first must start, and other than the last end, on it.
-    pub virt_boundary: u64,
-    /// The logical block size.
-    pub logical_block_size: u32,
+    pub fn virt_boundary(&self) -> u64 {
+        self.virt_boundary
+    }
+
+    /// The logical block size (a power of two, at least 512).
+    pub fn logical_block_size(&self) -> core::num::NonZeroU32 {
+        // The invariant makes it at least 512.
+        core::num::NonZeroU32::new(self.logical_block_size).unwrap_or(core::num::NonZeroU32::MIN)
+    }
 }
 
 /// The queue of a disk, borrowed for `'a`, for passthrough requests.
@@ -125,13 +190,16 @@ impl<'a> Queue<'a> {
                 &mut lbs,
             )
         };
-        Limits {
-            max_bytes,
-            max_segments,
-            align,
-            virt_boundary,
-            logical_block_size: lbs,
-        }
+        // The block layer validated the queue's limits (`blk_validate_limits()`): a block size
+        // of 512 or more, a power of two; masks one less than a power of two. A queue whose
+        // limits were not so would get the smallest ones, which bounce everything.
+        Limits::new(max_bytes, max_segments, align, virt_boundary, lbs).unwrap_or(Limits {
+            max_bytes: 512,
+            max_segments: 1,
+            align: (PAGE_SIZE - 1) as u64,
+            virt_boundary: 0,
+            logical_block_size: 512,
+        })
     }
 
     /// The capacity of the disk, in 512-byte sectors.
@@ -275,9 +343,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
     /// (`blk_rq_map_user_iov()`'s test, except that kernel memory is mapped too).
     pub fn needs_bounce(iter: &IovIter<'_, D>, lim: &Limits) -> bool {
-        // `iov_iter_alignment()` reads the first segment of an IOVEC iterator even when it
-        // covers nothing (and an empty array has none): an empty iterator is never asked.
-        if iter.is_empty() {
+        if no_first_segment(iter) {
             return false;
         }
         // SAFETY: The iterator is initialised (`IovIter` invariant).
@@ -574,6 +640,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     }
 }
 
+/// Whether `iter` is an array iterator without a single segment, whose first segment
+/// `iov_iter_alignment()` and `iov_iter_gap_alignment()` would read all the same. An owned
+/// IOVEC iterator always has one ([`IovIter::iovec`] gives an empty array a static empty
+/// segment); a KVEC or BVEC one over an empty array, or one lent by the kernel, may not.
+fn no_first_segment<D: Direction>(iter: &IovIter<'_, D>) -> bool {
+    matches!(iter.kind(), Kind::Iovec | Kind::Kvec | Kind::Bvec) && iter.nr_segs() == 0
+}
+
 /// Releases the pages of a bio of a [`PtRequest`] and puts it: bounce pages copied back into
 /// `to` (if any) and freed, pinned pages unpinned (dirtied first if `dirty`), listed ones left.
 /// `EFAULT` if a copy back fell short.
@@ -655,8 +729,8 @@ fn map_c<'a, 'data, D: Direction>(
         return Err(EBUSY);
     }
     // `blk_rq_map_user_iov()` refuses an empty iterator with `EINVAL` too, but only after
-    // `iov_iter_alignment()` has read its first segment, which an empty array does not have.
-    if iter.is_empty() {
+    // `iov_iter_alignment()` has read its first segment.
+    if no_first_segment(iter) {
         return Err(EINVAL);
     }
     // SAFETY: `rq.rq` is ours, not executed, with no bio; `blk_rq_map_user_iov()` works on a

@@ -807,24 +807,39 @@ u64 iovx_get_capacity(struct gendisk *disk)
  * Passthrough requests (passthrough.rs) and the ioctl gate of a disk (blk.rs).
  *
  * The gate lets block_device_operations.ioctl reach a disk's driver data only while the disk's
- * owner has not started to delete it: the owner publishes the gate in disk->private_data;
- * an ioctl enters under RCU (taking a user count) or finds NULL; closing the gate unpublishes
- * it, waits for an RCU grace period (no new entry after it) and then for the users to leave.
+ * owner has not started to delete it, and lets the owner delete it from within such a call: the
+ * owner publishes the gate in disk->private_data; an ioctl enters under RCU (taking a reference)
+ * or finds NULL. A passthrough request in flight without a caller waiting for it takes a hold.
+ * Closing the gate unpublishes it, waits for an RCU grace period (no new entry or hold after it)
+ * and for the holds to go, then drops the owner's reference: if an ioctl is still inside (one of
+ * which may be the very call that closes it), the last one to leave runs the teardown.
  */
 struct iovx_gate {
-	atomic_t users;
+	atomic_t refs;		/* 1 for the owner until it closes the gate, 1 per ioctl inside */
+	atomic_t holds;		/* requests in flight */
 	void *data;
+	void (*teardown)(void *ctx);
+	void *ctx;
 };
 
-void *iovx_gate_new(void *data)
+void *iovx_gate_new(void *data, void (*teardown)(void *ctx))
 {
 	struct iovx_gate *g = kmalloc(sizeof(*g), GFP_KERNEL);
 
 	if (g) {
-		atomic_set(&g->users, 0);
+		atomic_set(&g->refs, 1);
+		atomic_set(&g->holds, 0);
 		g->data = data;
+		g->teardown = teardown;
+		g->ctx = NULL;
 	}
 	return g;
+}
+
+/* What the teardown gets; set by the owner before it may close the gate. */
+void iovx_gate_arm(void *gate, void *ctx)
+{
+	((struct iovx_gate *)gate)->ctx = ctx;
 }
 
 void iovx_gate_open(struct gendisk *disk, void *gate)
@@ -838,8 +853,8 @@ void *iovx_gate_enter(struct gendisk *disk)
 
 	rcu_read_lock();
 	g = rcu_dereference(disk->private_data);
-	if (g)
-		atomic_inc(&g->users);
+	if (g && !atomic_inc_not_zero(&g->refs))
+		g = NULL;
 	rcu_read_unlock();
 	return g;
 }
@@ -849,23 +864,61 @@ void *iovx_gate_data(void *gate)
 	return ((struct iovx_gate *)gate)->data;
 }
 
+/* The gate and the teardown to run when the last reference goes. */
+static void iovx_gate_put(struct iovx_gate *g)
+{
+	void (*teardown)(void *ctx) = g->teardown;
+	void *ctx = g->ctx;
+
+	if (!atomic_dec_and_test(&g->refs))
+		return;
+	kfree(g);
+	if (ctx)
+		teardown(ctx);
+}
+
 void iovx_gate_exit(void *gate)
+{
+	iovx_gate_put(gate);
+}
+
+/* A hold on the open gate of @disk, or NULL if it is closed (or closing). */
+void *iovx_gate_hold(struct gendisk *disk)
+{
+	struct iovx_gate *g;
+
+	rcu_read_lock();
+	g = rcu_dereference(disk->private_data);
+	if (g)
+		atomic_inc(&g->holds);
+	rcu_read_unlock();
+	return g;
+}
+
+void iovx_gate_unhold(void *gate)
 {
 	struct iovx_gate *g = gate;
 
 	/* wake_up_var() only hashes the address: g may be freed by then. */
-	if (atomic_dec_and_test(&g->users))
-		wake_up_var(&g->users);
+	if (atomic_dec_and_test(&g->holds))
+		wake_up_var(&g->holds);
 }
 
-void iovx_gate_close(struct gendisk *disk, void *gate)
+/*
+ * Closes the gate. True if the caller is to run the teardown now (no ioctl inside); otherwise
+ * the last ioctl to leave runs it, and the gate is no longer the caller's.
+ */
+bool iovx_gate_close(struct gendisk *disk, void *gate)
 {
 	struct iovx_gate *g = gate;
 
 	rcu_assign_pointer(disk->private_data, NULL);
 	synchronize_rcu();
-	wait_var_event(&g->users, !atomic_read(&g->users));
+	wait_var_event(&g->holds, !atomic_read(&g->holds));
+	if (!atomic_dec_and_test(&g->refs))
+		return false;
 	kfree(g);
+	return true;
 }
 
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out)
@@ -990,3 +1043,24 @@ bool iovx_blk_open_write(unsigned int mode)
 {
 	return (__force blk_mode_t)mode & BLK_OPEN_WRITE;
 }
+
+/*
+ * Passthrough, second part: KUnit access to a disk's ioctl without an open file.
+ */
+#ifdef IOVX_KUNIT
+struct gendisk *iovx_kunit_disk_get(struct gendisk *disk)
+{
+	get_device(disk_to_dev(disk));
+	return disk;
+}
+
+void iovx_kunit_disk_put(struct gendisk *disk)
+{
+	put_disk(disk);
+}
+
+int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg)
+{
+	return disk->fops->ioctl(disk->part0, BLK_OPEN_READ, cmd, arg);
+}
+#endif /* IOVX_KUNIT */

@@ -183,12 +183,15 @@ unsigned long iovx_totalram_pages(void);
 u64 iovx_get_capacity(struct gendisk *disk);
 
 /* Passthrough requests (passthrough.rs) and the ioctl gate of a disk (blk.rs). */
-void *iovx_gate_new(void *data);
+void *iovx_gate_new(void *data, void (*teardown)(void *ctx));
+void iovx_gate_arm(void *gate, void *ctx);
 void iovx_gate_open(struct gendisk *disk, void *gate);
 void *iovx_gate_enter(struct gendisk *disk);
 void *iovx_gate_data(void *gate);
 void iovx_gate_exit(void *gate);
-void iovx_gate_close(struct gendisk *disk, void *gate);
+void *iovx_gate_hold(struct gendisk *disk);
+void iovx_gate_unhold(void *gate);
+bool iovx_gate_close(struct gendisk *disk, void *gate);
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
 void iovx_pt_free(struct request *rq);
 void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
@@ -212,5 +215,10 @@ struct page *iovx_bounce_page_alloc(bool zero);
 void iovx_bounce_page_free(struct page *page);
 u32 iovx_rq_op(struct request *rq);
 bool iovx_blk_open_write(unsigned int mode);
+
+/* Passthrough, second part. */
+struct gendisk *iovx_kunit_disk_get(struct gendisk *disk);
+void iovx_kunit_disk_put(struct gendisk *disk);
+int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg);
 
 #endif /* IOVX_SHIM_H */

@@ -16,9 +16,10 @@ use crate::abstractions::gup::{pin_user_pages, Pin, UserMm};
 use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::abstractions::pages::{Mode, PageSlot};
-use crate::abstractions::passthrough::{Bounce, Command, Mapping, PtRequest, Queue};
+use crate::abstractions::passthrough::{Bounce, Command, Limits, Mapping, PtRequest, Queue};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
 use core::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use kernel::sync::{new_mutex, Arc, Mutex};
 use kernel::{c_str, page::Page, page::PAGE_SIZE, prelude::*, uaccess::UserSlice};
 
 /// Serves passthrough commands: `DrvIn` fills the data with `byte_at()` of the position from the
@@ -287,7 +288,7 @@ fn bounce_exactly_when_needed(t: &Test) -> CaseResult {
 fn limits_refused(t: &Test) -> CaseResult {
     let disk = pt_disk()?;
     let q = Queue::of(&disk);
-    let max = q.limits().max_bytes as usize;
+    let max = q.limits().max_bytes() as usize;
     kunit_assert_eq!(t, max, 1 << 20);
     let addr = t.vm_mmap(max + PAGE_SIZE, true, true)?;
     let before = COUNTERS.snapshot();
@@ -394,6 +395,143 @@ fn kernel_mapping_same_data(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Limits are made only by the checked constructor: bad block sizes, empty requests and
+/// non-masks are `EINVAL`; the queue's own limits come through it.
+fn limits_checked(t: &Test) -> CaseResult {
+    for (bytes, segs, align, vb, lbs) in [
+        (4096u32, 1u32, 511u64, 0u64, 0u32),
+        (4096, 1, 511, 0, 1000),
+        (4096, 1, 511, 0, 256),
+        (256, 1, 511, 0, 512),
+        (4096, 0, 511, 0, 512),
+        (4096, 1, 500, 0, 512),
+        (4096, 1, PAGE_SIZE as u64, 0, 512),
+        (4096, 1, 511, 4000, 512),
+        (4096, 1, 511, 1 << 20, 512),
+    ] {
+        kunit_assert!(
+            t,
+            Limits::new(bytes, segs, align, vb, lbs).err() == Some(EINVAL),
+            "limits {} {} {} {} {} accepted",
+            bytes,
+            segs,
+            align,
+            vb,
+            lbs
+        );
+    }
+    let l = Limits::new(8192, 4, 3, 4095, 4096)?;
+    kunit_assert_eq!(
+        t,
+        (
+            l.max_bytes(),
+            l.max_segments(),
+            l.align(),
+            l.virt_boundary(),
+            l.logical_block_size().get()
+        ),
+        (8192, 4, 3, 4095, 4096)
+    );
+    let disk = pt_disk()?;
+    let q = Queue::of(&disk).limits();
+    kunit_assert_eq!(t, q, Limits::new(1 << 20, 2048, 511, 0, 512)?);
+    Ok(())
+}
+
+/// An IOVEC iterator over an empty array has one (static, empty) segment, so the kernel's
+/// walkers that read the first segment find one: the kernel's own mapping refuses it with
+/// `EINVAL` after `iov_iter_alignment()` read it, and so does the Rust one.
+fn empty_iovec_has_a_segment(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let q = Queue::of(&disk);
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::iovec(&[])?;
+    kunit_assert_eq!(t, it.nr_segs(), 1);
+    kunit_assert_eq!(t, it.len(), 0);
+    kunit_assert!(t, !PtRequest::needs_bounce(&it, &q.limits()));
+    let mut rq = PtRequest::new(q, cmd(0))?;
+    kunit_assert_eq!(t, rq.map_c(&mut it).err(), Some(EINVAL));
+    let mut it2 = IovIter::<Source>::iovec(&[])?;
+    let mut rq2 = PtRequest::new(q, cmd(0))?;
+    kunit_assert_eq!(t, rq2.map(&mut it2, Bounce::Always).err(), Some(EINVAL));
+    kunit_assert_eq!(t, rq2.execute()?, 0);
+    drop(rq);
+    drop(rq2);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.listed), (0, 0));
+    Ok(())
+}
+
+/// A driver that holds the last reference to its own disk and drops it from its ioctl.
+struct SelfOwner {
+    me: Arc<Mutex<Option<Arc<Disk<SelfOwner>>>>>,
+    gone: Arc<AtomicBool>,
+}
+
+const DROP_MYSELF: u32 = 0x4950;
+
+impl Driver for SelfOwner {
+    fn transfer(&self, _rq: &Request<'_>) -> Result<(), Failure> {
+        Err(EIO.into())
+    }
+
+    fn ioctl(&self, queue: Queue<'_>, _w: bool, cmd: u32, _arg: usize) -> Result<isize> {
+        if cmd != DROP_MYSELF {
+            return Err(ENOTTY);
+        }
+        let me = self.me.lock().take();
+        let had = me.is_some();
+        // The last reference: the disk is dropped inside its own ioctl.
+        drop(me);
+        // The driver is still here while its call runs, and so is the queue it was lent.
+        if self.gone.load(Relaxed) || queue.capacity() != 64 << 11 {
+            return Err(EIO);
+        }
+        Ok(if had { 7 } else { 8 })
+    }
+}
+
+impl Drop for SelfOwner {
+    fn drop(&mut self) {
+        self.gone.store(true, Relaxed);
+    }
+}
+
+/// A driver whose ioctl drops the last reference to its own disk: the drop does not wait for
+/// the ioctl it is called from; the disk is deleted and the driver dropped once the ioctl has
+/// returned, before the call returns to the block layer. A later ioctl finds the gate closed.
+fn driver_drops_own_disk_in_ioctl(t: &Test) -> CaseResult {
+    let gone = Arc::new(AtomicBool::new(false), GFP_KERNEL)?;
+    let me = Arc::pin_init(new_mutex!(None), GFP_KERNEL)?;
+    let config = Config {
+        capacity_sectors: 64 << 11,
+        logical_block_size: 512,
+        hw_queues: 1,
+        queue_depth: 4,
+        delay_us: 0,
+    };
+    let disk = Arc::new(
+        Disk::new(
+            c_str!("iovxp1"),
+            config,
+            SelfOwner {
+                me: me.clone(),
+                gone: gone.clone(),
+            },
+        )?,
+        GFP_KERNEL,
+    )?;
+    let gd = disk.gendisk_ref();
+    kunit_assert_eq!(t, gd.ioctl(DROP_MYSELF, 0), 8);
+    *me.lock() = Some(disk);
+    kunit_assert!(t, !gone.load(Relaxed));
+    kunit_assert_eq!(t, gd.ioctl(DROP_MYSELF, 0), 7);
+    kunit_assert!(t, gone.load(Relaxed), "the driver outlived its ioctl");
+    kunit_assert_eq!(t, gd.ioctl(DROP_MYSELF, 0), ENXIO.to_errno());
+    kunit_assert!(t, me.lock().is_none());
+    Ok(())
+}
+
 kunit_suite!(
     iovx_passthrough,
     [
@@ -406,5 +544,8 @@ kunit_suite!(
         efault_mid_vector_releases,
         drop_mapped_releases,
         kernel_mapping_same_data,
+        limits_checked,
+        empty_iovec_has_a_segment,
+        driver_drops_own_disk_in_ioctl,
     ]
 );
