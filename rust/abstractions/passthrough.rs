@@ -34,7 +34,7 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 use super::blk::{Disk, Driver};
-use super::iov::{Direction, IovIter, Kind};
+use super::iov::{Direction, IovIter, Kind, UserVec};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
 use super::task::might_sleep;
@@ -757,4 +757,246 @@ impl<D: Direction> Drop for PtRequest<'_, '_, D> {
         // SAFETY: The request is ours, not in flight (`execute` waits for it), freed once.
         unsafe { shim::iovx_pt_free(self.rq.as_ptr()) };
     }
+}
+
+// --- Running a request without waiting -----------------------------------------------------
+
+/// The user memory of a passthrough request run without waiting: memory of the submitting
+/// task, owned (the vector) by the request until it completes.
+pub enum UserData {
+    /// One buffer (a UBUF iterator).
+    Buf {
+        /// User address.
+        addr: usize,
+        /// Bytes.
+        len: usize,
+    },
+    /// Several buffers (an IOVEC iterator), as `readv()` takes them.
+    Vecs(KVec<UserVec>),
+}
+
+/// Which mapping a request run without waiting uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapWith {
+    /// [`PtRequest::map`], bouncing as asked.
+    Rust(Bounce),
+    /// [`PtRequest::map_c`]: the kernel's `blk_rq_map_user_iov()`.
+    Kernel,
+}
+
+/// What a request run without waiting did, given to its completion.
+#[derive(Debug)]
+pub struct AsyncOutcome {
+    /// The driver's result ([`Command::result`]), or the error the request ended with, or the
+    /// error of the release (`EFAULT` for a bounced read whose copy back faulted, or whose
+    /// submitter's address space is gone).
+    pub result: Result<u32>,
+    /// The command, with the driver's result.
+    pub command: Command,
+}
+
+/// A passthrough request in flight without a caller waiting for it, with everything it maps.
+///
+/// # Invariants
+///
+/// - `rq` is `Some` until the completion (or an error before the request ran) takes it; it is
+///   a request on the queue of a disk whose gate `gate` holds (so the disk, its queue and tag
+///   set outlive it), mapped from `*iter`.
+/// - `iter` was made by `KBox::into_raw` and is freed by `drop`, after `rq` is gone; it walks
+///   user memory of `mm` through `vecs` (if any), whose buffer does not move while `vecs` is
+///   kept, and which is freed after `iter`.
+/// - `mm` is the address space of the submitting task, grabbed (`mmgrab()`) and dropped once
+///   by `drop`. `gate` is a hold (`iovx_gate_hold()`) released once by `drop`.
+struct AsyncOp<D: Direction + 'static, F> {
+    rq: Option<PtRequest<'static, 'static, D>>,
+    iter: NonNull<IovIter<'static, D>>,
+    _vecs: Option<KVec<UserVec>>,
+    mm: NonNull<bindings::mm_struct>,
+    gate: NonNull<core::ffi::c_void>,
+    done: Option<F>,
+}
+
+// SAFETY: The op is handed once from the submitter to the worker that completes it; nothing else
+// refers to it meanwhile. Its iterator walks user memory of `mm` only, which the worker accesses
+// under `kthread_use_mm()`; its request and pages may be released from any process context;
+// `F` is `Send`.
+unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
+
+impl<D: Direction + 'static, F> Drop for AsyncOp<D, F> {
+    fn drop(&mut self) {
+        // The request first (releasing what it maps, freeing it on the held queue), then its
+        // iterator, then (field drop) the vector the iterator walked.
+        drop(self.rq.take());
+        // SAFETY: Made by `KBox::into_raw`, no longer referred to (the request is gone).
+        drop(unsafe { KBox::from_raw(self.iter.as_ptr()) });
+        // SAFETY: The hold taken at submission, released once.
+        unsafe { shim::iovx_gate_unhold(self.gate.as_ptr()) };
+        // SAFETY: Grabbed at submission, dropped once.
+        unsafe { shim::iovx_mm_drop(self.mm.as_ptr()) };
+    }
+}
+
+/// Maps `data` (user memory of the current task) into a passthrough request carrying `cmd` on
+/// `queue` and runs it without waiting (`blk_execute_rq_nowait()`). When the request has
+/// ended, a worker of the module, in process context, releases what it mapped exactly once
+/// (pinned pages dirtied for a read and unpinned; a bounced read copied back into the
+/// submitter's memory, in the submitter's address space, then the bounce pages freed), frees
+/// the request, lets the disk go, and then calls `done` once with the outcome. The disk cannot
+/// be deleted before that (dropping its [`Disk`](super::blk::Disk) waits), and the module not
+/// unloaded ([`drain_async`] at exit waits).
+///
+/// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
+/// [`PtRequest::map`] and [`PtRequest::map_c`]; `ENXIO` if the disk is being deleted; `EINVAL`
+/// without a user address space) nothing is left taken and `done` is dropped without being
+/// called.
+///
+/// Process context: may sleep.
+pub fn submit_async<D, F>(
+    queue: Queue<'_>,
+    cmd: Command,
+    data: UserData,
+    how: MapWith,
+    done: F,
+) -> Result<(Mapping, usize)>
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) + Send + 'static,
+{
+    might_sleep();
+    // SAFETY: The disk is live (`Queue` invariant).
+    let gate = NonNull::new(unsafe { shim::iovx_gate_hold(queue.disk.as_ptr()) }).ok_or(ENXIO)?;
+    // SAFETY: Process context.
+    let Some(mm) = NonNull::new(unsafe { shim::iovx_mm_grab_current() }) else {
+        // SAFETY: Taken above, released once.
+        unsafe { shim::iovx_gate_unhold(gate.as_ptr()) };
+        return Err(EINVAL);
+    };
+    let (iter, vecs) = match data {
+        UserData::Buf { addr, len } => (IovIter::<D>::ubuf(addr, len), None),
+        UserData::Vecs(v) => {
+            // SAFETY: The vector's buffer stays where it is while the vector is kept by the op
+            // (moving a `KVec` does not move its elements), which outlives the iterator.
+            let s: &'static [UserVec] = unsafe { core::slice::from_raw_parts(v.as_ptr(), v.len()) };
+            (IovIter::<D>::iovec(s), Some(v))
+        }
+    };
+    let iter = match iter.and_then(|it| KBox::new(it, GFP_KERNEL).map_err(Into::into)) {
+        Ok(it) => it,
+        Err(e) => {
+            // SAFETY: Taken above, released once each; no iterator refers to the vector.
+            unsafe {
+                shim::iovx_gate_unhold(gate.as_ptr());
+                shim::iovx_mm_drop(mm.as_ptr());
+            }
+            return Err(e);
+        }
+    };
+    // INVARIANT: `rq` comes next; the iterator, the vector, the mm and the hold are the op's,
+    // and on any error below dropping the op releases them (and the request) once.
+    let mut op = KBox::new(
+        AsyncOp::<D, F> {
+            rq: None,
+            // SAFETY: `KBox::into_raw` gives a non-null pointer.
+            iter: unsafe { NonNull::new_unchecked(KBox::into_raw(iter)) },
+            _vecs: vecs,
+            mm,
+            gate,
+            done: Some(done),
+        },
+        GFP_KERNEL,
+    )?;
+    // SAFETY: The gate's hold keeps the disk, its queue and tag set until the op lets it go,
+    // after the request is freed.
+    let q: Queue<'static> = unsafe { Queue::from_raw(queue.disk.as_ptr()) };
+    // SAFETY: The iterator is the op's, freed only after the request (`AsyncOp::drop`); the
+    // request is its only user from now on.
+    let it: &'static mut IovIter<'static, D> = unsafe { &mut *op.iter.as_ptr() };
+    let rq = op.rq.insert(PtRequest::new(q, cmd)?);
+    match how {
+        MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,
+        MapWith::Kernel => rq.map_c(it)?,
+    }
+    let shown = (rq.mapping(), rq.nr_segments());
+    let raw_rq = rq.rq.as_ptr();
+    // The device may use the data from now on: the request is released as executed.
+    rq.executed = true;
+    let op = KBox::into_raw(op);
+    // SAFETY: `raw_rq` is the op's request, mapped and not executed; from here the op belongs
+    // to the completion, which the module's worker calls once with it after the request ended.
+    let r =
+        unsafe { shim::iovx_pt_execute_nowait(raw_rq, Some(complete_async::<D, F>), op.cast()) };
+    if r != 0 {
+        // SAFETY: Not started: the op is still ours.
+        let mut op = unsafe { KBox::from_raw(op) };
+        if let Some(rq) = op.rq.as_mut() {
+            rq.executed = false;
+        }
+        return Err(Error::from_errno(r));
+    }
+    Ok(shown)
+}
+
+/// The completion of a request run by [`submit_async`], from the module's worker.
+///
+/// # Safety
+///
+/// Called once, in process context (a kernel thread without an address space of its own),
+/// with the `AsyncOp<D, F>` given to `iovx_pt_execute_nowait()`, whose request has ended with
+/// `error`.
+unsafe extern "C" fn complete_async<D, F>(ctx: *mut core::ffi::c_void, error: core::ffi::c_int)
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) + Send + 'static,
+{
+    // SAFETY: By the safety requirements, the op is ours now.
+    let mut op = unsafe { KBox::from_raw(ctx.cast::<AsyncOp<D, F>>()) };
+    let Some(rq) = op.rq.take() else {
+        return;
+    };
+    let command = rq.command();
+    // A read that copies back (bounced by either mapping) writes the submitter's memory: in
+    // its address space, if that still exists. Otherwise nothing is copied (the Rust mapping
+    // releases without a copy back; the kernel's `bio_uncopy_user()` copies nothing without an
+    // address space and says `EINTR`).
+    let copies = D::WRITES_MEMORY && matches!(rq.mapping(), Mapping::Bounced | Mapping::Kernel);
+    // SAFETY: A worker of the module, a kernel thread: it may take the mm, grabbed by the op.
+    let used = copies && unsafe { shim::iovx_mm_use(op.mm.as_ptr()) };
+    let released = if copies && !used && rq.mapping() == Mapping::Bounced {
+        drop(rq);
+        Err(EFAULT)
+    } else {
+        rq.unmap().map(|_| ())
+    };
+    if used {
+        // SAFETY: Taken above, given back once.
+        unsafe { shim::iovx_mm_unuse(op.mm.as_ptr()) };
+    }
+    let result = if error != 0 {
+        Err(Error::from_errno(error))
+    } else {
+        released.map(|()| command.result)
+    };
+    let done = op.done.take();
+    // The iterator, the vector, the hold on the disk and the mm go before the completion runs:
+    // it may drop the disk.
+    drop(op);
+    if let Some(done) = done {
+        done(AsyncOutcome { result, command });
+    }
+}
+
+/// Waits until every request run by [`submit_async`] has completed, and then for the module's
+/// worker to be done. Called at module exit.
+///
+/// Process context: sleeps.
+pub fn drain_async() {
+    might_sleep();
+    // SAFETY: Process context.
+    unsafe { shim::iovx_pt_async_exit() };
+}
+
+/// Requests run by [`submit_async`] not completed yet.
+pub fn async_in_flight() -> usize {
+    // SAFETY: Reads a counter.
+    unsafe { shim::iovx_pt_async_inflight() as usize }
 }

@@ -17,6 +17,8 @@
 #include <linux/blk-mq.h>
 #include <linux/bio.h>
 #include <linux/workqueue.h>
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
 #include <linux/miscdevice.h>
 #include <linux/slab.h>
 #include <linux/completion.h>
@@ -1045,8 +1047,117 @@ bool iovx_blk_open_write(unsigned int mode)
 }
 
 /*
- * Passthrough, second part: KUnit access to a disk's ioctl without an open file.
+ * Passthrough, second part: requests run without waiting (passthrough.rs, PtAsync), the mm of
+ * their submitter, and KUnit access to a disk's ioctl without an open file.
+ *
+ * A request run by iovx_pt_execute_nowait() ends in whatever context the driver ends it
+ * (interrupt, softirq, a worker); its end_io only records the status and queues the request's
+ * completion on the module's own workqueue, where the pages are released (which may sleep and,
+ * for a bounced read, copies to user memory). The request is not freed by the block layer
+ * (RQ_END_IO_NONE): the completion frees it. Module exit waits for every such request to be
+ * completed and then destroys the workqueue, so that no worker runs the module's code after.
  */
+struct iovx_pt_async {
+	struct work_struct work;
+	void (*complete)(void *ctx, int error);
+	void *ctx;
+	int error;
+};
+
+static struct workqueue_struct *iovx_pt_wq;
+static DEFINE_MUTEX(iovx_pt_wq_lock);
+static atomic_t iovx_pt_inflight = ATOMIC_INIT(0);
+
+static void iovx_pt_async_work(struct work_struct *work)
+{
+	struct iovx_pt_async *a = container_of(work, struct iovx_pt_async, work);
+
+	a->complete(a->ctx, a->error);
+	kfree(a);
+	if (atomic_dec_and_test(&iovx_pt_inflight))
+		wake_up_var(&iovx_pt_inflight);
+}
+
+static enum rq_end_io_ret iovx_pt_end_io(struct request *rq, blk_status_t err)
+{
+	struct iovx_pt_async *a = rq->end_io_data;
+
+	a->error = blk_status_to_errno(err);
+	queue_work(iovx_pt_wq, &a->work);
+	return RQ_END_IO_NONE;
+}
+
+int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int error),
+			   void *ctx)
+{
+	struct iovx_pt_async *a;
+
+	mutex_lock(&iovx_pt_wq_lock);
+	if (!iovx_pt_wq)
+		iovx_pt_wq = alloc_workqueue("iovx_pt", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	mutex_unlock(&iovx_pt_wq_lock);
+	if (!iovx_pt_wq)
+		return -ENOMEM;
+	a = kmalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	INIT_WORK(&a->work, iovx_pt_async_work);
+	a->complete = complete;
+	a->ctx = ctx;
+	a->error = 0;
+	atomic_inc(&iovx_pt_inflight);
+	rq->end_io = iovx_pt_end_io;
+	rq->end_io_data = a;
+	blk_execute_rq_nowait(rq, false);
+	return 0;
+}
+
+/* Requests run without waiting and not completed yet. */
+int iovx_pt_async_inflight(void)
+{
+	return atomic_read(&iovx_pt_inflight);
+}
+
+void iovx_pt_async_exit(void)
+{
+	wait_var_event(&iovx_pt_inflight, !atomic_read(&iovx_pt_inflight));
+	mutex_lock(&iovx_pt_wq_lock);
+	if (iovx_pt_wq)
+		destroy_workqueue(iovx_pt_wq);
+	iovx_pt_wq = NULL;
+	mutex_unlock(&iovx_pt_wq_lock);
+}
+
+struct mm_struct *iovx_mm_grab_current(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+void iovx_mm_drop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+/* Makes @mm the worker's, if its address space still exists. */
+bool iovx_mm_use(struct mm_struct *mm)
+{
+	if (!mmget_not_zero(mm))
+		return false;
+	kthread_use_mm(mm);
+	return true;
+}
+
+void iovx_mm_unuse(struct mm_struct *mm)
+{
+	kthread_unuse_mm(mm);
+	mmput(mm);
+}
+
+/* KUnit access to a disk's ioctl without an open file. */
 #ifdef IOVX_KUNIT
 struct gendisk *iovx_kunit_disk_get(struct gendisk *disk)
 {

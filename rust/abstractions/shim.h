@@ -217,6 +217,15 @@ u32 iovx_rq_op(struct request *rq);
 bool iovx_blk_open_write(unsigned int mode);
 
 /* Passthrough, second part. */
+struct mm_struct;
+int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int error),
+			   void *ctx);
+int iovx_pt_async_inflight(void);
+void iovx_pt_async_exit(void);
+struct mm_struct *iovx_mm_grab_current(void);
+void iovx_mm_drop(struct mm_struct *mm);
+bool iovx_mm_use(struct mm_struct *mm);
+void iovx_mm_unuse(struct mm_struct *mm);
 struct gendisk *iovx_kunit_disk_get(struct gendisk *disk);
 void iovx_kunit_disk_put(struct gendisk *disk);
 int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg);
