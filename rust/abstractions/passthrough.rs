@@ -793,6 +793,24 @@ pub struct AsyncOutcome {
     pub result: Result<u32>,
     /// The command, with the driver's result.
     pub command: Command,
+    /// How the data was mapped ([`Mapping::None`] if the submission failed).
+    pub mapping: Mapping,
+    /// Bio segments of the mapping.
+    pub segments: usize,
+}
+
+/// A submission that failed: its error, and the completion given back, never called.
+pub struct Rejected<F> {
+    /// Why.
+    pub error: Error,
+    /// The completion, not called.
+    pub done: F,
+}
+
+impl<F> core::fmt::Debug for Rejected<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.error.fmt(f)
+    }
 }
 
 /// A passthrough request in flight without a caller waiting for it, with everything it maps.
@@ -847,8 +865,7 @@ impl<D: Direction + 'static, F> Drop for AsyncOp<D, F> {
 ///
 /// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
 /// [`PtRequest::map`] and [`PtRequest::map_c`]; `ENXIO` if the disk is being deleted; `EINVAL`
-/// without a user address space) nothing is left taken and `done` is dropped without being
-/// called.
+/// without a user address space) nothing is left taken and `done` is given back, not called.
 ///
 /// Process context: may sleep.
 pub fn submit_async<D, F>(
@@ -857,12 +874,64 @@ pub fn submit_async<D, F>(
     data: UserData,
     how: MapWith,
     done: F,
-) -> Result<(Mapping, usize)>
+) -> core::result::Result<(Mapping, usize), Rejected<F>>
 where
     D: Direction + 'static,
     F: FnOnce(AsyncOutcome) + Send + 'static,
 {
     might_sleep();
+    // The completion is kept apart until the request has started, so that an error gives it
+    // back.
+    let mut op = match prepare::<D, F>(queue, cmd, data, how) {
+        Ok(op) => op,
+        Err(error) => return Err(Rejected { error, done }),
+    };
+    let Some(rq) = op.rq.as_mut() else {
+        return Err(Rejected {
+            error: EINVAL,
+            done,
+        });
+    };
+    let shown = (rq.mapping(), rq.nr_segments());
+    let raw_rq = rq.rq.as_ptr();
+    // The device may use the data from now on: the request is released as executed.
+    rq.executed = true;
+    op.done = Some(done);
+    let op = KBox::into_raw(op);
+    // SAFETY: `raw_rq` is the op's request, mapped and not executed; from here the op belongs
+    // to the completion, which the module's worker calls once with it after the request ended.
+    let r =
+        unsafe { shim::iovx_pt_execute_nowait(raw_rq, Some(complete_async::<D, F>), op.cast()) };
+    if r != 0 {
+        // SAFETY: Not started: the op is still ours.
+        let mut op = unsafe { KBox::from_raw(op) };
+        if let Some(rq) = op.rq.as_mut() {
+            rq.executed = false;
+        }
+        let done = op.done.take();
+        drop(op);
+        return match done {
+            Some(done) => Err(Rejected {
+                error: Error::from_errno(r),
+                done,
+            }),
+            None => Ok(shown),
+        };
+    }
+    Ok(shown)
+}
+
+/// The operation of [`submit_async`], mapped, without its completion.
+fn prepare<D, F>(
+    queue: Queue<'_>,
+    cmd: Command,
+    data: UserData,
+    how: MapWith,
+) -> Result<KBox<AsyncOp<D, F>>>
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) + Send + 'static,
+{
     // SAFETY: The disk is live (`Queue` invariant).
     let gate = NonNull::new(unsafe { shim::iovx_gate_hold(queue.disk.as_ptr()) }).ok_or(ENXIO)?;
     // SAFETY: Process context.
@@ -901,7 +970,7 @@ where
             _vecs: vecs,
             mm,
             gate,
-            done: Some(done),
+            done: None,
         },
         GFP_KERNEL,
     )?;
@@ -916,24 +985,7 @@ where
         MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,
         MapWith::Kernel => rq.map_c(it)?,
     }
-    let shown = (rq.mapping(), rq.nr_segments());
-    let raw_rq = rq.rq.as_ptr();
-    // The device may use the data from now on: the request is released as executed.
-    rq.executed = true;
-    let op = KBox::into_raw(op);
-    // SAFETY: `raw_rq` is the op's request, mapped and not executed; from here the op belongs
-    // to the completion, which the module's worker calls once with it after the request ended.
-    let r =
-        unsafe { shim::iovx_pt_execute_nowait(raw_rq, Some(complete_async::<D, F>), op.cast()) };
-    if r != 0 {
-        // SAFETY: Not started: the op is still ours.
-        let mut op = unsafe { KBox::from_raw(op) };
-        if let Some(rq) = op.rq.as_mut() {
-            rq.executed = false;
-        }
-        return Err(Error::from_errno(r));
-    }
-    Ok(shown)
+    Ok(op)
 }
 
 /// The completion of a request run by [`submit_async`], from the module's worker.
@@ -954,11 +1006,16 @@ where
         return;
     };
     let command = rq.command();
-    // A read that copies back (bounced by either mapping) writes the submitter's memory: in
-    // its address space, if that still exists. Otherwise nothing is copied (the Rust mapping
-    // releases without a copy back; the kernel's `bio_uncopy_user()` copies nothing without an
-    // address space and says `EINTR`).
-    let copies = D::WRITES_MEMORY && matches!(rq.mapping(), Mapping::Bounced | Mapping::Kernel);
+    let (mapping, segments) = (rq.mapping(), rq.nr_segments());
+    // A bounced read copies back into the submitter's memory: in its address space, if that
+    // still exists. The kernel's `bio_uncopy_user()` wants one for any bounce, even a write's
+    // (without one it copies nothing and says `EINTR`, taking the request for orphaned);
+    // without one the Rust mapping releases without a copy back and says `EFAULT`.
+    let copies = match rq.mapping() {
+        Mapping::Kernel => true,
+        Mapping::Bounced => D::WRITES_MEMORY,
+        _ => false,
+    };
     // SAFETY: A worker of the module, a kernel thread: it may take the mm, grabbed by the op.
     let used = copies && unsafe { shim::iovx_mm_use(op.mm.as_ptr()) };
     let released = if copies && !used && rq.mapping() == Mapping::Bounced {
@@ -981,7 +1038,12 @@ where
     // it may drop the disk.
     drop(op);
     if let Some(done) = done {
-        done(AsyncOutcome { result, command });
+        done(AsyncOutcome {
+            result,
+            command,
+            mapping,
+            segments,
+        });
     }
 }
 

@@ -19,6 +19,7 @@
 #include <linux/workqueue.h>
 #include <linux/kthread.h>
 #include <linux/sched/mm.h>
+#include <linux/io_uring/cmd.h>
 #include <linux/miscdevice.h>
 #include <linux/slab.h>
 #include <linux/completion.h>
@@ -1155,6 +1156,46 @@ void iovx_mm_unuse(struct mm_struct *mm)
 {
 	kthread_unuse_mm(mm);
 	mmput(mm);
+}
+
+/* io_uring commands (uring_cmd.rs). */
+u32 iovx_uring_cmd_op(struct io_uring_cmd *ioucmd)
+{
+	return READ_ONCE(ioucmd->cmd_op);
+}
+
+/* Copies the payload of the command's submission entry into @buf (80 bytes of room). */
+unsigned int iovx_uring_cmd_payload(struct io_uring_cmd *ioucmd, u8 *buf, unsigned int flags)
+{
+	unsigned int n = (flags & IO_URING_F_SQE128) ? 80 : 16;
+
+	memcpy(buf, io_uring_sqe_cmd(ioucmd->sqe), n);
+	return n;
+}
+
+struct file *iovx_uring_cmd_file(struct io_uring_cmd *ioucmd)
+{
+	return ioucmd->file;
+}
+
+bool iovx_uring_cmd_file_writable(struct io_uring_cmd *ioucmd)
+{
+	return ioucmd->file->f_mode & FMODE_WRITE;
+}
+
+void iovx_uring_cmd_done(struct io_uring_cmd *ioucmd, int res, u64 res2)
+{
+	io_uring_cmd_done(ioucmd, res, res2, IO_URING_F_UNLOCKED);
+}
+
+bool iovx_uring_flags_nonblock(unsigned int flags)
+{
+	return flags & IO_URING_F_NONBLOCK;
+}
+
+bool iovx_uring_flags_sqe128(unsigned int flags)
+{
+	return flags & IO_URING_F_SQE128;
 }
 
 /* KUnit access to a disk's ioctl without an open file. */

@@ -218,6 +218,14 @@ bool iovx_blk_open_write(unsigned int mode);
 
 /* Passthrough, second part. */
 struct mm_struct;
+struct io_uring_cmd;
+u32 iovx_uring_cmd_op(struct io_uring_cmd *ioucmd);
+unsigned int iovx_uring_cmd_payload(struct io_uring_cmd *ioucmd, u8 *buf, unsigned int flags);
+struct file *iovx_uring_cmd_file(struct io_uring_cmd *ioucmd);
+bool iovx_uring_cmd_file_writable(struct io_uring_cmd *ioucmd);
+void iovx_uring_cmd_done(struct io_uring_cmd *ioucmd, int res, u64 res2);
+bool iovx_uring_flags_nonblock(unsigned int flags);
+bool iovx_uring_flags_sqe128(unsigned int flags);
 int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int error),
 			   void *ctx);
 int iovx_pt_async_inflight(void);

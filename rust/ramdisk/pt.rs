@@ -124,7 +124,7 @@ struct Outcome {
     segments: u32,
 }
 
-fn mapping_code(m: Mapping) -> u32 {
+pub(super) fn mapping_code(m: Mapping) -> u32 {
     match m {
         Mapping::None => iovx::IOVX_PT_MAP_NONE,
         Mapping::Direct(Mode::Listed) => iovx::IOVX_PT_MAP_LISTED,

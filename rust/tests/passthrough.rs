@@ -617,7 +617,8 @@ fn async_reads(t: &Test) -> CaseResult {
             },
             how,
             w.done(),
-        )?;
+        )
+        .map_err(|r| r.error)?;
         kunit_assert_eq!(t, m, want);
         let o = w.wait();
         kunit_assert_eq!(t, o.result, Ok(len as u32));
@@ -657,7 +658,8 @@ fn async_write_iovec(t: &Test) -> CaseResult {
         UserData::Vecs(v),
         MapWith::Rust(Bounce::IfNeeded),
         w.done(),
-    )?;
+    )
+    .map_err(|r| r.error)?;
     kunit_assert_eq!(t, w.wait().result, Ok(len as u32));
     kunit_assert!(t, !disk.driver().mismatch.load(Relaxed));
     let d = COUNTERS.snapshot().since(&before);
@@ -683,7 +685,8 @@ fn async_disk_drop_waits(t: &Test) -> CaseResult {
             UserData::Buf { addr, len },
             how,
             w.done(),
-        )?;
+        )
+        .map_err(|r| r.error)?;
         kunit_assert_eq!(t, async_in_flight(), 1);
         drop(disk);
         let o = w.wait();
@@ -725,7 +728,7 @@ fn async_submit_errors(t: &Test) -> CaseResult {
             MapWith::Rust(Bounce::IfNeeded),
             move |_| c.store(true, Relaxed),
         );
-        kunit_assert_eq!(t, r.err(), Some(err));
+        kunit_assert_eq!(t, r.err().map(|r| r.error), Some(err));
     }
     kunit_assert!(t, !called.load(Relaxed), "a failed submission completed");
     kunit_assert_eq!(t, async_in_flight(), 0);
