@@ -5,6 +5,7 @@
  *
  * Usage: passthrough BDEV [NGDEV]
  *        passthrough --busy BDEV NGDEV MODULE_NAME
+ *        passthrough --faults OPS SEED BDEV NGDEV
  *
  * With NGDEV, every case below runs a second time through io_uring (IORING_OP_URING_CMD on a
  * ring with 128-byte entries and 32-byte completions; the command waits for nothing, the
@@ -523,6 +524,10 @@ static int t_uring_busy_module(void)
 	if (pwrite(dfd, check, N * len, base_sector << 9) != (ssize_t)(N * len))
 		return fail("pwrite: %s", strerror(errno));
 	memset(area, 0x5a, N * (len + PAGE));
+	/* Only the io_uring device stays open: it alone must keep the module. */
+	close(dfd);
+	close(fd);
+	dfd = fd = -1;
 	for (int i = 0; i < N; i++) {
 		struct iovx_pt_cmd c = {
 			.opcode = IOVX_PT_READ,
@@ -561,6 +566,102 @@ static int t_uring_busy_module(void)
 	return refused ? 0 : fail("not refused");
 }
 
+/* --faults: see the top. */
+static int mif_fd = -1;
+static void make_it_fail(int on)
+{
+	if (mif_fd < 0)
+		mif_fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	if (mif_fd < 0 || pwrite(mif_fd, on ? "1" : "0", 1, 0) != 1) {
+		printf("# make-it-fail: %s\n", strerror(errno));
+		exit(2);
+	}
+}
+
+static int fault_ops = 40;
+static uint32_t fault_seed = 1;
+
+static int allowed_failure(int r)
+{
+	return r == -ENOMEM || r == -EIO || r == -EAGAIN || r == -ECANCELED || r == -EINTR;
+}
+
+static int t_faults(void)
+{
+	enum { BLOCKS = 64 };		/* 4 KiB blocks of the area */
+	const size_t blk = 4 * KiB, max = 16 * KiB;
+	uint32_t model[BLOCKS];		/* the seed of each block's pattern */
+	char *area = map_anon(max + PAGE, MAP_PRIVATE), *check;
+	uint64_t x = fault_seed;
+	int failures = 0, errs[4] = { 0 };
+
+	if (posix_memalign((void **)&check, PAGE, BLOCKS * blk))
+		return fail("no memory");
+	for (int b = 0; b < BLOCKS; b++) {
+		model[b] = fault_seed * 1000 + b;
+		pat_fill(check + b * blk, 0, blk, model[b]);
+	}
+	if (pwrite(dfd, check, BLOCKS * blk, base_sector << 9) != (ssize_t)(BLOCKS * blk))
+		return fail("pwrite: %s", strerror(errno));
+	for (int i = 0; i < fault_ops; i++) {
+		x = mix64(x + i);
+		int write = x & 1, m = (x >> 1) % 3, uring = (x >> 3) & 1, mis = (x >> 4) & 1;
+		int nb = 1 + (x >> 8) % (max / blk), b0 = (x >> 16) % (BLOCKS - nb + 1);
+		char *buf = area + (mis ? 8 : 0);
+		struct iovx_pt_cmd c;
+		int r;
+
+		if (write)
+			for (int b = 0; b < nb; b++)
+				pat_fill(buf + b * blk, 0, blk, fault_seed * 7919 + i * 64 + b);
+		else
+			memset(area, 0x5a, max + PAGE);
+		via_uring = uring && ngfd >= 0;
+		make_it_fail(1);
+		r = pt(write ? IOVX_PT_WRITE : IOVX_PT_READ, maps[m].flags,
+		       base_sector + b0 * (blk >> 9), buf, nb * blk, &c);
+		make_it_fail(0);
+		via_uring = 0;
+		if (r && !allowed_failure(r))
+			return fail("op %d (%s %s%s, %d blocks): %s", i, write ? "write" : "read",
+				    uring ? "uring " : "", maps[m].name, nb, strerror(-r));
+		if (r) {
+			failures++;
+			errs[-r == ENOMEM ? 0 : -r == EIO ? 1 : -r == EAGAIN ? 2 : 3]++;
+		}
+		if (write) {
+			for (int b = 0; b < nb; b++)
+				model[b0 + b] = fault_seed * 7919 + i * 64 + b;
+			/* A failed write: old or new data; make it the new with O_DIRECT. */
+			if (r) {
+				for (int b = 0; b < nb; b++)
+					pat_fill(check + b * blk, 0, blk, model[b0 + b]);
+				if (pwrite(dfd, check, nb * blk, (base_sector << 9) + b0 * blk) !=
+				    (ssize_t)(nb * blk))
+					return fail("pwrite: %s", strerror(errno));
+			}
+		} else if (!r) {
+			for (int b = 0; b < nb; b++) {
+				long d = pat_diff(buf + b * blk, 0, blk, model[b0 + b]);
+
+				if (d >= 0)
+					return fail("op %d (read %s%s): block %d differs at byte %ld", i,
+						    uring ? "uring " : "", maps[m].name, b0 + b, d);
+			}
+		}
+	}
+	if (pread(dfd, check, BLOCKS * blk, base_sector << 9) != (ssize_t)(BLOCKS * blk))
+		return fail("pread: %s", strerror(errno));
+	for (int b = 0; b < BLOCKS; b++)
+		if (pat_diff(check + b * blk, 0, blk, model[b]) >= 0)
+			return fail("block %d does not hold the data last written", b);
+	diag("%d of %d commands failed as allowed (ENOMEM %d, EIO %d, EAGAIN %d, other %d)",
+	     failures, fault_ops, errs[0], errs[1], errs[2], errs[3]);
+	free(check);
+	munmap(area, max + PAGE);
+	return 0;
+}
+
 static void run_cases(const char *prefix)
 {
 	char name[128];
@@ -584,10 +685,17 @@ static void run_cases(const char *prefix)
 int main(int argc, char **argv)
 {
 	int busy = argc > 1 && !strcmp(argv[1], "--busy");
+	int faults = argc > 3 && !strcmp(argv[1], "--faults");
 
 	if (busy) {
 		argv++;
 		argc--;
+	}
+	if (faults) {
+		fault_ops = atoi(argv[2]);
+		fault_seed = (uint32_t)strtoul(argv[3], NULL, 0);
+		argv += 3;
+		argc -= 3;
 	}
 	tap_begin("passthrough");
 	bdev = argc > 1 ? argv[1] : "/dev/iovx0";
@@ -610,7 +718,11 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (busy) {
+	if (faults) {
+		char *name = getenv("PT_FAULTS_NAME");
+
+		run(name ? name : "faults", t_faults);
+	} else if (busy) {
 		run("uring_busy_module", t_uring_busy_module);
 	} else {
 		run_cases("");
