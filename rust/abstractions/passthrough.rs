@@ -25,6 +25,11 @@
 //!    pages unpinned (dirtied first if an executed read filled them), bounce pages copied back
 //!    (a read) and freed, listed pages left to their owner; then the request is freed.
 //!
+//! [`submit_async`] does all of this for user memory without waiting: the request, its
+//! iterator, the submitter's `mm_struct` and a hold on the disk go into one operation that the
+//! request's completion owns; a worker of the module unmaps (in the submitter's address space
+//! when a bounce is copied back), frees and then calls the caller's completion once.
+//!
 //! The request holds the release duty of every page it mapped from the moment the page is taken:
 //! any error in the middle of a mapping (a fault half-way through a vector, a limit exceeded, an
 //! allocation failure) releases what was taken so far and leaves the request unmapped.
@@ -34,6 +39,7 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 use super::blk::{Disk, Driver};
+use super::extract::ExtractFlags;
 use super::iov::{Direction, IovIter, Kind, UserVec};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
@@ -200,6 +206,25 @@ impl<'a> Queue<'a> {
             virt_boundary: 0,
             logical_block_size: 512,
         })
+    }
+
+    /// Whether the queue supports PCI peer-to-peer DMA (`blk_queue_pci_p2pdma()`).
+    pub fn supports_p2pdma(&self) -> bool {
+        // SAFETY: The disk is live (type invariant).
+        unsafe { shim::iovx_queue_p2pdma(self.disk.as_ptr()) }
+    }
+
+    /// The extraction flags for pages that go into requests of this queue, as the block layer
+    /// passes them (`bio_map_user_iov()`, `bio_iov_iter_get_pages()`): `ITER_ALLOW_P2PDMA` if
+    /// the queue supports P2P DMA, else none. Such flags are only as good as the promise that
+    /// the pages go to this queue, so only the layer gets them: [`PtRequest::map`] uses its own
+    /// queue's.
+    pub(super) fn extract_flags(&self) -> ExtractFlags {
+        if self.supports_p2pdma() {
+            ExtractFlags::allow_p2pdma()
+        } else {
+            ExtractFlags::NONE
+        }
     }
 
     /// The capacity of the disk, in 512-byte sectors.
@@ -426,7 +451,16 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(())
     }
 
+    /// The extraction flags the Rust mapping passes: the request's queue's (`ITER_ALLOW_P2PDMA`
+    /// only if it supports P2P DMA).
+    pub fn extract_flags(&self) -> ExtractFlags {
+        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
+        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.extract_flags()
+    }
+
     fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result<Mode> {
+        // P2P pages extracted here go only into this request, of the queue that allows them.
+        let flags = self.extract_flags();
         let mut segments = 0usize;
         let mut mode = None;
         while !iter.is_empty() {
@@ -450,7 +484,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             let mut err = Ok(());
             // Extract runs until the bio is full or the iterator empty.
             while filled < want && !iter.is_empty() {
-                let batch = match iter.extract(&mut slots[filled..want], usize::MAX) {
+                let batch = match iter.extract_with(&mut slots[filled..want], usize::MAX, flags) {
                     Ok(b) => b,
                     Err(e) => {
                         err = Err(e);

@@ -1198,6 +1198,11 @@ bool iovx_uring_flags_sqe128(unsigned int flags)
 	return flags & IO_URING_F_SQE128;
 }
 
+bool iovx_queue_p2pdma(struct gendisk *disk)
+{
+	return blk_queue_pci_p2pdma(disk->queue);
+}
+
 /* KUnit access to a disk's ioctl without an open file. */
 #ifdef IOVX_KUNIT
 struct gendisk *iovx_kunit_disk_get(struct gendisk *disk)

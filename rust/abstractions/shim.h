@@ -218,6 +218,7 @@ bool iovx_blk_open_write(unsigned int mode);
 
 /* Passthrough, second part. */
 struct mm_struct;
+bool iovx_queue_p2pdma(struct gendisk *disk);
 struct io_uring_cmd;
 u32 iovx_uring_cmd_op(struct io_uring_cmd *ioucmd);
 unsigned int iovx_uring_cmd_payload(struct io_uring_cmd *ioucmd, u8 *buf, unsigned int flags);

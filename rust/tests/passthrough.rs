@@ -12,6 +12,7 @@
 use super::bio::byte_at;
 use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
+use crate::abstractions::extract::ExtractFlags;
 use crate::abstractions::gup::{pin_user_pages, Pin, UserMm};
 use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source, UserVec};
 use crate::abstractions::kunit::{CaseResult, Test};
@@ -738,6 +739,28 @@ fn async_submit_errors(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// `ITER_ALLOW_P2PDMA` is passed only for a queue that supports P2P DMA: not for the RAM
+/// disk's, whose mapping then extracts with no flag (and pins as usual).
+fn p2p_flag_only_for_p2p_queue(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let q = Queue::of(&disk);
+    kunit_assert!(t, !q.supports_p2pdma());
+    kunit_assert!(t, !ExtractFlags::NONE.allows_p2pdma());
+    let len = 2 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let mut rq = PtRequest::new(q, cmd(0))?;
+    kunit_assert_eq!(t, rq.extract_flags(), ExtractFlags::NONE);
+    kunit_assert_eq!(
+        t,
+        rq.map(&mut it, Bounce::IfNeeded)?,
+        Mapping::Direct(Mode::Pinned)
+    );
+    rq.execute()?;
+    rq.unmap()?;
+    Ok(())
+}
+
 kunit_suite!(
     iovx_passthrough,
     [
@@ -757,5 +780,6 @@ kunit_suite!(
         async_write_iovec,
         async_disk_drop_waits,
         async_submit_errors,
+        p2p_flag_only_for_p2p_queue,
     ]
 );
