@@ -88,13 +88,33 @@ static int pt(int opcode, unsigned flags, uint64_t sector, const void *addr, uns
 	int r;
 
 	if (via_uring) {
-		uint64_t tag, extra;
+		static uint64_t next_tag = 1000;
+		uint64_t want = next_tag++, tag = 0, extra = 0;
+		int tries = 0, e;
 
-		r = uring_queue(&ring, ngfd, &c, 1);
-		if (!r && io_uring_submit(&ring) != 1)
-			r = -EIO;
-		if (!r)
+		r = uring_queue(&ring, ngfd, &c, want);
+		/*
+		 * io_uring_enter() may fail to take the entry (an allocation failing under fault
+		 * injection): the entry is still in the ring, so submit again until it is taken, or
+		 * it would run with a later call.
+		 */
+		while (!r && (e = io_uring_submit(&ring)) != 1) {
+			if ((e < 0 && e != -EAGAIN && e != -ENOMEM && e != -EINTR) || ++tries > 10000) {
+				printf("# io_uring_submit: %s\n", e < 0 ? strerror(-e) : "nothing taken");
+				exit(2);
+			}
+		}
+		/* Our completion, by its tag. */
+		while (!r && tag != want) {
 			r = uring_reap(&ring, &tag, &extra);
+			if (tag != want && r != -EINTR) {
+				printf("# a completion of another command (tag %llu)\n",
+				       (unsigned long long)tag);
+				exit(2);
+			}
+			if (r == -EINTR && tag != want)
+				r = 0;
+		}
 		if (out) {
 			*out = c;
 			uring_out(out, extra);
