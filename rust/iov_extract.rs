@@ -18,7 +18,7 @@ use abstractions::{
     blk::{Config, Disk, Limits},
     counters::COUNTERS,
     debugfs::Dir,
-    miscdev::{MiscDevice, MiscIoctl},
+    miscdev::{MiscDevice, MiscIoctl, MiscUring},
     params,
 };
 use kernel::{c_str, fmt, prelude::*, str::CString, sync::Arc};
@@ -32,7 +32,8 @@ module! {
 }
 
 struct Unit {
-    // Dropped first: no new I/O once the device is gone.
+    // Dropped first: no new I/O once the devices are gone.
+    _ng: MiscUring<ramdisk::ng::NgDev>,
     _dio: MiscDevice<dio::DioDev<Disk<ramdisk::RamDisk>>>,
     _disk: Arc<Disk<ramdisk::RamDisk>>,
 }
@@ -100,9 +101,17 @@ impl kernel::Module for IovExtract {
             )?;
             let dio_name = CString::try_from_fmt(fmt!("iovx_dio{n}"))?;
             let dio = MiscDevice::register(&dio_name, dio::DioDev::new(disk.clone()))?;
-            pr_info!("/dev/{} and /dev/{} ready\n", &*name, &*dio_name);
+            let ng_name = CString::try_from_fmt(fmt!("iovx_ng{n}"))?;
+            let ng = MiscUring::register(&ng_name, ramdisk::ng::NgDev::new(disk.clone()))?;
+            pr_info!(
+                "/dev/{}, /dev/{} and /dev/{} ready\n",
+                &*name,
+                &*dio_name,
+                &*ng_name
+            );
             units.push(
                 Unit {
+                    _ng: ng,
                     _dio: dio,
                     _disk: disk,
                 },
@@ -124,6 +133,11 @@ impl kernel::Module for IovExtract {
 
 impl Drop for IovExtract {
     fn drop(&mut self) {
+        // Every file of the module is closed, so every bio has completed; the last of them may
+        // have handed its pages to the re-dirtying worker, whose code is the module's.
+        abstractions::bio::flush_redirty();
+        // Passthrough requests run without waiting are completed by a worker of the module.
+        abstractions::passthrough::drain_async();
         let c = COUNTERS.snapshot();
         pr_info!(
             "unloaded; pages pinned {} unpinned {}, listed {} unlisted {} ({})\n",

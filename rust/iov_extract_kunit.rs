@@ -23,3 +23,12 @@ impl kernel::Module for IovExtractKunit {
         Ok(IovExtractKunit)
     }
 }
+
+impl Drop for IovExtractKunit {
+    fn drop(&mut self) {
+        // The suites ran at load; a bio of theirs may have handed its pages to this module's own
+        // re-dirtying worker, which must not run after the module's code is gone.
+        abstractions::bio::flush_redirty();
+        abstractions::passthrough::drain_async();
+    }
+}

@@ -22,6 +22,7 @@ use crate::abstractions::blk::{self, zero_page_range, Data, Failure, Op, Request
 use crate::abstractions::iov::{Dest, Source};
 use crate::abstractions::passthrough::Queue;
 
+pub(crate) mod ng;
 mod pt;
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering::Relaxed};
 use kernel::{

@@ -1,8 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * passthrough: the IOVX_IOC_PT ioctl of /dev/iovxN (rust/uapi/iovx.h).
+ * passthrough: the IOVX_IOC_PT ioctl of /dev/iovxN and the IOVX_URING_CMD_PT io_uring command of
+ * /dev/iovx_ngN (rust/uapi/iovx.h).
  *
- * Usage: passthrough BDEV
+ * Usage: passthrough BDEV [NGDEV]
+ *        passthrough --busy BDEV NGDEV MODULE_NAME
+ *        passthrough --faults OPS SEED BDEV NGDEV
+ *
+ * With NGDEV, every case below runs a second time through io_uring (IORING_OP_URING_CMD on a
+ * ring with 128-byte entries and 32-byte completions; the command waits for nothing, the
+ * program waits for its completion), and then: many commands in flight at once, checked byte
+ * for byte; a write on a read-only open (EBADF); a ring without 128-byte entries (EOPNOTSUPP).
+ * --busy (run on a disk that completes requests late): while commands are in flight the module
+ * cannot be unloaded (delete_module fails with EWOULDBLOCK), and they complete with the right
+ * data.
  *
  * Every passthrough read and write is checked byte for byte against the block device read or
  * written with O_DIRECT, for aligned, misaligned and vectored buffers, with the Rust mapping,
@@ -13,12 +24,55 @@
 #include "common.h"
 #include "../../rust/uapi/iovx.h"
 
+#include <liburing.h>
+#include <sys/syscall.h>
+
 static const char *bdev;
 static int fd, dfd;
+/* Through io_uring on ngfd instead of the ioctl on fd. */
+static int via_uring, ngfd = -1;
+static struct io_uring ring;
 static struct geom g;
 /* Sectors used: 16 MiB into the disk, 2 MiB of them. */
 static const uint64_t base_sector = (16 * MiB) >> 9;
 static uint32_t seed = 0x5eed;
+
+/* Queues command @c on @r for @nfd, with @tag as its user data. */
+static int uring_queue(struct io_uring *r, int nfd, const struct iovx_pt_cmd *c, uint64_t tag)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(r);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, nfd, NULL, 0, 0);
+	sqe->cmd_op = IOVX_URING_CMD_PT;
+	memcpy(sqe->cmd, c, sizeof(*c));
+	io_uring_sqe_set_data64(sqe, tag);
+	return 0;
+}
+
+/* Waits for one completion: its res, tag and big_cqe[0]. */
+static int uring_reap(struct io_uring *r, uint64_t *tag, uint64_t *extra)
+{
+	struct io_uring_cqe *cqe;
+	int e = io_uring_wait_cqe(r, &cqe);
+
+	if (e)
+		return e;
+	e = cqe->res;
+	*tag = io_uring_cqe_get_data64(cqe);
+	*extra = cqe->big_cqe[0];
+	io_uring_cqe_seen(r, cqe);
+	return e;
+}
+
+/* What the ioctl writes back, from a completion's big_cqe[0]. */
+static void uring_out(struct iovx_pt_cmd *c, uint64_t extra)
+{
+	c->result = (uint32_t)extra;
+	c->mapping = (extra >> 32) & 0xff;
+	c->segments = extra >> 40;
+}
 
 static int pt(int opcode, unsigned flags, uint64_t sector, const void *addr, unsigned len,
 	      struct iovx_pt_cmd *out)
@@ -31,7 +85,43 @@ static int pt(int opcode, unsigned flags, uint64_t sector, const void *addr, uns
 		.len = len,
 		.result = 0xdeadbeef,
 	};
-	int r = ioctl(fd, IOVX_IOC_PT, &c);
+	int r;
+
+	if (via_uring) {
+		static uint64_t next_tag = 1000;
+		uint64_t want = next_tag++, tag = 0, extra = 0;
+		int tries = 0, e;
+
+		r = uring_queue(&ring, ngfd, &c, want);
+		/*
+		 * io_uring_enter() may fail to take the entry (an allocation failing under fault
+		 * injection): the entry is still in the ring, so submit again until it is taken, or
+		 * it would run with a later call.
+		 */
+		while (!r && (e = io_uring_submit(&ring)) != 1) {
+			if ((e < 0 && e != -EAGAIN && e != -ENOMEM && e != -EINTR) || ++tries > 10000) {
+				printf("# io_uring_submit: %s\n", e < 0 ? strerror(-e) : "nothing taken");
+				exit(2);
+			}
+		}
+		/* Our completion, by its tag. */
+		while (!r && tag != want) {
+			r = uring_reap(&ring, &tag, &extra);
+			if (tag != want && r != -EINTR) {
+				printf("# a completion of another command (tag %llu)\n",
+				       (unsigned long long)tag);
+				exit(2);
+			}
+			if (r == -EINTR && tag != want)
+				r = 0;
+		}
+		if (out) {
+			*out = c;
+			uring_out(out, extra);
+		}
+		return r < 0 ? r : 0;
+	}
+	r = ioctl(fd, IOVX_IOC_PT, &c);
 
 	if (out)
 		*out = c;
@@ -212,6 +302,7 @@ struct bad {
 };
 
 static char *ro_page, *none_page, *rw;
+static const char *ngdev_path;
 
 static int bad_call(const char *name, unsigned flags, struct iovx_pt_cmd *c)
 {
@@ -313,12 +404,323 @@ static int t_readonly_open(void)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Many commands in flight at once, reads and writes with the three mappings, checked against
+ * O_DIRECT. */
+#define MANY 48
+static int t_uring_many(void)
+{
+	size_t len = 8 * KiB;
+	char *area = map_anon(MANY * (len + PAGE), MAP_PRIVATE), *check;
+	unsigned done = 0;
+
+	if (posix_memalign((void **)&check, PAGE, MANY * len))
+		return fail("no memory");
+	/* Writes: command i writes len bytes at sector base + i * len / 512. */
+	for (int pass = 0; pass < 2; pass++) {
+		int opcode = pass ? IOVX_PT_READ : IOVX_PT_WRITE;
+
+		seed++;
+		if (!pass)
+			for (int i = 0; i < MANY; i++)
+				pat_fill(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0), 0, len,
+					 seed + i);
+		else
+			memset(area, 0x5a, MANY * (len + PAGE));
+		for (int i = 0; i < MANY; i++) {
+			struct iovx_pt_cmd c = {
+				.opcode = opcode,
+				.flags = maps[i % 3].flags,
+				.sector = base_sector + i * (len >> 9),
+				.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0)),
+				.len = len,
+			};
+
+			if (uring_queue(&ring, ngfd, &c, i))
+				return fail("no room in the ring");
+		}
+		if (io_uring_submit(&ring) != MANY)
+			return fail("io_uring_submit did not take %d commands", MANY);
+		for (int i = 0; i < MANY; i++) {
+			uint64_t tag, extra;
+			int r = uring_reap(&ring, &tag, &extra);
+
+			if (r < 0)
+				return fail("command %llu: %s", (unsigned long long)tag, strerror(-r));
+			done |= 1;
+		}
+		if (!pass) {
+			if (pread(dfd, check, MANY * len, base_sector << 9) != (ssize_t)(MANY * len))
+				return fail("pread: %s", strerror(errno));
+			for (int i = 0; i < MANY; i++) {
+				long d = pat_diff(check + i * len, 0, len, seed + i);
+
+				if (d >= 0)
+					return fail("write %d (%s) differs at byte %ld", i,
+						    maps[i % 3].name, d);
+			}
+		} else {
+			for (int i = 0; i < MANY; i++) {
+				char *p = area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+
+				if (memcmp(p, check + i * len, len))
+					return fail("read %d (%s) differs from the O_DIRECT read", i,
+						    maps[i % 3].name);
+			}
+		}
+	}
+	free(check);
+	munmap(area, MANY * (len + PAGE));
+	return done ? 0 : fail("nothing completed");
+}
+
+static int t_uring_readonly_open(void)
+{
+	struct io_uring r;
+	struct iovx_pt_cmd c = { .opcode = IOVX_PT_WRITE, .sector = base_sector,
+				 .addr = (uintptr_t)rw, .len = 4096 };
+	uint64_t tag, extra;
+	int ro = open(ngdev_path, O_RDONLY), e;
+
+	if (ro < 0)
+		return fail("open: %s", strerror(errno));
+	if (io_uring_queue_init(4, &r, IORING_SETUP_SQE128 | IORING_SETUP_CQE32))
+		return fail("io_uring_queue_init");
+	uring_queue(&r, ro, &c, 0);
+	io_uring_submit(&r);
+	e = uring_reap(&r, &tag, &extra);
+	if (e != -EBADF)
+		return fail("a write on a read-only open: %s, expected EBADF", strerror(-e));
+	c.opcode = IOVX_PT_READ;
+	uring_queue(&r, ro, &c, 0);
+	io_uring_submit(&r);
+	e = uring_reap(&r, &tag, &extra);
+	if (e)
+		return fail("a read on a read-only open: %s", strerror(-e));
+	io_uring_queue_exit(&r);
+	close(ro);
+	return 0;
+}
+
+/* A ring with 64-byte entries has no room for the command: EOPNOTSUPP, as NVMe answers. */
+static int t_uring_small_sqe(void)
+{
+	struct io_uring r;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int e;
+
+	if (io_uring_queue_init(4, &r, 0))
+		return fail("io_uring_queue_init");
+	sqe = io_uring_get_sqe(&r);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, ngfd, NULL, 0, 0);
+	sqe->cmd_op = IOVX_URING_CMD_PT;
+	io_uring_submit(&r);
+	if (io_uring_wait_cqe(&r, &cqe))
+		return fail("io_uring_wait_cqe");
+	e = cqe->res;
+	io_uring_cqe_seen(&r, cqe);
+	io_uring_queue_exit(&r);
+	if (e != -EOPNOTSUPP)
+		return fail("got %s, expected EOPNOTSUPP", e < 0 ? strerror(-e) : "success");
+	return 0;
+}
+
+/*
+ * On a disk that completes late: commands in flight keep the module (delete_module() fails
+ * with EWOULDBLOCK) and complete with the right data; once they are done it could go.
+ */
+static const char *module_name;
+static int t_uring_busy_module(void)
+{
+	enum { N = 16 };
+	size_t len = 4 * KiB;
+	char *area = map_anon(N * (len + PAGE), MAP_PRIVATE), *check;
+	int refused = 0;
+
+	if (posix_memalign((void **)&check, PAGE, N * len))
+		return fail("no memory");
+	seed++;
+	pat_fill(check, 0, N * len, seed);
+	if (pwrite(dfd, check, N * len, base_sector << 9) != (ssize_t)(N * len))
+		return fail("pwrite: %s", strerror(errno));
+	memset(area, 0x5a, N * (len + PAGE));
+	/* Only the io_uring device stays open: it alone must keep the module. */
+	close(dfd);
+	close(fd);
+	dfd = fd = -1;
+	for (int i = 0; i < N; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.flags = maps[i % 3].flags,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0)),
+			.len = len,
+		};
+
+		uring_queue(&ring, ngfd, &c, i);
+	}
+	if (io_uring_submit(&ring) != N)
+		return fail("io_uring_submit");
+	if (syscall(SYS_delete_module, module_name, O_NONBLOCK) == 0)
+		return fail("the module was unloaded with commands in flight");
+	if (errno != EWOULDBLOCK)
+		return fail("delete_module: %s, expected EWOULDBLOCK", strerror(errno));
+	refused = 1;
+	for (int i = 0; i < N; i++) {
+		uint64_t tag, extra;
+		int r = uring_reap(&ring, &tag, &extra);
+
+		if (r < 0)
+			return fail("command %llu: %s", (unsigned long long)tag, strerror(-r));
+		if (tag >= N)
+			return fail("bad tag %llu", (unsigned long long)tag);
+	}
+	for (int i = 0; i < N; i++) {
+		char *p = area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+
+		if (memcmp(p, check + i * len, len))
+			return fail("read %d (%s) differs from the O_DIRECT write", i, maps[i % 3].name);
+	}
+	free(check);
+	munmap(area, N * (len + PAGE));
+	return refused ? 0 : fail("not refused");
+}
+
+/* --faults: see the top. */
+static int mif_fd = -1;
+static void make_it_fail(int on)
+{
+	if (mif_fd < 0)
+		mif_fd = open("/proc/thread-self/make-it-fail", O_WRONLY);
+	if (mif_fd < 0 || pwrite(mif_fd, on ? "1" : "0", 1, 0) != 1) {
+		printf("# make-it-fail: %s\n", strerror(errno));
+		exit(2);
+	}
+}
+
+static int fault_ops = 40;
+static uint32_t fault_seed = 1;
+
+static int allowed_failure(int r)
+{
+	return r == -ENOMEM || r == -EIO || r == -EAGAIN || r == -ECANCELED || r == -EINTR;
+}
+
+static int t_faults(void)
+{
+	enum { BLOCKS = 64 };		/* 4 KiB blocks of the area */
+	const size_t blk = 4 * KiB, max = 16 * KiB;
+	uint32_t model[BLOCKS];		/* the seed of each block's pattern */
+	char *area = map_anon(max + PAGE, MAP_PRIVATE), *check;
+	uint64_t x = fault_seed;
+	int failures = 0, errs[4] = { 0 };
+
+	if (posix_memalign((void **)&check, PAGE, BLOCKS * blk))
+		return fail("no memory");
+	for (int b = 0; b < BLOCKS; b++) {
+		model[b] = fault_seed * 1000 + b;
+		pat_fill(check + b * blk, 0, blk, model[b]);
+	}
+	if (pwrite(dfd, check, BLOCKS * blk, base_sector << 9) != (ssize_t)(BLOCKS * blk))
+		return fail("pwrite: %s", strerror(errno));
+	for (int i = 0; i < fault_ops; i++) {
+		x = mix64(x + i);
+		int write = x & 1, m = (x >> 1) % 3, uring = (x >> 3) & 1, mis = (x >> 4) & 1;
+		int nb = 1 + (x >> 8) % (max / blk), b0 = (x >> 16) % (BLOCKS - nb + 1);
+		char *buf = area + (mis ? 8 : 0);
+		struct iovx_pt_cmd c;
+		int r;
+
+		if (write)
+			for (int b = 0; b < nb; b++)
+				pat_fill(buf + b * blk, 0, blk, fault_seed * 7919 + i * 64 + b);
+		else
+			memset(area, 0x5a, max + PAGE);
+		via_uring = uring && ngfd >= 0;
+		make_it_fail(1);
+		r = pt(write ? IOVX_PT_WRITE : IOVX_PT_READ, maps[m].flags,
+		       base_sector + b0 * (blk >> 9), buf, nb * blk, &c);
+		make_it_fail(0);
+		via_uring = 0;
+		if (r && !allowed_failure(r))
+			return fail("op %d (%s %s%s, %d blocks): %s", i, write ? "write" : "read",
+				    uring ? "uring " : "", maps[m].name, nb, strerror(-r));
+		if (r) {
+			failures++;
+			errs[-r == ENOMEM ? 0 : -r == EIO ? 1 : -r == EAGAIN ? 2 : 3]++;
+		}
+		if (write) {
+			for (int b = 0; b < nb; b++)
+				model[b0 + b] = fault_seed * 7919 + i * 64 + b;
+			/* A failed write: old or new data; make it the new with O_DIRECT. */
+			if (r) {
+				for (int b = 0; b < nb; b++)
+					pat_fill(check + b * blk, 0, blk, model[b0 + b]);
+				if (pwrite(dfd, check, nb * blk, (base_sector << 9) + b0 * blk) !=
+				    (ssize_t)(nb * blk))
+					return fail("pwrite: %s", strerror(errno));
+			}
+		} else if (!r) {
+			for (int b = 0; b < nb; b++) {
+				long d = pat_diff(buf + b * blk, 0, blk, model[b0 + b]);
+
+				if (d >= 0)
+					return fail("op %d (read %s%s): block %d differs at byte %ld", i,
+						    uring ? "uring " : "", maps[m].name, b0 + b, d);
+			}
+		}
+	}
+	if (pread(dfd, check, BLOCKS * blk, base_sector << 9) != (ssize_t)(BLOCKS * blk))
+		return fail("pread: %s", strerror(errno));
+	for (int b = 0; b < BLOCKS; b++)
+		if (pat_diff(check + b * blk, 0, blk, model[b]) >= 0)
+			return fail("block %d does not hold the data last written", b);
+	diag("%d of %d commands failed as allowed (ENOMEM %d, EIO %d, EAGAIN %d, other %d)",
+	     failures, fault_ops, errs[0], errs[1], errs[2], errs[3]);
+	free(check);
+	munmap(area, max + PAGE);
+	return 0;
+}
+
+static void run_cases(const char *prefix)
 {
 	char name[128];
 
+	snprintf(name, sizeof(name), "%sidentify", prefix);
+	run(name, t_identify);
+	for (unsigned s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
+		for (int m = 0; m < 3; m++) {
+			snprintf(name, sizeof(name), "%s%s_%s", prefix, shapes[s].name, maps[m].name);
+			t_why[0] = '\0';
+			report(name, shape_case(&shapes[s], m));
+		}
+	}
+	for (unsigned b = 0; b < sizeof(bads) / sizeof(bads[0]); b++) {
+		snprintf(name, sizeof(name), "%serrno_%s", prefix, bads[b].name);
+		t_why[0] = '\0';
+		report(name, bad_case(&bads[b]));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	int busy = argc > 1 && !strcmp(argv[1], "--busy");
+	int faults = argc > 3 && !strcmp(argv[1], "--faults");
+
+	if (busy) {
+		argv++;
+		argc--;
+	}
+	if (faults) {
+		fault_ops = atoi(argv[2]);
+		fault_seed = (uint32_t)strtoul(argv[3], NULL, 0);
+		argv += 3;
+		argc -= 3;
+	}
 	tap_begin("passthrough");
 	bdev = argc > 1 ? argv[1] : "/dev/iovx0";
+	ngdev_path = argc > 2 ? argv[2] : NULL;
+	module_name = argc > 3 ? argv[3] : "iov_extract";
 	if (get_geom(bdev, &g))
 		return 1;
 	fd = open(bdev, O_RDWR);
@@ -328,21 +730,36 @@ int main(int argc, char **argv)
 	ro_page = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	none_page = mmap(NULL, 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	rw = map_anon(2 * MiB + PAGE, MAP_PRIVATE);
-
-	run("identify", t_identify);
-	for (unsigned s = 0; s < sizeof(shapes) / sizeof(shapes[0]); s++) {
-		for (int m = 0; m < 3; m++) {
-			snprintf(name, sizeof(name), "%s_%s", shapes[s].name, maps[m].name);
-			t_why[0] = '\0';
-			report(name, shape_case(&shapes[s], m));
+	if (ngdev_path) {
+		ngfd = open(ngdev_path, O_RDWR);
+		if (ngfd < 0 ||
+		    io_uring_queue_init(64, &ring, IORING_SETUP_SQE128 | IORING_SETUP_CQE32)) {
+			printf("# %s: %s\n", ngdev_path, strerror(errno));
+			return 1;
 		}
 	}
-	for (unsigned b = 0; b < sizeof(bads) / sizeof(bads[0]); b++) {
-		snprintf(name, sizeof(name), "errno_%s", bads[b].name);
-		t_why[0] = '\0';
-		report(name, bad_case(&bads[b]));
+	if (faults) {
+		char *name = getenv("PT_FAULTS_NAME");
+
+		run(name ? name : "faults", t_faults);
+	} else if (busy) {
+		run("uring_busy_module", t_uring_busy_module);
+	} else {
+		run_cases("");
+		run("readonly_open", t_readonly_open);
+		if (ngdev_path) {
+			via_uring = 1;
+			run_cases("uring_");
+			via_uring = 0;
+			run("uring_many_in_flight", t_uring_many);
+			run("uring_readonly_open", t_uring_readonly_open);
+			run("uring_small_sqe", t_uring_small_sqe);
+		}
 	}
-	run("readonly_open", t_readonly_open);
+	if (ngdev_path) {
+		io_uring_queue_exit(&ring);
+		close(ngfd);
+	}
 	run("vmstat_pins_balanced", t_vmstat_pins_balanced);
 	run("debugfs_counters_balanced", t_debugfs_counters_balanced);
 	return tap_end();

@@ -7,7 +7,9 @@
 # For each path (psync: pread/pwrite and vectored on the direct-I/O device; bdev: the same with
 # O_DIRECT on the block device; libaio; uring; fixed: io_uring with registered buffers; gup: the
 # gup_test ioctls of /dev/iovx_gup), random_io runs a short random sequence with make-it-fail
-# set in its own threads only (task-filter), under each fault setting below. Allowed outcomes:
+# set in its own threads only (task-filter), under each fault setting below; so does
+# passthrough --faults for the passthrough ioctl and io_uring command (allowed outcomes: its
+# own, in qemu/tests/passthrough.c). Allowed outcomes:
 # an I/O ends in full, short, or with ENOMEM, EIO or EAGAIN (random_io --faults); a gup_test
 # ioctl ends with 0, ENOMEM, EIO or EAGAIN; a failed or short write leaves each sector it covered
 # with its old or its new content, and every other sector as it was (the model checks every
@@ -135,6 +137,36 @@ for path in psync bdev libaio uring fixed gup; do
 		not_ok "faults_${path}_injected" "no fault was injected on this path"
 	fi
 done
+
+# Passthrough (passthrough --faults): the ioctl of disk 0 and the io_uring command of its
+# /dev/iovx_ngN, with the Rust mapping (pinned or bounced) and the kernel's, issued with
+# make-it-fail set. Passthrough requests do not go through submit_bio(), so fail_make_request
+# never fires on them.
+NGDEV=${NGDEV:-/dev/iovx_ng${BDEV##*/iovx}}
+if [ -e "$NGDEV" ]; then
+	path_injected=$total_injected
+	for set in $settings; do
+		[ $set = request20 ] && continue
+		s=$((s + 1))
+		setting $set
+		mark_times
+		out=$(PT_FAULTS_NAME="faults_$set" KTAP_FIRST=$((n + 1)) \
+			"$here/passthrough" --faults "$OPS" $s "$BDEV" "$NGDEV")
+		rc=$?
+		inj=$(injected)
+		off
+		total_injected=$((total_injected + inj))
+		printf '%s\n' "$out"
+		echo "# faults_passthrough_$set: $inj fault(s) injected"
+		n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+		[ $rc -ne 0 ] && failed=$((failed + 1))
+	done
+	if [ $((total_injected - path_injected)) -gt 0 ]; then
+		ok faults_passthrough_injected
+	else
+		not_ok faults_passthrough_injected "no fault was injected on this path"
+	fi
+fi
 
 # The RAM disk: only allocations that cannot sleep fail (GFP_NOWAIT ones, as under memory
 # pressure), all of them, in the writing task. No write may fail: the request is handed back

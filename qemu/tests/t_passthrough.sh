@@ -1,12 +1,36 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 #
-# Guest entry point: the passthrough ioctl of disk 0 of iov_extract (rust/uapi/iovx.h), with
-# the Rust and the kernel's mapping. BDEV overrides the device.
+# Guest entry point: the passthrough ioctl of disk 0 of iov_extract and its io_uring command on
+# /dev/iovx_ng0 (rust/uapi/iovx.h), with the Rust and the kernel's mapping; then, with the
+# module reloaded so that disk 0 completes requests DELAY_US (default 200000) late, io_uring
+# commands in flight keep the module from unloading, and the module is reloaded without the
+# delay. BDEV and NGDEV override the devices, MODULE the module file.
 here=$(cd "$(dirname "$0")" && pwd)
 BDEV=${BDEV:-/dev/iovx0}
-if [ ! -e "$BDEV" ]; then
-	echo "ok 1 passthrough # SKIP $BDEV does not exist"
+NGDEV=${NGDEV:-/dev/iovx_ng0}
+DEV=$BDEV
+MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
+DELAY_US=${DELAY_US:-200000}
+if [ ! -e "$BDEV" ] || [ ! -e "$NGDEV" ]; then
+	echo "ok 1 passthrough # SKIP $BDEV or $NGDEV does not exist"
 	exit 0
 fi
-exec "$here/passthrough" "$BDEV"
+. "$here/reload.sh"
+
+# run_pt ARGS...: the program's result lines, numbered after ours and counted in.
+run_pt() {
+	out=$(KTAP_FIRST=$((n + 1)) "$here/passthrough" "$@")
+	rc=$?
+	printf '%s\n' "$out"
+	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+	[ $rc -ne 0 ] && failed=$((failed + 1))
+}
+
+run_pt "$BDEV" "$NGDEV"
+echo "# iov_extract parameters:$params"
+params=$(printf '%s\n' $params | grep -v '^delay_mask=' | tr '\n' ' ')
+reload passthrough_reload_with_delay "delay_us=$DELAY_US" "delay_mask=1" || exit 1
+run_pt --busy "$BDEV" "$NGDEV" iov_extract
+reload passthrough_reload_without_delay
+[ $failed -eq 0 ]

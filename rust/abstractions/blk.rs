@@ -564,14 +564,26 @@ struct Shared<T: Driver> {
 ///
 /// # Invariants
 ///
-/// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and whose
-/// `queuedata` is `shared`, all live until `drop` has deleted the disk. Its operations table is
-/// the `static` `Vtable::<T>::BDEV_OPS` (only an `ioctl` callback; the module as owner, so the
-/// module stays while the disk is open). The workqueue of `shared.delay`, if any, is destroyed in
-/// `drop` after the disk is deleted. `lbs` is the logical block size. `gate` is an ioctl gate
-/// (`iovx_gate_new()`) published in the gendisk's `private_data`, whose data is `shared`; `drop`
-/// closes it before anything else.
+/// `inner` is an [`Inner`] made by [`Disk::new`] (a `KBox` turned into a raw pointer), owned by
+/// this value until `drop` closes its gate; from then on by whoever runs its teardown (`drop`
+/// itself, or the last ioctl inside the gate).
 pub struct Disk<T: Driver> {
+    inner: NonNull<Inner<T>>,
+}
+
+/// What a [`Disk`] owns.
+///
+/// # Invariants
+///
+/// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and whose
+/// `queuedata` is `shared`, all live until the teardown has deleted the disk. Its operations
+/// table is the `static` `Vtable::<T>::BDEV_OPS` (only an `ioctl` callback; the module as owner,
+/// so the module stays while the disk is open). The workqueue of `shared.delay`, if any, is
+/// destroyed by the teardown after the disk is deleted. `lbs` is the logical block size. `gate`
+/// is an ioctl gate (`iovx_gate_new()`) published in the gendisk's `private_data`, whose data is
+/// `shared` and whose teardown is `Vtable::<T>::teardown` of this value; the [`Disk`]'s `drop`
+/// closes it before anything else.
+struct Inner<T: Driver> {
     disk: NonNull<bindings::gendisk>,
     tag_set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
     shared: Pin<KBox<Shared<T>>>,
@@ -623,20 +635,33 @@ impl<T: Driver> Vtable<T> {
         if gate.is_null() {
             return -(bindings::ENXIO as ffi::c_int);
         }
-        // SAFETY: The gate is entered: its data is the `Shared<T>` of a `Disk` whose `drop`
-        // waits for this call to leave the gate before deleting the disk and freeing anything.
+        // SAFETY: The gate is entered: its data is the `Shared<T>` of a `Disk` whose teardown
+        // runs only once this call has left the gate (by this call itself if it is the last).
         let shared = unsafe { &*shim::iovx_gate_data(gate).cast::<Shared<T>>() };
         // SAFETY: As above: the disk stays live until the gate is left.
         let queue = unsafe { Queue::from_raw(disk) };
         // SAFETY: Pure test of a flag.
         let writable = unsafe { shim::iovx_blk_open_write(mode) };
         let r = shared.driver.ioctl(queue, writable, cmd, arg);
-        // SAFETY: Entered above, left once.
+        // SAFETY: Entered above, left once; `shared` is not used after. If the driver dropped
+        // its `Disk` meanwhile, this runs its teardown (process context).
         unsafe { shim::iovx_gate_exit(gate) };
         match r {
             Ok(v) => v.try_into().unwrap_or(ffi::c_int::MAX),
             Err(e) => e.to_errno(),
         }
+    }
+
+    /// The teardown the gate runs when the last ioctl leaves it after the [`Disk`] was
+    /// dropped.
+    ///
+    /// # Safety
+    ///
+    /// Called by the gate once, with the `Inner<T>` it was armed with, after the gate was
+    /// closed and left by every ioctl; process context.
+    unsafe extern "C" fn teardown(ctx: *mut ffi::c_void) {
+        // SAFETY: By the safety requirements.
+        unsafe { Inner::<T>::teardown(ctx.cast()) };
     }
 
     const OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
@@ -871,69 +896,172 @@ impl<T: Driver> Disk<T> {
         // The ioctl gate, open from the start; closed first on failure (before the disk is put).
         let shared_ptr = (&*shared as *const Shared<T>).cast_mut().cast();
         // SAFETY: Process context; `shared` outlives the gate (closed before it is dropped).
-        let gate = NonNull::new(unsafe { shim::iovx_gate_new(shared_ptr) }).ok_or(ENOMEM)?;
+        let gate = unsafe { shim::iovx_gate_new(shared_ptr, Some(Vtable::<T>::teardown)) };
+        let gate = NonNull::new(gate).ok_or(ENOMEM)?;
         // SAFETY: `disk` is valid and not added; the gate is ours.
         unsafe { shim::iovx_gate_open(disk, gate.as_ptr()) };
         let close = ScopeGuard::new(move || {
-            // SAFETY: The gate was opened on `disk` above and is closed once.
-            unsafe { shim::iovx_gate_close(disk, gate.as_ptr()) }
+            // SAFETY: The gate was opened on `disk` above and is closed once. The disk was not
+            // added, so no ioctl is inside and the gate is freed here (the result is true).
+            let _ = unsafe { shim::iovx_gate_close(disk, gate.as_ptr()) };
         });
+        let inner = KBox::new(
+            Inner {
+                // SAFETY: `from_err_ptr` returned a non-error pointer, which is not null.
+                disk: unsafe { NonNull::new_unchecked(disk) },
+                tag_set,
+                shared,
+                lbs,
+                gate,
+            },
+            GFP_KERNEL,
+        )?;
+        let inner = KBox::into_raw(inner);
+        // SAFETY: The gate is ours; `inner` is what its teardown takes once the disk is added.
+        unsafe { shim::iovx_gate_arm(gate.as_ptr(), inner.cast()) };
         // SAFETY: `disk` is fully set up.
-        kernel::error::to_result(unsafe {
+        let added = kernel::error::to_result(unsafe {
             bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut())
-        })?;
+        });
+        if let Err(e) = added {
+            // In order: the gate (freed, no teardown: the disk was never added), the disk, the
+            // tag set, the workqueue, then what the box owns.
+            drop(close);
+            drop(put);
+            drop(free_set);
+            drop(destroy_wq);
+            // SAFETY: Made by `KBox::into_raw` above; nothing else refers to it any more.
+            drop(unsafe { KBox::from_raw(inner) });
+            return Err(e);
+        }
         close.dismiss();
         put.dismiss();
         free_set.dismiss();
         destroy_wq.dismiss();
-        // INVARIANT: The disk was added with this tag set, queuedata and operations table.
+        // INVARIANT: The disk was added with this tag set, queuedata and operations table; its
+        // gate tears `inner` down.
         Ok(Self {
-            // SAFETY: `from_err_ptr` returned a non-error pointer, which is not null.
-            disk: unsafe { NonNull::new_unchecked(disk) },
-            tag_set,
-            shared,
-            lbs,
-            gate,
+            // SAFETY: `KBox::into_raw` gives a non-null pointer.
+            inner: unsafe { NonNull::new_unchecked(inner) },
         })
+    }
+
+    fn inner(&self) -> &Inner<T> {
+        // SAFETY: `inner` is ours and live until `drop` (type invariant).
+        unsafe { self.inner.as_ref() }
     }
 
     /// The logical block size.
     pub fn logical_block_size(&self) -> u32 {
-        self.lbs
+        self.inner().lbs
     }
 
     /// The driver serving the disk.
     pub fn driver(&self) -> &T {
-        &self.shared.driver
+        &self.inner().shared.driver
     }
 
     /// The gendisk, for the bio layer.
     pub(crate) fn as_raw(&self) -> *mut bindings::gendisk {
-        self.disk.as_ptr()
+        self.inner().disk.as_ptr()
     }
 }
 
-impl<T: Driver> Drop for Disk<T> {
-    /// Deletes the disk, waiting for its I/O to end. Process context: sleeps.
-    fn drop(&mut self) {
+/// A reference to the gendisk of a [`Disk`] that does not keep the [`Disk`] (for KUnit): its
+/// ioctl can be called after the [`Disk`] is gone, and then finds the gate closed.
+///
+/// # Invariants
+///
+/// `disk` is a gendisk made by [`Disk::new`] on which this value holds a reference.
+#[cfg(iovx_kunit)]
+pub struct GendiskRef {
+    disk: NonNull<bindings::gendisk>,
+}
+
+#[cfg(iovx_kunit)]
+impl<T: Driver> Disk<T> {
+    /// A reference to the gendisk.
+    pub fn gendisk_ref(&self) -> GendiskRef {
+        // SAFETY: The gendisk is live; the reference taken is dropped by `GendiskRef::drop`.
+        let disk = unsafe { shim::iovx_kunit_disk_get(self.as_raw()) };
+        // INVARIANT: Referenced just above.
+        GendiskRef {
+            // SAFETY: The gendisk of a `Disk` is not null.
+            disk: unsafe { NonNull::new_unchecked(disk) },
+        }
+    }
+}
+
+#[cfg(iovx_kunit)]
+impl GendiskRef {
+    /// Calls the disk's `block_device_operations.ioctl` on its whole-disk device, as the block
+    /// layer would for a file opened for reading, and gives what it returns.
+    ///
+    /// Process context: may sleep (the driver's ioctl, and the disk's teardown if the driver
+    /// drops its own [`Disk`]).
+    pub fn ioctl(&self, cmd: u32, arg: usize) -> i32 {
         might_sleep();
-        // SAFETY: The gate was opened by `new` and is closed once, here: no ioctl reaches the
-        // driver any more, and none still runs, when this returns.
-        unsafe { shim::iovx_gate_close(self.disk.as_ptr(), self.gate.as_ptr()) };
+        // SAFETY: The gendisk and its `part0` are live while referenced; its operations table
+        // is the module's `BDEV_OPS`, whose ioctl takes any command and argument.
+        unsafe { shim::iovx_kunit_disk_ioctl(self.disk.as_ptr(), cmd, arg as _) }
+    }
+}
+
+#[cfg(iovx_kunit)]
+impl Drop for GendiskRef {
+    fn drop(&mut self) {
+        // SAFETY: The reference taken by `gendisk_ref`, dropped once.
+        unsafe { shim::iovx_kunit_disk_put(self.disk.as_ptr()) };
+    }
+}
+
+impl<T: Driver> Inner<T> {
+    /// Deletes the disk, waiting for its I/O to end, and frees everything. Process context:
+    /// sleeps.
+    ///
+    /// # Safety
+    ///
+    /// `this` was made by `KBox::into_raw` in [`Disk::new`]; its gate is closed and was left by
+    /// every ioctl; it is torn down once.
+    unsafe fn teardown(this: *mut Self) {
+        might_sleep();
+        // SAFETY: By the safety requirements, the box is ours now.
+        let this = unsafe { KBox::from_raw(this) };
         // SAFETY: The disk is live (type invariant). `del_gendisk()` returns once every request
         // has ended and no `queue_rq` runs; a delayed worker may still be returning from
         // `delayed` after ending the last request, which destroying the workqueue waits for
         // (no work is pending: a request's work is queued only while the request is not ended).
         // Then the last reference of the driver to the gendisk goes, then the tag set.
         unsafe {
-            bindings::del_gendisk(self.disk.as_ptr());
+            bindings::del_gendisk(this.disk.as_ptr());
             // Reads of the disk's bios may wait for the re-dirtying worker of bio.rs.
             super::bio::flush_redirty();
-            if let Some(delay) = &self.shared.delay {
+            if let Some(delay) = &this.shared.delay {
                 bindings::destroy_workqueue(delay.wq.as_ptr());
             }
-            bindings::put_disk(self.disk.as_ptr());
-            bindings::blk_mq_free_tag_set(self.tag_set.get());
+            bindings::put_disk(this.disk.as_ptr());
+            bindings::blk_mq_free_tag_set(this.tag_set.get());
         }
+        // The driver goes last, with the box.
+    }
+}
+
+impl<T: Driver> Drop for Disk<T> {
+    /// Closes the ioctl gate (waiting for passthrough requests in flight without a caller) and
+    /// deletes the disk, waiting for its I/O to end. If an ioctl of the disk is running (the
+    /// driver may drop its own disk from `Driver::ioctl`), the deletion is left to the last
+    /// ioctl to return, which runs it before it returns to the block layer. Process context:
+    /// sleeps.
+    fn drop(&mut self) {
+        might_sleep();
+        let inner = self.inner.as_ptr();
+        // SAFETY: The gate was opened by `new` and is closed once, here: no ioctl enters and no
+        // request takes a hold any more; none is held when this returns.
+        let now = unsafe { shim::iovx_gate_close((*inner).disk.as_ptr(), (*inner).gate.as_ptr()) };
+        if now {
+            // SAFETY: No ioctl is inside the closed gate; the box is torn down once, here.
+            unsafe { Inner::teardown(inner) };
+        }
+        // Otherwise the gate runs `Vtable::teardown` when the last ioctl leaves it.
     }
 }

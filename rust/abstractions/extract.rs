@@ -30,6 +30,33 @@ pub enum UserPages {
     Reference,
 }
 
+/// The extraction flags of `iov_iter_extract_pages()` (`iov_iter_extraction_t`).
+///
+/// The one flag, `ITER_ALLOW_P2PDMA`, lets user memory of a PCI peer-to-peer DMA region be
+/// extracted; such pages may only go to a queue that supports P2P DMA
+/// (`blk_queue_pci_p2pdma()`). Outside the abstraction layer only [`ExtractFlags::NONE`] can
+/// be made (compile-fail `p2p_flag_forged`), and inside it the flag is made only from a queue
+/// that supports P2P DMA, for pages that go into that queue's requests (the passthrough
+/// mapping), as the block layer passes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtractFlags(u32);
+
+impl ExtractFlags {
+    /// No flag.
+    pub const NONE: Self = Self(0);
+
+    /// `ITER_ALLOW_P2PDMA`, for a queue that supports P2P DMA only.
+    pub(super) fn allow_p2pdma() -> Self {
+        // SAFETY: Pure constant.
+        Self(unsafe { super::shim::iovx_extract_allow_p2pdma() })
+    }
+
+    /// Whether `ITER_ALLOW_P2PDMA` is set.
+    pub fn allows_p2pdma(&self) -> bool {
+        *self != Self::NONE
+    }
+}
+
 impl<'data, D: Direction> IovIter<'data, D> {
     /// As [`IovIter::extract`], with user memory taken as `how` says: pinned, or referenced with
     /// `iov_iter_get_pages2()` (with `FOLL_WRITE` for a destination, as it asks for an iterator
@@ -100,6 +127,17 @@ impl<'data, D: Direction> IovIter<'data, D> {
         slots: &'buf mut [PageSlot],
         max_bytes: usize,
     ) -> Result<Batch<'data, 'buf, D>> {
+        self.extract_with(slots, max_bytes, ExtractFlags::NONE)
+    }
+
+    /// As [`IovIter::extract`], with the extraction flags `flags` (see [`ExtractFlags`]).
+    #[inline(always)]
+    pub fn extract_with<'buf>(
+        &mut self,
+        slots: &'buf mut [PageSlot],
+        max_bytes: usize,
+        flags: ExtractFlags,
+    ) -> Result<Batch<'data, 'buf, D>> {
         let kind = self.kind();
         if kind == Kind::Discard || slots.is_empty() {
             return Err(EINVAL);
@@ -122,7 +160,7 @@ impl<'data, D: Direction> IovIter<'data, D> {
                 &mut list,
                 max_bytes,
                 maxpages,
-                0,
+                flags.0,
                 &mut offset,
             )
         };

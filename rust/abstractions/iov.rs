@@ -328,8 +328,16 @@ impl<'data, D: Direction> IovIter<'data, D> {
     /// With the checks of `import_iovec()`: more than `UIO_MAXIOV` segments or a segment length
     /// that is negative as an `ssize_t` is `EINVAL`, a segment outside the user address range is
     /// `EFAULT`, and the total is capped at `MAX_RW_COUNT` (the iterator ends there). Empty
-    /// segments are allowed.
+    /// segments are allowed. An empty array gives an iterator over one static empty segment,
+    /// since the kernel's walkers (`iov_iter_alignment()`, `iov_iter_gap_alignment()`) read the
+    /// first segment of an IOVEC iterator even when it covers nothing.
     pub fn iovec(segs: &'data [UserVec]) -> Result<Self> {
+        /// The segment an empty array stands for: no bytes at user address 0.
+        const EMPTY: &[UserVec] = &[UserVec(bindings::iovec {
+            iov_base: core::ptr::null_mut(),
+            iov_len: 0,
+        })];
+        let segs = if segs.is_empty() { EMPTY } else { segs };
         if segs.len() > bindings::UIO_MAXIOV as usize {
             return Err(EINVAL);
         }

@@ -31,6 +31,7 @@ use kernel::{
 
 use super::direct_io::{self, DirectIo};
 use super::shim;
+use super::uring_cmd::{self, UringDevice};
 
 /// What an ioctl character device does.
 pub trait IoctlDevice: Send + Sync + Sized + 'static {
@@ -333,6 +334,66 @@ impl<T: IoctlDevice> MiscIoctl<T> {
     /// # Safety
     ///
     /// Called by the VFS once, when the last reference to a file of a `MiscIoctl<T>` goes.
+    unsafe extern "C" fn release_callback(
+        inode: *mut bindings::inode,
+        file: *mut bindings::file,
+    ) -> ffi::c_int {
+        // SAFETY: `file` is an open file of this device until its reference is dropped below.
+        unsafe { Registration::<T>::file_data(file) }.release();
+        // SAFETY: The VFS's one `release` call for this file.
+        unsafe { Registration::<T>::release_callback(inode, file) }
+    }
+}
+
+/// A registered misc character device `/dev/<name>` answering io_uring commands
+/// (`IORING_OP_URING_CMD`) with a `T`.
+///
+/// Dropping it removes `/dev/<name>`; files already open (and io_uring holds the file of each
+/// command until it is answered) keep working on their own reference to the `T`.
+pub struct MiscUring<T: UringDevice> {
+    _reg: Registration<T>,
+}
+
+impl<T: UringDevice> MiscUring<T> {
+    /// The file operations of every `MiscUring<T>`, in the module's read-only data.
+    const FOPS: bindings::file_operations = bindings::file_operations {
+        // Every open file holds the module: no unload while a file is open, or a command is in
+        // flight (io_uring holds its file).
+        owner: &raw mut bindings::__this_module,
+        open: Some(Registration::<T>::open_callback),
+        release: Some(Self::release_callback),
+        uring_cmd: Some(Self::uring_cmd_callback),
+        // SAFETY: All-zero is "not implemented" for the other operations and no flags.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// Registers `/dev/<name>` (mode 0600) with data made by `init`.
+    ///
+    /// Process context: may sleep.
+    pub fn register(name: &CStr, init: impl PinInit<T, Error>) -> Result<Self> {
+        Ok(Self {
+            // SAFETY: `FOPS`'s `open` is that of `Registration<T>`, its `release` calls that of
+            // `Registration<T>` last, and `uring_cmd` uses `Registration::<T>::file_data`.
+            _reg: unsafe { Registration::new(name, &Self::FOPS, init)? },
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by io_uring with a command on an open file of a `MiscUring<T>`.
+    unsafe extern "C" fn uring_cmd_callback(
+        ioucmd: *mut bindings::io_uring_cmd,
+        issue_flags: ffi::c_uint,
+    ) -> ffi::c_int {
+        // SAFETY: The command's file is an open file of this device, held by io_uring.
+        let data = unsafe { Registration::<T>::file_data(shim::iovx_uring_cmd_file(ioucmd)) };
+        // SAFETY: As io_uring passed them; `data` is the file's.
+        unsafe { uring_cmd::dispatch(data, ioucmd, issue_flags) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFS once, when the last reference to a file of a `MiscUring<T>` goes.
     unsafe extern "C" fn release_callback(
         inode: *mut bindings::inode,
         file: *mut bindings::file,

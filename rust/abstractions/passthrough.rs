@@ -25,6 +25,11 @@
 //!    pages unpinned (dirtied first if an executed read filled them), bounce pages copied back
 //!    (a read) and freed, listed pages left to their owner; then the request is freed.
 //!
+//! [`submit_async`] does all of this for user memory without waiting: the request, its
+//! iterator, the submitter's `mm_struct` and a hold on the disk go into one operation that the
+//! request's completion owns; a worker of the module unmaps (in the submitter's address space
+//! when a bounce is copied back), frees and then calls the caller's completion once.
+//!
 //! The request holds the release duty of every page it mapped from the moment the page is taken:
 //! any error in the middle of a mapping (a fault half-way through a vector, a limit exceeded, an
 //! allocation failure) releases what was taken so far and leaves the request unmapped.
@@ -34,7 +39,8 @@ use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
 use super::blk::{Disk, Driver};
-use super::iov::{Direction, IovIter};
+use super::extract::ExtractFlags;
+use super::iov::{Direction, IovIter, Kind, UserVec};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
 use super::task::might_sleep;
@@ -56,20 +62,85 @@ pub struct Command {
 }
 
 /// The limits of a queue that a mapping must meet.
+///
+/// # Invariants
+///
+/// `logical_block_size` is a power of two of at least 512; `max_bytes` is at least
+/// `logical_block_size`; `max_segments` is at least 1; `align` is a mask one less than a power
+/// of two, below the page size; `virt_boundary` is 0 or such a mask.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
+    max_bytes: u32,
+    max_segments: u32,
+    align: u64,
+    virt_boundary: u64,
+    logical_block_size: u32,
+}
+
+/// Whether `m` is a mask one less than a power of two, below the page size.
+fn is_low_mask(m: u64) -> bool {
+    m < PAGE_SIZE as u64 && (m + 1).is_power_of_two()
+}
+
+impl Limits {
+    /// Limits of `max_bytes` per request, `max_segments` segments, DMA alignment mask `align`,
+    /// virtual boundary mask `virt_boundary` (0 for none) and `logical_block_size`. `EINVAL`
+    /// unless the block size is a power of two of at least 512, a request takes at least one
+    /// block and one segment, and each mask is one less than a power of two below the page size
+    /// (a virtual boundary may also be 0).
+    pub fn new(
+        max_bytes: u32,
+        max_segments: u32,
+        align: u64,
+        virt_boundary: u64,
+        logical_block_size: u32,
+    ) -> Result<Self> {
+        if logical_block_size < 512
+            || !logical_block_size.is_power_of_two()
+            || max_bytes < logical_block_size
+            || max_segments == 0
+            || !is_low_mask(align)
+            || (virt_boundary != 0 && !is_low_mask(virt_boundary))
+        {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Checked above.
+        Ok(Self {
+            max_bytes,
+            max_segments,
+            align,
+            virt_boundary,
+            logical_block_size,
+        })
+    }
+
     /// The most bytes one request may carry (`max_hw_sectors` in bytes).
-    pub max_bytes: u32,
+    pub fn max_bytes(&self) -> u32 {
+        self.max_bytes
+    }
+
     /// The most segments one request may have (`max_segments`).
-    pub max_segments: u32,
+    pub fn max_segments(&self) -> u32 {
+        self.max_segments
+    }
+
     /// The mask an address and a length of memory mapped directly must have clear
     /// (`dma_alignment | dma_pad_mask`).
-    pub align: u64,
+    pub fn align(&self) -> u64 {
+        self.align
+    }
+
     /// The virtual boundary mask (`virt_boundary_mask`, 0 if none): segments other than the
     /// first must start, and other than the last end, on it.
-    pub virt_boundary: u64,
-    /// The logical block size.
-    pub logical_block_size: u32,
+    pub fn virt_boundary(&self) -> u64 {
+        self.virt_boundary
+    }
+
+    /// The logical block size (a power of two, at least 512).
+    pub fn logical_block_size(&self) -> core::num::NonZeroU32 {
+        // The invariant makes it at least 512.
+        core::num::NonZeroU32::new(self.logical_block_size).unwrap_or(core::num::NonZeroU32::MIN)
+    }
 }
 
 /// The queue of a disk, borrowed for `'a`, for passthrough requests.
@@ -125,12 +196,34 @@ impl<'a> Queue<'a> {
                 &mut lbs,
             )
         };
-        Limits {
-            max_bytes,
-            max_segments,
-            align,
-            virt_boundary,
-            logical_block_size: lbs,
+        // The block layer validated the queue's limits (`blk_validate_limits()`): a block size
+        // of 512 or more, a power of two; masks one less than a power of two. A queue whose
+        // limits were not so would get the smallest ones, which bounce everything.
+        Limits::new(max_bytes, max_segments, align, virt_boundary, lbs).unwrap_or(Limits {
+            max_bytes: 512,
+            max_segments: 1,
+            align: (PAGE_SIZE - 1) as u64,
+            virt_boundary: 0,
+            logical_block_size: 512,
+        })
+    }
+
+    /// Whether the queue supports PCI peer-to-peer DMA (`blk_queue_pci_p2pdma()`).
+    pub fn supports_p2pdma(&self) -> bool {
+        // SAFETY: The disk is live (type invariant).
+        unsafe { shim::iovx_queue_p2pdma(self.disk.as_ptr()) }
+    }
+
+    /// The extraction flags for pages that go into requests of this queue, as the block layer
+    /// passes them (`bio_map_user_iov()`, `bio_iov_iter_get_pages()`): `ITER_ALLOW_P2PDMA` if
+    /// the queue supports P2P DMA, else none. Such flags are only as good as the promise that
+    /// the pages go to this queue, so only the layer gets them: [`PtRequest::map`] uses its own
+    /// queue's.
+    pub(super) fn extract_flags(&self) -> ExtractFlags {
+        if self.supports_p2pdma() {
+            ExtractFlags::allow_p2pdma()
+        } else {
+            ExtractFlags::NONE
         }
     }
 
@@ -275,9 +368,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
     /// (`blk_rq_map_user_iov()`'s test, except that kernel memory is mapped too).
     pub fn needs_bounce(iter: &IovIter<'_, D>, lim: &Limits) -> bool {
-        // `iov_iter_alignment()` reads the first segment of an IOVEC iterator even when it
-        // covers nothing (and an empty array has none): an empty iterator is never asked.
-        if iter.is_empty() {
+        if no_first_segment(iter) {
             return false;
         }
         // SAFETY: The iterator is initialised (`IovIter` invariant).
@@ -360,7 +451,16 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(())
     }
 
+    /// The extraction flags the Rust mapping passes: the request's queue's (`ITER_ALLOW_P2PDMA`
+    /// only if it supports P2P DMA).
+    pub fn extract_flags(&self) -> ExtractFlags {
+        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
+        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.extract_flags()
+    }
+
     fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result<Mode> {
+        // P2P pages extracted here go only into this request, of the queue that allows them.
+        let flags = self.extract_flags();
         let mut segments = 0usize;
         let mut mode = None;
         while !iter.is_empty() {
@@ -384,7 +484,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             let mut err = Ok(());
             // Extract runs until the bio is full or the iterator empty.
             while filled < want && !iter.is_empty() {
-                let batch = match iter.extract(&mut slots[filled..want], usize::MAX) {
+                let batch = match iter.extract_with(&mut slots[filled..want], usize::MAX, flags) {
                     Ok(b) => b,
                     Err(e) => {
                         err = Err(e);
@@ -574,6 +674,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     }
 }
 
+/// Whether `iter` is an array iterator without a single segment, whose first segment
+/// `iov_iter_alignment()` and `iov_iter_gap_alignment()` would read all the same. An owned
+/// IOVEC iterator always has one ([`IovIter::iovec`] gives an empty array a static empty
+/// segment); a KVEC or BVEC one over an empty array, or one lent by the kernel, may not.
+fn no_first_segment<D: Direction>(iter: &IovIter<'_, D>) -> bool {
+    matches!(iter.kind(), Kind::Iovec | Kind::Kvec | Kind::Bvec) && iter.nr_segs() == 0
+}
+
 /// Releases the pages of a bio of a [`PtRequest`] and puts it: bounce pages copied back into
 /// `to` (if any) and freed, pinned pages unpinned (dirtied first if `dirty`), listed ones left.
 /// `EFAULT` if a copy back fell short.
@@ -655,8 +763,8 @@ fn map_c<'a, 'data, D: Direction>(
         return Err(EBUSY);
     }
     // `blk_rq_map_user_iov()` refuses an empty iterator with `EINVAL` too, but only after
-    // `iov_iter_alignment()` has read its first segment, which an empty array does not have.
-    if iter.is_empty() {
+    // `iov_iter_alignment()` has read its first segment.
+    if no_first_segment(iter) {
         return Err(EINVAL);
     }
     // SAFETY: `rq.rq` is ours, not executed, with no bio; `blk_rq_map_user_iov()` works on a
@@ -683,4 +791,308 @@ impl<D: Direction> Drop for PtRequest<'_, '_, D> {
         // SAFETY: The request is ours, not in flight (`execute` waits for it), freed once.
         unsafe { shim::iovx_pt_free(self.rq.as_ptr()) };
     }
+}
+
+// --- Running a request without waiting -----------------------------------------------------
+
+/// The user memory of a passthrough request run without waiting: memory of the submitting
+/// task, owned (the vector) by the request until it completes.
+pub enum UserData {
+    /// One buffer (a UBUF iterator).
+    Buf {
+        /// User address.
+        addr: usize,
+        /// Bytes.
+        len: usize,
+    },
+    /// Several buffers (an IOVEC iterator), as `readv()` takes them.
+    Vecs(KVec<UserVec>),
+}
+
+/// Which mapping a request run without waiting uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapWith {
+    /// [`PtRequest::map`], bouncing as asked.
+    Rust(Bounce),
+    /// [`PtRequest::map_c`]: the kernel's `blk_rq_map_user_iov()`.
+    Kernel,
+}
+
+/// What a request run without waiting did, given to its completion.
+#[derive(Debug)]
+pub struct AsyncOutcome {
+    /// The driver's result ([`Command::result`]), or the error the request ended with, or the
+    /// error of the release (`EFAULT` for a bounced read whose copy back faulted, or whose
+    /// submitter's address space is gone).
+    pub result: Result<u32>,
+    /// The command, with the driver's result.
+    pub command: Command,
+    /// How the data was mapped ([`Mapping::None`] if the submission failed).
+    pub mapping: Mapping,
+    /// Bio segments of the mapping.
+    pub segments: usize,
+}
+
+/// A submission that failed: its error, and the completion given back, never called.
+pub struct Rejected<F> {
+    /// Why.
+    pub error: Error,
+    /// The completion, not called.
+    pub done: F,
+}
+
+impl<F> core::fmt::Debug for Rejected<F> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+/// A passthrough request in flight without a caller waiting for it, with everything it maps.
+///
+/// # Invariants
+///
+/// - `rq` is `Some` until the completion (or an error before the request ran) takes it; it is
+///   a request on the queue of a disk whose gate `gate` holds (so the disk, its queue and tag
+///   set outlive it), mapped from `*iter`.
+/// - `iter` was made by `KBox::into_raw` and is freed by `drop`, after `rq` is gone; it walks
+///   user memory of `mm` through `vecs` (if any), whose buffer does not move while `vecs` is
+///   kept, and which is freed after `iter`.
+/// - `mm` is the address space of the submitting task, grabbed (`mmgrab()`) and dropped once
+///   by `drop`. `gate` is a hold (`iovx_gate_hold()`) released once by `drop`.
+struct AsyncOp<D: Direction + 'static, F> {
+    rq: Option<PtRequest<'static, 'static, D>>,
+    iter: NonNull<IovIter<'static, D>>,
+    _vecs: Option<KVec<UserVec>>,
+    mm: NonNull<bindings::mm_struct>,
+    gate: NonNull<core::ffi::c_void>,
+    done: Option<F>,
+}
+
+// SAFETY: The op is handed once from the submitter to the worker that completes it; nothing else
+// refers to it meanwhile. Its iterator walks user memory of `mm` only, which the worker accesses
+// under `kthread_use_mm()`; its request and pages may be released from any process context;
+// `F` is `Send`.
+unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
+
+impl<D: Direction + 'static, F> Drop for AsyncOp<D, F> {
+    fn drop(&mut self) {
+        // The request first (releasing what it maps, freeing it on the held queue), then its
+        // iterator, then (field drop) the vector the iterator walked.
+        drop(self.rq.take());
+        // SAFETY: Made by `KBox::into_raw`, no longer referred to (the request is gone).
+        drop(unsafe { KBox::from_raw(self.iter.as_ptr()) });
+        // SAFETY: The hold taken at submission, released once.
+        unsafe { shim::iovx_gate_unhold(self.gate.as_ptr()) };
+        // SAFETY: Grabbed at submission, dropped once.
+        unsafe { shim::iovx_mm_drop(self.mm.as_ptr()) };
+    }
+}
+
+/// Maps `data` (user memory of the current task) into a passthrough request carrying `cmd` on
+/// `queue` and runs it without waiting (`blk_execute_rq_nowait()`). When the request has
+/// ended, a worker of the module, in process context, releases what it mapped exactly once
+/// (pinned pages dirtied for a read and unpinned; a bounced read copied back into the
+/// submitter's memory, in the submitter's address space, then the bounce pages freed), frees
+/// the request, lets the disk go, and then calls `done` once with the outcome. The disk cannot
+/// be deleted before that (dropping its [`Disk`](super::blk::Disk) waits), and the module not
+/// unloaded ([`drain_async`] at exit waits).
+///
+/// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
+/// [`PtRequest::map`] and [`PtRequest::map_c`]; `ENXIO` if the disk is being deleted; `EINVAL`
+/// without a user address space) nothing is left taken and `done` is given back, not called.
+///
+/// Process context: may sleep.
+pub fn submit_async<D, F>(
+    queue: Queue<'_>,
+    cmd: Command,
+    data: UserData,
+    how: MapWith,
+    done: F,
+) -> core::result::Result<(Mapping, usize), Rejected<F>>
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) + Send + 'static,
+{
+    might_sleep();
+    // The completion is kept apart until the request has started, so that an error gives it
+    // back.
+    let mut op = match prepare::<D, F>(queue, cmd, data, how) {
+        Ok(op) => op,
+        Err(error) => return Err(Rejected { error, done }),
+    };
+    let Some(rq) = op.rq.as_mut() else {
+        return Err(Rejected {
+            error: EINVAL,
+            done,
+        });
+    };
+    let shown = (rq.mapping(), rq.nr_segments());
+    let raw_rq = rq.rq.as_ptr();
+    // The device may use the data from now on: the request is released as executed.
+    rq.executed = true;
+    op.done = Some(done);
+    let op = KBox::into_raw(op);
+    // SAFETY: `raw_rq` is the op's request, mapped and not executed; from here the op belongs
+    // to the completion, which the module's worker calls once with it after the request ended.
+    let r =
+        unsafe { shim::iovx_pt_execute_nowait(raw_rq, Some(complete_async::<D, F>), op.cast()) };
+    if r != 0 {
+        // SAFETY: Not started: the op is still ours.
+        let mut op = unsafe { KBox::from_raw(op) };
+        if let Some(rq) = op.rq.as_mut() {
+            rq.executed = false;
+        }
+        let done = op.done.take();
+        drop(op);
+        return match done {
+            Some(done) => Err(Rejected {
+                error: Error::from_errno(r),
+                done,
+            }),
+            None => Ok(shown),
+        };
+    }
+    Ok(shown)
+}
+
+/// The operation of [`submit_async`], mapped, without its completion.
+fn prepare<D, F>(
+    queue: Queue<'_>,
+    cmd: Command,
+    data: UserData,
+    how: MapWith,
+) -> Result<KBox<AsyncOp<D, F>>>
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) + Send + 'static,
+{
+    // SAFETY: The disk is live (`Queue` invariant).
+    let gate = NonNull::new(unsafe { shim::iovx_gate_hold(queue.disk.as_ptr()) }).ok_or(ENXIO)?;
+    // SAFETY: Process context.
+    let Some(mm) = NonNull::new(unsafe { shim::iovx_mm_grab_current() }) else {
+        // SAFETY: Taken above, released once.
+        unsafe { shim::iovx_gate_unhold(gate.as_ptr()) };
+        return Err(EINVAL);
+    };
+    let (iter, vecs) = match data {
+        UserData::Buf { addr, len } => (IovIter::<D>::ubuf(addr, len), None),
+        UserData::Vecs(v) => {
+            // SAFETY: The vector's buffer stays where it is while the vector is kept by the op
+            // (moving a `KVec` does not move its elements), which outlives the iterator.
+            let s: &'static [UserVec] = unsafe { core::slice::from_raw_parts(v.as_ptr(), v.len()) };
+            (IovIter::<D>::iovec(s), Some(v))
+        }
+    };
+    let iter = match iter.and_then(|it| KBox::new(it, GFP_KERNEL).map_err(Into::into)) {
+        Ok(it) => it,
+        Err(e) => {
+            // SAFETY: Taken above, released once each; no iterator refers to the vector.
+            unsafe {
+                shim::iovx_gate_unhold(gate.as_ptr());
+                shim::iovx_mm_drop(mm.as_ptr());
+            }
+            return Err(e);
+        }
+    };
+    // INVARIANT: `rq` comes next; the iterator, the vector, the mm and the hold are the op's,
+    // and on any error below dropping the op releases them (and the request) once.
+    let mut op = KBox::new(
+        AsyncOp::<D, F> {
+            rq: None,
+            // SAFETY: `KBox::into_raw` gives a non-null pointer.
+            iter: unsafe { NonNull::new_unchecked(KBox::into_raw(iter)) },
+            _vecs: vecs,
+            mm,
+            gate,
+            done: None,
+        },
+        GFP_KERNEL,
+    )?;
+    // SAFETY: The gate's hold keeps the disk, its queue and tag set until the op lets it go,
+    // after the request is freed.
+    let q: Queue<'static> = unsafe { Queue::from_raw(queue.disk.as_ptr()) };
+    // SAFETY: The iterator is the op's, freed only after the request (`AsyncOp::drop`); the
+    // request is its only user from now on.
+    let it: &'static mut IovIter<'static, D> = unsafe { &mut *op.iter.as_ptr() };
+    let rq = op.rq.insert(PtRequest::new(q, cmd)?);
+    match how {
+        MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,
+        MapWith::Kernel => rq.map_c(it)?,
+    }
+    Ok(op)
+}
+
+/// The completion of a request run by [`submit_async`], from the module's worker.
+///
+/// # Safety
+///
+/// Called once, in process context (a kernel thread without an address space of its own),
+/// with the `AsyncOp<D, F>` given to `iovx_pt_execute_nowait()`, whose request has ended with
+/// `error`.
+unsafe extern "C" fn complete_async<D, F>(ctx: *mut core::ffi::c_void, error: core::ffi::c_int)
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) + Send + 'static,
+{
+    // SAFETY: By the safety requirements, the op is ours now.
+    let mut op = unsafe { KBox::from_raw(ctx.cast::<AsyncOp<D, F>>()) };
+    let Some(rq) = op.rq.take() else {
+        return;
+    };
+    let command = rq.command();
+    let (mapping, segments) = (rq.mapping(), rq.nr_segments());
+    // A bounced read copies back into the submitter's memory: in its address space, if that
+    // still exists. The kernel's `bio_uncopy_user()` wants one for any bounce, even a write's
+    // (without one it copies nothing and says `EINTR`, taking the request for orphaned);
+    // without one the Rust mapping releases without a copy back and says `EFAULT`.
+    let copies = match rq.mapping() {
+        Mapping::Kernel => true,
+        Mapping::Bounced => D::WRITES_MEMORY,
+        _ => false,
+    };
+    // SAFETY: A worker of the module, a kernel thread: it may take the mm, grabbed by the op.
+    let used = copies && unsafe { shim::iovx_mm_use(op.mm.as_ptr()) };
+    let released = if copies && !used && rq.mapping() == Mapping::Bounced {
+        drop(rq);
+        Err(EFAULT)
+    } else {
+        rq.unmap().map(|_| ())
+    };
+    if used {
+        // SAFETY: Taken above, given back once.
+        unsafe { shim::iovx_mm_unuse(op.mm.as_ptr()) };
+    }
+    let result = if error != 0 {
+        Err(Error::from_errno(error))
+    } else {
+        released.map(|()| command.result)
+    };
+    let done = op.done.take();
+    // The iterator, the vector, the hold on the disk and the mm go before the completion runs:
+    // it may drop the disk.
+    drop(op);
+    if let Some(done) = done {
+        done(AsyncOutcome {
+            result,
+            command,
+            mapping,
+            segments,
+        });
+    }
+}
+
+/// Waits until every request run by [`submit_async`] has completed, and then for the module's
+/// worker to be done. Called at module exit.
+///
+/// Process context: sleeps.
+pub fn drain_async() {
+    might_sleep();
+    // SAFETY: Process context.
+    unsafe { shim::iovx_pt_async_exit() };
+}
+
+/// Requests run by [`submit_async`] not completed yet.
+pub fn async_in_flight() -> usize {
+    // SAFETY: Reads a counter.
+    unsafe { shim::iovx_pt_async_inflight() as usize }
 }

@@ -17,6 +17,9 @@
 #include <linux/blk-mq.h>
 #include <linux/bio.h>
 #include <linux/workqueue.h>
+#include <linux/kthread.h>
+#include <linux/sched/mm.h>
+#include <linux/io_uring/cmd.h>
 #include <linux/miscdevice.h>
 #include <linux/slab.h>
 #include <linux/completion.h>
@@ -890,24 +893,39 @@ u64 iovx_get_capacity(struct gendisk *disk)
  * Passthrough requests (passthrough.rs) and the ioctl gate of a disk (blk.rs).
  *
  * The gate lets block_device_operations.ioctl reach a disk's driver data only while the disk's
- * owner has not started to delete it: the owner publishes the gate in disk->private_data;
- * an ioctl enters under RCU (taking a user count) or finds NULL; closing the gate unpublishes
- * it, waits for an RCU grace period (no new entry after it) and then for the users to leave.
+ * owner has not started to delete it, and lets the owner delete it from within such a call: the
+ * owner publishes the gate in disk->private_data; an ioctl enters under RCU (taking a reference)
+ * or finds NULL. A passthrough request in flight without a caller waiting for it takes a hold.
+ * Closing the gate unpublishes it, waits for an RCU grace period (no new entry or hold after it)
+ * and for the holds to go, then drops the owner's reference: if an ioctl is still inside (one of
+ * which may be the very call that closes it), the last one to leave runs the teardown.
  */
 struct iovx_gate {
-	atomic_t users;
+	atomic_t refs;		/* 1 for the owner until it closes the gate, 1 per ioctl inside */
+	atomic_t holds;		/* requests in flight */
 	void *data;
+	void (*teardown)(void *ctx);
+	void *ctx;
 };
 
-void *iovx_gate_new(void *data)
+void *iovx_gate_new(void *data, void (*teardown)(void *ctx))
 {
 	struct iovx_gate *g = kmalloc(sizeof(*g), GFP_KERNEL);
 
 	if (g) {
-		atomic_set(&g->users, 0);
+		atomic_set(&g->refs, 1);
+		atomic_set(&g->holds, 0);
 		g->data = data;
+		g->teardown = teardown;
+		g->ctx = NULL;
 	}
 	return g;
+}
+
+/* What the teardown gets; set by the owner before it may close the gate. */
+void iovx_gate_arm(void *gate, void *ctx)
+{
+	((struct iovx_gate *)gate)->ctx = ctx;
 }
 
 void iovx_gate_open(struct gendisk *disk, void *gate)
@@ -921,8 +939,8 @@ void *iovx_gate_enter(struct gendisk *disk)
 
 	rcu_read_lock();
 	g = rcu_dereference(disk->private_data);
-	if (g)
-		atomic_inc(&g->users);
+	if (g && !atomic_inc_not_zero(&g->refs))
+		g = NULL;
 	rcu_read_unlock();
 	return g;
 }
@@ -932,23 +950,61 @@ void *iovx_gate_data(void *gate)
 	return ((struct iovx_gate *)gate)->data;
 }
 
+/* The gate and the teardown to run when the last reference goes. */
+static void iovx_gate_put(struct iovx_gate *g)
+{
+	void (*teardown)(void *ctx) = g->teardown;
+	void *ctx = g->ctx;
+
+	if (!atomic_dec_and_test(&g->refs))
+		return;
+	kfree(g);
+	if (ctx)
+		teardown(ctx);
+}
+
 void iovx_gate_exit(void *gate)
+{
+	iovx_gate_put(gate);
+}
+
+/* A hold on the open gate of @disk, or NULL if it is closed (or closing). */
+void *iovx_gate_hold(struct gendisk *disk)
+{
+	struct iovx_gate *g;
+
+	rcu_read_lock();
+	g = rcu_dereference(disk->private_data);
+	if (g)
+		atomic_inc(&g->holds);
+	rcu_read_unlock();
+	return g;
+}
+
+void iovx_gate_unhold(void *gate)
 {
 	struct iovx_gate *g = gate;
 
 	/* wake_up_var() only hashes the address: g may be freed by then. */
-	if (atomic_dec_and_test(&g->users))
-		wake_up_var(&g->users);
+	if (atomic_dec_and_test(&g->holds))
+		wake_up_var(&g->holds);
 }
 
-void iovx_gate_close(struct gendisk *disk, void *gate)
+/*
+ * Closes the gate. True if the caller is to run the teardown now (no ioctl inside); otherwise
+ * the last ioctl to leave runs it, and the gate is no longer the caller's.
+ */
+bool iovx_gate_close(struct gendisk *disk, void *gate)
 {
 	struct iovx_gate *g = gate;
 
 	rcu_assign_pointer(disk->private_data, NULL);
 	synchronize_rcu();
-	wait_var_event(&g->users, !atomic_read(&g->users));
+	wait_var_event(&g->holds, !atomic_read(&g->holds));
+	if (!atomic_dec_and_test(&g->refs))
+		return false;
 	kfree(g);
+	return true;
 }
 
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out)
@@ -1267,3 +1323,178 @@ int iovx_atomic_read(const atomic_t *v)
 {
 	return atomic_read(v);
 }
+
+/*
+ * Passthrough, second part: requests run without waiting (passthrough.rs, PtAsync), the mm of
+ * their submitter, and KUnit access to a disk's ioctl without an open file.
+ *
+ * A request run by iovx_pt_execute_nowait() ends in whatever context the driver ends it
+ * (interrupt, softirq, a worker); its end_io only records the status and queues the request's
+ * completion on the module's own workqueue, where the pages are released (which may sleep and,
+ * for a bounced read, copies to user memory). The request is not freed by the block layer
+ * (RQ_END_IO_NONE): the completion frees it. Module exit waits for every such request to be
+ * completed and then destroys the workqueue, so that no worker runs the module's code after.
+ */
+struct iovx_pt_async {
+	struct work_struct work;
+	void (*complete)(void *ctx, int error);
+	void *ctx;
+	int error;
+};
+
+static struct workqueue_struct *iovx_pt_wq;
+static DEFINE_MUTEX(iovx_pt_wq_lock);
+static atomic_t iovx_pt_inflight = ATOMIC_INIT(0);
+
+static void iovx_pt_async_work(struct work_struct *work)
+{
+	struct iovx_pt_async *a = container_of(work, struct iovx_pt_async, work);
+
+	a->complete(a->ctx, a->error);
+	kfree(a);
+	if (atomic_dec_and_test(&iovx_pt_inflight))
+		wake_up_var(&iovx_pt_inflight);
+}
+
+static enum rq_end_io_ret iovx_pt_end_io(struct request *rq, blk_status_t err)
+{
+	struct iovx_pt_async *a = rq->end_io_data;
+
+	a->error = blk_status_to_errno(err);
+	queue_work(iovx_pt_wq, &a->work);
+	return RQ_END_IO_NONE;
+}
+
+int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int error),
+			   void *ctx)
+{
+	struct iovx_pt_async *a;
+
+	mutex_lock(&iovx_pt_wq_lock);
+	if (!iovx_pt_wq)
+		iovx_pt_wq = alloc_workqueue("iovx_pt", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	mutex_unlock(&iovx_pt_wq_lock);
+	if (!iovx_pt_wq)
+		return -ENOMEM;
+	a = kmalloc(sizeof(*a), GFP_KERNEL);
+	if (!a)
+		return -ENOMEM;
+	INIT_WORK(&a->work, iovx_pt_async_work);
+	a->complete = complete;
+	a->ctx = ctx;
+	a->error = 0;
+	atomic_inc(&iovx_pt_inflight);
+	rq->end_io = iovx_pt_end_io;
+	rq->end_io_data = a;
+	blk_execute_rq_nowait(rq, false);
+	return 0;
+}
+
+/* Requests run without waiting and not completed yet. */
+int iovx_pt_async_inflight(void)
+{
+	return atomic_read(&iovx_pt_inflight);
+}
+
+void iovx_pt_async_exit(void)
+{
+	wait_var_event(&iovx_pt_inflight, !atomic_read(&iovx_pt_inflight));
+	mutex_lock(&iovx_pt_wq_lock);
+	if (iovx_pt_wq)
+		destroy_workqueue(iovx_pt_wq);
+	iovx_pt_wq = NULL;
+	mutex_unlock(&iovx_pt_wq_lock);
+}
+
+struct mm_struct *iovx_mm_grab_current(void)
+{
+	struct mm_struct *mm = current->mm;
+
+	if (mm)
+		mmgrab(mm);
+	return mm;
+}
+
+void iovx_mm_drop(struct mm_struct *mm)
+{
+	mmdrop(mm);
+}
+
+/* Makes @mm the worker's, if its address space still exists. */
+bool iovx_mm_use(struct mm_struct *mm)
+{
+	if (!mmget_not_zero(mm))
+		return false;
+	kthread_use_mm(mm);
+	return true;
+}
+
+void iovx_mm_unuse(struct mm_struct *mm)
+{
+	kthread_unuse_mm(mm);
+	mmput(mm);
+}
+
+/* io_uring commands (uring_cmd.rs). */
+u32 iovx_uring_cmd_op(struct io_uring_cmd *ioucmd)
+{
+	return READ_ONCE(ioucmd->cmd_op);
+}
+
+/* Copies the payload of the command's submission entry into @buf (80 bytes of room). */
+unsigned int iovx_uring_cmd_payload(struct io_uring_cmd *ioucmd, u8 *buf, unsigned int flags)
+{
+	unsigned int n = (flags & IO_URING_F_SQE128) ? 80 : 16;
+
+	memcpy(buf, io_uring_sqe_cmd(ioucmd->sqe), n);
+	return n;
+}
+
+struct file *iovx_uring_cmd_file(struct io_uring_cmd *ioucmd)
+{
+	return ioucmd->file;
+}
+
+bool iovx_uring_cmd_file_writable(struct io_uring_cmd *ioucmd)
+{
+	return ioucmd->file->f_mode & FMODE_WRITE;
+}
+
+void iovx_uring_cmd_done(struct io_uring_cmd *ioucmd, int res, u64 res2)
+{
+	io_uring_cmd_done(ioucmd, res, res2, IO_URING_F_UNLOCKED);
+}
+
+bool iovx_uring_flags_nonblock(unsigned int flags)
+{
+	return flags & IO_URING_F_NONBLOCK;
+}
+
+bool iovx_uring_flags_sqe128(unsigned int flags)
+{
+	return flags & IO_URING_F_SQE128;
+}
+
+bool iovx_queue_p2pdma(struct gendisk *disk)
+{
+	return blk_queue_pci_p2pdma(disk->queue);
+}
+
+/* KUnit access to a disk's ioctl without an open file. */
+#ifdef IOVX_KUNIT
+struct gendisk *iovx_kunit_disk_get(struct gendisk *disk)
+{
+	get_device(disk_to_dev(disk));
+	return disk;
+}
+
+void iovx_kunit_disk_put(struct gendisk *disk)
+{
+	put_disk(disk);
+}
+
+int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg)
+{
+	return disk->fops->ioctl(disk->part0, BLK_OPEN_READ, cmd, arg);
+}
+#endif /* IOVX_KUNIT */

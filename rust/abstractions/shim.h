@@ -188,12 +188,15 @@ unsigned long iovx_totalram_pages(void);
 u64 iovx_get_capacity(struct gendisk *disk);
 
 /* Passthrough requests (passthrough.rs) and the ioctl gate of a disk (blk.rs). */
-void *iovx_gate_new(void *data);
+void *iovx_gate_new(void *data, void (*teardown)(void *ctx));
+void iovx_gate_arm(void *gate, void *ctx);
 void iovx_gate_open(struct gendisk *disk, void *gate);
 void *iovx_gate_enter(struct gendisk *disk);
 void *iovx_gate_data(void *gate);
 void iovx_gate_exit(void *gate);
-void iovx_gate_close(struct gendisk *disk, void *gate);
+void *iovx_gate_hold(struct gendisk *disk);
+void iovx_gate_unhold(void *gate);
+bool iovx_gate_close(struct gendisk *disk, void *gate);
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
 void iovx_pt_free(struct request *rq);
 void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
@@ -229,5 +232,28 @@ bool iovx_bdev_drain(struct block_device *bdev);
 void iovx_atomic_init(atomic_t *v);
 int iovx_atomic_read(const atomic_t *v);
 const char *iovx_param_dio_attach(void);
+
+/* Passthrough, second part. */
+struct mm_struct;
+bool iovx_queue_p2pdma(struct gendisk *disk);
+struct io_uring_cmd;
+u32 iovx_uring_cmd_op(struct io_uring_cmd *ioucmd);
+unsigned int iovx_uring_cmd_payload(struct io_uring_cmd *ioucmd, u8 *buf, unsigned int flags);
+struct file *iovx_uring_cmd_file(struct io_uring_cmd *ioucmd);
+bool iovx_uring_cmd_file_writable(struct io_uring_cmd *ioucmd);
+void iovx_uring_cmd_done(struct io_uring_cmd *ioucmd, int res, u64 res2);
+bool iovx_uring_flags_nonblock(unsigned int flags);
+bool iovx_uring_flags_sqe128(unsigned int flags);
+int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int error),
+			   void *ctx);
+int iovx_pt_async_inflight(void);
+void iovx_pt_async_exit(void);
+struct mm_struct *iovx_mm_grab_current(void);
+void iovx_mm_drop(struct mm_struct *mm);
+bool iovx_mm_use(struct mm_struct *mm);
+void iovx_mm_unuse(struct mm_struct *mm);
+struct gendisk *iovx_kunit_disk_get(struct gendisk *disk);
+void iovx_kunit_disk_put(struct gendisk *disk);
+int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg);
 
 #endif /* IOVX_SHIM_H */

@@ -197,6 +197,21 @@ const _: () = assert!(size_of::<PtIdentify>() == 40);
 /// `IOVX_IOC_PT`: `_IOWR('X', 0x40, struct iovx_pt_cmd)`.
 pub const IOVX_IOC_PT: u32 = kernel::ioctl::_IOWR::<PtCmd>(b'X' as u32, 0x40);
 
+/// `IOVX_URING_CMD_PT`: `_IOWR('X', 0x41, struct iovx_pt_cmd)`, the `cmd_op` of the io_uring
+/// command of `/dev/iovx_ngN`.
+pub const IOVX_URING_CMD_PT: u32 = kernel::ioctl::_IOWR::<PtCmd>(b'X' as u32, 0x41);
+
+/// A `T` read from the first bytes of `bytes` (e.g. an io_uring command's payload); `EINVAL` if
+/// there are fewer than `size_of::<T>()`.
+pub fn read_plain<T: FromBytes>(bytes: &[u8]) -> Result<T> {
+    if bytes.len() < size_of::<T>() {
+        return Err(EINVAL);
+    }
+    // SAFETY: `bytes` holds at least `size_of::<T>()` initialised bytes, read without alignment;
+    // every bit pattern is a valid `T` (`FromBytes`).
+    Ok(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
+}
+
 /// `struct iovec` as user space passes it: two 64-bit words.
 #[derive(Clone, Copy, Default)]
 #[repr(C)]

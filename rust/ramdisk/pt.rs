@@ -38,8 +38,8 @@ impl RamDisk {
     fn pt_range<D: Direction>(&self, pt: &Passthrough<'_, D>) -> Result<(), (u32, Error)> {
         let cmd = pt.command();
         let len = pt.data().len();
-        let lbs = pt.limits().logical_block_size as usize;
-        if len == 0 || lbs == 0 || len % lbs != 0 {
+        let lbs = pt.limits().logical_block_size().get() as usize;
+        if len == 0 || len.checked_rem(lbs) != Some(0) {
             return Err((iovx::IOVX_PT_SC_INVALID_FIELD, EINVAL));
         }
         if self.span(cmd.sector, len).is_err() {
@@ -66,11 +66,11 @@ impl RamDisk {
                 let id = PtIdentify {
                     magic: *b"IOVXDISK",
                     capacity_sectors: self.capacity / 512,
-                    logical_block_size: lim.logical_block_size,
-                    max_hw_sectors: lim.max_bytes >> 9,
-                    max_segments: lim.max_segments,
-                    dma_alignment: lim.align as u32,
-                    virt_boundary: lim.virt_boundary,
+                    logical_block_size: lim.logical_block_size().get(),
+                    max_hw_sectors: lim.max_bytes() >> 9,
+                    max_segments: lim.max_segments(),
+                    dma_alignment: lim.align() as u32,
+                    virt_boundary: lim.virt_boundary(),
                 };
                 let bytes = as_bytes(&id);
                 let mut done = 0;
@@ -124,7 +124,7 @@ struct Outcome {
     segments: u32,
 }
 
-fn mapping_code(m: Mapping) -> u32 {
+pub(super) fn mapping_code(m: Mapping) -> u32 {
     match m {
         Mapping::None => iovx::IOVX_PT_MAP_NONE,
         Mapping::Direct(Mode::Listed) => iovx::IOVX_PT_MAP_LISTED,

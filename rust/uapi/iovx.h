@@ -62,6 +62,17 @@ struct iovx_pt_identify {
 #define IOVX_IOC_PT	_IOWR('X', 0x40, struct iovx_pt_cmd)
 
 /*
+ * The same command through io_uring, on /dev/iovx_ngN (one per disk): IORING_OP_URING_CMD with
+ * cmd_op IOVX_URING_CMD_PT, a ring made with IORING_SETUP_SQE128 and the struct iovx_pt_cmd in
+ * the first 40 bytes of the entry's command area. The command runs without waiting; its
+ * completion's res is the command's result (the status, or the bytes of IOVX_PT_IDENTIFY) or a
+ * negative errno. With IORING_SETUP_CQE32, big_cqe[0] holds what the ioctl writes back: the
+ * command's result (the status, also on an error) in bits 0-31, the mapping (IOVX_PT_MAP_*) in
+ * bits 32-39 and the segments in bits 40-63; the structure in the entry is not written.
+ */
+#define IOVX_URING_CMD_PT	_IOWR('X', 0x41, struct iovx_pt_cmd)
+
+/*
  * Direct-I/O devices on block devices, attached and detached through /dev/iovx_dioctl.
  *
  * The argument points to a buffer of IOVX_DIO_PATH_MAX bytes holding a NUL-terminated path.

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! io_uring commands on a character device (`file_operations.uring_cmd`), as NVMe's generic
+//! character devices take them.
+//!
+//! C headers: [`include/linux/io_uring/cmd.h`](srctree/include/linux/io_uring/cmd.h),
+//! [`io_uring/uring_cmd.c`](srctree/io_uring/uring_cmd.c).
+//!
+//! `IORING_OP_URING_CMD` hands the device a `struct io_uring_cmd`: an operation code
+//! (`sqe->cmd_op`) and a payload in the submission entry (16 bytes, or 80 with
+//! `IORING_SETUP_SQE128`). The device either answers at once (a result or an error, which
+//! io_uring posts) or says it will answer later (`-EIOCBQUEUED`) and then calls
+//! `io_uring_cmd_done()` exactly once. [`UringCmd`] is the command lent to the device's
+//! callback; [`UringCmd::pend`] gives the one [`PendingCmd`] that carries the duty of the later
+//! answer, and the callback's own return value is then ignored: `-EIOCBQUEUED` goes back to
+//! io_uring whatever it returns, so a command is never answered twice. A [`PendingCmd`] dropped
+//! without an answer answers `ECANCELED`.
+//!
+//! The file of the command stays open (io_uring holds it, and so its module) until the answer
+//! has been posted.
+
+use core::cell::Cell;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use kernel::{bindings, prelude::*};
+
+use super::shim;
+
+/// Bytes of payload in a 128-byte submission entry.
+pub const PAYLOAD_MAX: usize = 80;
+
+/// A command lent to a device's `uring_cmd` callback for `'a`.
+///
+/// # Invariants
+///
+/// `raw` is the `io_uring_cmd` io_uring passed to the callback, with `flags` its issue flags,
+/// valid for `'a`; `pended` says whether a [`PendingCmd`] was made for it.
+pub struct UringCmd<'a> {
+    raw: NonNull<bindings::io_uring_cmd>,
+    flags: u32,
+    pended: Cell<bool>,
+    _p: PhantomData<&'a ()>,
+}
+
+impl UringCmd<'_> {
+    /// The operation code (`sqe->cmd_op`).
+    pub fn cmd_op(&self) -> u32 {
+        // SAFETY: `raw` is valid (type invariant).
+        unsafe { shim::iovx_uring_cmd_op(self.raw.as_ptr()) }
+    }
+
+    /// Whether the command is issued from a context that must not block
+    /// (`IO_URING_F_NONBLOCK`): answering `EAGAIN` then makes io_uring issue it again from a
+    /// worker of its own, which may block.
+    pub fn nonblock(&self) -> bool {
+        // SAFETY: Pure test of a flag.
+        unsafe { shim::iovx_uring_flags_nonblock(self.flags) }
+    }
+
+    /// Whether the ring has 128-byte submission entries (an 80-byte payload).
+    pub fn sqe128(&self) -> bool {
+        // SAFETY: Pure test of a flag.
+        unsafe { shim::iovx_uring_flags_sqe128(self.flags) }
+    }
+
+    /// A copy of the payload (the submission entry may be in memory user space shares, so it
+    /// is copied once, not read in place): 80 bytes with 128-byte entries, 16 otherwise, the
+    /// rest zero. Gives the copy and its length.
+    pub fn payload(&self) -> ([u8; PAYLOAD_MAX], usize) {
+        let mut buf = [0u8; PAYLOAD_MAX];
+        // SAFETY: `raw` is valid (type invariant); `buf` has room for the largest payload.
+        let n = unsafe {
+            shim::iovx_uring_cmd_payload(self.raw.as_ptr(), buf.as_mut_ptr(), self.flags)
+        };
+        (buf, n as usize)
+    }
+
+    /// Whether the file was opened for writing.
+    pub fn file_writable(&self) -> bool {
+        // SAFETY: `raw` is valid, and so is its file (type invariant).
+        unsafe { shim::iovx_uring_cmd_file_writable(self.raw.as_ptr()) }
+    }
+
+    /// The duty of answering the command later; the callback then returns `-EIOCBQUEUED`
+    /// whatever it returns. `EBUSY` the second time.
+    pub fn pend(&self) -> Result<PendingCmd> {
+        if self.pended.replace(true) {
+            return Err(EBUSY);
+        }
+        // INVARIANT: The one pending handle of this command; io_uring gets `-EIOCBQUEUED`.
+        Ok(PendingCmd { raw: self.raw })
+    }
+}
+
+/// The duty of answering an io_uring command that was told to wait (`-EIOCBQUEUED`).
+///
+/// # Invariants
+///
+/// `raw` is a command for which the device's callback returned `-EIOCBQUEUED` (or is about to),
+/// not answered yet; this value is the only one to answer it, once. io_uring keeps the command
+/// (and its file) until then.
+pub struct PendingCmd {
+    raw: NonNull<bindings::io_uring_cmd>,
+}
+
+// SAFETY: `io_uring_cmd_done()` may be called from any thread, in any context in which it queues
+// the completion as task work (issue flags `IO_URING_F_UNLOCKED`).
+unsafe impl Send for PendingCmd {}
+
+impl PendingCmd {
+    /// Answers the command: `res` in the completion's `res` (an errno if negative), `res2` in
+    /// the second half of a 32-byte completion entry if the ring has them.
+    pub fn done(self, res: i32, res2: u64) {
+        let raw = self.raw;
+        core::mem::forget(self);
+        // SAFETY: The one answer to a command told to wait (type invariant).
+        unsafe { shim::iovx_uring_cmd_done(raw.as_ptr(), res, res2) };
+    }
+}
+
+impl Drop for PendingCmd {
+    /// A command never answered is answered `ECANCELED`.
+    fn drop(&mut self) {
+        // SAFETY: The one answer (type invariant; `done` forgets the value).
+        unsafe { shim::iovx_uring_cmd_done(self.raw.as_ptr(), -(bindings::ECANCELED as i32), 0) };
+    }
+}
+
+/// What a character device does with io_uring commands.
+pub trait UringDevice: Send + Sync + Sized + 'static {
+    /// An io_uring command. Answer at once with `Ok(res)` or an error, or take
+    /// [`UringCmd::pend`] and answer later (the return value is then ignored).
+    ///
+    /// Process context: may sleep unless [`UringCmd::nonblock`].
+    fn uring_cmd(&self, cmd: &UringCmd<'_>) -> Result<i32>;
+
+    /// A file of the device is closed (its last reference went).
+    fn release(&self) {}
+}
+
+/// The `uring_cmd` callback for a device whose data is `T`, found by `data`.
+///
+/// # Safety
+///
+/// `ioucmd` and `issue_flags` are those io_uring passed to `file_operations.uring_cmd`;
+/// `data` is the device's data of the command's file, valid during the call.
+pub(crate) unsafe fn dispatch<T: UringDevice>(
+    data: &T,
+    ioucmd: *mut bindings::io_uring_cmd,
+    issue_flags: u32,
+) -> i32 {
+    // INVARIANT: The command io_uring passed, for the call.
+    let cmd = UringCmd {
+        // SAFETY: io_uring passes a valid command.
+        raw: unsafe { NonNull::new_unchecked(ioucmd) },
+        flags: issue_flags,
+        pended: Cell::new(false),
+        _p: PhantomData,
+    };
+    let r = data.uring_cmd(&cmd);
+    if cmd.pended.get() {
+        // SAFETY: Pure constant.
+        return unsafe { shim::iovx_eiocbqueued() };
+    }
+    match r {
+        Ok(v) => v,
+        Err(e) => e.to_errno(),
+    }
+}
