@@ -13,6 +13,8 @@
 #   memory refused;
 # - attach at load (dio_attach=/dev/vda), and a load with a path that cannot be attached
 #   failing with its errno and leaving nothing registered;
+# - detach refused with writes in flight, on the module's own RAM disk (/dev/iovx0) attached
+#   as a block device, its completions delayed by 0.5 s so that they are in flight for sure;
 # - the disk removed (PCI remove) while /dev/iovx_dio_vda is open: ENODEV, detach works, the
 #   disk comes back on a PCI rescan.
 #
@@ -141,6 +143,23 @@ if reload virtio_reload_attach_at_load "dio_attach=$VBDEV"; then
 		not_ok virtio_reload_after_failed_load "$out"
 	fi
 	pins load
+fi
+
+# --- detach refused with I/O in flight, made certain: the module's RAM disk, completing each
+# request 0.5 s after it is queued, attached as a block device like any other
+if reload virtio_reload_delayed_ramdisk delay_us=500000; then
+	if "$here/dio_attach" attach "$BDEV" >/dev/null; then
+		prog inflight "$here/dio_attach" inflight "$BDEV" "/dev/iovx_dio_${BDEV##*/}"
+		"$here/dio_attach" detach "$BDEV" >/dev/null
+	else
+		not_ok virtio_attach_delayed_ramdisk "attaching $BDEV failed"
+	fi
+	if reload virtio_reload_without_delay && "$here/dio_attach" attach "$VBDEV" >/dev/null; then
+		ok virtio_attach_again
+	else
+		not_ok virtio_attach_again "reloading or attaching $VBDEV failed"
+	fi
+	pins inflight
 fi
 
 # --- the disk removed under an open device
