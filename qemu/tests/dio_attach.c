@@ -5,13 +5,14 @@
  *   dio_attach attach PATH          IOVX_DIO_ATTACH; prints "errno N NAME", exits 0 only on success
  *   dio_attach detach PATH          IOVX_DIO_DETACH, as attach
  *   dio_attach check BDEV DEV       the sub-tests below on an attached BDEV and its DEV
+ *   dio_attach inflight BDEV DEV    the in-flight sub-test of "check" alone
  *   dio_attach gone BDEV DEV        BDEV's disk is removed (its PCI device's "remove") while
  *                                   DEV is open: I/O on DEV then fails with ENODEV, the detach
  *                                   that follows works
  *
  * "check" runs: detach refused (EBUSY) while DEV is open; detach refused while asynchronous
- * reads are in flight on DEV whose file descriptor is already closed (aio holds the file), and
- * allowed once they are reaped; a second attach of BDEV refused (EBUSY, the exclusive claim,
+ * writes (RWF_DSYNC) are in flight on DEV whose file descriptor is already closed (aio holds
+ * the file), and allowed once they are reaped; a second attach of BDEV refused (EBUSY, the exclusive claim,
  * or EEXIST, the name); large transfers (several bios, more than the queue's largest request
  * and most segments, so the block layer splits them) written through DEV and read back through
  * BDEV with O_DIRECT and the other way round, from page-aligned memory and from memory aligned
@@ -114,13 +115,17 @@ static int t_detach_refused_in_flight(void)
 		munmap(buf, INFLIGHT * INFLIGHT_LEN);
 		return fail("io_setup: %s", strerror(-rc));
 	}
+	/* Writes with RWF_DSYNC (REQ_FUA: the host syncs its file for each) to 64 MiB on, so that
+	 * they stay in flight for a while. */
+	memset(buf, 0x5a, INFLIGHT * INFLIGHT_LEN);
 	for (int i = 0; i < INFLIGHT; i++) {
-		io_prep_pread(&cbs[i], fd, buf + i * INFLIGHT_LEN, INFLIGHT_LEN,
-			      (uint64_t)i * INFLIGHT_LEN % (g.size - INFLIGHT_LEN));
+		io_prep_pwrite(&cbs[i], fd, buf + i * INFLIGHT_LEN, INFLIGHT_LEN,
+			       (64 * MiB + (uint64_t)i * INFLIGHT_LEN) % (g.size - INFLIGHT_LEN));
+		cbs[i].aio_rw_flags = RWF_DSYNC;
 		p[i] = &cbs[i];
 	}
 	rc = io_submit(aio, INFLIGHT, p);
-	/* The reads hold the file; the descriptor goes now. */
+	/* The writes hold the file; the descriptor goes now. */
 	close(fd);
 	if (rc != INFLIGHT) {
 		ret = fail("io_submit: %d", rc);
@@ -137,17 +142,17 @@ static int t_detach_refused_in_flight(void)
 	if (n > 0)
 		got += n;
 	detach = ctl(IOVX_DIO_DETACH, bdev_path);
-	diag("detach with %d reads of %lu KiB submitted, %d of them reaped before it: errno %d", rc,
+	diag("detach with %d writes of %lu KiB submitted, %d of them reaped before it: errno %d", rc,
 	     INFLIGHT_LEN / KiB, got, detach);
 	if (got == rc) {
 		if (detach == 0)
 			ctl(IOVX_DIO_ATTACH, bdev_path);
-		ret = skip("the reads completed as they were submitted: none in flight");
+		ret = skip("the writes completed as they were submitted: none in flight");
 	} else if (detach == 0) {
 		ctl(IOVX_DIO_ATTACH, bdev_path);
-		ret = fail("detach with reads in flight succeeded, want EBUSY");
+		ret = fail("detach with writes in flight succeeded, want EBUSY");
 	} else if (detach != EBUSY) {
-		ret = fail("detach with reads in flight: errno %d, want EBUSY", detach);
+		ret = fail("detach with writes in flight: errno %d, want EBUSY", detach);
 	}
 	while (got < rc) {
 		n = io_getevents(aio, 1, rc - got, ev, NULL);
@@ -157,7 +162,7 @@ static int t_detach_refused_in_flight(void)
 		}
 		for (int i = 0; i < n; i++)
 			if ((long)ev[i].res != (long)INFLIGHT_LEN && !ret)
-				ret = fail("a read returned %ld", (long)ev[i].res);
+				ret = fail("a write returned %ld", (long)ev[i].res);
 		got += n;
 	}
 out:
@@ -168,7 +173,7 @@ out:
 	/* All reaped: the file is closed and the device can be detached, then attached again. */
 	rc = detach_settled(bdev_path);
 	if (rc)
-		return fail("detach after the reads were reaped: errno %d", rc);
+		return fail("detach after the writes were reaped: errno %d", rc);
 	rc = ctl(IOVX_DIO_ATTACH, bdev_path);
 	if (rc)
 		return fail("attach again: errno %d", rc);
@@ -391,8 +396,10 @@ int main(int argc, char **argv)
 		return cli(IOVX_DIO_ATTACH, argv[2]);
 	if (argc == 3 && !strcmp(argv[1], "detach"))
 		return cli(IOVX_DIO_DETACH, argv[2]);
-	if (argc != 4 || (strcmp(argv[1], "check") && strcmp(argv[1], "gone"))) {
-		fprintf(stderr, "usage: %s attach|detach PATH | check|gone BDEV DEV\n", argv[0]);
+	if (argc != 4 || (strcmp(argv[1], "check") && strcmp(argv[1], "gone") &&
+			  strcmp(argv[1], "inflight"))) {
+		fprintf(stderr, "usage: %s attach|detach PATH | check|gone|inflight BDEV DEV\n",
+			argv[0]);
 		return 2;
 	}
 	bdev_path = argv[2];
@@ -406,6 +413,10 @@ int main(int argc, char **argv)
 	     g.dma);
 	if (!strcmp(argv[1], "gone")) {
 		run("gone", t_gone);
+		return tap_end();
+	}
+	if (!strcmp(argv[1], "inflight")) {
+		run("detach_refused_in_flight", t_detach_refused_in_flight);
 		return tap_end();
 	}
 	run("detach_refused_open", t_detach_refused_open);

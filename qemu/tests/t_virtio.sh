@@ -6,13 +6,15 @@
 #
 # - attach refused (EBUSY) while /dev/vda is mounted; attach/detach cycles, each ending with
 #   the claim released (an exclusive open, mount, works again after the last);
-# - dio_basic, dio_errno and a bounded random_io through /dev/iovx_dio_vda, checked against
-#   O_DIRECT on /dev/vda;
+# - dio_basic, dio_errno, a bounded random_io and, with VIRTIO_FIO=1, fio with verification
+#   (t_fio.sh) through /dev/iovx_dio_vda, checked against O_DIRECT on /dev/vda;
 # - dio_attach check: detach refused while the device is open or has reads in flight, a second
 #   attach refused, large transfers (split by the block layer) through both paths, misaligned
 #   memory refused;
 # - attach at load (dio_attach=/dev/vda), and a load with a path that cannot be attached
 #   failing with its errno and leaving nothing registered;
+# - detach refused with writes in flight, on the module's own RAM disk (/dev/iovx0) attached
+#   as a block device, its completions delayed by 0.5 s so that they are in flight for sure;
 # - the disk removed (PCI remove) while /dev/iovx_dio_vda is open: ENODEV, detach works, the
 #   disk comes back on a PCI rescan.
 #
@@ -112,6 +114,24 @@ if [ -c "$VDEV" ]; then
 	pins random_io
 	prog dio_attach "$here/dio_attach" check "$VBDEV" "$VDEV"
 	pins dio_attach
+	# With VIRTIO_FIO=1: fio with crc32c verification through both paths and across them
+	# (t_fio.sh), its result lines renumbered after ours and named virtio_fio_*. Off by
+	# default: its ten fio runs take minutes under TCG.
+	if [ "${VIRTIO_FIO:-0}" = 1 ]; then
+		start=$(date +%s)
+		out=$(DEV="$VDEV" BDEV="$VBDEV" "$here/t_fio.sh")
+		rc=$?
+		printf '%s\n' "$out" | awk -v n="$n" '
+			/^(not )?ok [0-9]+ / {
+				neg = ($1 == "not"); i = neg ? 3 : 2; n++; $i = n
+				$(i + 1) = "virtio_" $(i + 1)
+			}
+			{ print }'
+		n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
+		[ $rc -ne 0 ] && failed=$((failed + 1))
+		echo "# fio on $VDEV and $VBDEV: $(($(date +%s) - start)) s"
+		pins fio
+	fi
 	ctl virtio_detach detach 0
 fi
 
@@ -141,6 +161,23 @@ if reload virtio_reload_attach_at_load "dio_attach=$VBDEV"; then
 		not_ok virtio_reload_after_failed_load "$out"
 	fi
 	pins load
+fi
+
+# --- detach refused with I/O in flight, made certain: the module's RAM disk, completing each
+# request 0.5 s after it is queued, attached as a block device like any other
+if reload virtio_reload_delayed_ramdisk delay_us=500000; then
+	if "$here/dio_attach" attach "$BDEV" >/dev/null; then
+		prog inflight "$here/dio_attach" inflight "$BDEV" "/dev/iovx_dio_${BDEV##*/}"
+		"$here/dio_attach" detach "$BDEV" >/dev/null
+	else
+		not_ok virtio_attach_delayed_ramdisk "attaching $BDEV failed"
+	fi
+	if reload virtio_reload_without_delay && "$here/dio_attach" attach "$VBDEV" >/dev/null; then
+		ok virtio_attach_again
+	else
+		not_ok virtio_attach_again "reloading or attaching $VBDEV failed"
+	fi
+	pins inflight
 fi
 
 # --- the disk removed under an open device

@@ -21,7 +21,9 @@
 //!   bio holds what it needs itself (its `blkg`, which holds the queue; a blk-mq request holds a
 //!   queue usage count until its bios have ended), and `drop` waits, before releasing the device,
 //!   for the requests in flight on a blk-mq queue (a queue freeze), so that no completion of a
-//!   bio of this device runs the module's code after the [`Bdev`] is gone. On a bio-based device
+//!   bio of this device runs the module's code after the [`Bdev`] is gone. (Not on a disk marked
+//!   dead: its `del_gendisk()` drains the queue itself, and its driver may have freed its tag
+//!   set since.) On a bio-based device
 //!   (brd, zram, dm, md) there is no queue-wide wait: the users of the direct-I/O path end every
 //!   bio before the [`Bdev`] goes (the waiting paths return after their bios, and the asynchronous
 //!   ones hold the file that holds the [`Bdev`] until they complete, see `Documentation/

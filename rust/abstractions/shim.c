@@ -1301,13 +1301,14 @@ u64 iovx_bdev_nr_sectors(struct block_device *bdev)
 /*
  * Waits for the requests in flight on a blk-mq device's queue (a freeze drains them, and
  * each request holds the queue until its bios have ended); false, waiting for nothing, for a
- * bio-based device.
+ * bio-based device, and for a disk marked dead, whose del_gendisk() drains the queue itself
+ * (and whose driver may have freed its tag set since).
  */
 bool iovx_bdev_drain(struct block_device *bdev)
 {
 	struct request_queue *q = bdev_get_queue(bdev);
 
-	if (!queue_is_mq(q))
+	if (!queue_is_mq(q) || test_bit(GD_DEAD, &bdev->bd_disk->state))
 		return false;
 	blk_mq_freeze_queue(q);
 	blk_mq_unfreeze_queue(q);
