@@ -97,11 +97,14 @@ pub trait Completion: Send + Sync + 'static {
 ///
 /// # Invariants
 ///
-/// `raw` is a bio made by [`Bio::new`] whose I/O has completed (its `end_io` has run), owned by
-/// this value: its pages (as [`Bio`]'s invariants describe them: pinned if `BIO_PAGE_PINNED` is
-/// set, referenced if `referenced`, listed otherwise) are released once, by [`Finished::release`] or on drop, and
-/// the bio put once. If `dirty`, it was a read into pinned or referenced pages that were not
-/// dirtied before the I/O.
+/// `raw` is a bio made by [`Bio::new`] or [`Bio::new_bvec`] whose I/O has completed (its
+/// `end_io` has run), owned by this value: its pages (as [`Bio`]'s invariants describe them:
+/// pinned if `BIO_PAGE_PINNED` is set, referenced if `referenced`, listed otherwise) are released once, by [`Finished::release`] or on drop, and
+/// the bio put once. The segment array of a bio of [`Bio::new_bvec`], borrowed from its
+/// iterator, stays valid until then (the release walks it to count the pages), as the memory of
+/// its listed pages does: borrowed for `'static` ([`Bio::submit`]), or kept valid by the caller
+/// of `submit_unchecked()`. If `dirty`, it was a read into pinned or referenced pages that were
+/// not dirtied before the I/O.
 pub struct Finished {
     raw: NonNull<bindings::bio>,
     dirty: bool,

@@ -74,8 +74,9 @@ fn fill<'data, S: Storage, D: Direction>(
             Ok(b) => b,
             Err(e) => return Err(e),
         };
-        // A bio that this batch fills must end on a block boundary: give the partial block
-        // back to the iterator.
+        // A batch of as many pages as the bio has room for may fill it (unless some of its
+        // pages share a segment), and a full bio must end on a block boundary: give the partial
+        // block back to the iterator (the next batch takes it again if room is left).
         let total = bio.len() + batch.len();
         if batch.nr_pages() == room && total < left && total % lbs != 0 {
             let keep = batch.len().saturating_sub(total % lbs);
@@ -151,8 +152,10 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
 
 /// The next `len` bytes of a BVEC iterator in one bio over the iterator's own segments
 /// ([`Bio::new_bvec`], as the kernel's direct I/O takes io_uring's registered buffers), if they
-/// are all there and make whole `lbs`-byte blocks. Otherwise `None`, with nothing done (the
-/// iterator reverted), for the caller to extract page by page, which reports what is wrong.
+/// are all there and make whole `lbs`-byte blocks, and every segment left starts on the queue's
+/// DMA alignment (512 bytes) and is a whole number of blocks long, as the block device's direct
+/// I/O requires of any iterator (`blkdev_dio_invalid()`). Otherwise `None`, with nothing done
+/// (the iterator reverted), for the caller to extract page by page, which reports what is wrong.
 #[inline]
 fn bvec_bio<'t, 'data, D: Direction>(
     target: Target<'t>,
@@ -162,6 +165,13 @@ fn bvec_bio<'t, 'data, D: Direction>(
     lbs: NonZeroUsize,
 ) -> Result<Option<Bio<'t, 'data, D>>> {
     if iter.kind() != Kind::Bvec {
+        return Ok(None);
+    }
+    // The disks of `Disk::new` have a DMA alignment of 512 bytes (`dma_alignment` 511); a block
+    // is at most 4096 bytes.
+    let len_mask = (lbs.get() - 1) as u32;
+    // SAFETY: The iterator is initialised (its invariant); `iov_iter_is_aligned()` only reads it.
+    if !unsafe { bindings::iov_iter_is_aligned(iter.as_raw(), 511, len_mask as _) } {
         return Ok(None);
     }
     let Some(bio) = Bio::new_bvec(target, sector, iter, len)? else {
@@ -223,7 +233,9 @@ pub(crate) fn submit_iter_wait_inline_as<D: Direction>(
 /// # Safety
 ///
 /// The memory of `iter` (for listed pages) must stay valid until `done` has been told of the bio.
-#[inline]
+// Not inlined: its page array ([`with_slots`]) would stay in the caller's frame while the
+// caller goes on to [`submit_iter`], which has one of its own.
+#[inline(never)]
 pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
     target: Target<'_>,
     iter: &mut IovIter<'_, D>,

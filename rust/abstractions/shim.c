@@ -279,6 +279,17 @@ struct iovx_release {
 	bool pinned, mark_dirty;
 };
 
+/*
+ * put_page() @n times over: an fsdax folio whose count falls to one wakes the waiters of
+ * ext4/xfs_break_layouts() (put_devmap_managed_folio_refs()), as in put_page() and
+ * gup_put_folio(); folio_put_refs() alone would not.
+ */
+static __always_inline void iovx_folio_put_refs(struct folio *folio, unsigned long n)
+{
+	if (!put_devmap_managed_folio_refs(folio, n))
+		folio_put_refs(folio, n);
+}
+
 /* Drops @n pins or references of @folio, dirtying it first if asked. */
 static __always_inline void iovx_folio_release_fn(struct folio *folio, unsigned long n,
 						  void *arg)
@@ -290,13 +301,13 @@ static __always_inline void iovx_folio_release_fn(struct folio *folio, unsigned 
 	if (r->pinned)
 		unpin_user_folio(folio, n);
 	else
-		folio_put_refs(folio, n);
+		iovx_folio_put_refs(folio, n);
 }
 
 /*
  * Releases every page of a bio of bio.rs folio by folio: unpin_user_folio(folio, n) for pinned
- * pages, folio_put_refs(folio, n) for referenced ones, where n is the pages of the folio that
- * the segments cover.
+ * pages, iovx_folio_put_refs(folio, n) for referenced ones, where n is the pages of the folio
+ * that the segments cover.
  */
 static __always_inline unsigned long iovx_bio_release_folios(struct bio *bio, bool pinned,
 							     bool mark_dirty)
@@ -493,7 +504,7 @@ void iovx_zero_page(struct page *page, size_t off, size_t len)
 
 /*
  * Puts one reference of each of @n pages, dirtying them first if @dirty: a run of pages of one
- * folio is one folio to dirty and that many references to put (folio_put_refs()), as
+ * folio is one folio to dirty and that many references to put (iovx_folio_put_refs()), as
  * unpin_user_pages() groups the pins of a folio.
  */
 void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
@@ -507,7 +518,7 @@ void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
 			;
 		if (dirty)
 			set_page_dirty_lock(pages[i]);
-		folio_put_refs(folio, j - i);
+		iovx_folio_put_refs(folio, j - i);
 	}
 }
 
@@ -1138,7 +1149,10 @@ bool iovx_blk_open_write(unsigned int mode)
 /*
  * Whether @next is the page of memory after @page, physically and as a struct page (so that a
  * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
- * pgmap for device memory. As bvec_try_merge_page(), never under KMSAN.
+ * pgmap for device memory. As bvec_try_merge_page(), never under KMSAN. Unlike it, there is no
+ * xen_biovec_phys_mergeable() test: in a Xen domain, pages that follow one another in guest
+ * memory but not in machine memory still share a segment. The project's kernels are built
+ * without CONFIG_XEN.
  */
 static __always_inline bool iovx_page_follows(struct page *page, struct page *next)
 {

@@ -818,6 +818,42 @@ fn bvec_iter_one_bio(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A BVEC iterator goes into one bio over its own segments only if every segment starts on the
+/// queue's DMA alignment (512 bytes) and is a whole number of blocks long, as the block device's
+/// direct I/O requires (`blkdev_dio_invalid()`); otherwise it is extracted page by page.
+/// Eight segments over one page make one bio when aligned; at 100 bytes into the page, or 256
+/// bytes long, they are extracted into bios of a few segments (the pages the transfer can
+/// span), so more than one. Listed pages balance either way.
+fn bvec_misaligned_not_whole(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let page = Page::alloc_page(GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    let mut bios = [0usize; 3];
+    for (i, (off, seg)) in [(0, 512), (100, 512), (0, 256)].into_iter().enumerate() {
+        let mk = || Bvec::<Source>::new(&page, off, seg);
+        let mut segs = [mk()?, mk()?, mk()?, mk()?, mk()?, mk()?, mk()?, mk()?];
+        let len = segs.len() * seg;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let done = submit_iter_wait(disk.target(), &mut it, 0, len)?;
+        kunit_assert_eq!(t, (done.bytes, it.len()), (len, 0));
+        bios[i] = done.bios;
+    }
+    kunit_assert!(
+        t,
+        bios[0] == 1 && bios[1] > 1 && bios[2] > 1,
+        "bios {:?}",
+        bios
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "listed {:?}",
+        (d.pinned, d.listed, d.unlisted)
+    );
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
@@ -834,5 +870,6 @@ kunit_suite!(
         same_page_twice_in_one_bio,
         inline_bio,
         bvec_iter_one_bio,
+        bvec_misaligned_not_whole,
     ]
 );
