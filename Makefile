@@ -15,6 +15,8 @@
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
 # cached kernels from another source tree instead of Debian's linux-source-6.12.
+# ARCH=arm64 does all of the above for arm64 (qemu-system-aarch64 -M virt, TCG) instead of
+# x86-64, PAGE=64k with 64 KiB pages instead of 4 KiB (Documentation/building-and-testing.rst).
 # BENCH_ARGS go to scripts/bench (e.g. --reps 9 --only 'randread-4k'; see scripts/bench -h).
 # Everything that is missing is installed or built first (scripts/setup, scripts/kernel).
 
@@ -27,12 +29,18 @@ SOAK_SECS ?= 1800
 # Resolved when a recipe runs, so that `make help` and `make clean` build no kernel.
 kdir = $(shell $(CURDIR)/scripts/kernel $(1) | tail -n 1)
 
+# ARCH and PAGE (scripts/arch) reach the scripts through the environment, and the module
+# builds through make's own variables.
+ifneq ($(ARCH)$(PAGE),)
+export ARCH PAGE
+endif
+
 .PHONY: all modules setup kernel run check soak compile-fail bench profile trace shell clean rustfmt rustfmtcheck rust-analyzer help
 
 all: modules
 
 help:
-	@sed -n '3,19p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@$(CURDIR)/scripts/setup

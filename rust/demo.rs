@@ -7,7 +7,10 @@
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::iov::{Bvec, Dest, IovIter, Kvec, Source};
 use crate::abstractions::pages::PageSlot;
-use kernel::{page::Page, prelude::*};
+use kernel::{
+    page::{Page, PAGE_SIZE},
+    prelude::*,
+};
 
 /// Copies a message through KVEC iterators, lists the pages of a KVEC and a BVEC iterator, and
 /// logs each step and the page counters.
@@ -64,11 +67,11 @@ fn copy() -> Result {
 
 fn list() -> Result {
     // Three pages of kernel memory, 100 bytes in: a KVEC iterator lists, never pins.
-    let mut buf = KVec::<u8>::with_capacity(3 * 4096, GFP_KERNEL)?;
-    for i in 0..3 * 4096 {
+    let mut buf = KVec::<u8>::with_capacity(3 * PAGE_SIZE, GFP_KERNEL)?;
+    for i in 0..3 * PAGE_SIZE {
         buf.push((i % 251) as u8, GFP_KERNEL)?;
     }
-    let mut segs = [Kvec::<Source>::new(&buf[100..100 + 8000])];
+    let mut segs = [Kvec::<Source>::new(&buf[100..100 + 2 * PAGE_SIZE - 192])];
     let mut it = IovIter::kvec(&mut segs)?;
     let mut slots = [
         PageSlot::EMPTY,

@@ -36,8 +36,19 @@
 
 #define KiB (1024UL)
 #define MiB (1024UL * 1024UL)
-#define PAGE 4096UL
+/* The page size the tests run with: 4 KiB on x86-64, 4 or 64 KiB on arm64. */
+#define PAGE page_size()
+/* The size of the regions advised for transparent huge pages (a PMD with 4 KiB pages). */
 #define HPAGE (2 * MiB)
+
+static inline size_t page_size(void)
+{
+	static size_t p;
+
+	if (!p)
+		p = (size_t)sysconf(_SC_PAGESIZE);
+	return p;
+}
 
 /* ---------------------------------------------------------------- results */
 

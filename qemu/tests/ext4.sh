@@ -6,7 +6,7 @@
 MKFS=${MKFS:-/usr/sbin/mkfs.ext4}
 # mkfs.ext4 is dynamic: its libraries are installed at their host paths.
 ext4_env() {
-	LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu "$@"
+	LD_LIBRARY_PATH=/lib/$(uname -m)-linux-gnu:/usr/lib/$(uname -m)-linux-gnu "$@"
 }
 
 ext4_up() {

@@ -29,8 +29,8 @@ if [ ! -x "$FIO" ]; then
 	exit 0
 fi
 # fio is dynamic: its libraries are installed at their host paths.
-lib=/usr/lib/x86_64-linux-gnu
-export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:$lib:$lib/ceph
+lib=/usr/lib/$(uname -m)-linux-gnu
+export LD_LIBRARY_PATH=/lib/$(uname -m)-linux-gnu:$lib:$lib/ceph
 if ! info=$("$here/devinfo" "$BDEV" "$DEV" 2>&1); then
 	printf '%s\n' "$info" | sed 's/^/# /'
 	not_ok fio_setup "no geometry for $BDEV"

@@ -48,17 +48,22 @@ echo "# iov_extract parameters:$params"
 limits
 SPLITS_CAP=1048576 SPLITS_EXPECT=none sub splits_default "$here/splits" "$DEV" "$BDEV"
 
-# Requests of at most a page (8 sectors): every call is split into pages.
-if reload splits_reload_max_sectors max_sectors=8; then
+# The page size the kernel runs with (4 KiB, or 64 KiB on arm64 with PAGE=64k): the smallest
+# request and segment limits the block layer accepts.
+page=$(awk '/^KernelPageSize:/ { print $2 * 1024; exit }' /proc/self/smaps)
+echo "# page size $page"
+
+# Requests of at most a page (8 sectors of a 4 KiB page): every call is split into pages.
+if reload splits_reload_max_sectors max_sectors=$((page / 512)); then
 	limits
-	SPLITS_CAP=4096 sub splits_max_sectors "$here/splits" "$DEV" "$BDEV"
+	SPLITS_CAP=$page sub splits_max_sectors "$here/splits" "$DEV" "$BDEV"
 	sub dio_basic_max_sectors "$here/dio_basic" "$DEV" "$BDEV"
 fi
 
 # Two segments of at most a page each: every call is split every two pages.
-if reload splits_reload_max_segments max_segments=2 max_segment_size=4096; then
+if reload splits_reload_max_segments max_segments=2 max_segment_size=$page; then
 	limits
-	SPLITS_CAP=8192 sub splits_max_segments "$here/splits" "$DEV" "$BDEV"
+	SPLITS_CAP=$((2 * page)) sub splits_max_segments "$here/splits" "$DEV" "$BDEV"
 	sub dio_basic_max_segments "$here/dio_basic" "$DEV" "$BDEV"
 fi
 
