@@ -504,6 +504,23 @@ void iovx_kunit_skip(struct kunit *test, const char *msg)
 {
 	kunit_mark_skipped(test, "%s", msg);
 }
+
+/*
+ * Makes the @n-th fault injection point reached by the current task fail (0: none), as
+ * /proc/self/fail-nth does; gives the points left before that one (0 once it was reached), or
+ * -1 without CONFIG_FAULT_INJECTION.
+ */
+int iovx_kunit_fail_nth(unsigned int n)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	unsigned int left = READ_ONCE(current->fail_nth);
+
+	WRITE_ONCE(current->fail_nth, n);
+	return left;
+#else
+	return -1;
+#endif
+}
 #endif /* IOVX_KUNIT */
 
 void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
