@@ -1080,6 +1080,7 @@ struct iovx_pt_async {
 	void (*complete)(void *ctx, int error);
 	void *ctx;
 	int error;
+	struct workqueue_struct *wq;
 };
 
 static struct workqueue_struct *iovx_pt_wq;
@@ -1101,7 +1102,7 @@ static enum rq_end_io_ret iovx_pt_end_io(struct request *rq, blk_status_t err)
 	struct iovx_pt_async *a = rq->end_io_data;
 
 	a->error = blk_status_to_errno(err);
-	queue_work(iovx_pt_wq, &a->work);
+	queue_work(a->wq, &a->work);
 	return RQ_END_IO_NONE;
 }
 
@@ -1110,20 +1111,28 @@ int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int e
 {
 	struct iovx_pt_async *a;
 
-	mutex_lock(&iovx_pt_wq_lock);
-	if (!iovx_pt_wq)
-		iovx_pt_wq = alloc_workqueue("iovx_pt", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
-	mutex_unlock(&iovx_pt_wq_lock);
-	if (!iovx_pt_wq)
-		return -ENOMEM;
 	a = kmalloc(sizeof(*a), GFP_KERNEL);
 	if (!a)
 		return -ENOMEM;
+	mutex_lock(&iovx_pt_wq_lock);
+	if (!iovx_pt_wq)
+		iovx_pt_wq = alloc_workqueue("iovx_pt", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!iovx_pt_wq) {
+		mutex_unlock(&iovx_pt_wq_lock);
+		kfree(a);
+		return -ENOMEM;
+	}
+	/*
+	 * Counted under the lock, with the workqueue it completes on: iovx_pt_async_exit()
+	 * destroys a workqueue only under the lock with none in flight.
+	 */
+	a->wq = iovx_pt_wq;
+	atomic_inc(&iovx_pt_inflight);
+	mutex_unlock(&iovx_pt_wq_lock);
 	INIT_WORK(&a->work, iovx_pt_async_work);
 	a->complete = complete;
 	a->ctx = ctx;
 	a->error = 0;
-	atomic_inc(&iovx_pt_inflight);
 	rq->end_io = iovx_pt_end_io;
 	rq->end_io_data = a;
 	blk_execute_rq_nowait(rq, false);
@@ -1136,10 +1145,23 @@ int iovx_pt_async_inflight(void)
 	return atomic_read(&iovx_pt_inflight);
 }
 
+/*
+ * Waits for every request in flight to be completed, then destroys the workqueue (a later
+ * submission makes a new one). Returns at once from a completion (it would wait for itself).
+ */
 void iovx_pt_async_exit(void)
 {
-	wait_var_event(&iovx_pt_inflight, !atomic_read(&iovx_pt_inflight));
-	mutex_lock(&iovx_pt_wq_lock);
+	struct work_struct *work = current_work();
+
+	if (work && work->func == iovx_pt_async_work)
+		return;
+	for (;;) {
+		wait_var_event(&iovx_pt_inflight, !atomic_read(&iovx_pt_inflight));
+		mutex_lock(&iovx_pt_wq_lock);
+		if (!atomic_read(&iovx_pt_inflight))
+			break;
+		mutex_unlock(&iovx_pt_wq_lock);
+	}
 	if (iovx_pt_wq)
 		destroy_workqueue(iovx_pt_wq);
 	iovx_pt_wq = NULL;
