@@ -120,6 +120,11 @@ fn disk_new_under_each_fault(t: &Test) -> CaseResult {
             kunit_assert_eq!(t, left, 0);
         }
         drop(r);
+        if left != 0 && n == 1 {
+            // Sleeping allocations are not failed (`failslab/ignore-gfp-wait` is `Y`).
+            t.skip(c_str!("no fault injection point reached"));
+            return Ok(());
+        }
         if left != 0 {
             // The n-th point was not reached: every point of `Disk::new` has failed once.
             kunit_assert!(t, failed > 0);
