@@ -133,11 +133,12 @@ impl kernel::Module for IovExtract {
 
 impl Drop for IovExtract {
     fn drop(&mut self) {
+        // Passthrough requests run without waiting are completed by a worker of the module
+        // (first: their release may hand pages to the re-dirtying worker).
+        abstractions::passthrough::drain_async();
         // Every file of the module is closed, so every bio has completed; the last of them may
         // have handed its pages to the re-dirtying worker, whose code is the module's.
         abstractions::bio::flush_redirty();
-        // Passthrough requests run without waiting are completed by a worker of the module.
-        abstractions::passthrough::drain_async();
         let c = COUNTERS.snapshot();
         pr_info!(
             "unloaded; pages pinned {} unpinned {}, listed {} unlisted {} ({})\n",

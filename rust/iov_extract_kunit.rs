@@ -28,7 +28,8 @@ impl Drop for IovExtractKunit {
     fn drop(&mut self) {
         // The suites ran at load; a bio of theirs may have handed its pages to this module's own
         // re-dirtying worker, which must not run after the module's code is gone.
-        abstractions::bio::flush_redirty();
+        // Passthrough completions first: their release may hand pages to that worker.
         abstractions::passthrough::drain_async();
+        abstractions::bio::flush_redirty();
     }
 }

@@ -905,7 +905,11 @@ impl<T: Driver> Disk<T> {
             // added, so no ioctl is inside and the gate is freed here (the result is true).
             let _ = unsafe { shim::iovx_gate_close(disk, gate.as_ptr()) };
         });
-        let inner = KBox::new(
+        // The box first, so that its failure leaves the tag set and the driver where the guards
+        // above expect them (dropped after the guards, not before).
+        let inner = KBox::<Inner<T>>::new_uninit(GFP_KERNEL)?;
+        let inner = KBox::write(
+            inner,
             Inner {
                 // SAFETY: `from_err_ptr` returned a non-error pointer, which is not null.
                 disk: unsafe { NonNull::new_unchecked(disk) },
@@ -914,8 +918,7 @@ impl<T: Driver> Disk<T> {
                 lbs,
                 gate,
             },
-            GFP_KERNEL,
-        )?;
+        );
         let inner = KBox::into_raw(inner);
         // SAFETY: The gate is ours; `inner` is what its teardown takes once the disk is added.
         unsafe { shim::iovx_gate_arm(gate.as_ptr(), inner.cast()) };

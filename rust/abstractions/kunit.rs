@@ -105,6 +105,16 @@ impl Test {
         unsafe { shim::iovx_kunit_skip(self.raw, reason.as_char_ptr()) };
     }
 
+    /// Makes the `n`-th fault injection point (`failslab`, `fail_page_alloc`, ...) the running
+    /// task reaches fail, as `/proc/self/fail-nth` does; 0 makes none fail. Gives how many
+    /// points were left before the previous setting's failure (0 if it was reached), or `None`
+    /// if the kernel has no fault injection.
+    pub fn fail_nth(&self, n: u32) -> Option<u32> {
+        // SAFETY: Sets a counter of the current task.
+        let left = unsafe { shim::iovx_kunit_fail_nth(n) };
+        u32::try_from(left).ok()
+    }
+
     /// Maps `len` bytes of anonymous, private user memory into the address space of the task
     /// running the case, readable and/or writable as asked.
     ///

@@ -452,8 +452,9 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     }
 
     /// The extraction flags the Rust mapping passes: the request's queue's (`ITER_ALLOW_P2PDMA`
-    /// only if it supports P2P DMA).
-    pub fn extract_flags(&self) -> ExtractFlags {
+    /// only if it supports P2P DMA). Not public: flags that allow P2P pages never leave the
+    /// layer, so they cannot be passed to an extraction whose pages go elsewhere.
+    pub(super) fn extract_flags(&self) -> ExtractFlags {
         // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
         unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.extract_flags()
     }
@@ -501,16 +502,21 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
                 }
                 mode = Some(batch.mode());
                 let n = batch.nr_pages();
+                if n > want - filled {
+                    // Not more than the slots given; the batch is released here.
+                    err = Err(EINVAL);
+                    break;
+                }
                 let (pages, offset, bytes, bmode, _) = batch.into_raw();
                 for (i, slot) in pages.iter().enumerate() {
                     let start = if i == 0 { offset } else { 0 };
                     let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
                     // SAFETY: The bio is ours and has room (`n` pages fit in the slots, which
-                    // number the bio's vectors); the page's duty moves into the bio.
-                    let ok = unsafe {
+                    // number the bio's vectors, checked above); the page's duty moves into the
+                    // bio. With room, the addition does not fail.
+                    let _ = unsafe {
                         shim::iovx_pt_bio_add(bio, slot.page(), (end - start) as u32, start as u32)
                     };
-                    debug_assert!(ok);
                 }
                 if bmode == Mode::Pinned {
                     // SAFETY: The bio is ours; it holds pinned pages.
@@ -822,8 +828,9 @@ pub enum MapWith {
 #[derive(Debug)]
 pub struct AsyncOutcome {
     /// The driver's result ([`Command::result`]), or the error the request ended with, or the
-    /// error of the release (`EFAULT` for a bounced read whose copy back faulted, or whose
-    /// submitter's address space is gone).
+    /// error of the release: with [`MapWith::Rust`], `EFAULT` for a bounced read whose copy back
+    /// faulted or whose submitter's address space is gone; with [`MapWith::Kernel`], that of
+    /// `blk_rq_unmap_user()` (`EINTR` for a bounce whose submitter's address space is gone).
     pub result: Result<u32>,
     /// The command, with the driver's result.
     pub command: Command,
@@ -944,6 +951,7 @@ where
         }
         let done = op.done.take();
         drop(op);
+        // `done` was put in the op just above: `None` does not happen.
         return match done {
             Some(done) => Err(Rejected {
                 error: Error::from_errno(r),
@@ -1036,6 +1044,8 @@ where
 {
     // SAFETY: By the safety requirements, the op is ours now.
     let mut op = unsafe { KBox::from_raw(ctx.cast::<AsyncOp<D, F>>()) };
+    // A submitted op has its request (type invariant): this return, which drops `done` without
+    // calling it, does not happen.
     let Some(rq) = op.rq.take() else {
         return;
     };
@@ -1082,7 +1092,9 @@ where
 }
 
 /// Waits until every request run by [`submit_async`] has completed, and then for the module's
-/// worker to be done. Called at module exit.
+/// worker to be done. A module that uses [`submit_async`] must call it at exit, after its
+/// disks are gone: its completions run the module's code. Called from a completion, it
+/// returns at once (it would wait for itself). Submissions may follow: they make a new worker.
 ///
 /// Process context: sleeps.
 pub fn drain_async() {

@@ -598,6 +598,23 @@ void iovx_kunit_skip(struct kunit *test, const char *msg)
 {
 	kunit_mark_skipped(test, "%s", msg);
 }
+
+/*
+ * Makes the @n-th fault injection point reached by the current task fail (0: none), as
+ * /proc/self/fail-nth does; gives the points left before that one (0 once it was reached), or
+ * -1 without CONFIG_FAULT_INJECTION.
+ */
+int iovx_kunit_fail_nth(unsigned int n)
+{
+#ifdef CONFIG_FAULT_INJECTION
+	unsigned int left = READ_ONCE(current->fail_nth);
+
+	WRITE_ONCE(current->fail_nth, n);
+	return left;
+#else
+	return -1;
+#endif
+}
 #endif /* IOVX_KUNIT */
 
 void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
@@ -1355,6 +1372,7 @@ struct iovx_pt_async {
 	void (*complete)(void *ctx, int error);
 	void *ctx;
 	int error;
+	struct workqueue_struct *wq;
 };
 
 static struct workqueue_struct *iovx_pt_wq;
@@ -1376,7 +1394,7 @@ static enum rq_end_io_ret iovx_pt_end_io(struct request *rq, blk_status_t err)
 	struct iovx_pt_async *a = rq->end_io_data;
 
 	a->error = blk_status_to_errno(err);
-	queue_work(iovx_pt_wq, &a->work);
+	queue_work(a->wq, &a->work);
 	return RQ_END_IO_NONE;
 }
 
@@ -1385,20 +1403,28 @@ int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int e
 {
 	struct iovx_pt_async *a;
 
-	mutex_lock(&iovx_pt_wq_lock);
-	if (!iovx_pt_wq)
-		iovx_pt_wq = alloc_workqueue("iovx_pt", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
-	mutex_unlock(&iovx_pt_wq_lock);
-	if (!iovx_pt_wq)
-		return -ENOMEM;
 	a = kmalloc(sizeof(*a), GFP_KERNEL);
 	if (!a)
 		return -ENOMEM;
+	mutex_lock(&iovx_pt_wq_lock);
+	if (!iovx_pt_wq)
+		iovx_pt_wq = alloc_workqueue("iovx_pt", WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!iovx_pt_wq) {
+		mutex_unlock(&iovx_pt_wq_lock);
+		kfree(a);
+		return -ENOMEM;
+	}
+	/*
+	 * Counted under the lock, with the workqueue it completes on: iovx_pt_async_exit()
+	 * destroys a workqueue only under the lock with none in flight.
+	 */
+	a->wq = iovx_pt_wq;
+	atomic_inc(&iovx_pt_inflight);
+	mutex_unlock(&iovx_pt_wq_lock);
 	INIT_WORK(&a->work, iovx_pt_async_work);
 	a->complete = complete;
 	a->ctx = ctx;
 	a->error = 0;
-	atomic_inc(&iovx_pt_inflight);
 	rq->end_io = iovx_pt_end_io;
 	rq->end_io_data = a;
 	blk_execute_rq_nowait(rq, false);
@@ -1411,10 +1437,23 @@ int iovx_pt_async_inflight(void)
 	return atomic_read(&iovx_pt_inflight);
 }
 
+/*
+ * Waits for every request in flight to be completed, then destroys the workqueue (a later
+ * submission makes a new one). Returns at once from a completion (it would wait for itself).
+ */
 void iovx_pt_async_exit(void)
 {
-	wait_var_event(&iovx_pt_inflight, !atomic_read(&iovx_pt_inflight));
-	mutex_lock(&iovx_pt_wq_lock);
+	struct work_struct *work = current_work();
+
+	if (work && work->func == iovx_pt_async_work)
+		return;
+	for (;;) {
+		wait_var_event(&iovx_pt_inflight, !atomic_read(&iovx_pt_inflight));
+		mutex_lock(&iovx_pt_wq_lock);
+		if (!atomic_read(&iovx_pt_inflight))
+			break;
+		mutex_unlock(&iovx_pt_wq_lock);
+	}
 	if (iovx_pt_wq)
 		destroy_workqueue(iovx_pt_wq);
 	iovx_pt_wq = NULL;

@@ -101,6 +101,7 @@ unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,
 void iovx_kunit_fail(struct kunit *test, const char *file, int line,
 		     const char *msg);
 void iovx_kunit_skip(struct kunit *test, const char *msg);
+int iovx_kunit_fail_nth(unsigned int n);
 
 /* include/linux/blkdev.h, include/linux/blk-mq.h */
 void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,

@@ -94,6 +94,9 @@ impl UringCmd<'_> {
 
 /// The duty of answering an io_uring command that was told to wait (`-EIOCBQUEUED`).
 ///
+/// It must be answered or dropped: one leaked (`core::mem::forget`) leaves the command
+/// unanswered, and the ring's exit (`io_uring_cancel_generic()`) then waits for it for ever.
+///
 /// # Invariants
 ///
 /// `raw` is a command for which the device's callback returned `-EIOCBQUEUED` (or is about to),
@@ -104,7 +107,9 @@ pub struct PendingCmd {
 }
 
 // SAFETY: `io_uring_cmd_done()` may be called from any thread, in any context in which it queues
-// the completion as task work (issue flags `IO_URING_F_UNLOCKED`).
+// the completion as task work (issue flags `IO_URING_F_UNLOCKED`). That is valid only because
+// the device has no `uring_cmd_iopoll` (io_uring refuses its commands on an `IORING_SETUP_IOPOLL`
+// ring), whose completions would have to be made under the ring's lock instead.
 unsafe impl Send for PendingCmd {}
 
 impl PendingCmd {
@@ -129,7 +134,9 @@ impl Drop for PendingCmd {
 /// What a character device does with io_uring commands.
 pub trait UringDevice: Send + Sync + Sized + 'static {
     /// An io_uring command. Answer at once with `Ok(res)` or an error, or take
-    /// [`UringCmd::pend`] and answer later (the return value is then ignored).
+    /// [`UringCmd::pend`] and answer later (the return value is then ignored). Without
+    /// [`UringCmd::pend`], `-EIOCBQUEUED` is answered `EIO` and a restart code (`ERESTARTSYS`,
+    /// ...) `EINTR`.
     ///
     /// Process context: may sleep unless [`UringCmd::nonblock`].
     fn uring_cmd(&self, cmd: &UringCmd<'_>) -> Result<i32>;
@@ -162,8 +169,28 @@ pub(crate) unsafe fn dispatch<T: UringDevice>(
         // SAFETY: Pure constant.
         return unsafe { shim::iovx_eiocbqueued() };
     }
-    match r {
+    let res = match r {
         Ok(v) => v,
         Err(e) => e.to_errno(),
+    };
+    // Codes io_uring takes for something other than an answer are no answer of a callback
+    // that did not pend: `-EIOCBQUEUED` would leave the command unanswered for ever, and a
+    // restart code cannot restart a submission (io_uring says `EINTR` for those of reads and
+    // writes).
+    // SAFETY: Pure constant.
+    if res == unsafe { shim::iovx_eiocbqueued() } {
+        return -(bindings::EIO as i32);
     }
+    if [
+        bindings::ERESTARTSYS,
+        bindings::ERESTARTNOINTR,
+        bindings::ERESTARTNOHAND,
+        bindings::ERESTART_RESTARTBLOCK,
+    ]
+    .iter()
+    .any(|&c| res == -(c as i32))
+    {
+        return -(bindings::EINTR as i32);
+    }
+    res
 }

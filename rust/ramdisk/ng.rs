@@ -79,7 +79,7 @@ impl UringDevice for NgDev {
             return Err(EAGAIN);
         }
         let (payload, n) = cmd.payload();
-        let c: PtCmd = read_plain(&payload[..n])?;
+        let c: PtCmd = read_plain(payload.get(..n).ok_or(EINVAL)?)?;
         if c.flags & !iovx::IOVX_PT_F_ALL != 0
             || (c.flags & iovx::IOVX_PT_F_KERNEL_MAP != 0 && c.flags & iovx::IOVX_PT_F_BOUNCE != 0)
         {

@@ -107,6 +107,40 @@ pub(super) fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriv
     Disk::new(c_str!("iovxt0"), config, driver)
 }
 
+/// `Disk::new` with each fault injection point it reaches failing in turn (`fail-nth`), up to
+/// the first run that reaches no more: each run gives an error or a disk, and whatever it made
+/// is released once (a use after free or a double free is reported by KASAN in the log).
+fn disk_new_under_each_fault(t: &Test) -> CaseResult {
+    if t.fail_nth(0).is_none() {
+        t.skip(c_str!("no fault injection"));
+        return Ok(());
+    }
+    let mut failed = 0u32;
+    for n in 1..4000u32 {
+        t.fail_nth(n);
+        let r = test_disk(512);
+        let left = t.fail_nth(0).unwrap_or(0);
+        if r.is_err() {
+            failed += 1;
+            // An error only from the failure injected.
+            kunit_assert_eq!(t, left, 0);
+        }
+        drop(r);
+        if left != 0 && n == 1 {
+            // Sleeping allocations are not failed (`failslab/ignore-gfp-wait` is `Y`).
+            t.skip(c_str!("no fault injection point reached"));
+            return Ok(());
+        }
+        if left != 0 {
+            // The n-th point was not reached: every point of `Disk::new` has failed once.
+            kunit_assert!(t, failed > 0);
+            return Ok(());
+        }
+    }
+    kunit_assert!(t, false);
+    Ok(())
+}
+
 fn slots<const N: usize>() -> [PageSlot; N] {
     core::array::from_fn(|_| PageSlot::EMPTY)
 }
@@ -882,5 +916,6 @@ kunit_suite!(
         inline_bio,
         bvec_iter_one_bio,
         bvec_misaligned_not_whole,
+        disk_new_under_each_fault,
     ]
 );
