@@ -1004,9 +1004,10 @@ static void iovx_bdev_mark_dead(struct block_device *bdev, bool surprise)
 	atomic_t *dead = bdev->bd_holder;
 
 	atomic_set(dead, 1);
-	mutex_unlock(&bdev->bd_holder_lock);
 	pr_warn("iov_extract: %pg is gone%s; its direct-I/O device fails new I/O with ENODEV\n",
 		bdev, surprise ? " (surprise removal)" : "");
+	/* Last: once unlocked, the holder may be released and the module unloaded. */
+	mutex_unlock(&bdev->bd_holder_lock);
 }
 
 static const struct blk_holder_ops iovx_bdev_holder_ops = {
