@@ -30,6 +30,7 @@ use crate::abstractions::extract::UserPages;
 use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::abstractions::miscdev::{IoctlDevice, MiscDevice};
 use crate::abstractions::params;
+use crate::abstractions::task::capable_sys_admin;
 use crate::ramdisk::RamDisk;
 use core::num::NonZeroU64;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -407,6 +408,9 @@ fn user_path(arg: usize, buf: &mut [u8; PATH_MAX]) -> Result<&[u8]> {
 impl IoctlDevice for Attachments {
     fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
         let mut buf = [0u8; PATH_MAX];
+        if matches!(cmd, IOVX_DIO_ATTACH | IOVX_DIO_DETACH) && !capable_sys_admin() {
+            return Err(EPERM);
+        }
         match cmd {
             IOVX_DIO_ATTACH => self.attach(user_path(arg, &mut buf)?).map(|()| 0),
             IOVX_DIO_DETACH => self.detach(user_path(arg, &mut buf)?).map(|()| 0),
