@@ -336,7 +336,8 @@ impl Attachments {
                 .compare_exchange(0, DETACHED, Ordering::AcqRel, Ordering::Acquire)
                 .map_err(|_| EBUSY)?;
         }
-        // Deregistered, then the block device released with the last reference, here.
+        // Deregistered, then the block device released with the last reference: here, or in
+        // the release of a file being closed, which gave up its count of users just before.
         *slot = None;
         pr_info!("/dev/{} detached\n", &*dev_name);
         Ok(())

@@ -26,10 +26,13 @@
 //!   the count to reach zero before releasing the device, on any kind of device (blk-mq or
 //!   bio-based, dead or alive), so that no completion of a bio of this device runs the module's
 //!   code after the [`Bdev`] is gone.
-//! - The holder operations' `mark_dead` (a disk being removed, or a surprise removal) sets the
-//!   holder cell; [`Bdev::is_dead`] reads it. `mark_dead` runs under `bd_holder_lock`, and
-//!   `bdev_fput()` ends the claim (clearing the holder operations under the same lock) before the
-//!   cell is freed, so it never writes to a freed cell.
+//! - The holder operations' `mark_dead` (a disk being removed, or a surprise removal, which
+//!   includes a media change: `disk_force_media_change()` of loop and nbd, a removable medium
+//!   changed) sets the holder cell; [`Bdev::is_dead`] reads it. The mark is for good: a new
+//!   medium or backing file does not clear it, the device has to be opened again. `mark_dead`
+//!   runs under `bd_holder_lock`, and `bdev_fput()` ends the claim (clearing the holder
+//!   operations under the same lock) before the cell is freed, so it never writes to a freed
+//!   cell.
 
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
@@ -165,7 +168,8 @@ impl Bdev {
         }
     }
 
-    /// Whether the device was marked dead (its disk removed) while held. Any context.
+    /// Whether the device was marked dead (its disk removed, or its medium changed) while held;
+    /// once set, for good. Any context.
     pub fn is_dead(&self) -> bool {
         // SAFETY: The holder cell is initialised and in place (type invariant).
         unsafe { shim::iovx_atomic_read(self.holder.get()) != 0 }

@@ -57,8 +57,9 @@ use super::task::might_sleep;
 ///
 /// An implementation's `Drop` runs where the last reference goes, which for an `Arc` held by
 /// bios is the completion context of the last bio, possibly atomic: it must not drop the last
-/// reference to anything whose `Drop` sleeps (the target [`Disk`], pages released dirty, state
-/// under a mutex). Such things stay with the submitter or go to a worker.
+/// reference to anything whose `Drop` sleeps (the target [`Disk`], or the target
+/// [`Bdev`](super::bdev::Bdev), which waits for its bios, this one included; pages released
+/// dirty; state under a mutex). Such things stay with the submitter or go to a worker.
 pub trait Completion: Send + Sync + 'static {
     /// A bio of `bytes` bytes is about to be submitted.
     fn bio_submitted(&self, bytes: usize);
