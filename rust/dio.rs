@@ -30,6 +30,7 @@ use crate::abstractions::extract::UserPages;
 use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::abstractions::miscdev::{IoctlDevice, MiscDevice};
 use crate::abstractions::params;
+use crate::abstractions::task::capable_sys_admin;
 use crate::ramdisk::RamDisk;
 use core::num::NonZeroU64;
 use core::sync::atomic::{AtomicU32, Ordering};
@@ -200,8 +201,9 @@ impl Backing for Attached {
 struct Attachment {
     name: CString,
     // Dropped first: no new file once the device is gone; then the block device goes with the
-    // last reference (this one: the files are closed, see `Attached`).
-    _dev: MiscDevice<DioDev<Attached>>,
+    // last reference (this one: the files are closed, see `Attached`). `None` until registered:
+    // at load, the devices are registered last, once nothing else can fail.
+    dev: Option<MiscDevice<DioDev<Attached>>>,
     attached: Arc<Attached>,
 }
 
@@ -257,10 +259,17 @@ impl Attachments {
     ///
     /// Process context: may sleep.
     pub(crate) fn attach(&self, path: &[u8]) -> Result {
+        let mut list = self.list.lock();
+        let i = Self::open(&mut list, path)?;
+        register(&mut list[i])
+    }
+
+    /// Opens the block device at `path` and puts it in `list`, without its direct-I/O device;
+    /// returns its index.
+    fn open(list: &mut KVec<Option<Attachment>>, path: &[u8]) -> Result<usize> {
         let name = device_name(path)?;
         let path_c = to_cstring(path)?;
         let dev_name = CString::try_from_fmt(fmt!("iovx_dio_{}", BStrDisplay(name)))?;
-        let mut list = self.list.lock();
         if list
             .iter()
             .flatten()
@@ -277,7 +286,6 @@ impl Attachments {
             },
             GFP_KERNEL,
         )?;
-        let dev = MiscDevice::register(&dev_name, DioDev::new(attached.clone()))?;
         pr_info!(
             "/dev/{} on {}: {} MiB, {}-byte blocks, dma alignment {}, max {} KiB/request, {} segments of up to {} bytes\n",
             &*dev_name,
@@ -289,16 +297,22 @@ impl Attachments {
             l.max_segments,
             l.max_segment_size
         );
+        // Not registered yet: if this fails, the block device goes with it, with no file open.
         let a = Attachment {
             name: dev_name,
-            _dev: dev,
+            dev: None,
             attached,
         };
-        match list.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(a),
-            None => list.push(Some(a), GFP_KERNEL)?,
+        match list.iter().position(|slot| slot.is_none()) {
+            Some(i) => {
+                list[i] = Some(a);
+                Ok(i)
+            }
+            None => {
+                list.push(Some(a), GFP_KERNEL)?;
+                Ok(list.len() - 1)
+            }
         }
-        Ok(())
     }
 
     /// Detaches the block device attached from a path whose last component is that of `path`:
@@ -322,17 +336,20 @@ impl Attachments {
                 .compare_exchange(0, DETACHED, Ordering::AcqRel, Ordering::Acquire)
                 .map_err(|_| EBUSY)?;
         }
-        // Deregistered, then the block device released with the last reference, here.
+        // Deregistered, then the block device released with the last reference: here, or in
+        // the release of a file being closed, which gave up its count of users just before.
         *slot = None;
         pr_info!("/dev/{} detached\n", &*dev_name);
         Ok(())
     }
 
-    /// Attaches every path of the comma-separated `paths`; the first failure is returned (what
-    /// was attached stays, for the caller to drop).
-    pub(crate) fn attach_all(&self, paths: &[u8]) -> Result {
+    /// Attaches every path of the comma-separated `paths`, without their direct-I/O devices
+    /// (registered by [`Unregistered::register`]); the first failure is returned (what was
+    /// attached stays, for the caller to drop).
+    pub(crate) fn attach_all(&self, paths: &[u8]) -> Result<Unregistered> {
+        let mut list = self.list.lock();
         for p in paths.split(|&c| c == b',').filter(|p| !p.is_empty()) {
-            if let Err(e) = self.attach(p) {
+            if let Err(e) = Self::open(&mut list, p) {
                 pr_err!(
                     "dio_attach: cannot attach {}: error {}\n",
                     BStrDisplay(p),
@@ -340,6 +357,43 @@ impl Attachments {
                 );
                 return Err(e);
             }
+        }
+        Ok(Unregistered(self.list.clone()))
+    }
+}
+
+/// Registers the direct-I/O device of the attachment in `slot`; on failure, the attachment
+/// (whose block device no file uses) goes.
+fn register(slot: &mut Option<Attachment>) -> Result {
+    let Some(a) = slot else { return Ok(()) };
+    if a.dev.is_some() {
+        return Ok(());
+    }
+    match MiscDevice::register(&a.name, DioDev::new(a.attached.clone())) {
+        Ok(dev) => {
+            a.dev = Some(dev);
+            Ok(())
+        }
+        Err(e) => {
+            *slot = None;
+            Err(e)
+        }
+    }
+}
+
+/// The block devices attached at load, whose direct-I/O devices are registered by
+/// [`Unregistered::register`] as the last step of the load: a file of one could otherwise be
+/// opened before a later step failed, and outlive the module.
+pub(crate) struct Unregistered(Arc<Mutex<KVec<Option<Attachment>>>>);
+
+impl Unregistered {
+    /// Registers the direct-I/O devices of the attachments that have none.
+    ///
+    /// Process context: may sleep.
+    pub(crate) fn register(self) -> Result {
+        let mut list = self.0.lock();
+        for slot in list.iter_mut() {
+            register(slot)?;
         }
         Ok(())
     }
@@ -355,6 +409,9 @@ fn user_path(arg: usize, buf: &mut [u8; PATH_MAX]) -> Result<&[u8]> {
 impl IoctlDevice for Attachments {
     fn ioctl(&self, cmd: u32, arg: usize) -> Result<isize> {
         let mut buf = [0u8; PATH_MAX];
+        if matches!(cmd, IOVX_DIO_ATTACH | IOVX_DIO_DETACH) && !capable_sys_admin() {
+            return Err(EPERM);
+        }
         match cmd {
             IOVX_DIO_ATTACH => self.attach(user_path(arg, &mut buf)?).map(|()| 0),
             IOVX_DIO_DETACH => self.detach(user_path(arg, &mut buf)?).map(|()| 0),

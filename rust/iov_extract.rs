@@ -61,14 +61,15 @@ impl kernel::Module for IovExtract {
         if p.disks == 0 || p.disks > 16 || p.size_mb == 0 || p.size_mb > 1 << 20 {
             return Err(EINVAL);
         }
-        // Block devices attached at load (`dio_attach`), before anything else is made: a path
-        // that cannot be attached fails the load with nothing else to undo. (A RAM disk made
+        // Block devices attached at load (`dio_attach`), opened before anything else is made: a
+        // path that cannot be attached fails the load with nothing else to undo. (A RAM disk made
         // before would leave the partition scan's deferred close of its block device to run
-        // after the module's memory is freed.)
+        // after the module's memory is freed.) Their direct-I/O devices are registered last.
         let attachments = dio::Attachments::new()?;
-        if let Some(paths) = params::dio_attach() {
-            attachments.attach_all(paths.as_bytes())?;
-        }
+        let unregistered = match params::dio_attach() {
+            Some(paths) => Some(attachments.attach_all(paths.as_bytes())?),
+            None => None,
+        };
         let debugfs = counters_dir();
         demo::run()?;
         let capacity = u64::from(p.size_mb) << 20;
@@ -122,6 +123,9 @@ impl kernel::Module for IovExtract {
         pr_info!("/dev/iovx_gup ready\n");
         let attached = MiscIoctl::register(dio::CONTROL, attachments)?;
         pr_info!("/dev/{} ready\n", dio::CONTROL);
+        if let Some(u) = unregistered {
+            u.register()?;
+        }
         Ok(IovExtract {
             _attached: attached,
             _gup: gup,

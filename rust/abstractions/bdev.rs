@@ -19,19 +19,20 @@
 //!   driver.
 //! - A [`Target`] borrows the [`Bdev`]: a bio being built on it cannot outlive it. A submitted
 //!   bio holds what it needs itself (its `blkg`, which holds the queue; a blk-mq request holds a
-//!   queue usage count until its bios have ended), and `drop` waits, before releasing the device,
-//!   for the requests in flight on a blk-mq queue (a queue freeze), so that no completion of a
-//!   bio of this device runs the module's code after the [`Bdev`] is gone. (Not on a disk marked
-//!   dead: its `del_gendisk()` drains the queue itself, and its driver may have freed its tag
-//!   set since.) On a bio-based device
-//!   (brd, zram, dm, md) there is no queue-wide wait: the users of the direct-I/O path end every
-//!   bio before the [`Bdev`] goes (the waiting paths return after their bios, and the asynchronous
-//!   ones hold the file that holds the [`Bdev`] until they complete, see `Documentation/
-//!   dio-devices.rst`).
-//! - The holder operations' `mark_dead` (a disk being removed, or a surprise removal) sets the
-//!   holder cell; [`Bdev::is_dead`] reads it. `mark_dead` runs under `bd_holder_lock`, and
-//!   `bdev_fput()` ends the claim (clearing the holder operations under the same lock) before the
-//!   cell is freed, so it never writes to a freed cell.
+//!   queue usage count until its bios have ended). A submitted bio may outlive the borrow
+//!   ([`Bio::submit`](super::bio::Bio::submit), asynchronous direct I/O), so the [`Bdev`] counts
+//!   its bios in flight: the [`Target`] carries the counter, a bio is counted before
+//!   `submit_bio()` and uncounted as the very last action of its completion, and `drop` waits for
+//!   the count to reach zero before releasing the device, on any kind of device (blk-mq or
+//!   bio-based, dead or alive), so that no completion of a bio of this device runs the module's
+//!   code after the [`Bdev`] is gone.
+//! - The holder operations' `mark_dead` (a disk being removed, or a surprise removal, which
+//!   includes a media change: `disk_force_media_change()` of loop and nbd, a removable medium
+//!   changed) sets the holder cell; [`Bdev::is_dead`] reads it. The mark is for good: a new
+//!   medium or backing file does not clear it, the device has to be opened again. `mark_dead`
+//!   runs under `bd_holder_lock`, and `bdev_fput()` ends the claim (clearing the holder
+//!   operations under the same lock) before the cell is freed, so it never writes to a freed
+//!   cell.
 
 use core::ptr::NonNull;
 use kernel::{bindings, error::from_err_ptr, prelude::*, types::Opaque};
@@ -64,13 +65,16 @@ pub struct BdevLimits {
 /// `file` is a block device file opened by `iovx_bdev_open()` (`bdev_file_open_by_path()` with
 /// `BLK_OPEN_READ | BLK_OPEN_WRITE | BLK_OPEN_EXCL`), with `holder` as its holder, whose
 /// reference this value owns until `drop`; `bdev` is its block device; `holder` is an
-/// initialised `atomic_t` that stays in place (boxed) until after `bdev_fput()`; `limits` were
+/// initialised `atomic_t` that stays in place (boxed) until after `bdev_fput()`; `inflight` is an
+/// initialised `atomic_t` counting the bios of the device's targets in flight, in place until
+/// `drop` has waited for it to be zero; `limits` were
 /// read from the open device, with a logical block size that is a power of two from 512 to
 /// 4096.
 pub struct Bdev {
     file: NonNull<bindings::file>,
     bdev: NonNull<bindings::block_device>,
     holder: Pin<KBox<Opaque<bindings::atomic_t>>>,
+    inflight: Pin<KBox<Opaque<bindings::atomic_t>>>,
     limits: BdevLimits,
 }
 
@@ -92,8 +96,12 @@ impl Bdev {
     pub fn open(path: &CStr) -> Result<Self> {
         might_sleep();
         let holder = KBox::pin(Opaque::<bindings::atomic_t>::uninit(), GFP_KERNEL)?;
-        // SAFETY: The cell is allocated and pinned; nothing else has it yet.
-        unsafe { shim::iovx_atomic_init(holder.get()) };
+        let inflight = KBox::pin(Opaque::<bindings::atomic_t>::uninit(), GFP_KERNEL)?;
+        // SAFETY: The cells are allocated and pinned; nothing else has them yet.
+        unsafe {
+            shim::iovx_atomic_init(holder.get());
+            shim::iovx_atomic_init(inflight.get());
+        }
         // SAFETY: `path` is NUL-terminated and lives across the call; the holder is a unique
         // pointer that stays in place until after `bdev_fput()` (in `drop`, or below).
         let file = from_err_ptr(unsafe { shim::iovx_bdev_open(path.as_char_ptr(), holder.get()) })?;
@@ -134,6 +142,7 @@ impl Bdev {
             // SAFETY: `file_bdev()` of an open block device file is its block device.
             bdev: unsafe { NonNull::new_unchecked(bdev) },
             holder,
+            inflight,
             limits,
         })
     }
@@ -147,17 +156,20 @@ impl Bdev {
     /// a shrunk device's end is failed by the block layer, `bio_check_eod()`).
     pub fn target(&self) -> Target<'_> {
         // SAFETY: The device is held open while `self` is borrowed (type invariant), and the
-        // logical block size is its own.
+        // logical block size is its own; `drop` waits for the bios counted in `inflight`, which
+        // stays in place until then, before releasing the device.
         unsafe {
             Target::from_bdev(
                 self.bdev.as_ptr(),
                 self.limits.logical_block_size,
                 self.limits.sectors,
+                self.inflight.get(),
             )
         }
     }
 
-    /// Whether the device was marked dead (its disk removed) while held. Any context.
+    /// Whether the device was marked dead (its disk removed, or its medium changed) while held;
+    /// once set, for good. Any context.
     pub fn is_dead(&self) -> bool {
         // SAFETY: The holder cell is initialised and in place (type invariant).
         unsafe { shim::iovx_atomic_read(self.holder.get()) != 0 }
@@ -167,12 +179,16 @@ impl Bdev {
 impl Drop for Bdev {
     fn drop(&mut self) {
         might_sleep();
-        // SAFETY: The device is held open (type invariant). The freeze waits for the requests in
-        // flight on a blk-mq queue; the file reference, with its claim, then goes, before the
-        // holder cell is freed (fields are dropped after this body).
+        // SAFETY: The device is held open (type invariant). No target borrows `self` any more,
+        // so no bio is counted from now on; the wait returns once every counted bio has left its
+        // completion. The file reference, with its claim, then goes, before the cells are freed
+        // (fields are dropped after this body).
         unsafe {
-            shim::iovx_bdev_drain(self.bdev.as_ptr());
+            shim::iovx_bdev_wait_idle(self.inflight.get());
             shim::iovx_bdev_close(self.file.as_ptr());
         }
+        // Read bios of the device handed to the worker that dirties their pages again are
+        // released before the device goes, as a disk's are.
+        super::bio::flush_redirty();
     }
 }

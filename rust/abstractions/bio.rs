@@ -69,8 +69,9 @@ use super::task::might_sleep;
 ///
 /// An implementation's `Drop` runs where the last reference goes, which for an `Arc` held by
 /// bios is the completion context of the last bio, possibly atomic: it must not drop the last
-/// reference to anything whose `Drop` sleeps (the target [`Disk`], pages released dirty, state
-/// under a mutex). Such things stay with the submitter or go to a worker.
+/// reference to anything whose `Drop` sleeps (the target [`Disk`], or the target
+/// [`Bdev`](super::bdev::Bdev), which waits for its bios, this one included; pages released
+/// dirty; state under a mutex). Such things stay with the submitter or go to a worker.
 pub trait Completion: Send + Sync + 'static {
     /// A bio of `bytes` bytes is about to be submitted.
     fn bio_submitted(&self, bytes: usize);
@@ -322,10 +323,13 @@ unsafe impl<C: Completion> DoneRef for Borrowed<C> {
 /// # Invariants
 ///
 /// `bdev` is a live block device for `'a` (of a live gendisk with a live queue), and `lbs` its
-/// logical block size, 512 to 4096.
+/// logical block size, 512 to 4096. `inflight` is null (a [`Disk`], whose deletion waits for its
+/// bios) or the in-flight counter of a [`Bdev`](super::bdev::Bdev), live for `'a`, whose owner
+/// does not release the device (nor the counter) before it is zero.
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
     bdev: *mut bindings::block_device,
+    inflight: *mut bindings::atomic_t,
     lbs: u32,
     capacity: u64,
     ioprio: IoPrio,
@@ -450,20 +454,24 @@ impl Target<'_> {
 
 impl<'a> Target<'a> {
     /// The block device `bdev` as a target for bios, with its logical block size `lbs` and
-    /// size `capacity` in 512-byte sectors.
+    /// size `capacity` in 512-byte sectors; its bios in flight are counted in `inflight`.
     ///
     /// # Safety
     ///
-    /// `bdev` is a block device held open for `'a`, and `lbs` its logical block size.
+    /// `bdev` is a block device held open for `'a`, and `lbs` its logical block size;
+    /// `inflight` is an initialised `atomic_t`, live for `'a`, and the device and the counter
+    /// are not released before the counter is zero.
     pub(crate) unsafe fn from_bdev(
         bdev: *mut bindings::block_device,
         lbs: u32,
         capacity: u64,
+        inflight: *mut bindings::atomic_t,
     ) -> Self {
         // INVARIANT: By the safety requirements; an open block device keeps its gendisk and
         // queue.
         Target {
             bdev,
+            inflight,
             lbs,
             capacity,
             ioprio: IoPrio::NONE,
@@ -480,6 +488,7 @@ impl<T: Driver> Disk<T> {
         Target {
             // SAFETY: The disk is live while borrowed; `part0` is set when it is allocated.
             bdev: unsafe { (*disk).part0 },
+            inflight: core::ptr::null_mut(),
             lbs: self.logical_block_size(),
             // SAFETY: The disk is live while borrowed; `get_capacity()` reads its size.
             capacity: unsafe { shim::iovx_get_capacity(disk) },
@@ -571,10 +580,12 @@ impl Default for BioSlot {
 ///   borrowed for `'data` with the pages it describes; its mode is [`Mode::Listed`].
 ///
 /// The bio has `BIO_PAGE_PINNED` set if and only if it holds pinned pages; listed pages belong
-/// to memory borrowed for `'data`.
+/// to memory borrowed for `'data`. `counted` is set (pooled storage only) if the target counts
+/// its bios in flight, and holds its counter.
 pub struct Bio<'t, 'data, D: Direction, S: Storage = Pooled> {
     raw: NonNull<bindings::bio>,
     mode: Option<Mode>,
+    counted: Option<KBox<Counted>>,
     _p: PhantomData<(&'t (), &'data [u8], D, S)>,
 }
 
@@ -602,12 +613,19 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
-        // INVARIANT: A fresh bio, empty, of the operation of `D`.
-        Ok(Self {
+        // INVARIANT: A fresh bio, empty, of the operation of `D`; `counted` is set below if the
+        // target has a counter (a failure drops the empty bio).
+        let mut this = Self {
             raw,
             mode: None,
+            counted: None,
             _p: PhantomData,
-        })
+        };
+        if let Some(inflight) = NonNull::new(target.inflight) {
+            let done = core::ptr::null_mut();
+            this.counted = Some(KBox::new(Counted { done, inflight }, GFP_KERNEL)?);
+        }
+        Ok(this)
     }
 }
 
@@ -635,19 +653,25 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         if iter.kind() != Kind::Bvec || len == 0 || iter.is_empty() {
             return Ok(None);
         }
-        // SAFETY: The block device is live (`Target` invariant); process context. No segments: the bio
-        // is to borrow the iterator's.
+        // SAFETY: The block device is live (`Target` invariant); process context. No segments:
+        // the bio is to borrow the iterator's.
         let raw = unsafe { shim::iovx_bio_alloc(target.bdev, 0, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
         // INVARIANT (until the segments are set): a fresh, empty bio, listed, of the operation of
-        // `D`; dropping it puts it.
-        let bio = Self {
+        // `D`; dropping it puts it. `counted` is set below if the target has a counter, as in
+        // `Bio::new` (a failure drops the empty bio).
+        let mut bio = Self {
             raw,
             mode: Some(Mode::Listed),
+            counted: None,
             _p: PhantomData,
         };
+        if let Some(inflight) = NonNull::new(target.inflight) {
+            let done = core::ptr::null_mut();
+            bio.counted = Some(KBox::new(Counted { done, inflight }, GFP_KERNEL)?);
+        }
         // A bio's size is a `u32`; an iterator holds at most `MAX_RW_COUNT` bytes.
         let len = len.min(u32::MAX as usize);
         // SAFETY: `raw` is a fresh bio without segments of its own (`bi_max_vecs` 0), ours; the
@@ -776,7 +800,8 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     ///
     /// The memory that listed pages of the bio borrow for `'data` must stay valid until `done`
     /// has been told of this bio's completion.
-    pub(crate) unsafe fn submit_unchecked<R: DoneRef>(self, done: R) {
+    pub(crate) unsafe fn submit_unchecked<R: DoneRef>(mut self, done: R) {
+        let counted = self.counted.take();
         let this = core::mem::ManuallyDrop::new(self);
         let bio = this.raw.as_ptr();
         done.completion().bio_submitted(this.len());
@@ -784,14 +809,24 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         let held = referenced || this.mode == Some(Mode::Pinned);
         // SAFETY: `bio` is a valid, unsubmitted bio owned by `this`, which is not dropped; the
         // pointer in `bi_private` is taken back by `end_io`, which the block layer calls
-        // exactly once; the `end_io` chosen is that of the bio's mode.
+        // exactly once; the `end_io` chosen is that of the bio's mode and of whether it is
+        // counted. A counted bio is counted before it is submitted, while the target (and so its
+        // counter) is still borrowed.
         unsafe {
-            (*bio).bi_end_io = if referenced {
-                Some(end_io::<R, true>)
-            } else {
-                Some(end_io::<R, false>)
+            (*bio).bi_end_io = match (referenced, counted.is_some()) {
+                (true, true) => Some(end_io::<R, true, true>),
+                (true, false) => Some(end_io::<R, true, false>),
+                (false, true) => Some(end_io::<R, false, true>),
+                (false, false) => Some(end_io::<R, false, false>),
             };
-            (*bio).bi_private = done.into_raw();
+            (*bio).bi_private = match counted {
+                Some(mut c) => {
+                    c.done = done.into_raw();
+                    shim::iovx_bdev_bio_get(c.inflight.as_ptr());
+                    KBox::into_raw(c).cast()
+                }
+                None => done.into_raw(),
+            };
             if !is_write::<D>() && held && !<R::C>::TAKES_FINISHED {
                 // The pages of a read are dirtied before the I/O and checked after it, as the
                 // kernel's own asynchronous direct I/O does (skipping those dirty already). A
@@ -865,19 +900,38 @@ unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirt
     }
 }
 
+/// What `bi_private` points to for a bio of a target that counts its bios in flight: the
+/// completion, and the counter that `end_io` decrements last.
+pub(crate) struct Counted {
+    done: *mut c_void,
+    inflight: NonNull<bindings::atomic_t>,
+}
+
 /// `bi_end_io` of every bio made here.
 ///
 /// # Safety
 ///
 /// Called by the block layer once per submitted bio, whose `bi_private` came from
-/// `R::into_raw`, and whose pages are referenced if `REFERENCED` (pinned if `BIO_PAGE_PINNED`,
-/// listed otherwise, if not).
-unsafe extern "C" fn end_io<R: DoneRef, const REFERENCED: bool>(bio: *mut bindings::bio) {
-    // SAFETY: `bio` is valid until put; `bi_private` came from `R::into_raw` in
+/// `R::into_raw` (if `COUNTED`, from `KBox::into_raw` of a [`Counted`] holding it and the
+/// counter that counted the bio), and whose pages are referenced if `REFERENCED` (pinned if
+/// `BIO_PAGE_PINNED`, listed otherwise, if not).
+unsafe extern "C" fn end_io<R: DoneRef, const REFERENCED: bool, const COUNTED: bool>(
+    bio: *mut bindings::bio,
+) {
+    let (private, inflight) = if COUNTED {
+        // SAFETY: `bi_private` came from `KBox::into_raw` in `submit_unchecked`; taken back
+        // once, here.
+        let c = unsafe { KBox::from_raw((*bio).bi_private.cast::<Counted>()) };
+        (c.done, Some(c.inflight))
+    } else {
+        // SAFETY: `bio` is valid: it is being completed.
+        (unsafe { (*bio).bi_private }, None)
+    };
+    // SAFETY: `bio` is valid until put; `private` came from `R::into_raw` in
     // `submit_unchecked`, and this runs once.
     let (done, status, write) = unsafe {
         (
-            R::from_raw((*bio).bi_private),
+            R::from_raw(private),
             (*bio).bi_status,
             (*bio).bi_opf & 1 != 0,
         )
@@ -908,6 +962,13 @@ unsafe extern "C" fn end_io<R: DoneRef, const REFERENCED: bool>(bio: *mut bindin
         }))
     };
     done.completion().bio_done(result);
+    drop(done);
+    if let Some(inflight) = inflight {
+        // The very last action: once the count is zero, the target's owner may release the
+        // device and the module may go.
+        // SAFETY: The counter counted this bio and stays in place until it is zero.
+        unsafe { shim::iovx_bdev_bio_put(inflight.as_ptr()) };
+    }
 }
 
 impl<D: Direction, S: Storage> Drop for Bio<'_, '_, D, S> {
@@ -953,6 +1014,8 @@ impl<'s, 't, 'data, D: Direction> Bio<'t, 'data, D, Inline<'s>> {
             // SAFETY: A pointer into a borrowed slot is not null.
             raw: unsafe { NonNull::new_unchecked(bio) },
             mode: None,
+            // `submit_wait` returns after the I/O, within the target's borrow: nothing to count.
+            counted: None,
             _p: PhantomData,
         }
     }

@@ -69,7 +69,7 @@ pub fn extract_legacy() -> bool {
 /// load).
 pub fn dio_attach() -> Option<&'static kernel::str::CStr> {
     // SAFETY: The getter returns the parameter's string, set by the module loader before init
-    // and never changed after (mode 0444), or null.
+    // and never changed after (mode 0: not in sysfs), or null.
     let p = unsafe { shim::iovx_param_dio_attach() };
     if p.is_null() {
         return None;

@@ -1286,9 +1286,10 @@ static void iovx_bdev_mark_dead(struct block_device *bdev, bool surprise)
 	atomic_t *dead = bdev->bd_holder;
 
 	atomic_set(dead, 1);
-	mutex_unlock(&bdev->bd_holder_lock);
 	pr_warn("iov_extract: %pg is gone%s; its direct-I/O device fails new I/O with ENODEV\n",
 		bdev, surprise ? " (surprise removal)" : "");
+	/* Last: once unlocked, the holder may be released and the module unloaded. */
+	mutex_unlock(&bdev->bd_holder_lock);
 }
 
 static const struct blk_holder_ops iovx_bdev_holder_ops = {
@@ -1330,20 +1331,29 @@ u64 iovx_bdev_nr_sectors(struct block_device *bdev)
 }
 
 /*
- * Waits for the requests in flight on a blk-mq device's queue (a freeze drains them, and
- * each request holds the queue until its bios have ended); false, waiting for nothing, for a
- * bio-based device, and for a disk marked dead, whose del_gendisk() drains the queue itself
- * (and whose driver may have freed its tag set since).
+ * The bios of a held block device in flight (bdev.rs): counted before submit_bio() and uncounted
+ * as the very last action of their end_io, so that the holder waits for them all before it
+ * releases the device. The uncounting runs under rcu_read_lock(), and the waiter calls
+ * synchronize_rcu() once the count is zero, so that it returns only after every end_io has left
+ * this function; wake_up_var() does not touch the counter, which may be freed by then.
  */
-bool iovx_bdev_drain(struct block_device *bdev)
+void iovx_bdev_bio_get(atomic_t *inflight)
 {
-	struct request_queue *q = bdev_get_queue(bdev);
+	atomic_inc(inflight);
+}
 
-	if (!queue_is_mq(q) || test_bit(GD_DEAD, &bdev->bd_disk->state))
-		return false;
-	blk_mq_freeze_queue(q);
-	blk_mq_unfreeze_queue(q);
-	return true;
+void iovx_bdev_bio_put(atomic_t *inflight)
+{
+	rcu_read_lock();
+	if (atomic_dec_and_test(inflight))
+		wake_up_var(inflight);
+	rcu_read_unlock();
+}
+
+void iovx_bdev_wait_idle(atomic_t *inflight)
+{
+	wait_var_event(inflight, !atomic_read(inflight));
+	synchronize_rcu();
 }
 
 void iovx_atomic_init(atomic_t *v)

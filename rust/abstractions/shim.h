@@ -229,7 +229,9 @@ struct block_device *iovx_bdev_of(struct file *file);
 void iovx_bdev_limits(struct block_device *bdev, u32 *lbs, u32 *dma_mask, u64 *sectors,
 		      u32 *max_hw_sectors, u32 *max_segments, u32 *max_segment_size);
 u64 iovx_bdev_nr_sectors(struct block_device *bdev);
-bool iovx_bdev_drain(struct block_device *bdev);
+void iovx_bdev_bio_get(atomic_t *inflight);
+void iovx_bdev_bio_put(atomic_t *inflight);
+void iovx_bdev_wait_idle(atomic_t *inflight);
 void iovx_atomic_init(atomic_t *v);
 int iovx_atomic_read(const atomic_t *v);
 const char *iovx_param_dio_attach(void);

@@ -37,6 +37,15 @@ pub fn current_has_mm() -> bool {
     unsafe { shim::iovx_current_has_mm() }
 }
 
+/// Whether the current task may administer the system (`capable(CAP_SYS_ADMIN)`); a check that
+/// succeeds marks the task as having used the capability (`PF_SUPERPRIV`), as in the kernel.
+///
+/// Process context.
+pub fn capable_sys_admin() -> bool {
+    // SAFETY: `capable()` checks the current task's credentials, which it holds.
+    unsafe { kernel::bindings::capable(kernel::bindings::CAP_SYS_ADMIN as i32) }
+}
+
 /// Microseconds of the monotonic clock (`ktime_get()`). Any context.
 pub fn now_us() -> i64 {
     // SAFETY: No preconditions.

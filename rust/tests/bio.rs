@@ -8,7 +8,8 @@
 
 #![deny(unsafe_code)]
 
-use crate::abstractions::bio::{Bio, BioSlot, INLINE_VECS};
+use crate::abstractions::bdev::Bdev;
+use crate::abstractions::bio::{Bio, BioSlot, Completion, INLINE_VECS};
 use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
@@ -671,6 +672,47 @@ fn dest_pin_read_bio_submitted(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Counts the bios that reported to it.
+struct Heard(AtomicUsize);
+
+impl Completion for Heard {
+    fn bio_submitted(&self, _bytes: usize) {}
+    fn bio_done(&self, _result: Result) {
+        self.0.fetch_add(1, Relaxed);
+    }
+}
+
+/// A write bio submitted asynchronously (`Bio::submit`) to a block device held by a `Bdev`
+/// (the test disk opened by path, its completions 200 ms late), and the `Bdev` dropped at once:
+/// the drop returns only after the bio has completed and reported, and its pages are unpinned.
+fn bdev_drop_waits_for_bios(t: &Test) -> CaseResult {
+    let disk = test_disk_delayed(512, 200_000)?;
+    let bdev = Bdev::open(c_str!("/dev/iovxt0"))?;
+    let len = 2 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let heard = Arc::new(Heard(AtomicUsize::new(0)), GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    let mut s = slots::<2>();
+    let batch = pin_user_pages::<Source>(&UserMm::current()?, addr, len, Pin::ShortTerm, &mut s)?;
+    let mut bio = Bio::<Source>::new(bdev.target(), 8, 2)?;
+    if bio.add(batch).is_err() {
+        kunit_assert!(t, false, "a source batch was refused by a write bio");
+    }
+    bio.submit(heard.clone());
+    drop(bdev);
+    let heard = heard.0.load(Relaxed);
+    kunit_assert!(
+        t,
+        heard == 1,
+        "the Bdev went before its bio ({} heard)",
+        heard
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned), (2, 2));
+    drop(disk);
+    Ok(())
+}
+
 /// A source KVEC (kernel memory lent for reading) in an inline write bio: listed, the disk sees
 /// its bytes, the buffer is untouched, nothing pinned.
 fn source_kvec_write_bio(t: &Test) -> CaseResult {
@@ -904,6 +946,7 @@ kunit_suite!(
     [
         hostile_sector_refused,
         dest_pin_read_bio_submitted,
+        bdev_drop_waits_for_bios,
         source_kvec_write_bio,
         delayed_completion_is_waited_for,
         read_dirties_and_unpins,
