@@ -51,6 +51,7 @@ use kernel::{bindings, prelude::*, sync::Arc};
 
 use super::blk::{Disk, Driver};
 use super::counters::COUNTERS;
+use super::extract::ExtractFlags;
 use super::iov::{Direction, IovIter, Kind};
 use super::pages::{note_released, note_taken, Batch, Mode};
 use super::shim;
@@ -444,6 +445,16 @@ impl Target<'_> {
         core::num::NonZeroUsize::new(self.lbs as usize).unwrap_or(core::num::NonZeroUsize::MIN)
     }
 
+    /// Whether the target's queue supports PCI peer-to-peer DMA (`blk_queue_pci_p2pdma()`):
+    /// then the direct-I/O path extracts user memory for its bios with `ITER_ALLOW_P2PDMA`
+    /// ([`Bio::allows_p2pdma`]). Any context.
+    #[inline]
+    pub fn supports_p2pdma(&self) -> bool {
+        // SAFETY: The block device is live for the borrow (type invariant), so is its gendisk
+        // (`bd_disk`, set for every block device) and its queue, which the shim only reads.
+        unsafe { shim::iovx_queue_p2pdma((*self.bdev).bd_disk) }
+    }
+
     /// The same disk, for bios of I/O priority `ioprio` (`bi_ioprio`: a kiocb's
     /// [`Kiocb::ioprio`](super::direct_io::Kiocb::ioprio), say). Without it, the block layer
     /// gives each bio its submitter's priority. Any context.
@@ -769,6 +780,32 @@ impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
         // the batch had the bio's direction and the bio's mode.
         self.mode = Some(mode);
         Ok(())
+    }
+
+    /// The extraction flags for pages that go into this bio, as `__bio_iov_iter_get_pages()`
+    /// makes them: `ITER_ALLOW_P2PDMA` if the queue of the bio's block device (`bi_bdev`)
+    /// supports PCI peer-to-peer DMA, else none. Only the layer's submission paths use them,
+    /// for batches that go into this bio and nowhere else (a batch that does not go in is
+    /// dropped there): pages of a P2P region are never extracted for one queue and put into a
+    /// bio of another.
+    #[inline]
+    pub(super) fn extract_flags(&self) -> ExtractFlags {
+        if self.allows_p2pdma() {
+            ExtractFlags::allow_p2pdma()
+        } else {
+            ExtractFlags::NONE
+        }
+    }
+
+    /// Whether the pages of this bio are extracted with `ITER_ALLOW_P2PDMA` by the direct-I/O
+    /// path: whether the queue of its block device supports PCI peer-to-peer DMA
+    /// (`blk_queue_pci_p2pdma()`). Any context.
+    #[inline]
+    pub fn allows_p2pdma(&self) -> bool {
+        // SAFETY: The bio is valid and unsubmitted (type invariant); its block device, set when
+        // it was made from a `Target`, is live for `'t`, so are its gendisk and queue, which the
+        // shim only reads.
+        unsafe { shim::iovx_queue_p2pdma((*(*self.raw.as_ptr()).bi_bdev).bd_disk) }
     }
 }
 

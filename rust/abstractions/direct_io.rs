@@ -55,7 +55,10 @@ fn max_bytes_for(room: usize) -> usize {
 /// Adds pages of `iter` to `bio` until it holds `left` bytes, is full or the iterator runs out.
 /// A bio that fills up before `left` ends on a block boundary of `lbs` bytes: the partial block
 /// goes back to the iterator. An extraction error is returned; what was added stays. User
-/// memory is taken as `how` says (pinned, or referenced in the legacy mode).
+/// memory is taken as `how` says (pinned, or referenced in the legacy mode); pinned with the
+/// bio's extraction flags (`ITER_ALLOW_P2PDMA` if its queue supports P2P DMA, as
+/// `__bio_iov_iter_get_pages()`), so a batch that may hold P2P pages goes into this bio or is
+/// dropped here, never anywhere else.
 #[inline(always)]
 fn fill<'data, S: Storage, D: Direction>(
     bio: &mut Bio<'_, 'data, D, S>,
@@ -65,11 +68,17 @@ fn fill<'data, S: Storage, D: Direction>(
     slots: &mut [PageSlot],
     how: UserPages,
 ) -> Result {
+    let flags = bio.extract_flags();
     while bio.len() < left && bio.room() > 0 {
         let room = bio.room();
         let want = (left - bio.len()).min(max_bytes_for(room));
         let nslots = room.min(slots.len());
-        let mut batch = match iter.extract_as(&mut slots[..nslots], want, how) {
+        let got = match how {
+            UserPages::Pin => iter.extract_with(&mut slots[..nslots], want, flags),
+            // `iov_iter_get_pages2()` takes no extraction flags.
+            UserPages::Reference => iter.extract_as(&mut slots[..nslots], want, how),
+        };
+        let mut batch = match got {
             Ok(b) if b.is_empty() => break,
             Ok(b) => b,
             Err(e) => return Err(e),

@@ -37,7 +37,8 @@ pub enum UserPages {
 /// (`blk_queue_pci_p2pdma()`). Outside the abstraction layer only [`ExtractFlags::NONE`] can
 /// be made (compile-fail `p2p_flag_forged`), and inside it the flag is made only from a queue
 /// that supports P2P DMA, for pages that go into that queue's requests (the passthrough
-/// mapping), as the block layer passes it.
+/// mapping) or into a bio of that queue's block device (the direct-I/O path,
+/// `Bio::extract_flags()`), as the block layer passes it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExtractFlags(u32);
 

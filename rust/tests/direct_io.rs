@@ -7,6 +7,7 @@
 #![deny(unsafe_code)]
 
 use super::bio::{byte_at, test_disk, TestDriver};
+use crate::abstractions::bio::{Bio, BioSlot, Inline};
 use crate::abstractions::blk::Disk;
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::{test_sync_read, test_sync_write, DirectIo, Ended, Kiocb};
@@ -129,6 +130,49 @@ fn ubuf_through_kiocb(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// `ITER_ALLOW_P2PDMA` is passed by the bio path only for a target whose queue supports P2P
+/// DMA: not for the RAM disk's, whose bios (pooled and inline) then extract with no flag, and
+/// a read of user memory through the kiocb pins, fills, dirties and unpins as usual.
+fn p2p_flag_only_for_p2p_target(t: &Test) -> CaseResult {
+    let dev = TestDio {
+        disk: test_disk(512)?,
+    };
+    let target = dev.disk.target();
+    kunit_assert!(t, !target.supports_p2pdma());
+    let bio = Bio::<Dest>::new(target, 0, 4)?;
+    kunit_assert!(
+        t,
+        !bio.allows_p2pdma(),
+        "a RAM disk bio extracts with ITER_ALLOW_P2PDMA"
+    );
+    drop(bio);
+    let mut slot = BioSlot::new();
+    let bio = Bio::<Source, Inline<'_>>::new_inline(&mut slot, target, 0);
+    kunit_assert!(
+        t,
+        !bio.allows_p2pdma(),
+        "an inline bio extracts with ITER_ALLOW_P2PDMA"
+    );
+    drop(bio);
+    let len = 40 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let before = COUNTERS.snapshot();
+    let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+    let (ret, _) = test_sync_read(&dev, &mut it, 0);
+    kunit_assert_eq!(t, ret, len as isize);
+    let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).reader().read_slice(&mut back)?;
+    kunit_assert!(
+        t,
+        back.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(i as u64))
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (40, 40, 40));
+    Ok(())
+}
+
 /// The endings an implementation can make without I/O: `done()` is cut to the call's length
 /// (and moves the position by it), `fail()` gives the errno, and `-EIOCBQUEUED`, which only a
 /// queued I/O may answer, becomes `EIO`.
@@ -162,5 +206,10 @@ fn endings_without_io(t: &Test) -> CaseResult {
 
 kunit_suite!(
     iovx_direct_io,
-    [kvec_through_kiocb, ubuf_through_kiocb, endings_without_io]
+    [
+        kvec_through_kiocb,
+        ubuf_through_kiocb,
+        p2p_flag_only_for_p2p_target,
+        endings_without_io
+    ]
 );
