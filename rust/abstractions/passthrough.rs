@@ -700,7 +700,7 @@ fn no_first_segment<D: Direction>(iter: &IovIter<'_, D>) -> bool {
     matches!(iter.kind(), Kind::Iovec | Kind::Kvec | Kind::Bvec) && iter.nr_segs() == 0
 }
 
-/// Releases the pages of a bio of a [`PtRequest`] and puts it: bounce pages copied back into
+/// Releases the pages of a bio of a [`PtRequest`] and frees it: bounce pages copied back into
 /// `to` (if any) and freed, pinned pages unpinned (dirtied first if `dirty`), listed ones left.
 /// `EFAULT` if a copy back fell short.
 ///
@@ -717,7 +717,7 @@ unsafe fn release_bio<D: Direction>(
     mut to: Option<&mut IovIter<'_, D>>,
 ) -> Result {
     let mut r = Ok(());
-    // SAFETY: `bio` is valid until put below (safety requirements).
+    // SAFETY: `bio` is valid until freed below (safety requirements).
     let n = unsafe { (*bio).bi_vcnt } as usize;
     if bounced {
         for i in 0..n {
@@ -756,8 +756,8 @@ unsafe fn release_bio<D: Direction>(
             note_released(Mode::Listed, n, false);
         }
     }
-    // SAFETY: The bio is put once, here.
-    unsafe { bindings::bio_put(bio) };
+    // SAFETY: A bio of `iovx_pt_bio_alloc()`, freed once, here.
+    unsafe { shim::iovx_pt_bio_free(bio) };
     r
 }
 
