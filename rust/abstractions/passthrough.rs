@@ -234,6 +234,9 @@ impl<'a> Queue<'a> {
     }
 }
 
+/// Page slots [`PtRequest::map`] keeps on the stack for a bio of that many pages or fewer.
+const INLINE_SLOTS: usize = 16;
+
 /// When to bounce a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bounce {
@@ -472,10 +475,19 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             if segments + want > lim.max_segments as usize {
                 return Err(EINVAL);
             }
-            let mut slots = KVec::with_capacity(want, GFP_KERNEL)?;
-            for _ in 0..want {
-                slots.push(PageSlot::EMPTY, GFP_KERNEL)?;
-            }
+            // A bio of a few pages (a command of a few KiB, the common case) takes its page
+            // pointers on the stack; a larger one allocates room for them.
+            let mut inline = [PageSlot::EMPTY; INLINE_SLOTS];
+            let mut heap = KVec::new();
+            let slots: &mut [PageSlot] = if want <= INLINE_SLOTS {
+                &mut inline[..want]
+            } else {
+                heap.reserve(want, GFP_KERNEL)?;
+                for _ in 0..want {
+                    heap.push(PageSlot::EMPTY, GFP_KERNEL)?;
+                }
+                &mut heap[..]
+            };
             // SAFETY: `rq` is ours, of `D`'s operation; `want` is at most `BIO_MAX_VECS`.
             let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), want as u16) };
             if bio.is_null() {
@@ -485,7 +497,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             let mut err = Ok(());
             // Extract runs until the bio is full or the iterator empty.
             while filled < want && !iter.is_empty() {
-                let batch = match iter.extract_with(&mut slots[filled..want], usize::MAX, flags) {
+                let batch = match iter.extract_with(&mut slots[filled..], usize::MAX, flags) {
                     Ok(b) => b,
                     Err(e) => {
                         err = Err(e);
@@ -688,7 +700,7 @@ fn no_first_segment<D: Direction>(iter: &IovIter<'_, D>) -> bool {
     matches!(iter.kind(), Kind::Iovec | Kind::Kvec | Kind::Bvec) && iter.nr_segs() == 0
 }
 
-/// Releases the pages of a bio of a [`PtRequest`] and puts it: bounce pages copied back into
+/// Releases the pages of a bio of a [`PtRequest`] and frees it: bounce pages copied back into
 /// `to` (if any) and freed, pinned pages unpinned (dirtied first if `dirty`), listed ones left.
 /// `EFAULT` if a copy back fell short.
 ///
@@ -705,7 +717,7 @@ unsafe fn release_bio<D: Direction>(
     mut to: Option<&mut IovIter<'_, D>>,
 ) -> Result {
     let mut r = Ok(());
-    // SAFETY: `bio` is valid until put below (safety requirements).
+    // SAFETY: `bio` is valid until freed below (safety requirements).
     let n = unsafe { (*bio).bi_vcnt } as usize;
     if bounced {
         for i in 0..n {
@@ -744,8 +756,8 @@ unsafe fn release_bio<D: Direction>(
             note_released(Mode::Listed, n, false);
         }
     }
-    // SAFETY: The bio is put once, here.
-    unsafe { bindings::bio_put(bio) };
+    // SAFETY: A bio of `iovx_pt_bio_alloc()`, freed once, here.
+    unsafe { shim::iovx_pt_bio_free(bio) };
     r
 }
 

@@ -1058,10 +1058,25 @@ void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
 	*lbs = queue_logical_block_size(q);
 }
 
-/* blk_rq_map_bio_alloc() without the per-CPU cache: the bio is put with bio_put(). */
+/*
+ * blk_rq_map_bio_alloc() for a request without REQ_ALLOC_CACHE (an ioctl's): a bio of
+ * bio_kmalloc() with its vectors inline, freed by iovx_pt_bio_free(), never bio_put().
+ */
 struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs)
 {
-	return bio_alloc_bioset(NULL, nr_vecs, rq->cmd_flags, GFP_KERNEL, &fs_bio_set);
+	struct bio *bio = bio_kmalloc(nr_vecs, GFP_KERNEL);
+
+	if (!bio)
+		return NULL;
+	bio_init(bio, NULL, bio->bi_inline_vecs, nr_vecs, rq->cmd_flags);
+	return bio;
+}
+
+/* blk_mq_map_bio_put() for a bio of iovx_pt_bio_alloc(). */
+void iovx_pt_bio_free(struct bio *bio)
+{
+	bio_uninit(bio);
+	kfree(bio);
 }
 
 /* __bio_add_page(), one page per segment, refused when the bio is full. */

@@ -203,6 +203,7 @@ void iovx_pt_free(struct request *rq);
 void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
 		    u64 *align, u64 *virt_boundary, u32 *lbs);
 struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs);
+void iovx_pt_bio_free(struct bio *bio);
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
 struct bio *iovx_pt_head(struct request *rq);
 int iovx_pt_execute(struct request *rq);
