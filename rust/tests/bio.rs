@@ -274,19 +274,28 @@ fn kvec_read_is_listed(t: &Test) -> CaseResult {
 /// A large transfer on a 4096-byte-block disk from memory aligned to 512 but not to 4096: it is
 /// split into several bios, each a whole number of blocks, and the bytes are right.
 fn split_bios_block_aligned(t: &Test) -> CaseResult {
+    use crate::abstractions::iov::UserVec;
     let disk = test_disk(4096)?;
-    // Twice as many pages as a bio holds (`BIO_MAX_VECS`, 256), whatever the page size: 2 MiB
-    // with 4 KiB pages, 32 MiB with 64 KiB ones.
-    let len = 512 * PAGE_SIZE;
-    let addr = t.vm_mmap(len + PAGE_SIZE, true, true)?;
-    let start = addr + 512;
+    // 512 segments of one page each, 512 bytes into every other page of the mapping: a page
+    // lies between two of them, so no two can share a bio segment and the 512 need more than
+    // one bio (`BIO_MAX_VECS`, 256) however the memory is backed (base pages that happen to be
+    // contiguous, a huge page) and whatever the page size.
+    const N: usize = 512;
+    let len = N * PAGE_SIZE;
+    let map_len = 2 * N * PAGE_SIZE + PAGE_SIZE;
+    let addr = t.vm_mmap(map_len, true, true)?;
+    let seg_at = |i: usize| addr + 2 * i * PAGE_SIZE + 512;
     let zero = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
-    let mut w = UserSlice::new(addr, len + PAGE_SIZE).writer();
-    for _ in 0..len / PAGE_SIZE + 1 {
+    let mut w = UserSlice::new(addr, map_len).writer();
+    for _ in 0..map_len / PAGE_SIZE {
         w.write_slice(&zero)?;
     }
+    let mut segs = KVec::with_capacity(N, GFP_KERNEL)?;
+    for i in 0..N {
+        segs.push(UserVec::new(seg_at(i), PAGE_SIZE), GFP_KERNEL)?;
+    }
     let before = COUNTERS.snapshot();
-    let mut it = IovIter::<Dest>::ubuf(start, len)?;
+    let mut it = IovIter::<Dest>::iovec(&segs)?;
     let done = submit_iter_wait(disk.target(), &mut it, 0, len)?;
     kunit_assert_eq!(t, done.bytes, len);
     kunit_assert!(t, done.bios >= 2, "{} bio(s)", done.bios);
@@ -297,25 +306,23 @@ fn split_bios_block_aligned(t: &Test) -> CaseResult {
     );
     kunit_assert!(t, it.is_empty());
     let mut back = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
-    let mut r = UserSlice::new(start, len).reader();
-    for p in 0..len / PAGE_SIZE {
-        r.read_slice(&mut back)?;
-        let at = p * PAGE_SIZE;
+    for i in 0..N {
+        UserSlice::new(seg_at(i), PAGE_SIZE)
+            .reader()
+            .read_slice(&mut back)?;
+        let at = i * PAGE_SIZE;
         kunit_assert!(
             t,
             back.iter()
                 .enumerate()
-                .all(|(i, b)| *b == byte_at((at + i) as u64)),
+                .all(|(j, b)| *b == byte_at((at + j) as u64)),
             "wrong bytes in [{}, {})",
             at,
             at + PAGE_SIZE
         );
     }
     let d = COUNTERS.snapshot().since(&before);
-    kunit_assert!(
-        t,
-        d.pinned == d.unpinned && d.pinned >= (len / PAGE_SIZE) as u64
-    );
+    kunit_assert!(t, d.pinned == d.unpinned && d.pinned >= N as u64);
     Ok(())
 }
 
