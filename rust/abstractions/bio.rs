@@ -632,10 +632,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
             counted: None,
             _p: PhantomData,
         };
-        if let Some(inflight) = NonNull::new(target.inflight) {
-            let done = core::ptr::null_mut();
-            this.counted = Some(KBox::new(Counted { done, inflight }, GFP_KERNEL)?);
-        }
+        this.counted = Counted::for_target(&target)?;
         Ok(this)
     }
 }
@@ -679,10 +676,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
             counted: None,
             _p: PhantomData,
         };
-        if let Some(inflight) = NonNull::new(target.inflight) {
-            let done = core::ptr::null_mut();
-            bio.counted = Some(KBox::new(Counted { done, inflight }, GFP_KERNEL)?);
-        }
+        bio.counted = Counted::for_target(&target)?;
         // A bio's size is a `u32`; an iterator holds at most `MAX_RW_COUNT` bytes.
         let len = len.min(u32::MAX as usize);
         // SAFETY: `raw` is a fresh bio without segments of its own (`bi_max_vecs` 0), ours; the
@@ -942,6 +936,18 @@ unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirt
 pub(crate) struct Counted {
     done: *mut c_void,
     inflight: NonNull<bindings::atomic_t>,
+}
+
+impl Counted {
+    /// The record of a bio for `target` if the target counts its bios in flight (a held block
+    /// device's), with no completion yet; `None` for a target that does not.
+    fn for_target(target: &Target<'_>) -> Result<Option<KBox<Self>>> {
+        let Some(inflight) = NonNull::new(target.inflight) else {
+            return Ok(None);
+        };
+        let done = core::ptr::null_mut();
+        Ok(Some(KBox::new(Self { done, inflight }, GFP_KERNEL)?))
+    }
 }
 
 /// `bi_end_io` of every bio made here.
