@@ -28,15 +28,25 @@ dd if=/dev/zero of=$t/z bs=64k count=16 2>/dev/null
 if cmp -s $t/r $t/z; then ok never_written_reads_zero; else not_ok never_written_reads_zero "non-zero bytes"; fi
 
 # Memory follows the data written: 16 MiB written costs 4096 pages of storage (and about
-# 16 MiB of free memory).
+# 16 MiB of free memory). MemFree also moves with whatever else the kernel frees meanwhile
+# (KASAN's quarantine is drained in batches of megabytes), so a reading out of range is taken
+# again after discarding the region; the page count must be exact every time.
 dd if=/dev/urandom of=$t/d bs=64k count=256 2>/dev/null
-p0=$(pages)
-before=$(free_kb)
-dd if=$t/d of="$BDEV" bs=64k seek=512 oflag=direct 2>/dev/null
-after=$(free_kb)
-p1=$(pages)
-used=$(( (before - after) / 1024 ))
-echo "# 16 MiB written: $((p1 - p0)) storage pages, MemFree fell by $used MiB"
+try=1
+while :; do
+	p0=$(pages)
+	before=$(free_kb)
+	dd if=$t/d of="$BDEV" bs=64k seek=512 oflag=direct 2>/dev/null
+	after=$(free_kb)
+	p1=$(pages)
+	used=$(( (before - after) / 1024 ))
+	echo "# 16 MiB written (try $try): $((p1 - p0)) storage pages, MemFree fell by $used MiB"
+	if [ $((p1 - p0)) -ne 4096 ] || { [ "$used" -ge 12 ] && [ "$used" -le 32 ]; } || [ $try -eq 3 ]; then
+		break
+	fi
+	blkdiscard -o $((32 * MiB)) -l $((16 * MiB)) "$BDEV"
+	try=$((try + 1))
+done
 if [ $((p1 - p0)) -eq 4096 ] && [ "$used" -ge 12 ] && [ "$used" -le 32 ]; then
 	ok memory_follows_data
 else
