@@ -580,11 +580,48 @@ void iovx_debugfs_remove(struct dentry *dentry)
 
 #ifdef IOVX_KUNIT
 /* KUnit helpers: built into iov_extract_kunit.ko only (shim_kunit.c). */
+
+/* mm_alloc() and arch_pick_mmap_layout() are exported for KUnit tests only. */
+MODULE_IMPORT_NS(EXPORTED_FOR_KUNIT_TESTING);
+
+/*
+ * Gives the kernel thread that runs a KUnit case an address space of its own, as
+ * kunit_vm_mmap() would, but with the reference counts of a process after exec: the
+ * thread's mm holds one mm_users reference, which holds the one mm_count reference of
+ * mm_alloc(), and active_mm holds none. The thread exits with its mm still attached;
+ * do_exit() -> exit_mm() then puts the last user and the mm is freed.
+ *
+ * kunit_attach_mm() of 6.12 keeps the mm_count reference that kthread_use_mm() takes for
+ * active_mm; nothing drops it (only kthread_unuse_mm() would), so every case that maps
+ * user memory through it leaks its mm_struct, pgd and per-CPU counters after exit_mmap()
+ * has freed the mappings. kunit_vm_mmap() attaches nothing when the thread already has
+ * an mm.
+ */
+static int iovx_kunit_attach_mm(void)
+{
+	struct mm_struct *mm;
+
+	if (current->mm)
+		return 0;
+	mm = mm_alloc();
+	if (!mm)
+		return -ENOMEM;
+	mm->task_size = TASK_SIZE;
+	arch_pick_mmap_layout(mm, &current->signal->rlim[RLIMIT_STACK]);
+	kthread_use_mm(mm);
+	/* current->mm's user reference keeps the mm alive from here on. */
+	mmdrop(mm);
+	return 0;
+}
+
 unsigned long iovx_kunit_vm_mmap(struct kunit *test, unsigned long len,
 				 bool read, bool write)
 {
 	unsigned long prot = (read ? PROT_READ : 0) | (write ? PROT_WRITE : 0);
+	int err = iovx_kunit_attach_mm();
 
+	if (err)
+		return (unsigned long)err;
 	return kunit_vm_mmap(test, NULL, 0, len, prot, MAP_PRIVATE, 0);
 }
 
