@@ -329,6 +329,31 @@ HELPER int thp_available(void)
 	return access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0;
 }
 
+/*
+ * Why a region of HPAGE bytes cannot be one PMD-mapped transparent huge page on this kernel,
+ * or NULL if it can: with 64 KiB pages (arm64 PAGE=64k) a PMD maps 512 MiB, not 2 MiB.
+ */
+HELPER const char *thp_pmd_unfit(void)
+{
+	static char why[128];
+	unsigned long sz = 0;
+	FILE *f;
+
+	if (!thp_available())
+		return "no transparent huge pages";
+	f = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r");
+	if (!f)
+		return "no /sys/kernel/mm/transparent_hugepage/hpage_pmd_size";
+	if (fscanf(f, "%lu", &sz) != 1)
+		sz = 0;
+	fclose(f);
+	if (sz == HPAGE)
+		return NULL;
+	snprintf(why, sizeof(why), "a PMD huge page is %lu KiB with %zu KiB pages, the test maps %lu KiB",
+		 sz / KiB, PAGE / KiB, HPAGE / KiB);
+	return why;
+}
+
 /* AnonHugePages of the mapping that contains @addr, in KiB, or -1. */
 HELPER long anon_huge_kib(const void *addr)
 {

@@ -638,8 +638,8 @@ static int t_mem_thp(void)
 	long kib;
 	int rc;
 
-	if (!thp_available())
-		return skip("no transparent huge pages");
+	if (thp_pmd_unfit())
+		return skip("%s", thp_pmd_unfit());
 	b = map_thp(HPAGE, &raw, &rawlen);
 	if (!b)
 		return fail("mmap: %s", strerror(errno));

@@ -155,9 +155,18 @@ static int mount_fs(void)
 /*
  * The ext4 case: @clean says whether msync(MS_SYNC) runs while the read is in flight.
  */
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int ext4_case(int clean)
 {
 	unsigned long long r0, r1;
+	long t0;
 	unsigned char *buf = NULL, *v = NULL;
 	int fd = -1, rc = 0, n, inflight;
 	long res = 0;
@@ -214,11 +223,22 @@ static int ext4_case(int clean)
 			rc = fail("the read completed before msync: delay_us too short");
 			goto out;
 		}
+		t0 = now_ms();
 		if (msync(buf, LEN, MS_SYNC)) {
 			rc = fail("msync in flight: %s", strerror(errno));
 			reap(1, &res);
 			goto out;
 		}
+		/*
+		 * Had the read completed before writeback cleaned the pages, there would be
+		 * nothing to dirty again at completion and the pages would end up clean.
+		 */
+		if (reap(0, &res) != 0) {
+			rc = fail("the read completed during msync (%ld ms): delay_us too short",
+				  now_ms() - t0);
+			goto out;
+		}
+		diag("msync in flight took %ld ms", now_ms() - t0);
 	}
 	if (reap(1, &res) != 1 || res != (long)LEN) {
 		rc = fail("read: %ld", res);

@@ -603,8 +603,8 @@ static int t_case(void)
 	}
 	if (c_engine == E_LIBAIO && !aio_ctx)
 		return skip("no libaio context");
-	if (c_mem == M_THP && !thp_available())
-		return skip("no transparent huge pages");
+	if (c_mem == M_THP && thp_pmd_unfit())
+		return skip("%s", thp_pmd_unfit());
 	return run_case(c_engine, c_write, c_mem, c_slot);
 }
 

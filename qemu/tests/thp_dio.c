@@ -110,6 +110,8 @@ static int buf_get(enum kind k, struct buf *b)
 	case K_THP:
 		if (!thp_madvise_ok())
 			return skip("transparent huge pages are off");
+		if (thp_pmd_unfit())
+			return skip("%s", thp_pmd_unfit());
 		b->p = map_thp(BUF, &b->raw, &b->rawlen);
 		if (!b->p)
 			return fail("mmap: %s", strerror(errno));
