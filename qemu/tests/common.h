@@ -412,6 +412,15 @@ HELPER void stat_refresh(void)
 	}
 }
 
+/* CLOCK_MONOTONIC in milliseconds. */
+HELPER long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 HELPER void sleep_ms(unsigned ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

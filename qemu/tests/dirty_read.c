@@ -155,14 +155,6 @@ static int mount_fs(void)
 /*
  * The ext4 case: @clean says whether msync(MS_SYNC) runs while the read is in flight.
  */
-static long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int ext4_case(int clean)
 {
 	unsigned long long r0, r1;

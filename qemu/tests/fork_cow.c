@@ -342,7 +342,7 @@ static int run_case(enum engine e, int wr, enum mem m, int slot)
 	/* Whether this case can show the legacy corruption: not with io_uring's own pins. */
 	int expect_corruption = legacy && e != E_URING_FIXED;
 	struct held h0, h1;
-	long huge = -1, npages;
+	long huge = -1, npages, t0, fork_ms = -1;
 	pid_t pid;
 
 	if (m == M_THP) {
@@ -458,7 +458,10 @@ static int run_case(enum engine e, int wr, enum mem m, int slot)
 		reap(&s, 1);
 		goto out;
 	}
+	t0 = now_ms();
 	pid = fork();
+	if (pid > 0)
+		fork_ms = now_ms() - t0;
 	if (pid < 0) {
 		rc = fail("fork: %s", strerror(errno));
 		reap(&s, 1);
@@ -472,7 +475,8 @@ static int run_case(enum engine e, int wr, enum mem m, int slot)
 	close(go[0]);
 	go[0] = -1;
 	if (reap(&s, 0) || s.done) {
-		rc = rc ? rc : fail("%d of %d I/O completed during the fork: delay_us too short", s.done, s.n);
+		rc = rc ? rc : fail("%d of %d I/O completed during the fork (%ld ms): delay_us too short", s.done, s.n,
+				    fork_ms);
 		goto wait;
 	}
 	/*
@@ -500,9 +504,9 @@ wait:
 		status = -1;
 	if (rc)
 		goto out;
-	diag("%s %s %s (%s): %zu bytes in %d I/O, %ld pages held at the fork, in flight until the parent wrote%s",
+	diag("%s %s %s (%s): %zu bytes in %d I/O, %ld pages held at the fork (%ld ms), in flight until the parent wrote%s",
 	     engine_name[e], wr ? "write" : "read", mem_name[m], legacy ? "legacy" : "pin", len,
-	     s.n, npages, m == M_THP ? (huge > 0 ? ", on a huge page" : ", NOT on a huge page") : "");
+	     s.n, npages, fork_ms, m == M_THP ? (huge > 0 ? ", on a huge page" : ", NOT on a huge page") : "");
 
 	for (int i = 0; i < s.n; i++)
 		if (s.res[i] != (long)s.len[i]) {
