@@ -15,8 +15,9 @@
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
 # cached kernels from another source tree instead of Debian's linux-source-6.12.
-# ARCH=arm64 does all of the above for arm64 (qemu-system-aarch64 -M virt, TCG) instead of
-# x86-64, PAGE=64k with 64 KiB pages instead of 4 KiB (Documentation/building-and-testing.rst).
+# ARCH=arm64 does all of the above but bench, profile and trace for arm64 (qemu-system-aarch64
+# -M virt, TCG) instead of x86-64, PAGE=64k with 64 KiB pages instead of 4 KiB
+# (Documentation/building-and-testing.rst).
 # BENCH_ARGS go to scripts/bench (e.g. --reps 9 --only 'randread-4k'; see scripts/bench -h).
 # Everything that is missing is installed or built first (scripts/setup, scripts/kernel).
 
@@ -40,7 +41,7 @@ endif
 all: modules
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,22p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	@$(CURDIR)/scripts/setup
