@@ -27,7 +27,12 @@ dd if="$BDEV" of=$t/r bs=64k skip=768 count=16 iflag=direct 2>/dev/null
 dd if=/dev/zero of=$t/z bs=64k count=16 2>/dev/null
 if cmp -s $t/r $t/z; then ok never_written_reads_zero; else not_ok never_written_reads_zero "non-zero bytes"; fi
 
-# Memory follows the data written: 16 MiB written costs 4096 pages of storage (and about
+# The RAM disk stores data in pages of the size the kernel runs with (4 KiB, or 64 KiB on
+# arm64 with PAGE=64k).
+page=$(awk '/^KernelPageSize:/ { print $2 * 1024; exit }' /proc/self/smaps)
+p16=$((16 * MiB / page))
+
+# Memory follows the data written: 16 MiB written costs 16 MiB of pages of storage (and about
 # 16 MiB of free memory). MemFree also moves with whatever else the kernel frees meanwhile
 # (KASAN's quarantine is drained in batches of megabytes), so a reading out of range is taken
 # again after discarding the region; the page count must be exact every time.
@@ -41,13 +46,13 @@ while :; do
 	p1=$(pages)
 	used=$(( (before - after) / 1024 ))
 	echo "# 16 MiB written (try $try): $((p1 - p0)) storage pages, MemFree fell by $used MiB"
-	if [ $((p1 - p0)) -ne 4096 ] || { [ "$used" -ge 12 ] && [ "$used" -le 32 ]; } || [ $try -eq 3 ]; then
+	if [ $((p1 - p0)) -ne $p16 ] || { [ "$used" -ge 12 ] && [ "$used" -le 32 ]; } || [ $try -eq 3 ]; then
 		break
 	fi
 	blkdiscard -o $((32 * MiB)) -l $((16 * MiB)) "$BDEV"
 	try=$((try + 1))
 done
-if [ $((p1 - p0)) -eq 4096 ] && [ "$used" -ge 12 ] && [ "$used" -le 32 ]; then
+if [ $((p1 - p0)) -eq $p16 ] && [ "$used" -ge 12 ] && [ "$used" -le 32 ]; then
 	ok memory_follows_data
 else
 	not_ok memory_follows_data "$((p1 - p0)) pages, MemFree fell by $used MiB"
@@ -60,7 +65,7 @@ p0=$(pages)
 if blkdiscard -o $((32 * MiB)) -l $((8 * MiB)) "$BDEV"; then ok discard_accepted; else not_ok discard_accepted "blkdiscard failed"; fi
 p1=$(pages)
 echo "# 8 MiB discarded: $((p0 - p1)) storage pages freed"
-if [ $((p0 - p1)) -eq 2048 ]; then ok discard_frees_pages; else not_ok discard_frees_pages "$((p0 - p1)) pages freed"; fi
+if [ $((p0 - p1)) -eq $((p16 / 2)) ]; then ok discard_frees_pages; else not_ok discard_frees_pages "$((p0 - p1)) pages freed"; fi
 dd if="$BDEV" of=$t/r bs=64k skip=512 count=128 iflag=direct 2>/dev/null
 dd if=/dev/zero of=$t/z bs=64k count=128 2>/dev/null
 if cmp -s $t/r $t/z; then ok discarded_reads_zero; else not_ok discarded_reads_zero "non-zero bytes"; fi
