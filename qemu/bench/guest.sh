@@ -35,12 +35,18 @@ stamp() {
 	echo "BENCH-INFO t=$(cut -d' ' -f1 /proc/uptime) rtc=$(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null || echo 0) $*"
 }
 err() { echo "BENCH-ERROR $*"; }
-fio() { "$E/lib/ld-linux-x86-64.so.2" --library-path "$E/lib" "$E/bin/fio" "$@"; }
+# fio staged in /extra with its libraries (x86-64), else the guest root's (arm64: qemu/build-tests
+# installs it with its libraries at their paths).
+if [ -x "$E/lib/ld-linux-x86-64.so.2" ]; then
+	fio() { "$E/lib/ld-linux-x86-64.so.2" --library-path "$E/lib" "$E/bin/fio" "$@"; }
+else
+	fio() { /usr/bin/fio "$@"; }
+fi
 
 echo "BENCH-BEGIN"
 stamp begin
 thp=$(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)
-echo "BENCH-META kernel=$(uname -r) cpus=$(nproc) mem_kib=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)" \
+echo "BENCH-META kernel=$(uname -r) arch=$(uname -m) page_kib=$(awk '/^KernelPageSize/ { print $2; exit }' /proc/self/smaps) cpus=$(nproc) mem_kib=$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)" \
 	"reps=$REPS runtime=$RUNTIME ramp=$RAMP size_mb=$SIZE_MB gup_mib=$GUP_MIB gup_calls=$GUP_CALLS" \
 	"fio=$(fio --version 2>&1)"
 echo "BENCH-META cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo | tr ' ' '_') thp=$(echo "$thp" | tr ' ' '_')" \

@@ -260,7 +260,7 @@ def summarise(res):
     # that a disk is measured against the best copy the kernel could make, whichever it uses.
     # The C library's memcpy() (vector registers) is left out: kernel code does not copy with
     # them. Without any kernel method in the samples, the fastest of all.
-    kernel_methods = ("movq-loop", "movsq", "movsb")
+    kernel_methods = ("movq-loop", "movsq", "movsb", "ldp-stp")
     best = {}
     for (pat, meth), v in methods.items():
         if any((pat, k) in methods for k in kernel_methods) and meth not in kernel_methods:
@@ -269,8 +269,12 @@ def summarise(res):
             best[pat] = meth
     # And the method of the kernel's memcpy() on this CPU ("rep movsb" with FSRM, else the loop
     # of 64-bit moves), which brd and null_blk copy with.
+    # On arm64 (no x86 copy methods measured) that is the loop of load/store pairs.
     flags = res["meta"].get("copy_flags", "")
-    memcpy_method = "movsb" if "fsrm" in flags.split(",") else "movq-loop"
+    if any(meth == "ldp-stp" for (_, meth) in methods):
+        memcpy_method = "ldp-stp"
+    else:
+        memcpy_method = "movsb" if "fsrm" in flags.split(",") else "movq-loop"
 
     def fractions(method_of):
         frac = {}
@@ -502,7 +506,8 @@ def markdown(res, summ, meta):
     p(f"- kernel: {meta.get('kernel', '?')}, flavour **{meta['flavour']}**"
       + (f" ({meta['kdir_name']})" if meta.get("kdir_name") else ""))
     g = res["meta"]
-    p(f"- guest: {g.get('cpus', '?')} vCPU(s) ({g.get('cpu', '?').replace('_', ' ')}), "
+    p(f"- guest: {g.get('arch', 'x86_64')}, {g.get('page_kib', '4')} KiB pages,"
+      f" {g.get('cpus', '?')} vCPU(s) ({g.get('cpu', '?').replace('_', ' ')}), "
       f"{int(g.get('mem_kib', 0)) // 1024} MiB, THP {g.get('thp', '?').replace('_', ' ')},"
       f" clocksource {g.get('clocksource', '?')}"
       + (" (a jiffy of resolution: short intervals are coarse)"
@@ -593,8 +598,9 @@ def markdown(res, summ, meta):
         p(f"One thread copies {m0['block_kib']} KiB blocks taken one after the other from a"
           f" {m0['buffer_mib']} MiB buffer into one block-sized buffer (read: what a RAM disk does"
           " for a large read into a reader's buffer) or the other way round (write), GB/s (10^9"
-          " bytes copied per second), with the C library's memcpy() and the x86-64 kernel's ways"
-          " to copy (movq-loop: its memcpy without FSRM; movsq; movsb: with FSRM). Guest CPU copy"
+          " bytes copied per second), with the C library's memcpy() and the kernel's ways to copy"
+          " (x86-64: movq-loop, its memcpy without FSRM; movsq; movsb, with FSRM; arm64: ldp-stp,"
+          " the load/store pairs of its memcpy() and copy_page()). Guest CPU copy"
           f" flags: {g.get('copy_flags', '?').strip(',') or 'none'}.")
         p("")
         pats = [pt for pt in ("read", "write") if pt in base]
@@ -615,8 +621,9 @@ def markdown(res, summ, meta):
         p("")
         p("The baseline is the fastest of the kernel's ways to copy on this CPU (the C library's"
           " memcpy() uses vector registers, which kernel code does not). The Rust RAM disk copies"
-          " whole pages with copy_page() (movsq where the CPU has REP_GOOD), brd and null_blk"
-          " with memcpy() (movsb with FSRM, else movq-loop).")
+          " whole pages with copy_page() (x86-64: movsq where the CPU has REP_GOOD; arm64: ldp-stp),"
+          " brd and null_blk with memcpy() (x86-64: movsb with FSRM, else movq-loop; arm64:"
+          " ldp-stp).")
         p("")
         p("Large-block throughput as a fraction of the baseline of its pattern ("
           + ", ".join(f"{pt}: {base[pt]['method']}, {gb(base[pt]['gbps'][0])} GB/s" for pt in pats)
