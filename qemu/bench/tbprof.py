@@ -152,7 +152,7 @@ class Code:
 
 # The function entered once per I/O, by workload.
 def io_function(case):
-    if "io_uring" in case:
+    if "io_uring" in case or case.split("-")[1:2] == ["uring"]:
         return "io_write" if "write" in case else "io_read"
     return "ksys_pwrite64" if "write" in case else "ksys_pread64"
 
