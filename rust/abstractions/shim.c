@@ -1217,14 +1217,21 @@ bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int
 
 	for (i = 0; i < n && len; i = j) {
 		struct page *first = pages[i];
-		struct folio *folio = page_folio(first);
-		/* Pages from @first to the end of its folio (1 for a page of a small folio). */
-		unsigned long in_folio = folio_nr_pages(folio) - folio_page_idx(folio, first);
+		/*
+		 * Pages from @first to the end of its folio, looked up once the next page is the
+		 * next struct page: base pages rarely are, and pay for no folio lookup.
+		 */
+		unsigned long in_folio = 0;
 		size_t bytes;
 
 		for (j = i + 1; j < n; j++) {
 			if (pages[j] != pages[j - 1] + 1)
 				break;
+			if (!in_folio) {
+				struct folio *folio = page_folio(first);
+
+				in_folio = folio_nr_pages(folio) - folio_page_idx(folio, first);
+			}
 			if (j - i < in_folio)
 				continue;
 			if (!iovx_page_follows(pages[j - 1], pages[j]))
