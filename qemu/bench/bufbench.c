@@ -4,7 +4,7 @@
  * turn, for scripts/bench (fio cannot place its buffers in huge pages).
  *
  *   bufbench -c CASE -k KIND -o read|write -s BYTES [-n IOS] [-r REPS] [-w WARMUP]
- *            [-S SPAN] NAME:ENGINE:PATH...
+ *            [-S SPAN] [-t SECONDS] NAME:ENGINE:PATH...
  *
  * KIND, the memory of the one buffer all targets use:
  *   base     anonymous, MADV_NOHUGEPAGE: 4 KiB pages
@@ -34,6 +34,8 @@
  *   BENCH-BUF case=C kind=K op=O size=BYTES rep=R dev=NAME engine=E ios=N ns=NS mbps=M
  *
  * with ns the time of the N I/Os on CLOCK_MONOTONIC and mbps = N * BYTES / ns * 1000.
+ * With -t, a sample is not IOS I/Os but as many as SECONDS take (scripts/bench --trace runs
+ * one target this way while the host logs what the guest executes).
  * Errors: "BENCH-ERROR bufbench ..." and exit status 1.
  */
 #define _GNU_SOURCE
@@ -268,11 +270,11 @@ static void one_io(struct target *t)
 int main(int argc, char **argv)
 {
 	struct target tg[MAX_TARGETS];
-	unsigned long ios = 100, warm = 0, reps = 3;
+	unsigned long ios = 100, warm = 0, reps = 3, secs = 0;
 	uint64_t span = 32 * MiB;
 	int nt = 0, c;
 
-	while ((c = getopt(argc, argv, "c:k:o:s:n:r:w:S:")) != -1) {
+	while ((c = getopt(argc, argv, "c:k:o:s:n:r:w:S:t:")) != -1) {
 		switch (c) {
 		case 'c': case_name = optarg; break;
 		case 'k': kind = optarg; break;
@@ -282,13 +284,14 @@ int main(int argc, char **argv)
 		case 'r': reps = strtoul(optarg, NULL, 0); break;
 		case 'w': warm = strtoul(optarg, NULL, 0); break;
 		case 'S': span = strtoull(optarg, NULL, 0); break;
+		case 't': secs = strtoul(optarg, NULL, 0); break;
 		default: return 2;
 		}
 	}
 	if (!size || size % 4096 || !ios || !reps || optind >= argc ||
 	    (strcmp(kind, "base") && strcmp(kind, "thp") && strcmp(kind, "hugetlb"))) {
 		fprintf(stderr, "usage: bufbench -c CASE -k base|thp|hugetlb -o read|write -s BYTES"
-				" [-n IOS] [-r REPS] [-w WARMUP] [-S SPAN] NAME:ENGINE:PATH...\n");
+				" [-n IOS] [-r REPS] [-w WARMUP] [-S SPAN] [-t SECONDS] NAME:ENGINE:PATH...\n");
 		return 2;
 	}
 	make_buffer();
@@ -316,15 +319,23 @@ int main(int argc, char **argv)
 		for (int k = 0; k < nt; k++) {
 			struct target *t = &tg[(r - 1 + k) % nt];
 			uint64_t t0 = now_ns(), dt;
+			unsigned long n = 0;
 
-			for (unsigned long j = 0; j < ios; j++)
-				one_io(t);
+			if (secs) {
+				do {
+					one_io(t);
+					n++;
+				} while (now_ns() - t0 < secs * 1000000000ull);
+			} else {
+				for (; n < ios; n++)
+					one_io(t);
+			}
 			dt = now_ns() - t0;
 			printf("BENCH-BUF case=%s kind=%s op=%s size=%zu rep=%lu dev=%s engine=%s ios=%lu"
 			       " ns=%llu mbps=%.2f\n",
 			       case_name, kind, do_write ? "write" : "read", size, r, t->name,
-			       engine_names[t->engine], ios, (unsigned long long)dt,
-			       dt ? (double)ios * size * 1000.0 / dt : 0.0);
+			       engine_names[t->engine], n, (unsigned long long)dt,
+			       dt ? (double)n * size * 1000.0 / dt : 0.0);
 			fflush(stdout);
 		}
 	}

@@ -13,7 +13,8 @@ DIR/CASE.exec for --span host seconds.
 report counts, for each CASE.exec, the executions of each block, the instructions of each block
 (from the disassembly of vmlinux and of the module, placed where the guest said it was: the
 kernel must run with nokaslr), and sums them per function, per I/O: the I/Os are the calls of
-the system call or io_uring function the workload makes per I/O. Pairs dio-X / blk-X are then
+the system call or io_uring function the workload makes per I/O, and only the blocks from the
+first such call to the last are counted (whole I/Os, however few the log holds). Pairs dio-X / blk-X are then
 set side by side: what each function costs per I/O on the Rust path and on the C path.
 
 The counts are exact for the blocks executed while logging; a block's instructions are counted
@@ -152,19 +153,27 @@ class Code:
 
 # The function entered once per I/O, by workload.
 def io_function(case):
-    if "io_uring" in case:
+    if "io_uring" in case or case.split("-")[1:2] == ["uring"]:
         return "io_write" if "write" in case else "io_read"
     return "ksys_pwrite64" if "write" in case else "ksys_pread64"
 
 
-def profile(code, path):
-    counts = collections.Counter()
+def profile(code, path, entry=None):
+    """Instructions per function and entries per function of the blocks logged in path. With
+    entry (the address of the function entered once per I/O), only the blocks from its first
+    entry up to its last are counted, so that the counts cover whole I/Os: the I/Os are then
+    the entries less one."""
     pat = re.compile(rb"/([0-9a-f]{16})/")
+    pcs = []
     with open(path, "rb") as f:
         for line in f:
             m = pat.search(line)
             if m:
-                counts[int(m.group(1), 16)] += 1
+                pcs.append(int(m.group(1), 16))
+    if entry is not None:
+        at = [i for i, pc in enumerate(pcs) if pc == entry]
+        pcs = pcs[at[0]:at[-1]] if len(at) > 1 else []
+    counts = collections.Counter(pcs)
     per = collections.Counter()
     entries = collections.Counter()
     for pc, c in counts.items():
@@ -190,8 +199,10 @@ def report(a):
     res = {}
     out = []
     for case in cases:
-        per, entries = profile(code, os.path.join(a.logs, case + ".exec"))
-        ios = entries[io_function(case)]
+        fn = io_function(case)
+        entry = code.addrs[code.names.index(fn)] if fn in code.names else None
+        per, entries = profile(code, os.path.join(a.logs, case + ".exec"), entry)
+        ios = entries[fn]
         if not ios:
             out.append(f"## {case}: no I/O seen ({io_function(case)} never entered)\n")
             continue

@@ -11,8 +11,13 @@
 #
 # Cases: dio-WORKLOAD on /dev/iovx_dio0 and blk-WORKLOAD (O_DIRECT on /dev/iovx0), WORKLOAD one
 # of randread-4k-psync-1, randwrite-4k-psync-1, randread-4k-io_uring-32,
-# randwrite-4k-io_uring-32, read-1m-psync-1. Settings from /extra/trace.conf: RUNTIME (guest
-# seconds per case), SIZE_MB, CASES (names, or "all").
+# randwrite-4k-io_uring-32, read-1m-psync-1 (fio), or a buffer-kind workload KIND-SIZE-OP
+# (bufbench: one buffer of KIND base, thp, hugetlb or uring (THP registered with io_uring, read
+# and written with IORING_OP_READ_FIXED/WRITE_FIXED), SIZE 64k, 256k, 1024k or 2048k, OP read
+# or write; sequential I/Os through the first 32 MiB; fio cannot place its buffers in huge
+# pages). "all" is the fio workloads and thp-64k-read, thp-64k-write, thp-1024k-read,
+# thp-1024k-write, base-64k-read, base-64k-write. Settings from /extra/trace.conf: RUNTIME
+# (guest seconds per case), SIZE_MB, CASES (names, or "all").
 
 E=/extra
 [ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
@@ -45,11 +50,46 @@ case_() {
 	kmsg "TRACE-DONE $1"
 }
 
+# bufcase_ NAME DEVICE KIND SIZE OP: bufbench for RUNTIME seconds on one target.
+bufcase_() {
+	k=$3 eng=psync
+	[ "$k" = uring ] && k=thp eng=fixed
+	kmsg "TRACE-GO $1"
+	$E/bin/bufbench -c "$1" -k $k -o "$5" -s $(($4 * 1024)) -r 1 -w 20 -t "$RUNTIME" \
+		"${1%%-*}:$eng:$2" | grep -E '^BENCH-(BUF|ERROR)|ok=0' ||
+		echo "TRACE-ERROR bufbench $1 failed"
+	kmsg "TRACE-DONE $1"
+}
+
 for w in "randread 4k psync 1" "randwrite 4k psync 1" "randread 4k io_uring 32" \
 	"randwrite 4k io_uring 32" "read 1m psync 1"; do
 	set -- $w
 	tag=$1-$2-$3-$4
 	case_ "dio-$tag" /dev/iovx_dio0 "$@"
 	case_ "blk-$tag" /dev/iovx0 "$@"
+done
+
+# Buffer kinds: the cases asked for by name, or the default set.
+echo 4 >/proc/sys/vm/nr_hugepages 2>/dev/null
+bufs=
+for c in $CASES; do
+	case $c in
+	dio-*-*k-read|dio-*-*k-write|blk-*-*k-read|blk-*-*k-write)
+		w=${c#*-}
+		case " $bufs " in *" $w "*) ;; *) bufs="$bufs $w" ;; esac
+		;;
+	all) bufs="thp-64k-read thp-64k-write thp-1024k-read thp-1024k-write base-64k-read base-64k-write" ;;
+	esac
+done
+for w in $bufs; do
+	kind=${w%%-*} op=${w##*-} kib=${w#*-}
+	kib=${kib%%k-*}
+	case $kind in base|thp|hugetlb|uring) ;; *) echo "TRACE-ERROR bad case $w"; continue ;; esac
+	for side in dio blk; do
+		case " $CASES " in *" $side-$w "*|" all ") ;; *) continue ;; esac
+		dev=/dev/iovx_dio0
+		[ $side = blk ] && dev=/dev/iovx0
+		bufcase_ "$side-$w" $dev $kind $kib $op
+	done
 done
 echo TRACE-END

@@ -739,32 +739,58 @@ impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
         &mut self,
         batch: Batch<'data, 'buf, D>,
     ) -> core::result::Result<(), Batch<'data, 'buf, D>> {
+        if batch.nr_pages() > self.room() {
+            return Err(batch);
+        }
+        self.add_runs(batch)
+    }
+
+    /// As [`Bio::add`], but the batch need only fit in segments: pages that follow one another
+    /// in memory share one, so a batch of many pages of one large folio takes one segment.
+    /// Gives the batch back unchanged, with the bio as it was, if the segments it would take are
+    /// more than [`Bio::room`] (a bio with no room takes nothing, not even a page that would
+    /// join its last segment), or as [`Bio::add`] does. Any context.
+    #[inline(always)]
+    pub fn add_runs<'buf>(
+        &mut self,
+        batch: Batch<'data, 'buf, D>,
+    ) -> core::result::Result<(), Batch<'data, 'buf, D>> {
         let mode = batch.mode();
-        if batch.nr_pages() > self.room()
+        if batch.is_empty() {
+            // Nothing to take (an empty batch holds no pages).
+            return Ok(());
+        }
+        if self.room() == 0
             || self.mode.is_some_and(|m| m != mode)
             || self.len() + batch.len() > u32::MAX as usize
         {
             return Err(batch);
         }
-        let (pages, offset, bytes, mode, _) = batch.into_raw();
-        // The room check above keeps `bi_vcnt` within `bi_max_vecs`, the size of `bi_io_vec`, even
-        // if no page joins a segment; it also leaves a bio without segments of its own (over an
-        // iterator's) untouched: it has no room, so only an empty batch gets here, which adds
-        // nothing. At most `BIO_MAX_VECS` pages: the count fits.
-        // SAFETY: The bio is valid, unsubmitted and this value's, not a clone; `pages` holds the
-        // `nr_pages(offset, bytes)` valid pages of the batch (`PageSlot` is transparent over
-        // `struct page *`), and the size stays within `u32::MAX` (checked above). A page joins
-        // the last segment only as the next page of memory and `struct page` after it (the
-        // segment invariant), never a page the segment already holds.
-        unsafe {
+        // A bio without segments of its own (over an iterator's) has no room and was refused
+        // above: its segments, the iterator's, are never written. At most `BIO_MAX_VECS` pages
+        // (a batch never has more slots than that): the count fits.
+        // SAFETY: The bio is valid, unsubmitted and this value's, not a clone, with segments of
+        // its own (it has room); the slots of the batch hold its `nr_pages()` valid pages
+        // (`PageSlot` is transparent over `struct page *`), only read here; the size stays
+        // within `u32::MAX` (checked above). The shim writes no segment past `bi_max_vecs`: it
+        // either adds every page, each to one segment, a page joining the last segment only as
+        // the next page of memory and `struct page` after it (the segment invariant), never a
+        // page the segment already holds; or leaves the bio exactly as it was and says so.
+        let added = unsafe {
             shim::iovx_bio_add_pages(
                 self.raw.as_ptr(),
-                pages.as_mut_ptr().cast(),
-                pages.len() as u32,
-                offset,
-                bytes,
+                batch.slots_ptr().cast(),
+                batch.nr_pages() as u32,
+                batch.offset(),
+                batch.len(),
             )
         };
+        if !added {
+            // The bio is as it was; the batch still holds its pages.
+            return Err(batch);
+        }
+        // The duty to release the pages is the bio's now: the batch is forgotten.
+        let _ = batch.into_raw();
         if mode == Mode::Pinned && self.mode.is_none() {
             // SAFETY: `raw` is a valid bio owned by this value; it now holds pinned pages.
             unsafe { (*self.raw.as_ptr()).bi_flags |= 1 << bindings::BIO_PAGE_PINNED };

@@ -41,7 +41,7 @@ use super::bio::{
     Bio, BioSlot, Borrowed, Completion, DoneRef, Finished, Inline, IoPrio, Storage, Target,
     INLINE_VECS,
 };
-use super::extract::UserPages;
+use super::extract::{ExtractFlags, UserPages};
 use super::iov::{Dest, Direction, IovIter, Kind, Source};
 use super::pages::{Batch, PageSlot};
 use super::shim;
@@ -78,34 +78,52 @@ fn fill<'data, S: Storage, D: Direction>(
             // `iov_iter_get_pages2()` takes no extraction flags.
             UserPages::Reference => iter.extract_as(&mut slots[..nslots], want, how),
         };
-        let mut batch = match got {
+        let batch = match got {
             Ok(b) if b.is_empty() => break,
             Ok(b) => b,
             Err(e) => return Err(e),
         };
-        // A batch of as many pages as the bio has room for may fill it (unless some of its
-        // pages share a segment), and a full bio must end on a block boundary: give the partial
-        // block back to the iterator (the next batch takes it again if room is left).
-        let total = bio.len() + batch.len();
-        if batch.nr_pages() == room && total < left && total % lbs != 0 {
-            let keep = batch.len().saturating_sub(total % lbs);
-            let back = batch.len() - keep;
-            batch.truncate(keep);
-            // Cannot fail: the iterator was just advanced by more than `back`.
-            let _ = iter.revert(back);
-            if batch.is_empty() {
-                break;
-            }
-        }
-        if let Err(batch) = bio.add(batch) {
-            // Cannot happen (room and mode were checked); give the bytes back and stop.
-            let n = batch.len();
-            drop(batch);
-            let _ = iter.revert(n);
+        if !add_batch(bio, batch, iter, left, lbs) {
             break;
         }
     }
     Ok(())
+}
+
+/// Adds `batch`, just extracted from `iter`, to `bio`, which is to hold `left` bytes. A batch of
+/// as many pages as the bio has room for may fill it (unless some of its pages share a
+/// segment), and a full bio must end on a block boundary of `lbs` bytes: the partial block goes
+/// back to the iterator (the next batch takes it again if room is left). `false` if the bio
+/// takes no more: nothing was left of the batch, or it did not go in (then it is released and
+/// its bytes given back to the iterator).
+#[inline(always)]
+fn add_batch<'data, S: Storage, D: Direction>(
+    bio: &mut Bio<'_, 'data, D, S>,
+    mut batch: Batch<'data, '_, D>,
+    iter: &mut IovIter<'data, D>,
+    left: usize,
+    lbs: NonZeroUsize,
+) -> bool {
+    let total = bio.len() + batch.len();
+    if batch.nr_pages() == bio.room() && total < left && total % lbs != 0 {
+        let keep = batch.len().saturating_sub(total % lbs);
+        let back = batch.len() - keep;
+        batch.truncate(keep);
+        // Cannot fail: the iterator was just advanced by more than `back`.
+        let _ = iter.revert(back);
+        if batch.is_empty() {
+            return false;
+        }
+    }
+    if let Err(batch) = bio.add(batch) {
+        // Does not happen here: the callers give a batch of no more pages than the bio has room
+        // for, of the bio's mode. Give the bytes back and stop.
+        let n = batch.len();
+        drop(batch);
+        let _ = iter.revert(n);
+        return false;
+    }
+    true
 }
 
 /// Entries of the page array on the stack: one extraction takes up to this many pages (512 KiB
@@ -312,54 +330,208 @@ pub(crate) unsafe fn submit_iter<D: Direction, R: DoneRef>(
         return Ok(len);
     }
     // The page array is on the stack and starts empty (`with_slots()`).
-    with_slots(len, |slots| {
-        let lbs = target.block_size();
-        let mut submitted = 0usize;
-        let mut failed: Option<Error> = None;
-        while submitted < len && failed.is_none() {
-            let left = len - submitted;
-            let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
-            // Within the disk (checked above): no overflow.
-            let at = sector.wrapping_add(submitted as u64 >> 9);
-            let mut bio = match Bio::<D>::new(target, at, nr_vecs) {
-                Ok(b) => b,
-                Err(e) => {
-                    failed = Some(e);
-                    break;
-                }
-            };
-            if let Err(e) = fill(&mut bio, iter, left, lbs, slots, how) {
-                failed = Some(e);
-            }
-            if bio.is_empty() {
-                break;
-            }
-            let n = bio.len();
-            if one_bio && n < len {
-                // Would take a second bio.
-                drop(bio);
-                let _ = iter.revert(n);
-                failed = Some(EAGAIN);
-                break;
-            }
-            if n % lbs != 0 {
-                // The iterator ran out in the middle of a block: lengths are checked against the
-                // block size before, so this is a caller error. Nothing of this bio is submitted.
-                drop(bio);
-                let _ = iter.revert(n);
-                failed = failed.or(Some(EINVAL));
-                break;
-            }
-            // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
-            // bio.
-            unsafe { bio.submit_unchecked(done.clone()) };
-            submitted += n;
-        }
-        match failed {
-            Some(e) if submitted == 0 => Err(e),
-            _ => Ok(submitted),
-        }
+    // SAFETY: As for this function.
+    with_slots(len, |slots| unsafe {
+        submit_loop(target, iter, sector, len, one_bio, how, done, slots, None)
     })
+}
+
+/// The loop of [`submit_iter`], with the page array `slots`: bios of at most `len` bytes from
+/// `sector` on, the first of them `first` if given (a bio for `sector` holding the first bytes of
+/// the transfer, which `iter` has been advanced past), until `len` bytes are submitted.
+///
+/// # Safety
+///
+/// As for [`submit_iter`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn submit_loop<'t, 'data, D: Direction, R: DoneRef>(
+    target: Target<'t>,
+    iter: &mut IovIter<'data, D>,
+    sector: u64,
+    len: usize,
+    one_bio: bool,
+    how: UserPages,
+    done: &R,
+    slots: &mut [PageSlot],
+    mut first: Option<Bio<'t, 'data, D>>,
+) -> Result<usize> {
+    let lbs = target.block_size();
+    let mut submitted = 0usize;
+    let mut failed: Option<Error> = None;
+    while submitted < len && failed.is_none() {
+        let left = len - submitted;
+        let mut bio = match first.take() {
+            Some(b) => b,
+            None => {
+                let nr_vecs = (left.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
+                // Within the disk (checked by the callers): no overflow.
+                let at = sector.wrapping_add(submitted as u64 >> 9);
+                match Bio::<D>::new(target, at, nr_vecs) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+        };
+        if let Err(e) = fill(&mut bio, iter, left, lbs, slots, how) {
+            failed = Some(e);
+        }
+        if bio.is_empty() {
+            break;
+        }
+        let n = bio.len();
+        if one_bio && n < len {
+            // Would take a second bio.
+            drop(bio);
+            let _ = iter.revert(n);
+            failed = Some(EAGAIN);
+            break;
+        }
+        if n % lbs != 0 {
+            // The iterator ran out in the middle of a block: lengths are checked against the
+            // block size before, so this is a caller error. Nothing of this bio is submitted.
+            drop(bio);
+            let _ = iter.revert(n);
+            failed = failed.or(Some(EINVAL));
+            break;
+        }
+        // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of every
+        // bio.
+        unsafe { bio.submit_unchecked(done.clone()) };
+        submitted += n;
+    }
+    match failed {
+        Some(e) if submitted == 0 => Err(e),
+        _ => Ok(submitted),
+    }
+}
+
+/// A synchronous transfer of the next `len` bytes of `iter` to or from `target` at `sector`,
+/// more than [`submit_iter_wait_inline_as`] takes, waited for; returns the bytes moved.
+///
+/// The first batch of pages is extracted before any bio is made. If it has few pages, or its
+/// pages look like the run of one large folio (huge pages), the transfer is tried in one bio kept
+/// in a [`BioSlot`] on this stack, as [`submit_iter_wait_inline_as`] does, taking batches whose
+/// pages share segments ([`Bio::add_runs`]): a transfer over huge pages fits in a few segments
+/// whatever its size, and then needs no allocation, no counting completion and no segment
+/// array, where `__blkdev_direct_IO_simple()` allocates one entry per page. If the bytes do not
+/// all fit there (more segments, an extraction error, the end of the iterator), the slot's bio is
+/// dropped, its pages released and the iterator reverted, and the transfer goes the general way
+/// from the start. Otherwise (many pages that are not one run: base pages) the batch goes into
+/// the first bio of the general way, [`submit_loop`] with a [`Waiter`], with nothing extracted
+/// twice.
+///
+/// Errors and short counts as for [`submit_iter`] with `one_bio` if `nowait`. Process context:
+/// sleeps.
+#[inline(always)]
+fn submit_sync<D: Direction>(
+    target: Target<'_>,
+    iter: &mut IovIter<'_, D>,
+    sector: u64,
+    len: usize,
+    nowait: bool,
+    how: UserPages,
+) -> Result<usize> {
+    target.check_range(sector, len, !D::WRITES_MEMORY)?;
+    let lbs = target.block_size();
+    // As `Bio::extract_flags()` for a bio of `target`: the batches go into bios of its device.
+    let flags = if target.supports_p2pdma() {
+        ExtractFlags::allow_p2pdma()
+    } else {
+        ExtractFlags::NONE
+    };
+    let mut slot = BioSlot::new();
+    with_slots(len, |slots| {
+        let batch = match how {
+            UserPages::Pin => iter.extract_with(slots, len, flags)?,
+            // `iov_iter_get_pages2()` takes no extraction flags.
+            UserPages::Reference => iter.extract_as(slots, len, how)?,
+        };
+        if batch.is_empty() {
+            // Nothing to move (an empty iterator).
+            return Ok(0);
+        }
+        let first = if batch.nr_pages() <= INLINE_VECS || batch.looks_contiguous() {
+            let mut bio = Bio::<D, Inline<'_>>::new_inline(&mut slot, target, sector);
+            let refused = bio.add_runs(batch).err();
+            if let Some(batch) = refused {
+                drop(bio);
+                Some(first_bio(target, sector, len, lbs, batch, iter)?)
+            } else {
+                // Nothing in `refused`: its borrow of the page array ends here.
+                drop(refused);
+                // The rest, into the same bio if it fits in its segments.
+                while bio.len() < len {
+                    let got = match how {
+                        UserPages::Pin => iter.extract_with(slots, len - bio.len(), flags),
+                        UserPages::Reference => iter.extract_as(slots, len - bio.len(), how),
+                    };
+                    match got {
+                        Ok(b) if !b.is_empty() => {
+                            if let Err(b) = bio.add_runs(b) {
+                                let n = b.len();
+                                drop(b);
+                                let _ = iter.revert(n);
+                                break;
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                let n = bio.len();
+                if n == len && n % lbs == 0 {
+                    return bio.submit_wait();
+                }
+                // The general way, from the start.
+                drop(bio);
+                let _ = iter.revert(n);
+                None
+            }
+        } else {
+            Some(first_bio(target, sector, len, lbs, batch, iter)?)
+        };
+        kernel::stack_pin_init!(let w = Waiter::new());
+        // SAFETY: The waiter stays in place on this stack frame, and the call waits below for
+        // every bio to report to it; the iterator's memory is valid during the call.
+        let submitted = unsafe {
+            let done = Borrowed::new(w.as_ref());
+            submit_loop(target, iter, sector, len, nowait, how, &done, slots, first)
+        };
+        let done = w.wait();
+        submitted?;
+        Ok(done?.bytes)
+    })
+}
+
+/// The first bio of a transfer of `len` bytes to or from `target` at `sector`, holding `batch`,
+/// its first pages just extracted from `iter`. If no bio can be had, the batch is released and
+/// its bytes given back to the iterator.
+#[inline(always)]
+fn first_bio<'t, 'data, D: Direction>(
+    target: Target<'t>,
+    sector: u64,
+    len: usize,
+    lbs: NonZeroUsize,
+    batch: Batch<'data, '_, D>,
+    iter: &mut IovIter<'data, D>,
+) -> Result<Bio<'t, 'data, D>> {
+    let nr_vecs = (len.div_ceil(PAGE_SIZE) + 1).min(bindings::BIO_MAX_VECS as usize);
+    let mut bio = match Bio::<D>::new(target, sector, nr_vecs) {
+        Ok(b) => b,
+        Err(e) => {
+            let n = batch.len();
+            drop(batch);
+            let _ = iter.revert(n);
+            return Err(e);
+        }
+    };
+    // The batch, of the first `len` bytes, has at most `nr_pages(offset, len) <= nr_vecs` pages
+    // (and at most `BIO_MAX_VECS`, the most slots there are): it goes in.
+    add_batch(&mut bio, batch, iter, len, lbs);
+    Ok(bio)
 }
 
 /// How the bios of one I/O are counted: those in flight, all submitted and their bytes, and the
@@ -958,16 +1130,22 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             }
             // SAFETY: `raw` is the call's kiocb, valid during the call.
             let nowait = unsafe { shim::iovx_kiocb_nowait(raw) };
-            kernel::stack_pin_init!(let w = Waiter::new());
-            // SAFETY: The waiter stays in place on this stack frame, and the call waits below for
-            // every bio to report to it; the iterator's memory is valid during the call.
-            let submitted = unsafe {
-                let done = Borrowed::new(w.as_ref());
-                submit_iter(target, &mut iter, offset >> 9, len, nowait, how, &done)
+            let n = if iter.kind() == Kind::Bvec {
+                // A BVEC iterator's segments go into one bio as they are (`submit_iter()`).
+                kernel::stack_pin_init!(let w = Waiter::new());
+                // SAFETY: The waiter stays in place on this stack frame, and the call waits
+                // below for every bio to report to it; the iterator's memory is valid during the
+                // call.
+                let submitted = unsafe {
+                    let done = Borrowed::new(w.as_ref());
+                    submit_iter(target, &mut iter, offset >> 9, len, nowait, how, &done)
+                };
+                let done = w.wait();
+                submitted?;
+                done?.bytes
+            } else {
+                submit_sync(target, &mut iter, offset >> 9, len, nowait, how)?
             };
-            let done = w.wait();
-            submitted?;
-            let n = done?.bytes;
             // SAFETY: `raw` is the call's kiocb, valid during the call.
             unsafe { (*raw).ki_pos = (offset as i64).wrapping_add(n as i64) };
             return Ok(Outcome::Done(n));

@@ -198,6 +198,19 @@ impl<'data, 'buf, D: Direction> Batch<'data, 'buf, D> {
         self.pages.as_ptr()
     }
 
+    /// Whether the last page is as many `struct page`s after the first as it is pages after it
+    /// in the batch: so it is for the pages of one large folio in order. A hint only (the pages
+    /// between are not looked at), to choose where to put the batch; nothing relies on it.
+    #[inline]
+    pub(crate) fn looks_contiguous(&self) -> bool {
+        match (self.pages.first(), self.pages.last()) {
+            (Some(first), Some(last)) => {
+                first.page().wrapping_add(self.pages.len() - 1) == last.page()
+            }
+            _ => false,
+        }
+    }
+
     /// The pages, in order, for inspection.
     pub fn pages(&self) -> impl Iterator<Item = PageRef<'_>> + '_ {
         // INVARIANT: Each pointer is a valid page held by the batch, which the borrow keeps.

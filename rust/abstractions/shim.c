@@ -1232,37 +1232,71 @@ static __always_inline bool iovx_page_follows(struct page *page, struct page *ne
 
 /*
  * Adds the @n pages of a batch, byte @off of the first page to byte @off + @len of the run, to
- * @bio, which has room for @n more segments and whose size stays within U32_MAX. The pages go
+ * @bio, whose size stays within U32_MAX, if the segments they make fit in the bio's room
+ * (bi_max_vecs - bi_vcnt); returns false, with the bio as it was, if they do not. The pages go
  * in runs of pages that follow one another in memory: a run joins the last segment if that
  * ends at the end of a page and the run's first page, from its first byte, follows it; else it
  * starts a segment of its own. A page already in a segment is never the page after it, so a
  * page taken twice (two iovecs in one page) stays in two segments.
+ *
+ * Within a run, a page that is the next struct page and lies in the folio of the page that
+ * started the run, before that folio's end, follows it physically too (a folio is one
+ * physically contiguous block of pages, of one pgmap): only the pointer is compared, without
+ * the page's pfn or pgmap. Past the folio's end, iovx_page_follows() decides.
  */
-void iovx_bio_add_pages(struct bio *bio, struct page **pages, unsigned int n, size_t off,
+bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int n, size_t off,
 			size_t len)
 {
-	struct bio_vec *bv = bio->bi_vcnt ? &bio->bi_io_vec[bio->bi_vcnt - 1] : NULL;
+	unsigned short vcnt = bio->bi_vcnt;
+	struct bio_vec *bv = vcnt ? &bio->bi_io_vec[vcnt - 1] : NULL;
+	unsigned int last_len = bv ? bv->bv_len : 0, size = bio->bi_iter.bi_size;
 	unsigned int i, j;
 
 	for (i = 0; i < n && len; i = j) {
+		struct page *first = pages[i];
+		/*
+		 * Pages from @first to the end of its folio, looked up once the next page is the
+		 * next struct page: base pages rarely are, and pay for no folio lookup.
+		 */
+		unsigned long in_folio = 0;
 		size_t bytes;
 
-		for (j = i + 1; j < n && iovx_page_follows(pages[j - 1], pages[j]); j++)
-			;
+		for (j = i + 1; j < n; j++) {
+			if (pages[j] != pages[j - 1] + 1)
+				break;
+			if (!in_folio) {
+				struct folio *folio = page_folio(first);
+
+				in_folio = folio_nr_pages(folio) - folio_page_idx(folio, first);
+			}
+			if (j - i < in_folio)
+				continue;
+			if (!iovx_page_follows(pages[j - 1], pages[j]))
+				break;
+		}
 		bytes = min_t(size_t, len, (size_t)(j - i) * PAGE_SIZE - off);
 		/* Runs are as long as they go: only the first may continue the last segment. */
 		if (!i && bv && !off && !((bv->bv_offset + bv->bv_len) & ~PAGE_MASK) &&
 		    iovx_page_follows(bv->bv_page + (bv->bv_offset + bv->bv_len) / PAGE_SIZE - 1,
-				      pages[i])) {
+				      first)) {
 			bv->bv_len += bytes;
 		} else {
+			if (unlikely(bio->bi_vcnt >= bio->bi_max_vecs)) {
+				/* No room: the bio as it was (the slots past bi_vcnt are unused). */
+				bio->bi_vcnt = vcnt;
+				if (vcnt)
+					bio->bi_io_vec[vcnt - 1].bv_len = last_len;
+				bio->bi_iter.bi_size = size;
+				return false;
+			}
 			bv = &bio->bi_io_vec[bio->bi_vcnt++];
-			bvec_set_page(bv, pages[i], bytes, off);
+			bvec_set_page(bv, first, bytes, off);
 		}
 		bio->bi_iter.bi_size += bytes;
 		len -= bytes;
 		off = 0;
 	}
+	return true;
 }
 
 /* Pages a segment touches (0 for an empty one). */

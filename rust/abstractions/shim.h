@@ -128,7 +128,7 @@ unsigned long iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
 unsigned long iovx_bio_put_pages(struct bio *bio, bool mark_dirty);
 unsigned int iovx_bio_check_pages_dirty(struct bio *bio, unsigned long *pages);
 void iovx_bio_flush_redirty(void);
-void iovx_bio_add_pages(struct bio *bio, struct page **pages, unsigned int n, size_t off,
+bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int n, size_t off,
 			size_t len);
 unsigned long iovx_bio_nr_pages(struct bio *bio);
 size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len);

@@ -13,7 +13,7 @@
 #![deny(unsafe_code)]
 
 use super::bio::{byte_at, test_disk, test_disk_delayed};
-use crate::abstractions::bio::{flush_redirty, Bio};
+use crate::abstractions::bio::{flush_redirty, Bio, BioSlot, Inline};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_as, AsyncWaiter};
 use crate::abstractions::extract::UserPages;
@@ -550,6 +550,103 @@ fn thp_bio_segments(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// `Bio::add_runs()`: a batch needs room for its segments, not its pages. 16 pages of one huge
+/// page go as one segment into a bio with room for 4 segments, where `Bio::add()` refuses them;
+/// a batch that continues the last segment joins it. A batch whose runs need more segments than
+/// are left (across the end of a huge page, when the next huge page does not follow it in
+/// memory) is refused with the bio exactly as it was, its pins still its own; dropping the bio
+/// and the batch gives back every pin, per folio.
+fn thp_bio_add_runs(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let Some(huge) = two_thps(t, 7)? else {
+        return Ok(());
+    };
+    let mm = UserMm::current()?;
+    let mut hs = slots::<2>();
+    let [ha, hb] = thp_heads(&mm, huge, &mut hs)?;
+    let (Some(a), Some(b)) = (ha.pages().next(), hb.pages().next()) else {
+        kunit_assert!(t, false, "no page");
+        return Ok(());
+    };
+    let (ref_a, ref_b) = (a.ref_count(), b.ref_count());
+    let before = COUNTERS.snapshot();
+    let mut s = slots::<32>();
+    // Across the end of the first huge page, 1 KiB in: 4 pages of it, 5 of the next; one
+    // segment if the second huge page follows the first in memory, else two.
+    let start = huge + HPAGE - 4 * PAGE_SIZE + 1024;
+    let apart = {
+        let mut it = IovIter::<Dest>::ubuf(start, 8 * PAGE_SIZE)?;
+        let batch = it.extract(&mut s, usize::MAX)?;
+        let mut probe = Bio::<Dest>::new(disk.target(), 0, 32)?;
+        kunit_assert!(t, probe.add(batch).is_ok(), "refused");
+        probe.nr_segments() == 2
+    };
+    let mut slot = BioSlot::new();
+    let mut bio = Bio::<Dest, Inline<'_>>::new_inline(&mut slot, disk.target(), 0);
+    kunit_assert_eq!(t, bio.room(), 4);
+    // 16 pages from 512 bytes into a page, to a page end.
+    let mut it = IovIter::<Dest>::ubuf(huge + 3 * PAGE_SIZE + 512, 16 * PAGE_SIZE - 512)?;
+    let batch = it.extract(&mut s, usize::MAX)?;
+    kunit_assert_eq!(t, batch.nr_pages(), 16);
+    let batch = match bio.add(batch) {
+        Err(batch) => batch,
+        Ok(()) => {
+            kunit_assert!(t, false, "add() took 16 pages into room for 4");
+            return Ok(());
+        }
+    };
+    kunit_assert!(t, bio.add_runs(batch).is_ok(), "refused");
+    kunit_assert_eq!(
+        t,
+        (bio.nr_segments(), bio.len(), bio.room()),
+        (1, 16 * PAGE_SIZE - 512, 3)
+    );
+    // The next 8 pages: they join the segment.
+    let mut it = IovIter::<Dest>::ubuf(huge + 19 * PAGE_SIZE, 8 * PAGE_SIZE)?;
+    let batch = it.extract(&mut s, usize::MAX)?;
+    kunit_assert!(t, bio.add_runs(batch).is_ok(), "refused");
+    kunit_assert_eq!(t, (bio.nr_segments(), bio.room()), (1, 3));
+    kunit_assert_eq!(t, a.folio_pincount(), Some(24));
+    // Two pieces of pages further on, 2 KiB in: two segments more, one left.
+    for p in [100, 200] {
+        let mut it = IovIter::<Dest>::ubuf(huge + p * PAGE_SIZE + 2048, 512)?;
+        let batch = it.extract(&mut s, usize::MAX)?;
+        kunit_assert!(t, bio.add_runs(batch).is_ok(), "refused");
+    }
+    kunit_assert_eq!(t, (bio.nr_segments(), bio.room()), (3, 1));
+    let len0 = bio.len();
+    let mut it = IovIter::<Dest>::ubuf(start, 8 * PAGE_SIZE)?;
+    let batch = it.extract(&mut s, usize::MAX)?;
+    match bio.add_runs(batch) {
+        Ok(()) => {
+            kunit_assert!(t, !apart, "two runs went into room for one segment");
+            kunit_assert_eq!(t, (bio.nr_segments(), bio.room()), (4, 0));
+        }
+        Err(batch) => {
+            kunit_assert!(t, apart, "one run refused with room for one segment");
+            kunit_assert_eq!(t, (bio.nr_segments(), bio.len(), bio.room()), (3, len0, 1));
+            // The batch still holds its pins: 4 on the first folio, 5 on the second.
+            kunit_assert_eq!(
+                t,
+                (a.folio_pincount(), b.folio_pincount()),
+                (Some(26 + 4), Some(5))
+            );
+            drop(batch);
+        }
+    }
+    drop(bio);
+    kunit_assert_eq!(
+        t,
+        (a.folio_pincount(), b.folio_pincount()),
+        (Some(0), Some(0))
+    );
+    kunit_assert_eq!(t, (a.ref_count(), b.ref_count()), (ref_a, ref_b));
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, d.pinned, 9 + 16 + 8 + 2 + 9);
+    kunit_assert_eq!(t, d.unpinned, d.pinned);
+    Ok(())
+}
+
 /// Reads and writes through the direct-I/O path (`submit_iter_wait`) into and from huge pages:
 /// a read that starts at a misaligned offset inside one huge page and ends inside the next
 /// brings the disk's bytes, byte for byte, leaves the bytes around it alone, dirties both
@@ -644,4 +741,12 @@ fn thp_direct_io(t: &Test) -> CaseResult {
     Ok(())
 }
 
-kunit_suite!(iovx_thp, [thp_pin_counts, thp_bio_segments, thp_direct_io]);
+kunit_suite!(
+    iovx_thp,
+    [
+        thp_pin_counts,
+        thp_bio_segments,
+        thp_bio_add_runs,
+        thp_direct_io
+    ]
+);
