@@ -47,7 +47,7 @@ use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::ptr::NonNull;
-use kernel::{bindings, prelude::*, sync::Arc};
+use kernel::{bindings, page::PAGE_SIZE, prelude::*, sync::Arc};
 
 use super::blk::{Disk, Driver};
 use super::counters::COUNTERS;
@@ -541,6 +541,12 @@ impl Storage for Inline<'_> {
 /// synchronous direct I/O (`DIO_INLINE_BIO_VECS`).
 pub const INLINE_VECS: usize = 4;
 
+/// The most bytes a bio takes through [`Bio::add`] and [`Bio::add_runs`]: `u32::MAX` (a bio's
+/// size is a `u32`) less a page but one byte, so that no segment, whose offset is within its
+/// first page, has an offset plus length past `u32::MAX` (the block layer walks a segment with
+/// that sum in 32 bits).
+pub const MAX_RUN_BIO_BYTES: usize = u32::MAX as usize - (PAGE_SIZE - 1);
+
 /// Room for a bio and [`INLINE_VECS`] segments, in the stack frame of a synchronous submitter:
 /// a small synchronous transfer then allocates nothing, as the kernel's own synchronous direct
 /// I/O puts its bio on its stack.
@@ -577,7 +583,8 @@ impl Default for BioSlot {
 /// [`Bio::new_inline`] in a [`BioSlot`] borrowed for `'s` (its segments are the slot's). Its
 /// operation is `REQ_OP_READ` if `D` writes memory, else `REQ_OP_WRITE`. Every page in it came
 /// from a batch of direction `D` and mode `mode` (pinned, referenced or listed: one mode per
-/// bio), and its size is at most `u32::MAX`. Either:
+/// bio), and its size is at most `u32::MAX` (at most [`MAX_RUN_BIO_BYTES`] when pages were
+/// added). Either:
 ///
 /// - its segments are its own (`bi_max_vecs` of them, the first `bi_vcnt` used), none empty,
 ///   each a run of pages that follow one another in memory and as `struct page`s (so that
@@ -729,7 +736,7 @@ impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
     ///
     /// The batch has the bio's direction: a read bio takes only destination batches (memory that
     /// may be written), a write bio only source ones. Gives the batch back unchanged if it does
-    /// not fit (more pages than [`Bio::room`], or a size past `u32::MAX`) or if its mode differs
+    /// not fit (more pages than [`Bio::room`], or a size past [`MAX_RUN_BIO_BYTES`]) or if its mode differs
     /// from that of the batches already added (a bio's pages are released one way: pinned and
     /// referenced pages never share a bio). A page that continues the last segment in memory
     /// joins it; the others start segments of their own, so a batch may take fewer segments than
@@ -762,17 +769,21 @@ impl<'t, 'data, D: Direction, S: Storage> Bio<'t, 'data, D, S> {
         }
         if self.room() == 0
             || self.mode.is_some_and(|m| m != mode)
-            || self.len() + batch.len() > u32::MAX as usize
+            || self.len() + batch.len() > MAX_RUN_BIO_BYTES
         {
             return Err(batch);
         }
         // A bio without segments of its own (over an iterator's) has no room and was refused
-        // above: its segments, the iterator's, are never written. At most `BIO_MAX_VECS` pages
-        // (a batch never has more slots than that): the count fits.
+        // above: its segments, the iterator's, are never written. The page count fits a `u32`:
+        // the batch's bytes are within `u32::MAX` (checked above), so its pages number at most
+        // `u32::MAX / PAGE_SIZE + 2`.
         // SAFETY: The bio is valid, unsubmitted and this value's, not a clone, with segments of
         // its own (it has room); the slots of the batch hold its `nr_pages()` valid pages
         // (`PageSlot` is transparent over `struct page *`), only read here; the size stays
-        // within `u32::MAX` (checked above). The shim writes no segment past `bi_max_vecs`: it
+        // within `MAX_RUN_BIO_BYTES` (checked above), so no segment's offset (within its first
+        // page) plus its length passes `u32::MAX`, which the block layer's segment walk
+        // (`mp_bvec_iter_offset()`) and the shim's joining test compute in 32 bits. The shim
+        // writes no segment past `bi_max_vecs`: it
         // either adds every page, each to one segment, a page joining the last segment only as
         // the next page of memory and `struct page` after it (the segment invariant), never a
         // page the segment already holds; or leaves the bio exactly as it was and says so.

@@ -1218,7 +1218,9 @@ bool iovx_blk_open_write(unsigned int mode)
 /*
  * Whether @next is the page of memory after @page, physically and as a struct page (so that a
  * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
- * pgmap for device memory. As bvec_try_merge_page(), never under KMSAN. Unlike it, there is no
+ * pgmap for device memory. As bvec_try_merge_page(), never across folios under KMSAN (which
+ * forbids merging the memory of two allocations; pages of one folio may share a segment, as in
+ * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). Unlike it, there is no
  * xen_biovec_phys_mergeable() test: in a Xen domain, pages that follow one another in guest
  * memory but not in machine memory still share a segment. The project's kernels are built
  * without CONFIG_XEN.
@@ -1240,9 +1242,17 @@ static __always_inline bool iovx_page_follows(struct page *page, struct page *ne
  * page taken twice (two iovecs in one page) stays in two segments.
  *
  * Within a run, a page that is the next struct page and lies in the folio of the page that
- * started the run, before that folio's end, follows it physically too (a folio is one
- * physically contiguous block of pages, of one pgmap): only the pointer is compared, without
- * the page's pfn or pgmap. Past the folio's end, iovx_page_follows() decides.
+ * started the run, before that folio's end, follows it physically too: a folio is one
+ * physically contiguous block of pages, of one pgmap, and where the memory map is virtually
+ * contiguous (not SPARSEMEM without SPARSEMEM_VMEMMAP) the struct pages of a folio are
+ * consecutive, so the next struct page is the folio's next page; only the pointer is compared,
+ * without the page's pfn or pgmap. Past the folio's end, or where the memory map has gaps
+ * (a folio spanning memory sections has no consecutive struct pages there),
+ * iovx_page_follows() decides.
+ *
+ * Runs are kept within a segment size the block layer can walk: the caller keeps the bio's size
+ * at most U32_MAX - (PAGE_SIZE - 1), so that bv_offset + bv_len (a segment's offset is within
+ * its first page) never passes U32_MAX; a segment that would is refused here too.
  */
 bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int n, size_t off,
 			size_t len)
@@ -1250,7 +1260,13 @@ bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int
 	unsigned short vcnt = bio->bi_vcnt;
 	struct bio_vec *bv = vcnt ? &bio->bi_io_vec[vcnt - 1] : NULL;
 	unsigned int last_len = bv ? bv->bv_len : 0, size = bio->bi_iter.bi_size;
+	const bool memmap_gaps = IS_ENABLED(CONFIG_SPARSEMEM) &&
+				 !IS_ENABLED(CONFIG_SPARSEMEM_VMEMMAP);
 	unsigned int i, j;
+
+	/* A bio over an iterator's segments (no segments of its own) takes nothing. */
+	if (!bio->bi_max_vecs)
+		return false;
 
 	for (i = 0; i < n && len; i = j) {
 		struct page *first = pages[i];
@@ -1269,20 +1285,25 @@ bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int
 
 				in_folio = folio_nr_pages(folio) - folio_page_idx(folio, first);
 			}
-			if (j - i < in_folio)
+			if (j - i < in_folio && !memmap_gaps)
 				continue;
 			if (!iovx_page_follows(pages[j - 1], pages[j]))
 				break;
 		}
 		bytes = min_t(size_t, len, (size_t)(j - i) * PAGE_SIZE - off);
 		/* Runs are as long as they go: only the first may continue the last segment. */
-		if (!i && bv && !off && !((bv->bv_offset + bv->bv_len) & ~PAGE_MASK) &&
-		    iovx_page_follows(bv->bv_page + (bv->bv_offset + bv->bv_len) / PAGE_SIZE - 1,
+		if (!i && bv && !off && !(((size_t)bv->bv_offset + bv->bv_len) & ~PAGE_MASK) &&
+		    (size_t)bv->bv_offset + bv->bv_len + bytes <= U32_MAX &&
+		    iovx_page_follows(bv->bv_page +
+				      ((size_t)bv->bv_offset + bv->bv_len) / PAGE_SIZE - 1,
 				      first)) {
 			bv->bv_len += bytes;
 		} else {
-			if (unlikely(bio->bi_vcnt >= bio->bi_max_vecs)) {
-				/* No room: the bio as it was (the slots past bi_vcnt are unused). */
+			if (unlikely(bio->bi_vcnt >= bio->bi_max_vecs || off + bytes > U32_MAX)) {
+				/*
+				 * No room (or a segment the block layer could not walk): the bio
+				 * as it was (the slots past bi_vcnt are unused).
+				 */
 				bio->bi_vcnt = vcnt;
 				if (vcnt)
 					bio->bi_io_vec[vcnt - 1].bv_len = last_len;
