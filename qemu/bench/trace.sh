@@ -11,7 +11,9 @@
 #
 # Cases: dio-WORKLOAD on /dev/iovx_dio0 and blk-WORKLOAD (O_DIRECT on /dev/iovx0), WORKLOAD one
 # of randread-4k-psync-1, randwrite-4k-psync-1, randread-4k-io_uring-32,
-# randwrite-4k-io_uring-32, read-1m-psync-1. Settings from /extra/trace.conf: RUNTIME (guest
+# randwrite-4k-io_uring-32, read-1m-psync-1; and ptr-OP-SIZE (the IOVX_IOC_PT ioctl on /dev/iovx0,
+# the Rust mapping) and ptk-OP-SIZE (the same with IOVX_PT_F_KERNEL_MAP, the kernel's
+# blk_rq_map_user_iov()), OP read or write, SIZE 4k or 1m, run by bufbench. Settings from /extra/trace.conf: RUNTIME (guest
 # seconds per case), SIZE_MB, CASES (names, or "all").
 
 E=/extra
@@ -51,5 +53,25 @@ for w in "randread 4k psync 1" "randwrite 4k psync 1" "randread 4k io_uring 32" 
 	tag=$1-$2-$3-$4
 	case_ "dio-$tag" /dev/iovx_dio0 "$@"
 	case_ "blk-$tag" /dev/iovx0 "$@"
+done
+# ptcase NAME ENGINE OP KIB: bufbench's IOVX_IOC_PT, one command after the other for RUNTIME s.
+ptcase() {
+	case " $CASES " in *" $1 "*|" all ") ;; *) return ;; esac
+	kmsg "TRACE-GO $1"
+	$E/bin/bufbench -c "$1" -k base -o "$3" -s $(($4 * 1024)) -n 100000000 -r 1 \
+		"$2:$2:/dev/iovx0" >/dev/null 2>&1 &
+	sleep "$RUNTIME"
+	kill $! 2>/dev/null
+	wait $! 2>/dev/null
+	kmsg "TRACE-DONE $1"
+}
+
+for op in read write; do
+	for kib in 4 1024; do
+		sz=${kib}k
+		[ $kib = 1024 ] && sz=1m
+		ptcase "ptr-$op-$sz" pt $op $kib
+		ptcase "ptk-$op-$sz" ptk $op $kib
+	done
 done
 echo TRACE-END
