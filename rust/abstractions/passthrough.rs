@@ -214,23 +214,64 @@ impl<'a> Queue<'a> {
         unsafe { shim::iovx_queue_p2pdma(self.disk.as_ptr()) }
     }
 
-    /// The extraction flags for pages that go into requests of this queue, as the block layer
-    /// passes them (`bio_map_user_iov()`, `bio_iov_iter_get_pages()`): `ITER_ALLOW_P2PDMA` if
-    /// the queue supports P2P DMA, else none. Such flags are only as good as the promise that
-    /// the pages go to this queue, so only the layer gets them: [`PtRequest::map`] uses its own
-    /// queue's.
-    pub(super) fn extract_flags(&self) -> ExtractFlags {
-        if self.supports_p2pdma() {
-            ExtractFlags::allow_p2pdma()
-        } else {
-            ExtractFlags::NONE
-        }
-    }
-
     /// The capacity of the disk, in 512-byte sectors.
     pub fn capacity(&self) -> u64 {
         // SAFETY: The disk is live (type invariant).
         unsafe { shim::iovx_get_capacity(self.disk.as_ptr()) }
+    }
+}
+
+/// The limits a mapping checks, as the request's queue has them, read in one call per command:
+/// no invariant (the block layer validated them, `blk_validate_limits()`), as they are only
+/// compared and used as masks; and whether the queue takes P2P DMA.
+#[derive(Clone, Copy)]
+struct MapLimits {
+    max_bytes: u32,
+    max_segments: u32,
+    align: u64,
+    virt_boundary: u64,
+    p2pdma: bool,
+}
+
+impl MapLimits {
+    /// The limits of the queue of `rq`.
+    ///
+    /// # Safety
+    ///
+    /// `rq` is a live request.
+    unsafe fn of(rq: *mut bindings::request) -> Self {
+        let (mut max_bytes, mut max_segments, mut align, mut virt_boundary, mut lbs) =
+            (0, 0, 0, 0, 0);
+        // SAFETY: `rq` is live (safety requirements); the outputs are valid for writes.
+        let p2pdma = unsafe {
+            shim::iovx_pt_rq_limits(
+                rq,
+                &mut max_bytes,
+                &mut max_segments,
+                &mut align,
+                &mut virt_boundary,
+                &mut lbs,
+            )
+        };
+        Self {
+            max_bytes,
+            max_segments,
+            align,
+            virt_boundary,
+            p2pdma,
+        }
+    }
+
+    /// The extraction flags for pages of a request of this queue, as the block layer passes
+    /// them (`bio_map_user_iov()`): `ITER_ALLOW_P2PDMA` if the queue supports P2P DMA, else
+    /// none. Such flags are only as good as the promise that the pages go to this queue, so
+    /// only [`PtRequest::map`] gets them, for its own request.
+    fn extract_flags(&self) -> ExtractFlags {
+        if self.p2pdma {
+            ExtractFlags::allow_p2pdma()
+        } else {
+            ExtractFlags::NONE
+        }
     }
 }
 
@@ -362,29 +403,28 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         unsafe { command_of(self.rq.as_ptr()).read() }
     }
 
-    /// The queue's limits.
-    fn limits(&self) -> Limits {
-        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
-        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.limits()
-    }
-
     /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
     /// (`blk_rq_map_user_iov()`'s test, except that kernel memory is mapped too).
     pub fn needs_bounce(iter: &IovIter<'_, D>, lim: &Limits) -> bool {
+        Self::bounce_test(iter, lim.align, lim.virt_boundary)
+    }
+
+    /// [`PtRequest::needs_bounce`] with the alignment and virtual boundary masks.
+    fn bounce_test(iter: &IovIter<'_, D>, align_mask: u64, virt_boundary: u64) -> bool {
         if no_first_segment(iter) {
             return false;
         }
         // SAFETY: The iterator is initialised (`IovIter` invariant).
         let align = unsafe { shim::iovx_iov_iter_alignment(iter.as_raw()) };
-        if align & lim.align != 0 {
+        if align & align_mask != 0 {
             return true;
         }
         // `iov_iter_gap_alignment()` warns on anything but an IOVEC or UBUF iterator; kernel
         // memory is checked for its alignment only.
-        if lim.virt_boundary != 0 && iter.kind().is_user() {
+        if virt_boundary != 0 && iter.kind().is_user() {
             // SAFETY: As above.
             let gaps = unsafe { shim::iovx_iov_iter_gap_alignment(iter.as_raw()) };
-            return gaps & lim.virt_boundary != 0;
+            return gaps & virt_boundary != 0;
         }
         false
     }
@@ -403,12 +443,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         if self.mapping != Mapping::None || self.executed {
             return Err(EBUSY);
         }
-        let lim = self.limits();
+        // SAFETY: `rq` is ours (type invariant).
+        let lim = unsafe { MapLimits::of(self.rq.as_ptr()) };
         let len = iter.len();
         if len == 0 || len > lim.max_bytes as usize {
             return Err(EINVAL);
         }
-        let bounced = bounce == Bounce::Always || Self::needs_bounce(iter, &lim);
+        let bounced =
+            bounce == Bounce::Always || Self::bounce_test(iter, lim.align, lim.virt_boundary);
         let r = if bounced {
             self.map_bounce(iter, &lim).map(|()| Mapping::Bounced)
         } else {
@@ -454,17 +496,10 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(())
     }
 
-    /// The extraction flags the Rust mapping passes: the request's queue's (`ITER_ALLOW_P2PDMA`
-    /// only if it supports P2P DMA). Not public: flags that allow P2P pages never leave the
-    /// layer, so they cannot be passed to an extraction whose pages go elsewhere.
-    pub(super) fn extract_flags(&self) -> ExtractFlags {
-        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
-        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.extract_flags()
-    }
-
-    fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result<Mode> {
+    /// Maps `iter` directly into the request, within the limits `lim` of its queue.
+    fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &MapLimits) -> Result<Mode> {
         // P2P pages extracted here go only into this request, of the queue that allows them.
-        let flags = self.extract_flags();
+        let flags = lim.extract_flags();
         let mut segments = 0usize;
         let mut mode = None;
         while !iter.is_empty() {
@@ -477,16 +512,18 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             }
             // A bio of a few pages (a command of a few KiB, the common case) takes its page
             // pointers on the stack; a larger one allocates room for them.
+            // (An empty `KVec` is not made for the small case: dropping one still calls the
+            // allocator.)
             let mut inline = [PageSlot::EMPTY; INLINE_SLOTS];
-            let mut heap = KVec::new();
+            let mut heap: Option<KVec<PageSlot>> = None;
             let slots: &mut [PageSlot] = if want <= INLINE_SLOTS {
                 &mut inline[..want]
             } else {
-                heap.reserve(want, GFP_KERNEL)?;
+                let v = heap.insert(KVec::with_capacity(want, GFP_KERNEL)?);
                 for _ in 0..want {
-                    heap.push(PageSlot::EMPTY, GFP_KERNEL)?;
+                    v.push(PageSlot::EMPTY, GFP_KERNEL)?;
                 }
-                &mut heap[..]
+                &mut v[..]
             };
             // SAFETY: `rq` is ours, of `D`'s operation; `want` is at most `BIO_MAX_VECS`.
             let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), want as u16) };
@@ -548,7 +585,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(mode.unwrap_or(Mode::Listed))
     }
 
-    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result {
+    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, lim: &MapLimits) -> Result {
         let len = iter.len();
         let pages = len.div_ceil(PAGE_SIZE);
         if pages > lim.max_segments as usize {

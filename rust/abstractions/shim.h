@@ -200,8 +200,10 @@ void iovx_gate_unhold(void *gate);
 bool iovx_gate_close(struct gendisk *disk, void *gate);
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
 void iovx_pt_free(struct request *rq);
-void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
-		    u64 *align, u64 *virt_boundary, u32 *lbs);
+bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
+		    u64 *virt_boundary, u32 *lbs);
+bool iovx_pt_rq_limits(struct request *rq, u32 *max_bytes, u32 *max_segments, u64 *align,
+		       u64 *virt_boundary, u32 *lbs);
 struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs);
 void iovx_pt_bio_free(struct bio *bio);
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
