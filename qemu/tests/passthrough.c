@@ -13,7 +13,11 @@
  * for byte; a write on a read-only open (EBADF); a ring without 128-byte entries (EOPNOTSUPP).
  * --busy (run on a disk that completes requests late): while commands are in flight the module
  * cannot be unloaded (delete_module fails with EWOULDBLOCK), and they complete with the right
- * data.
+ * data; bounced reads are copied back by the submitting task (untouched until it reaps them,
+ * with IORING_SETUP_DEFER_TASKRUN) while it is busy elsewhere; one whose buffer is unmapped
+ * before its completion ends with EFAULT and writes nothing; a submitter that exits (_exit,
+ * SIGKILL, _exit from a thread) with bounced reads in flight ends, its ring goes (the module's
+ * reference count comes back) and the pins balance.
  *
  * Every passthrough read and write is checked byte for byte against the block device read or
  * written with O_DIRECT, for aligned, misaligned and vectored buffers, with the Rust mapping,
@@ -25,7 +29,10 @@
 #include "../../rust/uapi/iovx.h"
 
 #include <liburing.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static const char *bdev;
 static int fd, dfd;
@@ -586,6 +593,265 @@ static int t_uring_busy_module(void)
 	return refused ? 0 : fail("not refused");
 }
 
+/*
+ * A ring whose task work runs only when the task asks for completions
+ * (IORING_SETUP_DEFER_TASKRUN): what the completion of a command does in the submitting task
+ * happens inside io_uring_wait_cqe(), and nothing of it before.
+ */
+static int deferred_ring(struct io_uring *r)
+{
+	return io_uring_queue_init(8, r, IORING_SETUP_SQE128 | IORING_SETUP_CQE32 |
+				   IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Bounced reads (forced, and misaligned) complete with the right bytes while the submitter is
+ * busy elsewhere (spinning in user space past the disk's delay), and are copied back by the
+ * submitting task itself: with a deferred task-work ring, the buffer is untouched until the
+ * task reaps the completions.
+ */
+static int t_uring_copy_back_in_submitter(void)
+{
+	enum { N = 4 };
+	size_t len = 8 * KiB;
+	char *area = map_anon(N * (len + PAGE), MAP_PRIVATE), *check;
+	struct io_uring r;
+	volatile unsigned long spin = 0;
+	uint64_t t0;
+	int d;
+
+	if (!area || posix_memalign((void **)&check, PAGE, N * len))
+		return fail("no memory");
+	if (deferred_ring(&r))
+		return fail("io_uring_queue_init with IORING_SETUP_DEFER_TASKRUN");
+	seed++;
+	pat_fill(check, 0, N * len, seed);
+	/* uring_busy_module closed the program's own files. */
+	d = open_direct(bdev, O_RDWR);
+	if (d < 0 || pwrite(d, check, N * len, base_sector << 9) != (ssize_t)(N * len))
+		return fail("pwrite: %s", strerror(errno));
+	close(d);
+	memset(area, 0x5a, N * (len + PAGE));
+	for (int i = 0; i < N; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.flags = i % 2 ? 0 : IOVX_PT_F_BOUNCE,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 2 ? 8 : 0)),
+			.len = len,
+		};
+
+		uring_queue(&r, ngfd, &c, i);
+	}
+	if (io_uring_submit(&r) != N)
+		return fail("io_uring_submit");
+	/* Busy in user space well past the disk's delay: the requests end meanwhile. */
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 1000)
+		spin++;
+	for (size_t k = 0; k < N * (len + PAGE); k++)
+		if ((unsigned char)area[k] != 0x5a)
+			return fail("byte %zu written before the submitter reaped its completions "
+				    "(the copy back ran outside the submitting task)", k);
+	for (int i = 0; i < N; i++) {
+		uint64_t tag, extra;
+		int e = uring_reap(&r, &tag, &extra);
+
+		if (e || (uint32_t)extra != IOVX_PT_SC_SUCCESS)
+			return fail("command %llu: %d (%s), status %#x", (unsigned long long)tag, e,
+				    strerror(-e), (uint32_t)extra);
+		if (((extra >> 32) & 0xff) != IOVX_PT_MAP_BOUNCED)
+			return fail("command %llu was not bounced", (unsigned long long)tag);
+	}
+	for (int i = 0; i < N; i++) {
+		char *p = area + i * (len + PAGE) + (i % 2 ? 8 : 0);
+
+		if (memcmp(p, check + i * len, len))
+			return fail("read %d differs from the O_DIRECT write", i);
+	}
+	io_uring_queue_exit(&r);
+	free(check);
+	munmap(area, N * (len + PAGE));
+	return 0;
+}
+
+/*
+ * A bounced read whose buffer is unmapped while the request is in flight (after it was
+ * mapped, before its completion is reaped) ends with EFAULT, and nothing is written around
+ * it: the pages before and after the buffer keep their bytes.
+ */
+static int t_uring_munmap_before_reap(void)
+{
+	size_t len = 2 * PAGE;
+	char *area = map_anon(len + 2 * PAGE, MAP_PRIVATE);
+	struct io_uring r;
+	struct iovx_pt_cmd c = {
+		.opcode = IOVX_PT_READ,
+		.flags = IOVX_PT_F_BOUNCE,
+		.sector = base_sector,
+		.len = len,
+	};
+	uint64_t tag, extra;
+	int e;
+
+	if (!area)
+		return fail("no memory");
+	if (deferred_ring(&r))
+		return fail("io_uring_queue_init with IORING_SETUP_DEFER_TASKRUN");
+	memset(area, 0x33, len + 2 * PAGE);
+	c.addr = (uintptr_t)(area + PAGE);
+	uring_queue(&r, ngfd, &c, 7);
+	if (io_uring_submit(&r) != 1)
+		return fail("io_uring_submit");
+	/* Mapped (by io_uring's worker) well before the disk's delay is over. */
+	usleep(50 * 1000);
+	if (munmap(area + PAGE, len))
+		return fail("munmap: %s", strerror(errno));
+	e = uring_reap(&r, &tag, &extra);
+	if (((extra >> 32) & 0xff) != IOVX_PT_MAP_BOUNCED)
+		return fail("the read was not mapped as a bounce before the munmap (%d)", e);
+	if (e != -EFAULT)
+		return fail("completion %d (%s), expected EFAULT", e, e < 0 ? strerror(-e) : "");
+	for (size_t k = 0; k < PAGE; k++)
+		if ((unsigned char)area[k] != 0x33 || (unsigned char)area[len + PAGE + k] != 0x33)
+			return fail("a byte next to the unmapped buffer was written");
+	io_uring_queue_exit(&r);
+	munmap(area, PAGE);
+	munmap(area + PAGE + len, PAGE);
+	return 0;
+}
+
+/* The module's reference count (/sys/module/NAME/refcnt), or -1. */
+static long module_refcnt(void)
+{
+	char path[256], buf[32] = "";
+	int f;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", module_name);
+	f = open(path, O_RDONLY);
+	if (f >= 0) {
+		if (read(f, buf, sizeof(buf) - 1) > 0)
+			v = strtol(buf, NULL, 10);
+		close(f);
+	}
+	return v;
+}
+
+/* How a submitter with bounced reads in flight goes. */
+enum exit_how { EXIT_AFTER_SUBMIT, EXIT_KILLED, EXIT_FROM_THREAD };
+#define EXIT_N 32
+static int exit_pipe[2];
+
+/* Submits EXIT_N bounced reads on a ring of its own; 0 once they are all taken. */
+static int exit_submit(void)
+{
+	size_t len = 4 * KiB;
+	char *area = map_anon(EXIT_N * (len + PAGE), MAP_PRIVATE);
+	struct io_uring r;
+	int nfd = open(ngdev_path, O_RDWR);
+
+	if (!area || nfd < 0 || io_uring_queue_init(64, &r, IORING_SETUP_SQE128 | IORING_SETUP_CQE32))
+		return -1;
+	for (int i = 0; i < EXIT_N; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.flags = i % 2 ? 0 : IOVX_PT_F_BOUNCE,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 2 ? 8 : 0)),
+			.len = len,
+		};
+
+		uring_queue(&r, nfd, &c, i);
+	}
+	return io_uring_submit(&r) == EXIT_N ? 0 : -1;
+}
+
+static void *exit_thread(void *arg)
+{
+	(void)arg;
+	_exit(exit_submit() ? 3 : 0);
+	return NULL;
+}
+
+/*
+ * A submitter that exits (_exit right after submitting, killed by SIGKILL, or _exit from a
+ * thread that submitted) with bounced reads in flight on a disk that completes them late:
+ * the exit ends (no hang), the ring goes (the module's reference count comes back to what it
+ * was: no command, file or request left), and the pins balance.
+ */
+static int exit_in_flight(enum exit_how how)
+{
+	long before = module_refcnt(), now = -1;
+	int status;
+	pid_t pid;
+	uint64_t t0;
+
+	if (pipe(exit_pipe))
+		return fail("pipe");
+	pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	if (!pid) {
+		char b = 1;
+
+		if (how == EXIT_FROM_THREAD) {
+			pthread_t th;
+
+			if (pthread_create(&th, NULL, exit_thread, NULL))
+				_exit(3);
+			for (;;)
+				pause();
+		}
+		if (exit_submit())
+			_exit(3);
+		if (how == EXIT_AFTER_SUBMIT)
+			_exit(0);
+		if (write(exit_pipe[1], &b, 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	if (how == EXIT_KILLED) {
+		char b;
+
+		if (read(exit_pipe[0], &b, 1) != 1)
+			return fail("the child did not submit");
+		kill(pid, SIGKILL);
+	}
+	close(exit_pipe[0]);
+	close(exit_pipe[1]);
+	t0 = mono_ms();
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (mono_ms() - t0 > 30000) {
+			kill(pid, SIGKILL);
+			return fail("the submitter did not exit within 30 s");
+		}
+		usleep(10 * 1000);
+	}
+	if (how == EXIT_KILLED ? !WIFSIGNALED(status) : !WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("the submitter failed (status %#x)", status);
+	/* The ring is torn down by a worker after the exit: wait for the references to go. */
+	t0 = mono_ms();
+	while ((now = module_refcnt()) != before && mono_ms() - t0 < 30000)
+		usleep(20 * 1000);
+	if (now != before)
+		return fail("module refcnt %ld after the exit, %ld before", now, before);
+	return check_vmstat_pins_quiet(0);
+}
+
+static int t_uring_exit_after_submit(void) { return exit_in_flight(EXIT_AFTER_SUBMIT); }
+static int t_uring_exit_killed(void) { return exit_in_flight(EXIT_KILLED); }
+static int t_uring_exit_from_thread(void) { return exit_in_flight(EXIT_FROM_THREAD); }
+
 /* --faults: see the top. */
 static int mif_fd = -1;
 static void make_it_fail(int on)
@@ -744,6 +1010,11 @@ int main(int argc, char **argv)
 		run(name ? name : "faults", t_faults);
 	} else if (busy) {
 		run("uring_busy_module", t_uring_busy_module);
+		run("uring_copy_back_in_submitter", t_uring_copy_back_in_submitter);
+		run("uring_munmap_before_reap", t_uring_munmap_before_reap);
+		run("uring_exit_after_submit", t_uring_exit_after_submit);
+		run("uring_exit_killed", t_uring_exit_killed);
+		run("uring_exit_from_thread", t_uring_exit_from_thread);
 	} else {
 		run_cases("");
 		run("readonly_open", t_readonly_open);

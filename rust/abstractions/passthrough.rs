@@ -25,10 +25,13 @@
 //!    pages unpinned (dirtied first if an executed read filled them), bounce pages copied back
 //!    (a read) and freed, listed pages left to their owner; then the request is freed.
 //!
-//! [`submit_async`] does all of this for user memory without waiting: the request, its
-//! iterator, the submitter's `mm_struct` and a hold on the disk go into one operation that the
-//! request's completion owns; a worker of the module unmaps (in the submitter's address space
-//! when a bounce is copied back), frees and then calls the caller's completion once.
+//! [`submit_async`] and [`submit_uring`] do all of this for user memory without waiting: the
+//! request, its iterator and a hold on the disk go into one operation that the request's
+//! completion owns. [`submit_uring`] answers an io_uring command, and its completion runs as
+//! task work of the submitting task, in that task's own address space, where a bounced read is
+//! copied back (as NVMe's generic character devices do); [`submit_async`] calls a completion
+//! from a worker of the module, which never touches user memory, so it refuses the requests
+//! whose release would copy into it.
 //!
 //! The request holds the release duty of every page it mapped from the moment the page is taken:
 //! any error in the middle of a mapping (a fault half-way through a vector, a limit exceeded, an
@@ -44,6 +47,7 @@ use super::iov::{Direction, IovIter, Kind, UserVec};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
 use super::task::might_sleep;
+use super::uring_cmd::{InTask, PendingCmd};
 
 /// The driver command of a passthrough request, in the request's driver data: what the
 /// submitter asks ([`Command::opcode`], [`Command::flags`], [`Command::sector`]) and what the
@@ -877,9 +881,9 @@ pub enum MapWith {
 #[derive(Debug)]
 pub struct AsyncOutcome {
     /// The driver's result ([`Command::result`]), or the error the request ended with, or the
-    /// error of the release: with [`MapWith::Rust`], `EFAULT` for a bounced read whose copy back
-    /// faulted or whose submitter's address space is gone; with [`MapWith::Kernel`], that of
-    /// `blk_rq_unmap_user()` (`EINTR` for a bounce whose submitter's address space is gone).
+    /// error of the release: `EFAULT` for a bounced read whose copy back faulted, or that runs
+    /// outside the submitter's address space; `ECANCELED` for one whose submitter is exiting
+    /// (nothing copied); that of `blk_rq_unmap_user()` with [`MapWith::Kernel`].
     pub result: Result<u32>,
     /// The command, with the driver's result.
     pub command: Command,
@@ -903,7 +907,7 @@ impl<F> core::fmt::Debug for Rejected<F> {
     }
 }
 
-/// A passthrough request in flight without a caller waiting for it, with everything it maps.
+/// A passthrough request of user memory, mapped, with everything it maps.
 ///
 /// # Invariants
 ///
@@ -913,24 +917,19 @@ impl<F> core::fmt::Debug for Rejected<F> {
 /// - `iter` was made by `KBox::into_raw` and is freed by `drop`, after `rq` is gone; it walks
 ///   user memory of `mm` through `vecs` (if any), whose buffer does not move while `vecs` is
 ///   kept, and which is freed after `iter`.
-/// - `mm` is the address space of the submitting task, grabbed (`mmgrab()`) and dropped once
-///   by `drop`. `gate` is a hold (`iovx_gate_hold()`) released once by `drop`.
-struct AsyncOp<D: Direction + 'static, F> {
+/// - `mm` is the address space of the submitting task, grabbed (`mmgrab()`, so that the
+///   pointer names that address space until dropped) and dropped once by `drop`; it is only
+///   compared with the current task's, never entered. `gate` is a hold (`iovx_gate_hold()`)
+///   released once by `drop`.
+struct Prepared<D: Direction + 'static> {
     rq: Option<PtRequest<'static, 'static, D>>,
     iter: NonNull<IovIter<'static, D>>,
     _vecs: Option<KVec<UserVec>>,
     mm: NonNull<bindings::mm_struct>,
     gate: NonNull<core::ffi::c_void>,
-    done: Option<F>,
 }
 
-// SAFETY: The op is handed once from the submitter to the worker that completes it; nothing else
-// refers to it meanwhile. Its iterator walks user memory of `mm` only, which the worker accesses
-// under `kthread_use_mm()`; its request and pages may be released from any process context;
-// `F` is `Send`.
-unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
-
-impl<D: Direction + 'static, F> Drop for AsyncOp<D, F> {
+impl<D: Direction + 'static> Drop for Prepared<D> {
     fn drop(&mut self) {
         // The request first (releasing what it maps, freeing it on the held queue), then its
         // iterator, then (field drop) the vector the iterator walked.
@@ -944,18 +943,38 @@ impl<D: Direction + 'static, F> Drop for AsyncOp<D, F> {
     }
 }
 
+/// A request run by [`submit_async`], with its completion.
+struct AsyncOp<D: Direction + 'static, F> {
+    p: Prepared<D>,
+    done: Option<F>,
+}
+
+// SAFETY: The op is handed once from the submitter to the worker that completes it; nothing else
+// refers to it meanwhile. Its iterator walks user memory that the worker never touches (no
+// bounced read is run this way, and the worker has no address space); its request and pages may
+// be released from any process context; `F` is `Send`.
+unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
+
 /// Maps `data` (user memory of the current task) into a passthrough request carrying `cmd` on
 /// `queue` and runs it without waiting (`blk_execute_rq_nowait()`). When the request has
 /// ended, a worker of the module, in process context, releases what it mapped exactly once
-/// (pinned pages dirtied for a read and unpinned; a bounced read copied back into the
-/// submitter's memory, in the submitter's address space, then the bounce pages freed), frees
-/// the request, lets the disk go, and then calls `done` once with the outcome. The disk cannot
-/// be deleted before that (dropping its [`Disk`](super::blk::Disk) waits), and the module not
+/// (pinned pages dirtied for a read and unpinned, bounce pages of a write freed), frees the
+/// request, lets the disk go, and then calls `done` once with the outcome. The disk cannot be
+/// deleted before that (dropping its [`Disk`](super::blk::Disk) waits), and the module not
 /// unloaded ([`drain_async`] at exit waits).
 ///
+/// The worker is shared by every such request and never touches user memory: a read that
+/// would be bounced (the memory does not meet the queue's alignment, or [`Bounce::Always`])
+/// must be copied back in the submitter's own context, so it is refused here with `EOPNOTSUPP`
+/// (run it with [`submit_uring`], whose completion runs in the submitting task, or with a
+/// [`PtRequest`] that waits); so is any mapping [`MapWith::Kernel`] would bounce (its
+/// `blk_rq_unmap_user()` copies in the context it runs in). A bounced write copies at
+/// submission and is run.
+///
 /// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
-/// [`PtRequest::map`] and [`PtRequest::map_c`]; `ENXIO` if the disk is being deleted; `EINVAL`
-/// without a user address space) nothing is left taken and `done` is given back, not called.
+/// [`PtRequest::map`] and [`PtRequest::map_c`]; `EOPNOTSUPP` as above; `ENXIO` if the disk is
+/// being deleted; `EINVAL` without a user address space) nothing is left taken and `done` is
+/// given back, not called.
 ///
 /// Process context: may sleep.
 pub fn submit_async<D, F>(
@@ -972,11 +991,20 @@ where
     might_sleep();
     // The completion is kept apart until the request has started, so that an error gives it
     // back.
-    let mut op = match prepare::<D, F>(queue, cmd, data, how) {
-        Ok(op) => op,
+    let p = match prepare::<D>(queue, cmd, data, how, false) {
+        Ok(p) => p,
         Err(error) => return Err(Rejected { error, done }),
     };
-    let Some(rq) = op.rq.as_mut() else {
+    let mut op = match KBox::new(AsyncOp { p, done: None }, GFP_KERNEL) {
+        Ok(op) => op,
+        Err(e) => {
+            return Err(Rejected {
+                error: e.into(),
+                done,
+            })
+        }
+    };
+    let Some(rq) = op.p.rq.as_mut() else {
         return Err(Rejected {
             error: EINVAL,
             done,
@@ -995,7 +1023,7 @@ where
     if r != 0 {
         // SAFETY: Not started: the op is still ours.
         let mut op = unsafe { KBox::from_raw(op) };
-        if let Some(rq) = op.rq.as_mut() {
+        if let Some(rq) = op.p.rq.as_mut() {
             rq.executed = false;
         }
         let done = op.done.take();
@@ -1012,17 +1040,17 @@ where
     Ok(shown)
 }
 
-/// The operation of [`submit_async`], mapped, without its completion.
-fn prepare<D, F>(
+/// The request of user memory `data` carrying `cmd` on `queue`, mapped as `how` says. Unless
+/// `copy_back_in_task` (the completion runs in the submitting task), a mapping that would
+/// bounce a read, or that the kernel's mapping would bounce, is refused with `EOPNOTSUPP`
+/// before anything is taken.
+fn prepare<D: Direction + 'static>(
     queue: Queue<'_>,
     cmd: Command,
     data: UserData,
     how: MapWith,
-) -> Result<KBox<AsyncOp<D, F>>>
-where
-    D: Direction + 'static,
-    F: FnOnce(AsyncOutcome) + Send + 'static,
-{
+    copy_back_in_task: bool,
+) -> Result<Prepared<D>> {
     // SAFETY: The disk is live (`Queue` invariant).
     let gate = NonNull::new(unsafe { shim::iovx_gate_hold(queue.disk.as_ptr()) }).ok_or(ENXIO)?;
     // SAFETY: Process context.
@@ -1053,30 +1081,36 @@ where
     };
     // INVARIANT: `rq` comes next; the iterator, the vector, the mm and the hold are the op's,
     // and on any error below dropping the op releases them (and the request) once.
-    let mut op = KBox::new(
-        AsyncOp::<D, F> {
-            rq: None,
-            // SAFETY: `KBox::into_raw` gives a non-null pointer.
-            iter: unsafe { NonNull::new_unchecked(KBox::into_raw(iter)) },
-            _vecs: vecs,
-            mm,
-            gate,
-            done: None,
-        },
-        GFP_KERNEL,
-    )?;
+    let mut p = Prepared::<D> {
+        rq: None,
+        // SAFETY: `KBox::into_raw` gives a non-null pointer.
+        iter: unsafe { NonNull::new_unchecked(KBox::into_raw(iter)) },
+        _vecs: vecs,
+        mm,
+        gate,
+    };
     // SAFETY: The gate's hold keeps the disk, its queue and tag set until the op lets it go,
     // after the request is freed.
     let q: Queue<'static> = unsafe { Queue::from_raw(queue.disk.as_ptr()) };
-    // SAFETY: The iterator is the op's, freed only after the request (`AsyncOp::drop`); the
+    // SAFETY: The iterator is the op's, freed only after the request (`Prepared::drop`); the
     // request is its only user from now on.
-    let it: &'static mut IovIter<'static, D> = unsafe { &mut *op.iter.as_ptr() };
-    let rq = op.rq.insert(PtRequest::new(q, cmd)?);
+    let it: &'static mut IovIter<'static, D> = unsafe { &mut *p.iter.as_ptr() };
+    if !copy_back_in_task {
+        // The test `map()` and `blk_rq_map_user_iov()` make for user memory.
+        let bounces = match how {
+            MapWith::Rust(Bounce::Always) => true,
+            _ => PtRequest::<D>::needs_bounce(it, &q.limits()),
+        };
+        if bounces && (D::WRITES_MEMORY || how == MapWith::Kernel) {
+            return Err(super::blk::not_supported());
+        }
+    }
+    let rq = p.rq.insert(PtRequest::new(q, cmd)?);
     match how {
         MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,
         MapWith::Kernel => rq.map_c(it)?,
     }
-    Ok(op)
+    Ok(p)
 }
 
 /// The completion of a request run by [`submit_async`], from the module's worker.
@@ -1095,32 +1129,14 @@ where
     let mut op = unsafe { KBox::from_raw(ctx.cast::<AsyncOp<D, F>>()) };
     // A submitted op has its request (type invariant): this return, which drops `done` without
     // calling it, does not happen.
-    let Some(rq) = op.rq.take() else {
+    let Some(rq) = op.p.rq.take() else {
         return;
     };
     let command = rq.command();
     let (mapping, segments) = (rq.mapping(), rq.nr_segments());
-    // A bounced read copies back into the submitter's memory: in its address space, if that
-    // still exists. The kernel's `bio_uncopy_user()` wants one for any bounce, even a write's
-    // (without one it copies nothing and says `EINTR`, taking the request for orphaned);
-    // without one the Rust mapping releases without a copy back and says `EFAULT`.
-    let copies = match rq.mapping() {
-        Mapping::Kernel => true,
-        Mapping::Bounced => D::WRITES_MEMORY,
-        _ => false,
-    };
-    // SAFETY: A worker of the module, a kernel thread: it may take the mm, grabbed by the op.
-    let used = copies && unsafe { shim::iovx_mm_use(op.mm.as_ptr()) };
-    let released = if copies && !used && rq.mapping() == Mapping::Bounced {
-        drop(rq);
-        Err(EFAULT)
-    } else {
-        rq.unmap().map(|_| ())
-    };
-    if used {
-        // SAFETY: Taken above, given back once.
-        unsafe { shim::iovx_mm_unuse(op.mm.as_ptr()) };
-    }
+    // Nothing is copied back here (`prepare()` refused every mapping that would): the release
+    // unpins (dirtying a read's pages) or frees a write's bounce pages.
+    let released = rq.unmap().map(|_| ());
     let result = if error != 0 {
         Err(Error::from_errno(error))
     } else {
@@ -1138,6 +1154,148 @@ where
             segments,
         });
     }
+}
+
+/// `ECANCELED`.
+fn ecanceled() -> Error {
+    Error::from_errno(-(bindings::ECANCELED as i32))
+}
+
+/// A request run by [`submit_uring`], with the command it answers.
+struct UringOp<D: Direction + 'static, F> {
+    p: Prepared<D>,
+    pending: Option<PendingCmd>,
+    answer: Option<F>,
+}
+
+// SAFETY: The op is handed once from the submitter to the task work of the same command, which
+// runs in the submitting task (whose address space its iterator walks) or, the task exiting,
+// in io_uring's fallback worker, which does not copy; `PendingCmd` and `F` are `Send`.
+unsafe impl<D: Direction + 'static, F: Send> Send for UringOp<D, F> {}
+
+/// Maps `data` (user memory of the current task) into a passthrough request carrying `cmd` on
+/// `queue` and runs it without waiting, to answer the io_uring command `pending` from its
+/// completion, as NVMe's generic character devices do. The request's end only records its
+/// status and queues the completion as task work of the task that submitted the command
+/// (`io_uring_cmd_do_in_task_lazy()`). There, in process context and in the submitter's own
+/// address space, the completion releases what was mapped exactly once (a bounced read
+/// copied back like any `copy_to_user()`, a fault making it `EFAULT`; pinned pages dirtied and
+/// unpinned), frees the request, lets the disk go, and answers `pending` once with what
+/// `answer` makes of the outcome (the result and the second value of the completion entry).
+/// If the task is exiting (`IO_URING_F_TASK_DEAD`), nothing is copied back: a bounced read's
+/// pages are freed and it ends `ECANCELED`.
+///
+/// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
+/// [`PtRequest::map`] and [`PtRequest::map_c`]; `ENXIO` if the disk is being deleted; `EINVAL`
+/// without a user address space) nothing is left taken and the command and `answer` are given
+/// back.
+///
+/// Process context: may sleep.
+pub fn submit_uring<D, F>(
+    queue: Queue<'_>,
+    cmd: Command,
+    data: UserData,
+    how: MapWith,
+    pending: PendingCmd,
+    answer: F,
+) -> core::result::Result<(Mapping, usize), (Error, PendingCmd, F)>
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
+{
+    might_sleep();
+    let p = match prepare::<D>(queue, cmd, data, how, true) {
+        Ok(p) => p,
+        Err(e) => return Err((e, pending, answer)),
+    };
+    let raw_cmd = pending.as_raw();
+    // The op is made before it takes the command, so that a failure gives the command back.
+    let mut op = match KBox::new(
+        UringOp {
+            p,
+            pending: None,
+            answer: None,
+        },
+        GFP_KERNEL,
+    ) {
+        Ok(op) => op,
+        Err(e) => return Err((e.into(), pending, answer)),
+    };
+    let Some(rq) = op.p.rq.as_mut() else {
+        return Err((EINVAL, pending, answer));
+    };
+    let shown = (rq.mapping(), rq.nr_segments());
+    let raw_rq = rq.rq.as_ptr();
+    // The device may use the data from now on: the request is released as executed.
+    rq.executed = true;
+    op.pending = Some(pending);
+    op.answer = Some(answer);
+    let op = KBox::into_raw(op);
+    // SAFETY: `raw_rq` is the op's request, mapped and not executed; `raw_cmd` the command the
+    // op answers, kept by io_uring until then. From here the op belongs to the completion,
+    // which the command's task work calls once with it after the request ended.
+    unsafe {
+        shim::iovx_pt_execute_uring(raw_rq, raw_cmd, Some(complete_uring::<D, F>), op.cast())
+    };
+    Ok(shown)
+}
+
+/// The completion of a request run by [`submit_uring`], from the task work of its command.
+///
+/// # Safety
+///
+/// Called once, from the task work of the op's command (`iovx_pt_execute_uring()`) with the
+/// issue flags it was given: in the submitting task, or with `IO_URING_F_TASK_DEAD` while it
+/// exits or in io_uring's fallback worker; with the `UringOp<D, F>` given to
+/// `iovx_pt_execute_uring()`, whose request has ended with `error`.
+unsafe extern "C" fn complete_uring<D, F>(
+    ctx: *mut core::ffi::c_void,
+    error: core::ffi::c_int,
+    issue_flags: core::ffi::c_uint,
+) where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
+{
+    // SAFETY: By the safety requirements, the op is ours now.
+    let mut op = unsafe { KBox::from_raw(ctx.cast::<UringOp<D, F>>()) };
+    // SAFETY: The task work of the op's command, with its flags, used during this call only.
+    let tw = unsafe { InTask::new(issue_flags) };
+    // A submitted op has its request, command and answer (set before it was run): these
+    // returns do not happen (dropping the command would answer it `ECANCELED`).
+    let (Some(rq), Some(pending), Some(answer)) =
+        (op.p.rq.take(), op.pending.take(), op.answer.take())
+    else {
+        return;
+    };
+    let command = rq.command();
+    let (mapping, segments) = (rq.mapping(), rq.nr_segments());
+    // A bounced read is copied back only by the task that submitted it, in its own address
+    // space (the fallback worker has none; a task exiting gets nothing back). The kernel's
+    // `blk_rq_unmap_user()` copies whatever address space runs it, as for NVMe's commands.
+    let dead = tw.task_dead();
+    // SAFETY: Compares pointers; the op keeps its mm grabbed.
+    let own_mm = unsafe { shim::iovx_mm_is_current(op.p.mm.as_ptr()) };
+    let released = if mapping == Mapping::Bounced && D::WRITES_MEMORY && (dead || !own_mm) {
+        drop(rq);
+        Err(if dead { ecanceled() } else { EFAULT })
+    } else {
+        rq.unmap().map(|_| ())
+    };
+    let result = if error != 0 {
+        Err(Error::from_errno(error))
+    } else {
+        released.map(|()| command.result)
+    };
+    // The iterator, the vector, the hold on the disk and the mm go before the answer, after
+    // which the command's file (and so the module) may go.
+    drop(op);
+    let (res, res2) = answer(AsyncOutcome {
+        result,
+        command,
+        mapping,
+        segments,
+    });
+    pending.done_in_task(res, res2, &tw);
 }
 
 /// Waits until every request run by [`submit_async`] has completed, and then for the module's

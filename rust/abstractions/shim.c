@@ -1395,13 +1395,13 @@ int iovx_atomic_read(const atomic_t *v)
 }
 
 /*
- * Passthrough, second part: requests run without waiting (passthrough.rs, PtAsync), the mm of
- * their submitter, and KUnit access to a disk's ioctl without an open file.
+ * Passthrough, second part: requests run without waiting (passthrough.rs, submit_async()), the
+ * mm of their submitter, and KUnit access to a disk's ioctl without an open file.
  *
  * A request run by iovx_pt_execute_nowait() ends in whatever context the driver ends it
  * (interrupt, softirq, a worker); its end_io only records the status and queues the request's
- * completion on the module's own workqueue, where the pages are released (which may sleep and,
- * for a bounced read, copies to user memory). The request is not freed by the block layer
+ * completion on the module's own workqueue, where the pages are released (which may sleep; it
+ * never copies to user memory: submit_async() refuses such requests). The request is not freed by the block layer
  * (RQ_END_IO_NONE): the completion frees it. Module exit waits for every such request to be
  * completed and then destroys the workqueue, so that no worker runs the module's code after.
  */
@@ -1512,19 +1512,80 @@ void iovx_mm_drop(struct mm_struct *mm)
 	mmdrop(mm);
 }
 
-/* Makes @mm the worker's, if its address space still exists. */
-bool iovx_mm_use(struct mm_struct *mm)
+/*
+ * Passthrough requests of io_uring commands (passthrough.rs, submit_uring()), as NVMe's
+ * generic character devices run theirs (nvme_uring_cmd_end_io()): end_io, in whatever context
+ * the driver ends the request, only records the status in the command's pdu and queues the
+ * completion as task work of the submitting task (io_uring_cmd_do_in_task_lazy()); the
+ * completion runs there, in process context with the submitter's address space (or in
+ * io_uring's fallback worker with IO_URING_F_TASK_DEAD if the task is exiting), releases the
+ * request's pages, frees the request and answers the command with the issue flags it is given.
+ * The request is not freed by the block layer (RQ_END_IO_NONE).
+ */
+struct iovx_pt_uring_pdu {
+	void (*complete)(void *ctx, int error, unsigned int issue_flags);
+	void *ctx;
+	int error;
+};
+
+static struct iovx_pt_uring_pdu *iovx_pt_uring_pdu(struct io_uring_cmd *ioucmd)
 {
-	if (!mmget_not_zero(mm))
-		return false;
-	kthread_use_mm(mm);
-	return true;
+	BUILD_BUG_ON(sizeof(struct iovx_pt_uring_pdu) > sizeof(ioucmd->pdu));
+	return (struct iovx_pt_uring_pdu *)&ioucmd->pdu;
 }
 
-void iovx_mm_unuse(struct mm_struct *mm)
+static void iovx_pt_uring_task_cb(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
-	kthread_unuse_mm(mm);
-	mmput(mm);
+	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
+
+	pdu->complete(pdu->ctx, pdu->error, issue_flags);
+}
+
+static enum rq_end_io_ret iovx_pt_uring_end_io(struct request *rq, blk_status_t err)
+{
+	struct io_uring_cmd *ioucmd = rq->end_io_data;
+
+	iovx_pt_uring_pdu(ioucmd)->error = blk_status_to_errno(err);
+	io_uring_cmd_do_in_task_lazy(ioucmd, iovx_pt_uring_task_cb);
+	return RQ_END_IO_NONE;
+}
+
+void iovx_pt_execute_uring(struct request *rq, struct io_uring_cmd *ioucmd,
+			   void (*complete)(void *ctx, int error, unsigned int issue_flags),
+			   void *ctx)
+{
+	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
+
+	pdu->complete = complete;
+	pdu->ctx = ctx;
+	pdu->error = 0;
+	rq->end_io = iovx_pt_uring_end_io;
+	rq->end_io_data = ioucmd;
+	blk_execute_rq_nowait(rq, false);
+}
+
+/* Whether the current task's address space is @mm. */
+bool iovx_mm_is_current(struct mm_struct *mm)
+{
+	return current->mm == mm;
+}
+
+/* The answer of a command from its task work: with the issue flags the task work was given. */
+void iovx_uring_cmd_done_in_task(struct io_uring_cmd *ioucmd, int res, u64 res2,
+				 unsigned int issue_flags)
+{
+	io_uring_cmd_done(ioucmd, res, res2, issue_flags);
+}
+
+bool iovx_uring_flags_task_dead(unsigned int flags)
+{
+	return flags & IO_URING_F_TASK_DEAD;
+}
+
+/* Whether a bio of blk_rq_map_user_iov() is a copy (bio_copy_user_iov()) of the memory. */
+bool iovx_pt_bio_is_copy(struct bio *bio)
+{
+	return bio->bi_private;
 }
 
 /* io_uring commands (uring_cmd.rs). */

@@ -254,10 +254,16 @@ int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int e
 			   void *ctx);
 int iovx_pt_async_inflight(void);
 void iovx_pt_async_exit(void);
+void iovx_pt_execute_uring(struct request *rq, struct io_uring_cmd *ioucmd,
+			   void (*complete)(void *ctx, int error, unsigned int issue_flags),
+			   void *ctx);
+bool iovx_mm_is_current(struct mm_struct *mm);
+void iovx_uring_cmd_done_in_task(struct io_uring_cmd *ioucmd, int res, u64 res2,
+				 unsigned int issue_flags);
+bool iovx_uring_flags_task_dead(unsigned int flags);
+bool iovx_pt_bio_is_copy(struct bio *bio);
 struct mm_struct *iovx_mm_grab_current(void);
 void iovx_mm_drop(struct mm_struct *mm);
-bool iovx_mm_use(struct mm_struct *mm);
-void iovx_mm_unuse(struct mm_struct *mm);
 struct gendisk *iovx_kunit_disk_get(struct gendisk *disk);
 void iovx_kunit_disk_put(struct gendisk *disk);
 int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg);

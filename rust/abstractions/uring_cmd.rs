@@ -112,7 +112,59 @@ pub struct PendingCmd {
 // ring), whose completions would have to be made under the ring's lock instead.
 unsafe impl Send for PendingCmd {}
 
+/// The issue flags io_uring gives the task work of a command (`io_uring_cmd_work()`): the
+/// answer made there must pass them (`IO_URING_F_COMPLETE_DEFER`: the ring's lock is held),
+/// and they say whether the task is exiting (`IO_URING_F_TASK_DEAD`).
+///
+/// # Invariants
+///
+/// `flags` are those io_uring passed to the task-work callback now running; the value does
+/// not outlive the callback (`'a`).
+pub(crate) struct InTask<'a> {
+    flags: u32,
+    _p: PhantomData<&'a ()>,
+}
+
+impl InTask<'_> {
+    /// The flags of the task work now running.
+    ///
+    /// # Safety
+    ///
+    /// Called from a task-work callback queued by `io_uring_cmd_do_in_task_lazy()` or
+    /// `io_uring_cmd_complete_in_task()`, with the flags it was given; the value is used only
+    /// during that callback, for its own command.
+    pub(crate) unsafe fn new(flags: u32) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self {
+            flags,
+            _p: PhantomData,
+        }
+    }
+
+    /// Whether the submitting task is exiting or gone (`IO_URING_F_TASK_DEAD`): the work runs
+    /// while the task exits or in io_uring's fallback worker, and must not touch the task's
+    /// memory.
+    pub(crate) fn task_dead(&self) -> bool {
+        // SAFETY: Pure test of a flag.
+        unsafe { shim::iovx_uring_flags_task_dead(self.flags) }
+    }
+}
+
 impl PendingCmd {
+    /// The command, for the completion that will answer it.
+    pub(crate) fn as_raw(&self) -> *mut bindings::io_uring_cmd {
+        self.raw.as_ptr()
+    }
+
+    /// Answers the command from its task work, with the flags that task work was given.
+    pub(crate) fn done_in_task(self, res: i32, res2: u64, tw: &InTask<'_>) {
+        let raw = self.raw;
+        core::mem::forget(self);
+        // SAFETY: The one answer to a command told to wait (type invariant), from its task
+        // work with the flags it was given (`InTask` invariant).
+        unsafe { shim::iovx_uring_cmd_done_in_task(raw.as_ptr(), res, res2, tw.flags) };
+    }
+
     /// Answers the command: `res` in the completion's `res` (an errno if negative), `res2` in
     /// the second half of a 32-byte completion entry if the ring has them.
     pub fn done(self, res: i32, res2: u64) {

@@ -3,7 +3,8 @@
 //! `/dev/iovx_ngN`: the passthrough commands of a RAM disk through io_uring
 //! (`IORING_OP_URING_CMD`, `IOVX_URING_CMD_PT`), as NVMe's generic character devices take
 //! theirs. The command structure is that of the ioctl (`rust/uapi/iovx.h`); the request runs
-//! without waiting and is answered from its completion.
+//! without waiting and is answered from its completion, which runs as task work of the
+//! submitting task (where a bounced read is copied back).
 
 #![deny(unsafe_code)]
 
@@ -11,7 +12,7 @@ use super::{pt::mapping_code, RamDisk};
 use crate::abstractions::blk::{not_supported, Disk};
 use crate::abstractions::iov::{Dest, Direction, Source};
 use crate::abstractions::passthrough::{
-    submit_async, AsyncOutcome, Bounce, Command, MapWith, Mapping, Queue, UserData,
+    submit_uring, AsyncOutcome, Bounce, Command, MapWith, Mapping, Queue, UserData,
 };
 use crate::abstractions::uapi::{iovx, read_iovecs, read_plain, PtCmd, IOVX_URING_CMD_PT};
 use crate::abstractions::uring_cmd::{PendingCmd, UringCmd, UringDevice};
@@ -31,7 +32,7 @@ impl NgDev {
 /// The answer of a command: its result or a negative errno in `res`; in `res2` the driver's
 /// result (its status) in bits 0 to 31, the mapping (`IOVX_PT_MAP_*`) in bits 32 to 39 and
 /// the bio segments in bits 40 to 63.
-fn answer(p: PendingCmd, o: AsyncOutcome) {
+fn answer(o: AsyncOutcome) -> (i32, u64) {
     let res = match o.result {
         Ok(r) => i32::try_from(r).unwrap_or(i32::MAX),
         Err(e) => e.to_errno(),
@@ -39,7 +40,7 @@ fn answer(p: PendingCmd, o: AsyncOutcome) {
     let res2 = u64::from(o.command.result)
         | u64::from(mapping_code(o.mapping) & 0xff) << 32
         | (o.segments.min(0xff_ffff) as u64) << 40;
-    p.done(res, res2);
+    (res, res2)
 }
 
 fn submit<D: Direction + 'static>(
@@ -55,13 +56,16 @@ fn submit<D: Direction + 'static>(
         sector: c.sector,
         result: 0,
     };
-    if let Err(r) = submit_async::<D, _>(queue, cmd, data, how, move |o| answer(pending, o)) {
-        (r.done)(AsyncOutcome {
-            result: Err(r.error),
+    if let Err((error, pending, answer)) =
+        submit_uring::<D, _>(queue, cmd, data, how, pending, answer)
+    {
+        let (res, res2) = answer(AsyncOutcome {
+            result: Err(error),
             command: cmd,
             mapping: Mapping::None,
             segments: 0,
         });
+        pending.done(res, res2);
     }
 }
 
