@@ -225,60 +225,6 @@ impl<'a> Queue<'a> {
     }
 }
 
-/// The limits a mapping checks, as the request's queue has them, read in one call per command:
-/// no invariant (the block layer validated them, `blk_validate_limits()`), as they are only
-/// compared and used as masks; and whether the queue takes P2P DMA.
-#[derive(Clone, Copy)]
-struct MapLimits {
-    max_bytes: u32,
-    max_segments: u32,
-    align: u64,
-    virt_boundary: u64,
-    p2pdma: bool,
-}
-
-impl MapLimits {
-    /// The limits of the queue of `rq`.
-    ///
-    /// # Safety
-    ///
-    /// `rq` is a live request.
-    unsafe fn of(rq: *mut bindings::request) -> Self {
-        let (mut max_bytes, mut max_segments, mut align, mut virt_boundary, mut lbs) =
-            (0, 0, 0, 0, 0);
-        // SAFETY: `rq` is live (safety requirements); the outputs are valid for writes.
-        let p2pdma = unsafe {
-            shim::iovx_pt_rq_limits(
-                rq,
-                &mut max_bytes,
-                &mut max_segments,
-                &mut align,
-                &mut virt_boundary,
-                &mut lbs,
-            )
-        };
-        Self {
-            max_bytes,
-            max_segments,
-            align,
-            virt_boundary,
-            p2pdma,
-        }
-    }
-
-    /// The extraction flags for pages of a request of this queue, as the block layer passes
-    /// them (`bio_map_user_iov()`): `ITER_ALLOW_P2PDMA` if the queue supports P2P DMA, else
-    /// none. Such flags are only as good as the promise that the pages go to this queue, so
-    /// only [`PtRequest::map`] gets them, for its own request.
-    fn extract_flags(&self) -> ExtractFlags {
-        if self.p2pdma {
-            ExtractFlags::allow_p2pdma()
-        } else {
-            ExtractFlags::NONE
-        }
-    }
-}
-
 /// Page slots [`PtRequest::map`] keeps on the stack for a bio of that many pages or fewer.
 const INLINE_SLOTS: usize = 16;
 
@@ -447,18 +393,41 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         if self.mapping != Mapping::None || self.executed {
             return Err(EBUSY);
         }
-        // SAFETY: `rq` is ours (type invariant).
-        let lim = unsafe { MapLimits::of(self.rq.as_ptr()) };
-        let len = iter.len();
-        if len == 0 || len > lim.max_bytes as usize {
+        // The queue's limits are read and the iterator checked against them in one call, as
+        // `blk_rq_map_user_iov()` reads `q->limits`: `EINVAL` for no bytes or more than a
+        // request takes; a bounce when asked, or when the memory does not meet the queue's DMA
+        // alignment or virtual boundary (the test of [`PtRequest::needs_bounce`]).
+        let mut max_segments = 0u32;
+        // SAFETY: `rq` is ours (type invariant), the iterator initialised; the first segment
+        // of an array iterator is read only if it has one; `max_segments` is writable.
+        let plan = unsafe {
+            shim::iovx_pt_map_plan(
+                self.rq.as_ptr(),
+                iter.as_raw(),
+                bounce == Bounce::Always,
+                !no_first_segment(iter),
+                &mut max_segments,
+            )
+        };
+        if plan < 0 {
             return Err(EINVAL);
         }
-        let bounced =
-            bounce == Bounce::Always || Self::bounce_test(iter, lim.align, lim.virt_boundary);
+        let bounced = plan & shim::IOVX_PT_PLAN_BOUNCE as i32 != 0;
+        let max_segments = max_segments as usize;
         let r = if bounced {
-            self.map_bounce(iter, &lim).map(|()| Mapping::Bounced)
+            self.map_bounce(iter, max_segments)
+                .map(|()| Mapping::Bounced)
         } else {
-            self.map_direct(iter, &lim).map(Mapping::Direct)
+            // The P2P flag comes only from the request's own queue: P2P pages extracted with
+            // it go only into this request, of the queue that allows them. Flags that allow
+            // P2P pages never leave the layer.
+            let flags = if plan & shim::IOVX_PT_PLAN_P2P as i32 != 0 {
+                ExtractFlags::allow_p2pdma()
+            } else {
+                ExtractFlags::NONE
+            };
+            self.map_direct(iter, max_segments, flags)
+                .map(Mapping::Direct)
         };
         // INVARIANT: The chain holds the bios of the mapping made (or, on error, of the part
         // made so far, released below); a bounce keeps the iterator to copy back to.
@@ -500,10 +469,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(())
     }
 
-    /// Maps `iter` directly into the request, within the limits `lim` of its queue.
-    fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &MapLimits) -> Result<Mode> {
-        // P2P pages extracted here go only into this request, of the queue that allows them.
-        let flags = lim.extract_flags();
+    /// Maps `iter` directly into the request, in at most `max_segments` segments, extracting
+    /// with the flags of the request's queue.
+    fn map_direct(
+        &mut self,
+        iter: &mut IovIter<'data, D>,
+        max_segments: usize,
+        flags: ExtractFlags,
+    ) -> Result<Mode> {
         let mut segments = 0usize;
         let mut mode = None;
         while !iter.is_empty() {
@@ -511,7 +484,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             let want = unsafe { shim::iovx_iov_iter_npages(iter.as_raw(), bindings::BIO_MAX_VECS) }
                 as usize;
             let want = want.max(1);
-            if segments + want > lim.max_segments as usize {
+            if segments + want > max_segments {
                 return Err(EINVAL);
             }
             // A bio of a few pages (a command of a few KiB, the common case) takes its page
@@ -589,10 +562,10 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(mode.unwrap_or(Mode::Listed))
     }
 
-    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, lim: &MapLimits) -> Result {
+    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, max_segments: usize) -> Result {
         let len = iter.len();
         let pages = len.div_ceil(PAGE_SIZE);
-        if pages > lim.max_segments as usize {
+        if pages > max_segments {
             return Err(EINVAL);
         }
         let mut left = len;

@@ -1065,10 +1065,32 @@ bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64
 				    lbs);
 }
 
-bool iovx_pt_rq_limits(struct request *rq, u32 *max_bytes, u32 *max_segments, u64 *align,
-		       u64 *virt_boundary, u32 *lbs)
+/*
+ * The plan of a passthrough mapping of @iter into @rq, blk_rq_map_user_iov()'s tests in one
+ * call: -EINVAL for no bytes or more than a request of the queue takes; otherwise
+ * IOVX_PT_PLAN_BOUNCE if @bounce, or if @check and the memory does not meet the queue's DMA
+ * alignment or (user memory) its virtual boundary; with IOVX_PT_PLAN_P2P if the queue takes
+ * P2P DMA; and the queue's segment limit in *@max_segments. @check is false for an array
+ * iterator without a segment, whose first segment iov_iter_alignment() would read.
+ */
+int iovx_pt_map_plan(struct request *rq, const struct iov_iter *iter, bool bounce, bool check,
+		     u32 *max_segments)
 {
-	return iovx_pt_queue_limits(rq->q, max_bytes, max_segments, align, virt_boundary, lbs);
+	struct request_queue *q = rq->q;
+	size_t len = iov_iter_count(iter);
+	unsigned long vb = queue_virt_boundary(q);
+	int plan = 0;
+
+	if (!len || len > ((size_t)queue_max_hw_sectors(q) << SECTOR_SHIFT))
+		return -EINVAL;
+	*max_segments = queue_max_segments(q);
+	if (bounce ||
+	    (check && ((iov_iter_alignment(iter) & blk_lim_dma_alignment_and_pad(&q->limits)) ||
+		       (vb && user_backed_iter(iter) && (iov_iter_gap_alignment(iter) & vb)))))
+		plan |= IOVX_PT_PLAN_BOUNCE;
+	if (blk_queue_pci_p2pdma(q))
+		plan |= IOVX_PT_PLAN_P2P;
+	return plan;
 }
 
 /*

@@ -202,8 +202,10 @@ struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
 void iovx_pt_free(struct request *rq);
 bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
 		    u64 *virt_boundary, u32 *lbs);
-bool iovx_pt_rq_limits(struct request *rq, u32 *max_bytes, u32 *max_segments, u64 *align,
-		       u64 *virt_boundary, u32 *lbs);
+#define IOVX_PT_PLAN_BOUNCE 1
+#define IOVX_PT_PLAN_P2P 2
+int iovx_pt_map_plan(struct request *rq, const struct iov_iter *iter, bool bounce, bool check,
+		     u32 *max_segments);
 struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs);
 void iovx_pt_bio_free(struct bio *bio);
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
