@@ -30,6 +30,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -729,6 +730,167 @@ static int t_uring_munmap_before_reap(void)
 	return 0;
 }
 
+/* Sums the driver tags of the hardware queues of the disk of bdev (/sys/block/NAME/mq). */
+static int disk_tags(void)
+{
+	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
+	int total = 0;
+
+	for (int q = 0; q < 64; q++) {
+		char path[256], buf[32] = "";
+		int f;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/mq/%d/nr_tags", name, q);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			break;
+		if (read(f, buf, sizeof(buf) - 1) > 0)
+			total += atoi(buf);
+		close(f);
+	}
+	return total;
+}
+
+/* The disk's I/O scheduler is "none" (a block read then takes a driver tag as it is made). */
+static int disk_sched_none(void)
+{
+	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
+	char path[256], buf[128] = "";
+	int f, none = 0;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/scheduler", name);
+	f = open(path, O_RDONLY);
+	if (f >= 0) {
+		if (read(f, buf, sizeof(buf) - 1) > 0)
+			none = strstr(buf, "[none]") != NULL;
+		close(f);
+	}
+	return none;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Commands that ended but were not reaped hold no tag: on a deferred task-work ring, more
+ * reads than the disk has tags are submitted and left unreaped (their completions, which run
+ * as task work of this thread, cannot run until it waits for them); the thread then reads the
+ * disk with O_DIRECT. That read must get a tag: first without waiting (RWF_NOWAIT, retried
+ * for 2 s while requests still in flight end), then blocking under alarm(). Were a command's
+ * request kept until its task work, every tag would stay taken, the RWF_NOWAIT read would fail
+ * with EAGAIN for ever and a blocking read sleep for ever (uninterruptibly, in the tag wait).
+ * The thread and io_uring's workers run on one CPU, whose hardware queue they all use. Then
+ * every command is reaped and checked byte for byte.
+ */
+static int t_uring_unreaped_hold_no_tag(void)
+{
+	const size_t len = 4 * KiB;
+	int tags = disk_tags(), n, e, err = 0;
+	char *area, *check, *one;
+	struct io_uring r;
+	struct io_uring_params prm = {
+		.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32 | IORING_SETUP_SINGLE_ISSUER |
+			 IORING_SETUP_DEFER_TASKRUN,
+	};
+	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+	struct iovec iov;
+	cpu_set_t cpus, old_cpus;
+	uint64_t t0;
+	ssize_t got = -1;
+	unsigned reaped = 0;
+
+	if (tags <= 0)
+		return fail("no /sys/block/.../mq/*/nr_tags for %s", bdev);
+	if (!disk_sched_none())
+		return skip("the I/O scheduler of %s is not none", bdev);
+	n = tags + 16;
+	area = map_anon(n * len, MAP_PRIVATE);
+	if (!area || posix_memalign((void **)&check, PAGE, n * len) ||
+	    posix_memalign((void **)&one, PAGE, len))
+		return fail("no memory");
+	/* The blocks read, written first through the block device. */
+	seed++;
+	for (int i = 0; i < n; i++)
+		pat_fill(check + i * len, 0, len, seed + i);
+	if (pwrite(dfd, check, n * len, base_sector << 9) != (ssize_t)(n * len))
+		return fail("pwrite: %s", strerror(errno));
+	memset(area, 0x5a, n * len);
+	if (sched_getaffinity(0, sizeof(old_cpus), &old_cpus))
+		return fail("sched_getaffinity: %s", strerror(errno));
+	CPU_ZERO(&cpus);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		return fail("sched_setaffinity: %s", strerror(errno));
+	e = io_uring_queue_init_params(n, &r, &prm);
+	if (e)
+		return fail("io_uring_queue_init_params with IORING_SETUP_DEFER_TASKRUN: %s",
+			    strerror(-e));
+	e = io_uring_register_iowq_aff(&r, sizeof(cpus), &cpus);
+	if (e)
+		return fail("io_uring_register_iowq_aff: %s", strerror(-e));
+	for (int i = 0; i < n; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * len),
+			.len = len,
+		};
+
+		if (uring_queue(&r, ngfd, &c, i))
+			return fail("no room in the ring");
+	}
+	if ((e = io_uring_submit(&r)) != n)
+		return fail("io_uring_submit took %d of %d commands", e, n);
+	/* Not reaped: a read of the disk from this thread, first without waiting for a tag. */
+	iov.iov_base = one;
+	iov.iov_len = len;
+	t0 = mono_ms();
+	while ((got = preadv2(dfd, &iov, 1, base_sector << 9, RWF_NOWAIT)) < 0 &&
+	       errno == EAGAIN && mono_ms() - t0 < 2000)
+		usleep(10 * 1000);
+	if (got != (ssize_t)len) {
+		err = fail("with %d commands ended but not reaped (%d tags), a RWF_NOWAIT O_DIRECT "
+			   "read gives %zd (%s) for 2 s: their requests hold the tags", n, tags,
+			   got, got < 0 ? strerror(errno) : "short");
+	} else {
+		/* And blocking, the real case, under an alarm (which cannot end a tag wait). */
+		sigaction(SIGALRM, &sa, &old_sa);
+		alarm(20);
+		got = pread(dfd, one, len, base_sector << 9);
+		e = errno;
+		alarm(0);
+		sigaction(SIGALRM, &old_sa, NULL);
+		if (got != (ssize_t)len)
+			err = fail("O_DIRECT read with the commands unreaped: %zd (%s)", got,
+				   got < 0 ? strerror(e) : "short");
+		else if (memcmp(one, check, len))
+			err = fail("O_DIRECT read with the commands unreaped: wrong bytes");
+	}
+	/* Reaped now (which also ends the test without leaving requests behind if it failed). */
+	for (int i = 0; i < n; i++) {
+		uint64_t tag, extra;
+		int rr = uring_reap(&r, &tag, &extra);
+
+		if (rr < 0 && !err)
+			err = fail("command %llu: %s", (unsigned long long)tag, strerror(-rr));
+		else if (rr >= 0)
+			reaped++;
+	}
+	io_uring_queue_exit(&r);
+	sched_setaffinity(0, sizeof(old_cpus), &old_cpus);
+	if (!err && reaped != (unsigned)n)
+		err = fail("%u of %d commands completed", reaped, n);
+	for (int i = 0; !err && i < n; i++)
+		if (memcmp(area + i * len, check + i * len, len))
+			err = fail("read %d differs from the O_DIRECT write", i);
+	free(one);
+	free(check);
+	munmap(area, n * len);
+	return err;
+}
+
 /* The module's reference count (/sys/module/NAME/refcnt), or -1. */
 static long module_refcnt(void)
 {
@@ -1025,6 +1187,7 @@ int main(int argc, char **argv)
 			run("uring_many_in_flight", t_uring_many);
 			run("uring_readonly_open", t_uring_readonly_open);
 			run("uring_small_sqe", t_uring_small_sqe);
+			run("uring_unreaped_hold_no_tag", t_uring_unreaped_hold_no_tag);
 		}
 	}
 	if (ngdev_path) {

@@ -1035,9 +1035,11 @@ bool iovx_gate_close(struct gendisk *disk, void *gate)
 	return true;
 }
 
-struct request *iovx_pt_alloc(struct gendisk *disk, bool out)
+/* A passthrough request; with @nowait, ERR_PTR(-EAGAIN) rather than a wait for a free tag. */
+struct request *iovx_pt_alloc(struct gendisk *disk, bool out, bool nowait)
 {
-	return blk_mq_alloc_request(disk->queue, out ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN, 0);
+	return blk_mq_alloc_request(disk->queue, out ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN,
+				    nowait ? BLK_MQ_REQ_NOWAIT : 0);
 }
 
 void iovx_pt_free(struct request *rq)
@@ -1537,17 +1539,19 @@ void iovx_mm_drop(struct mm_struct *mm)
 /*
  * Passthrough requests of io_uring commands (passthrough.rs, submit_uring()), as NVMe's
  * generic character devices run theirs (nvme_uring_cmd_end_io()): end_io, in whatever context
- * the driver ends the request, only records the status in the command's pdu and queues the
- * completion as task work of the submitting task (io_uring_cmd_do_in_task_lazy()); the
- * completion runs there, in process context with the submitter's address space (or in
- * io_uring's fallback worker with IO_URING_F_TASK_DEAD if the task is exiting), releases the
- * request's pages, frees the request and answers the command with the issue flags it is given.
- * The request is not freed by the block layer (RQ_END_IO_NONE).
+ * the driver ends the request, calls @end (which records the status and the driver's command,
+ * takes the request's bios and lets the disk go), returns RQ_END_IO_FREE (the block layer
+ * frees the request at once: its tag and the queue's usage count never wait for the submitting
+ * task) and queues the completion as task work of the submitting task
+ * (io_uring_cmd_do_in_task_lazy()). The completion runs there, in process context with the
+ * submitter's address space (or with IO_URING_F_TASK_DEAD while the task exits or in
+ * io_uring's fallback worker), releases the bios and their pages and answers the command with
+ * the issue flags it is given.
  */
 struct iovx_pt_uring_pdu {
-	void (*complete)(void *ctx, int error, unsigned int issue_flags);
+	void (*end)(void *ctx, int error);
+	void (*complete)(void *ctx, struct io_uring_cmd *ioucmd, unsigned int issue_flags);
 	void *ctx;
-	int error;
 };
 
 static struct iovx_pt_uring_pdu *iovx_pt_uring_pdu(struct io_uring_cmd *ioucmd)
@@ -1560,27 +1564,30 @@ static void iovx_pt_uring_task_cb(struct io_uring_cmd *ioucmd, unsigned int issu
 {
 	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
 
-	pdu->complete(pdu->ctx, pdu->error, issue_flags);
+	pdu->complete(pdu->ctx, ioucmd, issue_flags);
 }
 
 static enum rq_end_io_ret iovx_pt_uring_end_io(struct request *rq, blk_status_t err)
 {
 	struct io_uring_cmd *ioucmd = rq->end_io_data;
+	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
 
-	iovx_pt_uring_pdu(ioucmd)->error = blk_status_to_errno(err);
+	pdu->end(pdu->ctx, blk_status_to_errno(err));
 	io_uring_cmd_do_in_task_lazy(ioucmd, iovx_pt_uring_task_cb);
-	return RQ_END_IO_NONE;
+	return RQ_END_IO_FREE;
 }
 
 void iovx_pt_execute_uring(struct request *rq, struct io_uring_cmd *ioucmd,
-			   void (*complete)(void *ctx, int error, unsigned int issue_flags),
+			   void (*end)(void *ctx, int error),
+			   void (*complete)(void *ctx, struct io_uring_cmd *ioucmd,
+					    unsigned int issue_flags),
 			   void *ctx)
 {
 	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
 
+	pdu->end = end;
 	pdu->complete = complete;
 	pdu->ctx = ctx;
-	pdu->error = 0;
 	rq->end_io = iovx_pt_uring_end_io;
 	rq->end_io_data = ioucmd;
 	blk_execute_rq_nowait(rq, false);

@@ -198,7 +198,7 @@ void iovx_gate_exit(void *gate);
 void *iovx_gate_hold(struct gendisk *disk);
 void iovx_gate_unhold(void *gate);
 bool iovx_gate_close(struct gendisk *disk, void *gate);
-struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
+struct request *iovx_pt_alloc(struct gendisk *disk, bool out, bool nowait);
 void iovx_pt_free(struct request *rq);
 bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
 		    u64 *virt_boundary, u32 *lbs);
@@ -257,7 +257,9 @@ int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int e
 int iovx_pt_async_inflight(void);
 void iovx_pt_async_exit(void);
 void iovx_pt_execute_uring(struct request *rq, struct io_uring_cmd *ioucmd,
-			   void (*complete)(void *ctx, int error, unsigned int issue_flags),
+			   void (*end)(void *ctx, int error),
+			   void (*complete)(void *ctx, struct io_uring_cmd *ioucmd,
+					    unsigned int issue_flags),
 			   void *ctx);
 bool iovx_mm_is_current(struct mm_struct *mm);
 void iovx_uring_cmd_done_in_task(struct io_uring_cmd *ioucmd, int res, u64 res2,

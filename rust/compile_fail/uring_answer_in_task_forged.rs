@@ -12,7 +12,7 @@ use kernel::prelude::*;
 
 pub fn misuse(cmd: &UringCmd<'_>) -> Result<i32> {
     let pending = cmd.pend()?;
-    let tw = InTask::new(1);
+    let tw = InTask::new(1, core::ptr::null_mut());
     pending.done_in_task(0, 0, &tw);
     Ok(0)
 }
