@@ -10,7 +10,9 @@
  * With NGDEV, every case below runs a second time through io_uring (IORING_OP_URING_CMD on a
  * ring with 128-byte entries and 32-byte completions; the command waits for nothing, the
  * program waits for its completion), and then: many commands in flight at once, checked byte
- * for byte; a write on a read-only open (EBADF); a ring without 128-byte entries (EOPNOTSUPP).
+ * for byte; a write on a read-only open (EBADF); a ring without 128-byte entries (EOPNOTSUPP);
+ * commands ended but not reaped hold no tag (an O_DIRECT read from the submitting thread gets
+ * one).
  * --busy (run on a disk that completes requests late): while commands are in flight the module
  * cannot be unloaded (delete_module fails with EWOULDBLOCK), and they complete with the right
  * data; bounced reads are copied back by the submitting task (untouched until it reaps them,
@@ -712,7 +714,7 @@ static int t_uring_munmap_before_reap(void)
 	uring_queue(&r, ngfd, &c, 7);
 	if (io_uring_submit(&r) != 1)
 		return fail("io_uring_submit");
-	/* Mapped (by io_uring's worker) well before the disk's delay is over. */
+	/* Mapped (at submission) well before the disk's delay is over. */
 	usleep(50 * 1000);
 	if (munmap(area + PAGE, len))
 		return fail("munmap: %s", strerror(errno));

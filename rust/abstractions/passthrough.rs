@@ -27,11 +27,11 @@
 //!
 //! [`submit_async`] and [`submit_uring`] do all of this for user memory without waiting: the
 //! request, its iterator and a hold on the disk go into one operation that the request's
-//! completion owns. [`submit_uring`] answers an io_uring command, and its completion runs as
-//! task work of the submitting task, in that task's own address space, where a bounced read is
-//! copied back (as NVMe's generic character devices do); [`submit_async`] calls a completion
-//! from a worker of the module, which never touches user memory, so it refuses the requests
-//! whose release would copy into it.
+//! completion owns. [`submit_uring`] answers an io_uring command: its request is freed at its
+//! end, and its completion runs as task work of the submitting task, in that task's own address
+//! space, where a bounced read is copied back (as NVMe's generic character devices do);
+//! [`submit_async`] calls a completion from a worker of the module, which never touches user
+//! memory, so it refuses the requests whose release would copy into it.
 //!
 //! The request holds the release duty of every page it mapped from the moment the page is taken:
 //! any error in the middle of a mapping (a fault half-way through a vector, a limit exceeded, an

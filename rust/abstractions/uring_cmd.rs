@@ -150,9 +150,9 @@ impl InTask<'_> {
         }
     }
 
-    /// Whether the submitting task is exiting or gone (`IO_URING_F_TASK_DEAD`): the work runs
-    /// while the task exits or in io_uring's fallback worker, and must not touch the task's
-    /// memory.
+    /// Whether the work must not touch the submitting task's memory (`IO_URING_F_TASK_DEAD`,
+    /// `io_should_terminate_tw()`): the task is exiting (the work runs while it exits) or gone
+    /// (it runs in io_uring's fallback worker), or the ring is going.
     pub(crate) fn task_dead(&self) -> bool {
         // SAFETY: Pure test of a flag.
         unsafe { shim::iovx_uring_flags_task_dead(self.flags) }
