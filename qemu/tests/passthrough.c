@@ -753,21 +753,53 @@ static int disk_tags(void)
 	return total;
 }
 
-/* The disk's I/O scheduler is "none" (a block read then takes a driver tag as it is made). */
-static int disk_sched_none(void)
+/*
+ * Makes the I/O scheduler of the disk of bdev "none" (a block read then takes a driver tag
+ * as it is made, and RWF_NOWAIT fails at once without one), saving the one selected in
+ * @saved (empty if it was "none" already). 0 on success.
+ */
+static int disk_sched_none(char *saved, size_t size)
 {
 	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
-	char path[256], buf[128] = "";
-	int f, none = 0;
+	char path[256], buf[256] = "", *l, *r;
+	int f, ok;
 
+	saved[0] = 0;
 	snprintf(path, sizeof(path), "/sys/block/%s/queue/scheduler", name);
-	f = open(path, O_RDONLY);
+	f = open(path, O_RDWR);
+	if (f < 0)
+		return -1;
+	if (read(f, buf, sizeof(buf) - 1) <= 0 || !(l = strchr(buf, '[')) || !(r = strchr(l, ']'))) {
+		close(f);
+		return -1;
+	}
+	*r = 0;
+	if (!strcmp(l + 1, "none")) {
+		close(f);
+		return 0;
+	}
+	snprintf(saved, size, "%s", l + 1);
+	ok = pwrite(f, "none", 4, 0) == 4;
+	close(f);
+	return ok ? 0 : -1;
+}
+
+/* Gives the disk of bdev back the scheduler disk_sched_none() saved. */
+static void disk_sched_restore(const char *saved)
+{
+	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
+	char path[256];
+	int f;
+
+	if (!saved[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/scheduler", name);
+	f = open(path, O_WRONLY);
 	if (f >= 0) {
-		if (read(f, buf, sizeof(buf) - 1) > 0)
-			none = strstr(buf, "[none]") != NULL;
+		if (pwrite(f, saved, strlen(saved), 0) < 0)
+			printf("# restoring the scheduler %s: %s\n", saved, strerror(errno));
 		close(f);
 	}
-	return none;
 }
 
 static void on_alarm(int sig)
@@ -798,6 +830,7 @@ static int t_uring_unreaped_hold_no_tag(void)
 	};
 	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
 	struct iovec iov;
+	char sched[64];
 	cpu_set_t cpus, old_cpus;
 	uint64_t t0;
 	ssize_t got = -1;
@@ -805,8 +838,6 @@ static int t_uring_unreaped_hold_no_tag(void)
 
 	if (tags <= 0)
 		return fail("no /sys/block/.../mq/*/nr_tags for %s", bdev);
-	if (!disk_sched_none())
-		return skip("the I/O scheduler of %s is not none", bdev);
 	n = tags + 16;
 	area = map_anon(n * len, MAP_PRIVATE);
 	if (!area || posix_memalign((void **)&check, PAGE, n * len) ||
@@ -832,6 +863,12 @@ static int t_uring_unreaped_hold_no_tag(void)
 	e = io_uring_register_iowq_aff(&r, sizeof(cpus), &cpus);
 	if (e)
 		return fail("io_uring_register_iowq_aff: %s", strerror(-e));
+	if (disk_sched_none(sched, sizeof(sched))) {
+		disk_sched_restore(sched);
+		return skip("cannot make the I/O scheduler of %s none", bdev);
+	}
+	if (sched[0])
+		diag("scheduler %s of %s set to none for the case", sched, bdev);
 	for (int i = 0; i < n; i++) {
 		struct iovx_pt_cmd c = {
 			.opcode = IOVX_PT_READ,
@@ -840,11 +877,15 @@ static int t_uring_unreaped_hold_no_tag(void)
 			.len = len,
 		};
 
-		if (uring_queue(&r, ngfd, &c, i))
+		if (uring_queue(&r, ngfd, &c, i)) {
+			disk_sched_restore(sched);
 			return fail("no room in the ring");
+		}
 	}
-	if ((e = io_uring_submit(&r)) != n)
+	if ((e = io_uring_submit(&r)) != n) {
+		disk_sched_restore(sched);
 		return fail("io_uring_submit took %d of %d commands", e, n);
+	}
 	/* Not reaped: a read of the disk from this thread, first without waiting for a tag. */
 	iov.iov_base = one;
 	iov.iov_len = len;
@@ -890,6 +931,7 @@ static int t_uring_unreaped_hold_no_tag(void)
 	free(one);
 	free(check);
 	munmap(area, n * len);
+	disk_sched_restore(sched);
 	return err;
 }
 
