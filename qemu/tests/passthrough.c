@@ -831,6 +831,7 @@ static int t_uring_unreaped_hold_no_tag(void)
 	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
 	struct iovec iov;
 	char sched[64];
+	long long acq0 = 0, acq = 0;
 	cpu_set_t cpus, old_cpus;
 	uint64_t t0;
 	ssize_t got = -1;
@@ -869,6 +870,10 @@ static int t_uring_unreaped_hold_no_tag(void)
 	}
 	if (sched[0])
 		diag("scheduler %s of %s set to none for the case", sched, bdev);
+	if (vmstat_get("nr_foll_pin_acquired", &acq0)) {
+		disk_sched_restore(sched);
+		return skip("no nr_foll_pin_acquired in /proc/vmstat");
+	}
 	for (int i = 0; i < n; i++) {
 		struct iovx_pt_cmd c = {
 			.opcode = IOVX_PT_READ,
@@ -886,6 +891,16 @@ static int t_uring_unreaped_hold_no_tag(void)
 		disk_sched_restore(sched);
 		return fail("io_uring_submit took %d of %d commands", e, n);
 	}
+	/*
+	 * Wait until at least as many commands as the disk has tags are mapped (each pins its
+	 * page with its request allocated): commands issued by io_uring's workers may not have
+	 * run yet, and a read made before they take the tags would prove nothing.
+	 */
+	t0 = mono_ms();
+	while (!vmstat_get("nr_foll_pin_acquired", &acq) && acq - acq0 < tags &&
+	       mono_ms() - t0 < 10000)
+		usleep(10 * 1000);
+	diag("%lld of %d commands mapped before the read", acq - acq0, n);
 	/* Not reaped: a read of the disk from this thread, first without waiting for a tag. */
 	iov.iov_base = one;
 	iov.iov_len = len;
