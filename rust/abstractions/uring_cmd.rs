@@ -204,7 +204,11 @@ pub trait UringDevice: Send + Sync + Sized + 'static {
     /// [`UringCmd::pend`], `-EIOCBQUEUED` is answered `EIO` and a restart code (`ERESTARTSYS`,
     /// ...) `EINTR`.
     ///
-    /// Process context: may sleep unless [`UringCmd::nonblock`].
+    /// Process context: may sleep. With [`UringCmd::nonblock`] (issued from the submitting
+    /// task, under the ring's lock), it should not wait for a resource or for I/O (a tag, a
+    /// lock held across I/O) but answer `EAGAIN`, after which io_uring's worker issues the
+    /// command again; faulting in and pinning memory, and allocating, are done there as in
+    /// NVMe's `nvme_uring_cmd_io()`.
     fn uring_cmd(&self, cmd: &UringCmd<'_>) -> Result<i32>;
 
     /// A file of the device is closed (its last reference went).
