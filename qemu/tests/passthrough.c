@@ -892,14 +892,18 @@ static int t_uring_unreaped_hold_no_tag(void)
 		return fail("io_uring_submit took %d of %d commands", e, n);
 	}
 	/*
-	 * Wait until at least as many commands as the disk has tags are mapped (each pins its
-	 * page with its request allocated): commands issued by io_uring's workers may not have
-	 * run yet, and a read made before they take the tags would prove nothing.
+	 * Wait until as many commands as the disk has tags are mapped (each pins its page with
+	 * its request allocated), or no more are for half a second (the rest wait for a tag of
+	 * the one hardware queue of this CPU): commands issued by io_uring's workers may not
+	 * have run yet, and a read made before they take the tags would prove nothing.
 	 */
 	t0 = mono_ms();
-	while (!vmstat_get("nr_foll_pin_acquired", &acq) && acq - acq0 < tags &&
-	       mono_ms() - t0 < 10000)
+	for (long long last = -1, still = 0; mono_ms() - t0 < 10000 && still < 50; last = acq) {
+		if (vmstat_get("nr_foll_pin_acquired", &acq) || acq - acq0 >= tags)
+			break;
+		still = acq == last ? still + 1 : 0;
 		usleep(10 * 1000);
+	}
 	diag("%lld of %d commands mapped before the read", acq - acq0, n);
 	/* Not reaped: a read of the disk from this thread, first without waiting for a tag. */
 	iov.iov_base = one;
