@@ -13,8 +13,9 @@ DIR/CASE.exec for --span host seconds.
 report counts, for each CASE.exec, the executions of each block, the instructions of each block
 (from the disassembly of vmlinux and of the module, placed where the guest said it was: the
 kernel must run with nokaslr), and sums them per function, per I/O: the I/Os are the calls of
-the system call or io_uring function the workload makes per I/O, and only the blocks from the
-first such call to the last are counted (whole I/Os, however few the log holds). Pairs dio-X / blk-X are then
+the system call or io_uring function the workload makes per I/O (ioctl() for the passthrough
+cases), and only the blocks from the first such call to the last are counted (whole I/Os, however
+few the log holds). Pairs dio-X / blk-X and ptr-X / ptk-X are then
 set side by side: what each function costs per I/O on the Rust path and on the C path.
 
 The counts are exact for the blocks executed while logging; a block's instructions are counted
@@ -153,6 +154,8 @@ class Code:
 
 # The function entered once per I/O, by workload.
 def io_function(case):
+    if case.startswith(("ptr-", "ptk-")):
+        return "__x64_sys_ioctl"
     if "io_uring" in case or case.split("-")[1:2] == ["uring"]:
         return "io_write" if "write" in case else "io_read"
     return "ksys_pwrite64" if "write" in case else "ksys_pread64"
@@ -185,7 +188,29 @@ def profile(code, path, entry=None):
     return per, entries
 
 
-def short(name, width=90):
+_demangled = {}
+
+
+def demangle(name):
+    """Rust symbols (v0 mangling) readable, through llvm-cxxfilt if it is there."""
+    prefix = "[iovx] " if name.startswith("[iovx] ") else ""
+    raw = name[len(prefix):]
+    if not raw.startswith("_R"):
+        return name
+    if raw not in _demangled:
+        try:
+            out = subprocess.run(["llvm-cxxfilt"], input=raw, capture_output=True, text=True,
+                                 check=True).stdout.strip()
+        except (OSError, subprocess.CalledProcessError):
+            out = raw
+        # Crate paths of the module and of the kernel crate add nothing.
+        out = re.sub(r"iov_extract::abstractions::|kernel::", "", out)
+        _demangled[raw] = out or raw
+    return prefix + _demangled[raw]
+
+
+def short(name, width=110):
+    name = demangle(name)
     return name if len(name) <= width else name[:width - 3] + "..."
 
 
@@ -215,12 +240,14 @@ def report(a):
         for s, v in per.most_common(a.top):
             out.append(f"| {v / ios:.1f} | {short(s)} |")
         out.append("")
-    for case in cases:
-        if not case.startswith("dio-") or "blk-" + case[4:] not in res or case not in res:
+    pairs = (("dio-", "blk-", "Rust direct I/O against the C O_DIRECT path"),
+             ("ptr-", "ptk-", "IOVX_IOC_PT, the Rust mapping against blk_rq_map_user_iov()"))
+    for case, (rust, c, what) in ((x, p) for x in cases for p in pairs):
+        if not case.startswith(rust) or c + case[4:] not in res or case not in res:
             continue
-        other = "blk-" + case[4:]
+        other = c + case[4:]
         (pa, ia, ta), (pb, ib, tb) = res[case], res[other]
-        out.append(f"## {case[4:]}: Rust direct I/O against the C O_DIRECT path")
+        out.append(f"## {case[4:]}: {what}")
         out.append("")
         out.append(f"Instructions per I/O: Rust {ta:.0f}, C {tb:.0f}, ratio C/Rust {tb / ta:.3f}. "
                    "Functions whose cost per I/O differs by 3 or more:")

@@ -16,8 +16,11 @@
 # and written with IORING_OP_READ_FIXED/WRITE_FIXED), SIZE 64k, 256k, 1024k or 2048k, OP read
 # or write; sequential I/Os through the first 32 MiB; fio cannot place its buffers in huge
 # pages). "all" is the fio workloads and thp-64k-read, thp-64k-write, thp-1024k-read,
-# thp-1024k-write, base-64k-read, base-64k-write. Settings from /extra/trace.conf: RUNTIME
-# (guest seconds per case), SIZE_MB, CASES (names, or "all").
+# thp-1024k-write, base-64k-read, base-64k-write; and
+# ptr-OP-SIZE (the IOVX_IOC_PT ioctl on /dev/iovx0, the Rust mapping) and ptk-OP-SIZE (the same
+# with IOVX_PT_F_KERNEL_MAP, the kernel's blk_rq_map_user_iov()), OP read or write, SIZE 4k or 1m,
+# run by bufbench. Settings from /extra/trace.conf: RUNTIME (guest seconds per case), SIZE_MB,
+# CASES (names, or "all").
 
 E=/extra
 [ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
@@ -90,6 +93,27 @@ for w in $bufs; do
 		dev=/dev/iovx_dio0
 		[ $side = blk ] && dev=/dev/iovx0
 		bufcase_ "$side-$w" $dev $kind $kib $op
+	done
+done
+
+# ptcase NAME ENGINE OP KIB: bufbench's IOVX_IOC_PT, one command after the other for RUNTIME s.
+ptcase() {
+	case " $CASES " in *" $1 "*|" all ") ;; *) return ;; esac
+	kmsg "TRACE-GO $1"
+	$E/bin/bufbench -c "$1" -k base -o "$3" -s $(($4 * 1024)) -n 100000000 -r 1 \
+		"$2:$2:/dev/iovx0" >/dev/null 2>&1 &
+	sleep "$RUNTIME"
+	kill $! 2>/dev/null
+	wait $! 2>/dev/null
+	kmsg "TRACE-DONE $1"
+}
+
+for op in read write; do
+	for kib in 4 1024; do
+		sz=${kib}k
+		[ $kib = 1024 ] && sz=1m
+		ptcase "ptr-$op-$sz" pt $op $kib
+		ptcase "ptk-$op-$sz" ptk $op $kib
 	done
 done
 echo TRACE-END

@@ -10,10 +10,16 @@
  * With NGDEV, every case below runs a second time through io_uring (IORING_OP_URING_CMD on a
  * ring with 128-byte entries and 32-byte completions; the command waits for nothing, the
  * program waits for its completion), and then: many commands in flight at once, checked byte
- * for byte; a write on a read-only open (EBADF); a ring without 128-byte entries (EOPNOTSUPP).
+ * for byte; a write on a read-only open (EBADF); a ring without 128-byte entries (EOPNOTSUPP);
+ * commands ended but not reaped hold no tag (an O_DIRECT read from the submitting thread gets
+ * one).
  * --busy (run on a disk that completes requests late): while commands are in flight the module
  * cannot be unloaded (delete_module fails with EWOULDBLOCK), and they complete with the right
- * data.
+ * data; bounced reads are copied back by the submitting task (untouched until it reaps them,
+ * with IORING_SETUP_DEFER_TASKRUN) while it is busy elsewhere; one whose buffer is unmapped
+ * before its completion ends with EFAULT and writes nothing; a submitter that exits (_exit,
+ * SIGKILL, _exit from a thread) with bounced reads in flight ends, its ring goes (the module's
+ * reference count comes back) and the pins balance.
  *
  * Every passthrough read and write is checked byte for byte against the block device read or
  * written with O_DIRECT, for aligned, misaligned and vectored buffers, with the Rust mapping,
@@ -25,7 +31,11 @@
 #include "../../rust/uapi/iovx.h"
 
 #include <liburing.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 
 static const char *bdev;
 static int fd, dfd;
@@ -586,6 +596,487 @@ static int t_uring_busy_module(void)
 	return refused ? 0 : fail("not refused");
 }
 
+/*
+ * A ring whose task work runs only when the task asks for completions
+ * (IORING_SETUP_DEFER_TASKRUN): what the completion of a command does in the submitting task
+ * happens inside io_uring_wait_cqe(), and nothing of it before.
+ */
+static int deferred_ring(struct io_uring *r)
+{
+	return io_uring_queue_init(8, r, IORING_SETUP_SQE128 | IORING_SETUP_CQE32 |
+				   IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Bounced reads (forced, and misaligned) complete with the right bytes while the submitter is
+ * busy elsewhere (spinning in user space past the disk's delay), and are copied back by the
+ * submitting task itself: with a deferred task-work ring, the buffer is untouched until the
+ * task reaps the completions.
+ */
+static int t_uring_copy_back_in_submitter(void)
+{
+	enum { N = 4 };
+	size_t len = 8 * KiB;
+	char *area = map_anon(N * (len + PAGE), MAP_PRIVATE), *check;
+	struct io_uring r;
+	volatile unsigned long spin = 0;
+	uint64_t t0;
+	int d;
+
+	if (!area || posix_memalign((void **)&check, PAGE, N * len))
+		return fail("no memory");
+	if (deferred_ring(&r))
+		return fail("io_uring_queue_init with IORING_SETUP_DEFER_TASKRUN");
+	seed++;
+	pat_fill(check, 0, N * len, seed);
+	/* uring_busy_module closed the program's own files. */
+	d = open_direct(bdev, O_RDWR);
+	if (d < 0 || pwrite(d, check, N * len, base_sector << 9) != (ssize_t)(N * len))
+		return fail("pwrite: %s", strerror(errno));
+	close(d);
+	memset(area, 0x5a, N * (len + PAGE));
+	for (int i = 0; i < N; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.flags = i % 2 ? 0 : IOVX_PT_F_BOUNCE,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 2 ? 8 : 0)),
+			.len = len,
+		};
+
+		uring_queue(&r, ngfd, &c, i);
+	}
+	if (io_uring_submit(&r) != N)
+		return fail("io_uring_submit");
+	/* Busy in user space well past the disk's delay: the requests end meanwhile. */
+	t0 = mono_ms();
+	while (mono_ms() - t0 < 1000)
+		spin++;
+	for (size_t k = 0; k < N * (len + PAGE); k++)
+		if ((unsigned char)area[k] != 0x5a)
+			return fail("byte %zu written before the submitter reaped its completions "
+				    "(the copy back ran outside the submitting task)", k);
+	for (int i = 0; i < N; i++) {
+		uint64_t tag, extra;
+		int e = uring_reap(&r, &tag, &extra);
+
+		if (e || (uint32_t)extra != IOVX_PT_SC_SUCCESS)
+			return fail("command %llu: %d (%s), status %#x", (unsigned long long)tag, e,
+				    strerror(-e), (uint32_t)extra);
+		if (((extra >> 32) & 0xff) != IOVX_PT_MAP_BOUNCED)
+			return fail("command %llu was not bounced", (unsigned long long)tag);
+	}
+	for (int i = 0; i < N; i++) {
+		char *p = area + i * (len + PAGE) + (i % 2 ? 8 : 0);
+
+		if (memcmp(p, check + i * len, len))
+			return fail("read %d differs from the O_DIRECT write", i);
+	}
+	io_uring_queue_exit(&r);
+	free(check);
+	munmap(area, N * (len + PAGE));
+	return 0;
+}
+
+/*
+ * A bounced read whose buffer is unmapped while the request is in flight (after it was
+ * mapped, before its completion is reaped) ends with EFAULT, and nothing is written around
+ * it: the pages before and after the buffer keep their bytes.
+ */
+static int t_uring_munmap_before_reap(void)
+{
+	size_t len = 2 * PAGE;
+	char *area = map_anon(len + 2 * PAGE, MAP_PRIVATE);
+	struct io_uring r;
+	struct iovx_pt_cmd c = {
+		.opcode = IOVX_PT_READ,
+		.flags = IOVX_PT_F_BOUNCE,
+		.sector = base_sector,
+		.len = len,
+	};
+	uint64_t tag, extra;
+	int e;
+
+	if (!area)
+		return fail("no memory");
+	if (deferred_ring(&r))
+		return fail("io_uring_queue_init with IORING_SETUP_DEFER_TASKRUN");
+	memset(area, 0x33, len + 2 * PAGE);
+	c.addr = (uintptr_t)(area + PAGE);
+	uring_queue(&r, ngfd, &c, 7);
+	if (io_uring_submit(&r) != 1)
+		return fail("io_uring_submit");
+	/* Mapped (at submission) well before the disk's delay is over. */
+	usleep(50 * 1000);
+	if (munmap(area + PAGE, len))
+		return fail("munmap: %s", strerror(errno));
+	e = uring_reap(&r, &tag, &extra);
+	if (((extra >> 32) & 0xff) != IOVX_PT_MAP_BOUNCED)
+		return fail("the read was not mapped as a bounce before the munmap (%d)", e);
+	if (e != -EFAULT)
+		return fail("completion %d (%s), expected EFAULT", e, e < 0 ? strerror(-e) : "");
+	for (size_t k = 0; k < PAGE; k++)
+		if ((unsigned char)area[k] != 0x33 || (unsigned char)area[len + PAGE + k] != 0x33)
+			return fail("a byte next to the unmapped buffer was written");
+	io_uring_queue_exit(&r);
+	munmap(area, PAGE);
+	munmap(area + PAGE + len, PAGE);
+	return 0;
+}
+
+/* Sums the driver tags of the hardware queues of the disk of bdev (/sys/block/NAME/mq). */
+static int disk_tags(void)
+{
+	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
+	int total = 0;
+
+	for (int q = 0; q < 64; q++) {
+		char path[256], buf[32] = "";
+		int f;
+
+		snprintf(path, sizeof(path), "/sys/block/%s/mq/%d/nr_tags", name, q);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			break;
+		if (read(f, buf, sizeof(buf) - 1) > 0)
+			total += atoi(buf);
+		close(f);
+	}
+	return total;
+}
+
+/*
+ * Makes the I/O scheduler of the disk of bdev "none" (a block read then takes a driver tag
+ * as it is made, and RWF_NOWAIT fails at once without one), saving the one selected in
+ * @saved (empty if it was "none" already). 0 on success.
+ */
+static int disk_sched_none(char *saved, size_t size)
+{
+	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
+	char path[256], buf[256] = "", *l, *r;
+	int f, ok;
+
+	saved[0] = 0;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/scheduler", name);
+	f = open(path, O_RDWR);
+	if (f < 0)
+		return -1;
+	if (read(f, buf, sizeof(buf) - 1) <= 0 || !(l = strchr(buf, '[')) || !(r = strchr(l, ']'))) {
+		close(f);
+		return -1;
+	}
+	*r = 0;
+	if (!strcmp(l + 1, "none")) {
+		close(f);
+		return 0;
+	}
+	snprintf(saved, size, "%s", l + 1);
+	ok = pwrite(f, "none", 4, 0) == 4;
+	close(f);
+	return ok ? 0 : -1;
+}
+
+/* Gives the disk of bdev back the scheduler disk_sched_none() saved. */
+static void disk_sched_restore(const char *saved)
+{
+	const char *name = strrchr(bdev, '/') ? strrchr(bdev, '/') + 1 : bdev;
+	char path[256];
+	int f;
+
+	if (!saved[0])
+		return;
+	snprintf(path, sizeof(path), "/sys/block/%s/queue/scheduler", name);
+	f = open(path, O_WRONLY);
+	if (f >= 0) {
+		if (pwrite(f, saved, strlen(saved), 0) < 0)
+			printf("# restoring the scheduler %s: %s\n", saved, strerror(errno));
+		close(f);
+	}
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/*
+ * Commands that ended but were not reaped hold no tag: on a deferred task-work ring, more
+ * reads than the disk has tags are submitted and left unreaped (their completions, which run
+ * as task work of this thread, cannot run until it waits for them); the thread then reads the
+ * disk with O_DIRECT. That read must get a tag: first without waiting (RWF_NOWAIT, retried
+ * for 2 s while requests still in flight end), then blocking under alarm(). Were a command's
+ * request kept until its task work, every tag would stay taken, the RWF_NOWAIT read would fail
+ * with EAGAIN for ever and a blocking read sleep for ever (uninterruptibly, in the tag wait).
+ * The thread and io_uring's workers run on one CPU, whose hardware queue they all use. Then
+ * every command is reaped and checked byte for byte.
+ */
+static int t_uring_unreaped_hold_no_tag(void)
+{
+	const size_t len = 4 * KiB;
+	int tags = disk_tags(), n, e, err = 0;
+	char *area, *check, *one;
+	struct io_uring r;
+	struct io_uring_params prm = {
+		.flags = IORING_SETUP_SQE128 | IORING_SETUP_CQE32 | IORING_SETUP_SINGLE_ISSUER |
+			 IORING_SETUP_DEFER_TASKRUN,
+	};
+	struct sigaction sa = { .sa_handler = on_alarm }, old_sa;
+	struct iovec iov;
+	char sched[64];
+	long long acq0 = 0, acq = 0;
+	cpu_set_t cpus, old_cpus;
+	uint64_t t0;
+	ssize_t got = -1;
+	unsigned reaped = 0;
+
+	if (tags <= 0)
+		return fail("no /sys/block/.../mq/*/nr_tags for %s", bdev);
+	n = tags + 16;
+	area = map_anon(n * len, MAP_PRIVATE);
+	if (!area || posix_memalign((void **)&check, PAGE, n * len) ||
+	    posix_memalign((void **)&one, PAGE, len))
+		return fail("no memory");
+	/* The blocks read, written first through the block device. */
+	seed++;
+	for (int i = 0; i < n; i++)
+		pat_fill(check + i * len, 0, len, seed + i);
+	if (pwrite(dfd, check, n * len, base_sector << 9) != (ssize_t)(n * len))
+		return fail("pwrite: %s", strerror(errno));
+	memset(area, 0x5a, n * len);
+	if (sched_getaffinity(0, sizeof(old_cpus), &old_cpus))
+		return fail("sched_getaffinity: %s", strerror(errno));
+	CPU_ZERO(&cpus);
+	CPU_SET(sched_getcpu() < 0 ? 0 : sched_getcpu(), &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		return fail("sched_setaffinity: %s", strerror(errno));
+	e = io_uring_queue_init_params(n, &r, &prm);
+	if (e)
+		return fail("io_uring_queue_init_params with IORING_SETUP_DEFER_TASKRUN: %s",
+			    strerror(-e));
+	e = io_uring_register_iowq_aff(&r, sizeof(cpus), &cpus);
+	if (e)
+		return fail("io_uring_register_iowq_aff: %s", strerror(-e));
+	if (disk_sched_none(sched, sizeof(sched))) {
+		disk_sched_restore(sched);
+		return skip("cannot make the I/O scheduler of %s none", bdev);
+	}
+	if (sched[0])
+		diag("scheduler %s of %s set to none for the case", sched, bdev);
+	if (vmstat_get("nr_foll_pin_acquired", &acq0)) {
+		disk_sched_restore(sched);
+		return skip("no nr_foll_pin_acquired in /proc/vmstat");
+	}
+	for (int i = 0; i < n; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * len),
+			.len = len,
+		};
+
+		if (uring_queue(&r, ngfd, &c, i)) {
+			disk_sched_restore(sched);
+			return fail("no room in the ring");
+		}
+	}
+	if ((e = io_uring_submit(&r)) != n) {
+		disk_sched_restore(sched);
+		return fail("io_uring_submit took %d of %d commands", e, n);
+	}
+	/*
+	 * Wait until as many commands as the disk has tags are mapped (each pins its page with
+	 * its request allocated), or no more are for half a second (the rest wait for a tag of
+	 * the one hardware queue of this CPU): commands issued by io_uring's workers may not
+	 * have run yet, and a read made before they take the tags would prove nothing.
+	 */
+	t0 = mono_ms();
+	for (long long last = -1, still = 0; mono_ms() - t0 < 10000 && still < 50; last = acq) {
+		if (vmstat_get("nr_foll_pin_acquired", &acq) || acq - acq0 >= tags)
+			break;
+		still = acq == last ? still + 1 : 0;
+		usleep(10 * 1000);
+	}
+	diag("%lld of %d commands mapped before the read", acq - acq0, n);
+	/* Not reaped: a read of the disk from this thread, first without waiting for a tag. */
+	iov.iov_base = one;
+	iov.iov_len = len;
+	t0 = mono_ms();
+	while ((got = preadv2(dfd, &iov, 1, base_sector << 9, RWF_NOWAIT)) < 0 &&
+	       errno == EAGAIN && mono_ms() - t0 < 2000)
+		usleep(10 * 1000);
+	if (got != (ssize_t)len) {
+		err = fail("with %d commands ended but not reaped (%d tags), a RWF_NOWAIT O_DIRECT "
+			   "read gives %zd (%s) for 2 s: their requests hold the tags", n, tags,
+			   got, got < 0 ? strerror(errno) : "short");
+	} else {
+		/* And blocking, the real case, under an alarm (which cannot end a tag wait). */
+		sigaction(SIGALRM, &sa, &old_sa);
+		alarm(20);
+		got = pread(dfd, one, len, base_sector << 9);
+		e = errno;
+		alarm(0);
+		sigaction(SIGALRM, &old_sa, NULL);
+		if (got != (ssize_t)len)
+			err = fail("O_DIRECT read with the commands unreaped: %zd (%s)", got,
+				   got < 0 ? strerror(e) : "short");
+		else if (memcmp(one, check, len))
+			err = fail("O_DIRECT read with the commands unreaped: wrong bytes");
+	}
+	/* Reaped now (which also ends the test without leaving requests behind if it failed). */
+	for (int i = 0; i < n; i++) {
+		uint64_t tag, extra;
+		int rr = uring_reap(&r, &tag, &extra);
+
+		if (rr < 0 && !err)
+			err = fail("command %llu: %s", (unsigned long long)tag, strerror(-rr));
+		else if (rr >= 0)
+			reaped++;
+	}
+	io_uring_queue_exit(&r);
+	sched_setaffinity(0, sizeof(old_cpus), &old_cpus);
+	if (!err && reaped != (unsigned)n)
+		err = fail("%u of %d commands completed", reaped, n);
+	for (int i = 0; !err && i < n; i++)
+		if (memcmp(area + i * len, check + i * len, len))
+			err = fail("read %d differs from the O_DIRECT write", i);
+	free(one);
+	free(check);
+	munmap(area, n * len);
+	disk_sched_restore(sched);
+	return err;
+}
+
+/* The module's reference count (/sys/module/NAME/refcnt), or -1. */
+static long module_refcnt(void)
+{
+	char path[256], buf[32] = "";
+	int f;
+	long v = -1;
+
+	snprintf(path, sizeof(path), "/sys/module/%s/refcnt", module_name);
+	f = open(path, O_RDONLY);
+	if (f >= 0) {
+		if (read(f, buf, sizeof(buf) - 1) > 0)
+			v = strtol(buf, NULL, 10);
+		close(f);
+	}
+	return v;
+}
+
+/* How a submitter with bounced reads in flight goes. */
+enum exit_how { EXIT_AFTER_SUBMIT, EXIT_KILLED, EXIT_FROM_THREAD };
+#define EXIT_N 32
+static int exit_pipe[2];
+
+/* Submits EXIT_N bounced reads on a ring of its own; 0 once they are all taken. */
+static int exit_submit(void)
+{
+	size_t len = 4 * KiB;
+	char *area = map_anon(EXIT_N * (len + PAGE), MAP_PRIVATE);
+	struct io_uring r;
+	int nfd = open(ngdev_path, O_RDWR);
+
+	if (!area || nfd < 0 || io_uring_queue_init(64, &r, IORING_SETUP_SQE128 | IORING_SETUP_CQE32))
+		return -1;
+	for (int i = 0; i < EXIT_N; i++) {
+		struct iovx_pt_cmd c = {
+			.opcode = IOVX_PT_READ,
+			.flags = i % 2 ? 0 : IOVX_PT_F_BOUNCE,
+			.sector = base_sector + i * (len >> 9),
+			.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 2 ? 8 : 0)),
+			.len = len,
+		};
+
+		uring_queue(&r, nfd, &c, i);
+	}
+	return io_uring_submit(&r) == EXIT_N ? 0 : -1;
+}
+
+static void *exit_thread(void *arg)
+{
+	(void)arg;
+	_exit(exit_submit() ? 3 : 0);
+	return NULL;
+}
+
+/*
+ * A submitter that exits (_exit right after submitting, killed by SIGKILL, or _exit from a
+ * thread that submitted) with bounced reads in flight on a disk that completes them late:
+ * the exit ends (no hang), the ring goes (the module's reference count comes back to what it
+ * was: no command, file or request left), and the pins balance.
+ */
+static int exit_in_flight(enum exit_how how)
+{
+	long before = module_refcnt(), now = -1;
+	int status;
+	pid_t pid;
+	uint64_t t0;
+
+	if (pipe(exit_pipe))
+		return fail("pipe");
+	pid = fork();
+	if (pid < 0)
+		return fail("fork");
+	if (!pid) {
+		char b = 1;
+
+		if (how == EXIT_FROM_THREAD) {
+			pthread_t th;
+
+			if (pthread_create(&th, NULL, exit_thread, NULL))
+				_exit(3);
+			for (;;)
+				pause();
+		}
+		if (exit_submit())
+			_exit(3);
+		if (how == EXIT_AFTER_SUBMIT)
+			_exit(0);
+		if (write(exit_pipe[1], &b, 1) != 1)
+			_exit(3);
+		for (;;)
+			pause();
+	}
+	if (how == EXIT_KILLED) {
+		char b;
+
+		if (read(exit_pipe[0], &b, 1) != 1)
+			return fail("the child did not submit");
+		kill(pid, SIGKILL);
+	}
+	close(exit_pipe[0]);
+	close(exit_pipe[1]);
+	t0 = mono_ms();
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (mono_ms() - t0 > 30000) {
+			kill(pid, SIGKILL);
+			return fail("the submitter did not exit within 30 s");
+		}
+		usleep(10 * 1000);
+	}
+	if (how == EXIT_KILLED ? !WIFSIGNALED(status) : !WIFEXITED(status) || WEXITSTATUS(status))
+		return fail("the submitter failed (status %#x)", status);
+	/* The ring is torn down by a worker after the exit: wait for the references to go. */
+	t0 = mono_ms();
+	while ((now = module_refcnt()) != before && mono_ms() - t0 < 30000)
+		usleep(20 * 1000);
+	if (now != before)
+		return fail("module refcnt %ld after the exit, %ld before", now, before);
+	return check_vmstat_pins_quiet(0);
+}
+
+static int t_uring_exit_after_submit(void) { return exit_in_flight(EXIT_AFTER_SUBMIT); }
+static int t_uring_exit_killed(void) { return exit_in_flight(EXIT_KILLED); }
+static int t_uring_exit_from_thread(void) { return exit_in_flight(EXIT_FROM_THREAD); }
+
 /* --faults: see the top. */
 static int mif_fd = -1;
 static void make_it_fail(int on)
@@ -744,6 +1235,11 @@ int main(int argc, char **argv)
 		run(name ? name : "faults", t_faults);
 	} else if (busy) {
 		run("uring_busy_module", t_uring_busy_module);
+		run("uring_copy_back_in_submitter", t_uring_copy_back_in_submitter);
+		run("uring_munmap_before_reap", t_uring_munmap_before_reap);
+		run("uring_exit_after_submit", t_uring_exit_after_submit);
+		run("uring_exit_killed", t_uring_exit_killed);
+		run("uring_exit_from_thread", t_uring_exit_from_thread);
 	} else {
 		run_cases("");
 		run("readonly_open", t_readonly_open);
@@ -754,6 +1250,7 @@ int main(int argc, char **argv)
 			run("uring_many_in_flight", t_uring_many);
 			run("uring_readonly_open", t_uring_readonly_open);
 			run("uring_small_sqe", t_uring_small_sqe);
+			run("uring_unreaped_hold_no_tag", t_uring_unreaped_hold_no_tag);
 		}
 	}
 	if (ngdev_path) {

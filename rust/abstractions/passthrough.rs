@@ -25,10 +25,13 @@
 //!    pages unpinned (dirtied first if an executed read filled them), bounce pages copied back
 //!    (a read) and freed, listed pages left to their owner; then the request is freed.
 //!
-//! [`submit_async`] does all of this for user memory without waiting: the request, its
-//! iterator, the submitter's `mm_struct` and a hold on the disk go into one operation that the
-//! request's completion owns; a worker of the module unmaps (in the submitter's address space
-//! when a bounce is copied back), frees and then calls the caller's completion once.
+//! [`submit_async`] and [`submit_uring`] do all of this for user memory without waiting: the
+//! request, its iterator and a hold on the disk go into one operation that the request's
+//! completion owns. [`submit_uring`] answers an io_uring command: its request is freed at its
+//! end, and its completion runs as task work of the submitting task, in that task's own address
+//! space, where a bounced read is copied back (as NVMe's generic character devices do);
+//! [`submit_async`] calls a completion from a worker of the module, which never touches user
+//! memory, so it refuses the requests whose release would copy into it.
 //!
 //! The request holds the release duty of every page it mapped from the moment the page is taken:
 //! any error in the middle of a mapping (a fault half-way through a vector, a limit exceeded, an
@@ -44,6 +47,7 @@ use super::iov::{Direction, IovIter, Kind, UserVec};
 use super::pages::{note_released, Mode, PageSlot};
 use super::shim;
 use super::task::might_sleep;
+use super::uring_cmd::{InTask, PendingCmd, UringCmd};
 
 /// The driver command of a passthrough request, in the request's driver data: what the
 /// submitter asks ([`Command::opcode`], [`Command::flags`], [`Command::sector`]) and what the
@@ -214,19 +218,6 @@ impl<'a> Queue<'a> {
         unsafe { shim::iovx_queue_p2pdma(self.disk.as_ptr()) }
     }
 
-    /// The extraction flags for pages that go into requests of this queue, as the block layer
-    /// passes them (`bio_map_user_iov()`, `bio_iov_iter_get_pages()`): `ITER_ALLOW_P2PDMA` if
-    /// the queue supports P2P DMA, else none. Such flags are only as good as the promise that
-    /// the pages go to this queue, so only the layer gets them: [`PtRequest::map`] uses its own
-    /// queue's.
-    pub(super) fn extract_flags(&self) -> ExtractFlags {
-        if self.supports_p2pdma() {
-            ExtractFlags::allow_p2pdma()
-        } else {
-            ExtractFlags::NONE
-        }
-    }
-
     /// The capacity of the disk, in 512-byte sectors.
     pub fn capacity(&self) -> u64 {
         // SAFETY: The disk is live (type invariant).
@@ -306,9 +297,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     ///
     /// Process context: may sleep (waits for a free tag).
     pub fn new(queue: Queue<'a>, cmd: Command) -> Result<Self> {
+        Self::alloc(queue, cmd, false)
+    }
+
+    /// [`PtRequest::new`], or if `nowait` without waiting for a tag: `EAGAIN` if none is free.
+    fn alloc(queue: Queue<'a>, cmd: Command, nowait: bool) -> Result<Self> {
         might_sleep();
         // SAFETY: The disk is live (`Queue` invariant); process context.
-        let rq = unsafe { shim::iovx_pt_alloc(queue.disk.as_ptr(), !D::WRITES_MEMORY) };
+        let rq = unsafe { shim::iovx_pt_alloc(queue.disk.as_ptr(), !D::WRITES_MEMORY, nowait) };
         let rq = kernel::error::from_err_ptr(rq)?;
         // SAFETY: A fresh request of a disk made by `Disk::new`: its driver data holds a
         // command, ours to write until the request is executed.
@@ -343,16 +339,8 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
 
     /// Bio segments of the mapped data.
     pub fn nr_segments(&self) -> usize {
-        let mut n = 0;
-        let mut bio = self.head;
-        while !bio.is_null() {
-            // SAFETY: The bios of the chain are this value's (type invariant).
-            unsafe {
-                n += (*bio).bi_vcnt as usize;
-                bio = (*bio).bi_next;
-            }
-        }
-        n
+        // SAFETY: The bios of the chain are this value's (type invariant).
+        unsafe { nr_segments(self.head) }
     }
 
     /// The command, with the driver's result once executed.
@@ -362,29 +350,28 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         unsafe { command_of(self.rq.as_ptr()).read() }
     }
 
-    /// The queue's limits.
-    fn limits(&self) -> Limits {
-        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
-        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.limits()
-    }
-
     /// Whether `iter`'s memory needs a bounce on a queue with limits `lim`
     /// (`blk_rq_map_user_iov()`'s test, except that kernel memory is mapped too).
     pub fn needs_bounce(iter: &IovIter<'_, D>, lim: &Limits) -> bool {
+        Self::bounce_test(iter, lim.align, lim.virt_boundary)
+    }
+
+    /// [`PtRequest::needs_bounce`] with the alignment and virtual boundary masks.
+    fn bounce_test(iter: &IovIter<'_, D>, align_mask: u64, virt_boundary: u64) -> bool {
         if no_first_segment(iter) {
             return false;
         }
         // SAFETY: The iterator is initialised (`IovIter` invariant).
         let align = unsafe { shim::iovx_iov_iter_alignment(iter.as_raw()) };
-        if align & lim.align != 0 {
+        if align & align_mask != 0 {
             return true;
         }
         // `iov_iter_gap_alignment()` warns on anything but an IOVEC or UBUF iterator; kernel
         // memory is checked for its alignment only.
-        if lim.virt_boundary != 0 && iter.kind().is_user() {
+        if virt_boundary != 0 && iter.kind().is_user() {
             // SAFETY: As above.
             let gaps = unsafe { shim::iovx_iov_iter_gap_alignment(iter.as_raw()) };
-            return gaps & lim.virt_boundary != 0;
+            return gaps & virt_boundary != 0;
         }
         false
     }
@@ -403,16 +390,41 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         if self.mapping != Mapping::None || self.executed {
             return Err(EBUSY);
         }
-        let lim = self.limits();
-        let len = iter.len();
-        if len == 0 || len > lim.max_bytes as usize {
+        // The queue's limits are read and the iterator checked against them in one call, as
+        // `blk_rq_map_user_iov()` reads `q->limits`: `EINVAL` for no bytes or more than a
+        // request takes; a bounce when asked, or when the memory does not meet the queue's DMA
+        // alignment or virtual boundary (the test of [`PtRequest::needs_bounce`]).
+        let mut max_segments = 0u32;
+        // SAFETY: `rq` is ours (type invariant), the iterator initialised; the first segment
+        // of an array iterator is read only if it has one; `max_segments` is writable.
+        let plan = unsafe {
+            shim::iovx_pt_map_plan(
+                self.rq.as_ptr(),
+                iter.as_raw(),
+                bounce == Bounce::Always,
+                !no_first_segment(iter),
+                &mut max_segments,
+            )
+        };
+        if plan < 0 {
             return Err(EINVAL);
         }
-        let bounced = bounce == Bounce::Always || Self::needs_bounce(iter, &lim);
+        let bounced = plan & shim::IOVX_PT_PLAN_BOUNCE as i32 != 0;
+        let max_segments = max_segments as usize;
         let r = if bounced {
-            self.map_bounce(iter, &lim).map(|()| Mapping::Bounced)
+            self.map_bounce(iter, max_segments)
+                .map(|()| Mapping::Bounced)
         } else {
-            self.map_direct(iter, &lim).map(Mapping::Direct)
+            // The P2P flag comes only from the request's own queue: P2P pages extracted with
+            // it go only into this request, of the queue that allows them. Flags that allow
+            // P2P pages never leave the layer.
+            let flags = if plan & shim::IOVX_PT_PLAN_P2P as i32 != 0 {
+                ExtractFlags::allow_p2pdma()
+            } else {
+                ExtractFlags::NONE
+            };
+            self.map_direct(iter, max_segments, flags)
+                .map(Mapping::Direct)
         };
         // INVARIANT: The chain holds the bios of the mapping made (or, on error, of the part
         // made so far, released below); a bounce keeps the iterator to copy back to.
@@ -454,17 +466,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(())
     }
 
-    /// The extraction flags the Rust mapping passes: the request's queue's (`ITER_ALLOW_P2PDMA`
-    /// only if it supports P2P DMA). Not public: flags that allow P2P pages never leave the
-    /// layer, so they cannot be passed to an extraction whose pages go elsewhere.
-    pub(super) fn extract_flags(&self) -> ExtractFlags {
-        // SAFETY: The request's queue belongs to a disk that lives for `'a` (type invariant).
-        unsafe { Queue::from_raw((*(*self.rq.as_ptr()).q).disk) }.extract_flags()
-    }
-
-    fn map_direct(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result<Mode> {
-        // P2P pages extracted here go only into this request, of the queue that allows them.
-        let flags = self.extract_flags();
+    /// Maps `iter` directly into the request, in at most `max_segments` segments, extracting
+    /// with the flags of the request's queue.
+    fn map_direct(
+        &mut self,
+        iter: &mut IovIter<'data, D>,
+        max_segments: usize,
+        flags: ExtractFlags,
+    ) -> Result<Mode> {
         let mut segments = 0usize;
         let mut mode = None;
         while !iter.is_empty() {
@@ -472,21 +481,23 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             let want = unsafe { shim::iovx_iov_iter_npages(iter.as_raw(), bindings::BIO_MAX_VECS) }
                 as usize;
             let want = want.max(1);
-            if segments + want > lim.max_segments as usize {
+            if segments + want > max_segments {
                 return Err(EINVAL);
             }
             // A bio of a few pages (a command of a few KiB, the common case) takes its page
             // pointers on the stack; a larger one allocates room for them.
+            // (An empty `KVec` is not made for the small case: dropping one still calls the
+            // allocator.)
             let mut inline = [PageSlot::EMPTY; INLINE_SLOTS];
-            let mut heap = KVec::new();
+            let mut heap: Option<KVec<PageSlot>> = None;
             let slots: &mut [PageSlot] = if want <= INLINE_SLOTS {
                 &mut inline[..want]
             } else {
-                heap.reserve(want, GFP_KERNEL)?;
+                let v = heap.insert(KVec::with_capacity(want, GFP_KERNEL)?);
                 for _ in 0..want {
-                    heap.push(PageSlot::EMPTY, GFP_KERNEL)?;
+                    v.push(PageSlot::EMPTY, GFP_KERNEL)?;
                 }
-                &mut heap[..]
+                &mut v[..]
             };
             // SAFETY: `rq` is ours, of `D`'s operation; `want` is at most `BIO_MAX_VECS`.
             let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), want as u16) };
@@ -548,10 +559,10 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         Ok(mode.unwrap_or(Mode::Listed))
     }
 
-    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, lim: &Limits) -> Result {
+    fn map_bounce(&mut self, iter: &mut IovIter<'data, D>, max_segments: usize) -> Result {
         let len = iter.len();
         let pages = len.div_ceil(PAGE_SIZE);
-        if pages > lim.max_segments as usize {
+        if pages > max_segments {
             return Err(EINVAL);
         }
         let mut left = len;
@@ -658,38 +669,175 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         // SAFETY: The request is ours (type invariant) and not in flight (`execute()` waits);
         // its bios are about to be released, so it must not point to them any more.
         unsafe { shim::iovx_pt_rq_forget_bios(self.rq.as_ptr()) };
-        if mapping == Mapping::Kernel {
-            // SAFETY: The chain was made by `blk_rq_map_user_iov()` for this request and is
-            // released once, here; the request is executed or never will be.
-            let r = unsafe { shim::iovx_pt_unmap_user_c(head) };
-            return if r == 0 {
-                Ok(())
-            } else {
-                Err(Error::from_errno(r))
-            };
-        }
-        let dirty = D::WRITES_MEMORY && self.executed;
-        let mut to =
-            if mapping == Mapping::Bounced && D::WRITES_MEMORY && copy_back && self.executed {
-                iter
-            } else {
-                None
-            };
-        let mut r = Ok(());
-        let mut bio = head;
-        while !bio.is_null() {
-            // SAFETY: The chain's bios are ours (type invariant); each is released once.
-            let next = unsafe { (*bio).bi_next };
-            // SAFETY: As above; `to` is the iterator the bounce pages go back to.
-            let rb =
-                unsafe { release_bio(bio, dirty, mapping == Mapping::Bounced, to.as_deref_mut()) };
-            if r.is_ok() {
-                r = rb;
-            }
-            bio = next;
-        }
-        r
+        // SAFETY: The chain is this value's, as the type invariant says for `mapping`, no
+        // longer used by the request (forgotten above, executed or never to be), released once.
+        unsafe { release_chain(head, mapping, iter, self.executed, copy_back) }
     }
+
+    /// The data of a request that has ended: the request forgets its bios, which go with the
+    /// mapping and the iterator into the value returned; the request itself is left to the
+    /// block layer, which frees it when its `end_io` returns `RQ_END_IO_FREE`.
+    ///
+    /// Any context (the end of a request may run in interrupt context): takes no lock, does
+    /// not sleep.
+    ///
+    /// # Safety
+    ///
+    /// Called from the `end_io` of this request, which was executed (`blk_execute_rq_nowait()`)
+    /// and returns `RQ_END_IO_FREE`; `executed` is set.
+    unsafe fn end(mut self) -> Ended<'a, 'data, D> {
+        // SAFETY: The request has ended (safety requirements): the block layer is done with
+        // its bios, which must not be reached through it any more.
+        unsafe { shim::iovx_pt_rq_forget_bios(self.rq.as_ptr()) };
+        // INVARIANT: The chain, its mapping and its iterator move as the type invariant of
+        // `PtRequest` says of them, of an executed request.
+        let ended = Ended {
+            head: core::mem::take(&mut self.head),
+            mapping: core::mem::replace(&mut self.mapping, Mapping::None),
+            iter: self.iter.take(),
+        };
+        // The request is the block layer's to free: `drop` (which would free it) does not run.
+        // Nothing else of `self` needs a release (the fields left are a pointer and markers).
+        core::mem::forget(self);
+        ended
+    }
+}
+
+/// Releases every bio of a chain once: bounce pages copied back into `iter` if `copy_back` and
+/// `executed` (a read) and freed; pinned pages unpinned, dirtied first if `executed` (a read);
+/// the kernel's mapping by `blk_rq_unmap_user()`.
+///
+/// # Safety
+///
+/// `head` is a chain of bios holding pages as [`PtRequest`]'s type invariant says for `mapping`
+/// (and `iter` its iterator), no longer used by the block layer nor reachable through a request;
+/// `executed` says whether the request ran; released once. Process context.
+unsafe fn release_chain<D: Direction>(
+    head: *mut bindings::bio,
+    mapping: Mapping,
+    iter: Option<&mut IovIter<'_, D>>,
+    executed: bool,
+    copy_back: bool,
+) -> Result {
+    if head.is_null() {
+        return Ok(());
+    }
+    if mapping == Mapping::Kernel {
+        // SAFETY: The chain was made by `blk_rq_map_user_iov()` for the request and is released
+        // once, here; the request is executed or never will be (safety requirements).
+        let r = unsafe { shim::iovx_pt_unmap_user_c(head) };
+        return if r == 0 {
+            Ok(())
+        } else {
+            Err(Error::from_errno(r))
+        };
+    }
+    let dirty = D::WRITES_MEMORY && executed;
+    let mut to = if mapping == Mapping::Bounced && D::WRITES_MEMORY && copy_back && executed {
+        iter
+    } else {
+        None
+    };
+    let mut r = Ok(());
+    let mut bio = head;
+    while !bio.is_null() {
+        // SAFETY: The chain's bios are ours (safety requirements); each is released once.
+        let next = unsafe { (*bio).bi_next };
+        // SAFETY: As above; `to` is the iterator the bounce pages go back to.
+        let rb = unsafe { release_bio(bio, dirty, mapping == Mapping::Bounced, to.as_deref_mut()) };
+        if r.is_ok() {
+            r = rb;
+        }
+        bio = next;
+    }
+    r
+}
+
+/// The data of a passthrough request that has ended and been freed (by the block layer, at its
+/// end): the bios of its mapping, with the mapping's kind and iterator, to be released in
+/// process context.
+///
+/// # Invariants
+///
+/// `head`, `mapping` and `iter` are as [`PtRequest`]'s type invariant says of an executed
+/// request's; no request refers to the chain any more; it is released once, by
+/// [`Ended::release`] or `drop`.
+struct Ended<'a, 'data, D: Direction> {
+    head: *mut bindings::bio,
+    mapping: Mapping,
+    iter: Option<&'a mut IovIter<'data, D>>,
+}
+
+impl<D: Direction> Ended<'_, '_, D> {
+    /// How the data was mapped.
+    fn mapping(&self) -> Mapping {
+        self.mapping
+    }
+
+    /// Bio segments of the mapped data.
+    fn nr_segments(&self) -> usize {
+        // SAFETY: The chain is ours (type invariant).
+        unsafe { nr_segments(self.head) }
+    }
+
+    /// Releases the chain once (a bounced read copied back if `copy_back`).
+    ///
+    /// Process context: may sleep.
+    fn release(mut self, copy_back: bool) -> Result {
+        might_sleep();
+        let head = core::mem::take(&mut self.head);
+        let iter = self.iter.take();
+        // SAFETY: The chain is ours, of an executed request that no longer refers to it (type
+        // invariant); `head` is taken, so `drop` does not release it again.
+        unsafe { release_chain(head, self.mapping, iter, true, copy_back) }
+    }
+}
+
+impl<D: Direction> Drop for Ended<'_, '_, D> {
+    /// Releases the chain (no copy back). May sleep.
+    fn drop(&mut self) {
+        let head = core::mem::take(&mut self.head);
+        let iter = self.iter.take();
+        // SAFETY: As in `release`.
+        let _ = unsafe { release_chain(head, self.mapping, iter, true, false) };
+    }
+}
+
+/// Bio segments of a chain.
+///
+/// # Safety
+///
+/// `head` is null or a chain of bios (by `bi_next`), valid for the call.
+unsafe fn nr_segments(head: *mut bindings::bio) -> usize {
+    let mut n = 0;
+    let mut bio = head;
+    while !bio.is_null() {
+        // SAFETY: A bio of the chain (safety requirements).
+        unsafe {
+            n += (*bio).bi_vcnt as usize;
+            bio = (*bio).bi_next;
+        }
+    }
+    n
+}
+
+/// Whether a chain of `blk_rq_map_user_iov()` copies the memory (`bio_copy_user_iov()`) instead
+/// of mapping it.
+///
+/// # Safety
+///
+/// `head` is null or a chain of bios made by `blk_rq_map_user_iov()`, valid for the call.
+unsafe fn chain_is_copy(head: *mut bindings::bio) -> bool {
+    let mut bio = head;
+    while !bio.is_null() {
+        // SAFETY: A bio of the chain (safety requirements).
+        if unsafe { shim::iovx_pt_bio_is_copy(bio) } {
+            return true;
+        }
+        // SAFETY: As above.
+        bio = unsafe { (*bio).bi_next };
+    }
+    false
 }
 
 /// Whether `iter` is an array iterator without a single segment, whose first segment
@@ -840,9 +988,9 @@ pub enum MapWith {
 #[derive(Debug)]
 pub struct AsyncOutcome {
     /// The driver's result ([`Command::result`]), or the error the request ended with, or the
-    /// error of the release: with [`MapWith::Rust`], `EFAULT` for a bounced read whose copy back
-    /// faulted or whose submitter's address space is gone; with [`MapWith::Kernel`], that of
-    /// `blk_rq_unmap_user()` (`EINTR` for a bounce whose submitter's address space is gone).
+    /// error of the release: `EFAULT` for a bounced read whose copy back faulted, or that runs
+    /// outside the submitter's address space; `ECANCELED` for one whose submitter is exiting
+    /// (nothing copied); that of `blk_rq_unmap_user()` with [`MapWith::Kernel`].
     pub result: Result<u32>,
     /// The command, with the driver's result.
     pub command: Command,
@@ -866,59 +1014,82 @@ impl<F> core::fmt::Debug for Rejected<F> {
     }
 }
 
-/// A passthrough request in flight without a caller waiting for it, with everything it maps.
+/// A passthrough request of user memory, mapped, with everything it maps.
 ///
 /// # Invariants
 ///
-/// - `rq` is `Some` until the completion (or an error before the request ran) takes it; it is
-///   a request on the queue of a disk whose gate `gate` holds (so the disk, its queue and tag
-///   set outlive it), mapped from `*iter`.
-/// - `iter` was made by `KBox::into_raw` and is freed by `drop`, after `rq` is gone; it walks
-///   user memory of `mm` through `vecs` (if any), whose buffer does not move while `vecs` is
-///   kept, and which is freed after `iter`.
-/// - `mm` is the address space of the submitting task, grabbed (`mmgrab()`) and dropped once
-///   by `drop`. `gate` is a hold (`iovx_gate_hold()`) released once by `drop`.
-struct AsyncOp<D: Direction + 'static, F> {
+/// - `rq` is `Some` until the request ends (its data then moves to `ended`) or an error before
+///   the request ran drops it; while it is, `gate` is `Some`: a hold on the gate of the disk
+///   whose queue the request is on (so the disk, its queue and tag set outlive it). It is
+///   mapped from `*iter`.
+/// - `ended` is the data of the request once it has ended and been freed, mapped from `*iter`.
+/// - `iter` was made by `KBox::into_raw` and is freed by `drop`, after `rq` and `ended` are
+///   gone; it walks user memory of `mm` through `vecs` (if any), whose buffer does not move
+///   while `vecs` is kept, and which is freed after `iter`.
+/// - `mm` is the address space of the submitting task, grabbed (`mmgrab()`, so that the
+///   pointer names that address space until dropped) and dropped once by `drop`; it is only
+///   compared with the current task's, never entered. `gate`, if `Some`, is a hold
+///   (`iovx_gate_hold()`) released once, by whoever takes it or by `drop`.
+struct Prepared<D: Direction + 'static> {
     rq: Option<PtRequest<'static, 'static, D>>,
+    ended: Option<Ended<'static, 'static, D>>,
     iter: NonNull<IovIter<'static, D>>,
     _vecs: Option<KVec<UserVec>>,
     mm: NonNull<bindings::mm_struct>,
-    gate: NonNull<core::ffi::c_void>,
-    done: Option<F>,
+    gate: Option<NonNull<core::ffi::c_void>>,
 }
 
-// SAFETY: The op is handed once from the submitter to the worker that completes it; nothing else
-// refers to it meanwhile. Its iterator walks user memory of `mm` only, which the worker accesses
-// under `kthread_use_mm()`; its request and pages may be released from any process context;
-// `F` is `Send`.
-unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
-
-impl<D: Direction + 'static, F> Drop for AsyncOp<D, F> {
+impl<D: Direction + 'static> Drop for Prepared<D> {
     fn drop(&mut self) {
-        // The request first (releasing what it maps, freeing it on the held queue), then its
-        // iterator, then (field drop) the vector the iterator walked.
+        // The request first (releasing what it maps, freeing it on the held queue), or the data
+        // of the ended one, then their iterator, then (field drop) the vector it walked.
         drop(self.rq.take());
+        drop(self.ended.take());
         // SAFETY: Made by `KBox::into_raw`, no longer referred to (the request is gone).
         drop(unsafe { KBox::from_raw(self.iter.as_ptr()) });
-        // SAFETY: The hold taken at submission, released once.
-        unsafe { shim::iovx_gate_unhold(self.gate.as_ptr()) };
+        if let Some(gate) = self.gate.take() {
+            // SAFETY: The hold taken at submission, released once.
+            unsafe { shim::iovx_gate_unhold(gate.as_ptr()) };
+        }
         // SAFETY: Grabbed at submission, dropped once.
         unsafe { shim::iovx_mm_drop(self.mm.as_ptr()) };
     }
 }
 
+/// A request run by [`submit_async`], with its completion.
+struct AsyncOp<D: Direction + 'static, F> {
+    p: Prepared<D>,
+    done: Option<F>,
+}
+
+// SAFETY: The op is handed once from the submitter to the worker that completes it; nothing else
+// refers to it meanwhile. Its iterator walks user memory that the worker never touches (no
+// mapping that copies to user memory is run this way, and the worker has no address space); its
+// request and pages may be released from any process context; `F` is `Send`.
+unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
+
 /// Maps `data` (user memory of the current task) into a passthrough request carrying `cmd` on
 /// `queue` and runs it without waiting (`blk_execute_rq_nowait()`). When the request has
 /// ended, a worker of the module, in process context, releases what it mapped exactly once
-/// (pinned pages dirtied for a read and unpinned; a bounced read copied back into the
-/// submitter's memory, in the submitter's address space, then the bounce pages freed), frees
-/// the request, lets the disk go, and then calls `done` once with the outcome. The disk cannot
-/// be deleted before that (dropping its [`Disk`](super::blk::Disk) waits), and the module not
+/// (pinned pages dirtied for a read and unpinned, bounce pages of a write freed), frees the
+/// request, lets the disk go, and then calls `done` once with the outcome. The disk cannot be
+/// deleted before that (dropping its [`Disk`](super::blk::Disk) waits), and the module not
 /// unloaded ([`drain_async`] at exit waits).
 ///
+/// The worker is shared by every such request and never touches user memory: a read that is
+/// bounced (the memory does not meet the queue's alignment, or [`Bounce::Always`]) must be
+/// copied back in the submitter's own context, so it is refused here with `EOPNOTSUPP` (run it
+/// with [`submit_uring`], whose completion runs in the submitting task, or with a
+/// [`PtRequest`] that waits); so is any mapping [`MapWith::Kernel`] bounces, read or write (its
+/// `blk_rq_unmap_user()` copies, or fails, in the context it runs in). A bounced write copies
+/// at submission and is run. The decision is the mapping's own, made as it maps: the request
+/// is mapped, found bounced, released (no copy back) and refused; when the queue's limits
+/// already say so, it is refused before anything is taken.
+///
 /// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
-/// [`PtRequest::map`] and [`PtRequest::map_c`]; `ENXIO` if the disk is being deleted; `EINVAL`
-/// without a user address space) nothing is left taken and `done` is given back, not called.
+/// [`PtRequest::map`] and [`PtRequest::map_c`]; `EOPNOTSUPP` as above; `ENXIO` if the disk is
+/// being deleted; `EINVAL` without a user address space) nothing is left taken and `done` is
+/// given back, not called.
 ///
 /// Process context: may sleep.
 pub fn submit_async<D, F>(
@@ -935,11 +1106,20 @@ where
     might_sleep();
     // The completion is kept apart until the request has started, so that an error gives it
     // back.
-    let mut op = match prepare::<D, F>(queue, cmd, data, how) {
-        Ok(op) => op,
+    let p = match prepare::<D>(queue, cmd, data, how, false, false) {
+        Ok(p) => p,
         Err(error) => return Err(Rejected { error, done }),
     };
-    let Some(rq) = op.rq.as_mut() else {
+    let mut op = match KBox::new(AsyncOp { p, done: None }, GFP_KERNEL) {
+        Ok(op) => op,
+        Err(e) => {
+            return Err(Rejected {
+                error: e.into(),
+                done,
+            })
+        }
+    };
+    let Some(rq) = op.p.rq.as_mut() else {
         return Err(Rejected {
             error: EINVAL,
             done,
@@ -958,7 +1138,7 @@ where
     if r != 0 {
         // SAFETY: Not started: the op is still ours.
         let mut op = unsafe { KBox::from_raw(op) };
-        if let Some(rq) = op.rq.as_mut() {
+        if let Some(rq) = op.p.rq.as_mut() {
             rq.executed = false;
         }
         let done = op.done.take();
@@ -975,17 +1155,20 @@ where
     Ok(shown)
 }
 
-/// The operation of [`submit_async`], mapped, without its completion.
-fn prepare<D, F>(
+/// The request of user memory `data` carrying `cmd` on `queue`, mapped as `how` says, its
+/// request allocated without waiting for a tag if `nowait` (`EAGAIN` if none is free). Unless
+/// `copy_back_in_task` (the completion runs in the submitting task), a mapping that bounces a
+/// read, or any that the kernel's mapping bounces, is refused with `EOPNOTSUPP`: after mapping,
+/// by what the mapping made (released without a copy back), and before anything is taken when
+/// the queue's limits already tell.
+fn prepare<D: Direction + 'static>(
     queue: Queue<'_>,
     cmd: Command,
     data: UserData,
     how: MapWith,
-) -> Result<KBox<AsyncOp<D, F>>>
-where
-    D: Direction + 'static,
-    F: FnOnce(AsyncOutcome) + Send + 'static,
-{
+    copy_back_in_task: bool,
+    nowait: bool,
+) -> Result<Prepared<D>> {
     // SAFETY: The disk is live (`Queue` invariant).
     let gate = NonNull::new(unsafe { shim::iovx_gate_hold(queue.disk.as_ptr()) }).ok_or(ENXIO)?;
     // SAFETY: Process context.
@@ -1016,30 +1199,52 @@ where
     };
     // INVARIANT: `rq` comes next; the iterator, the vector, the mm and the hold are the op's,
     // and on any error below dropping the op releases them (and the request) once.
-    let mut op = KBox::new(
-        AsyncOp::<D, F> {
-            rq: None,
-            // SAFETY: `KBox::into_raw` gives a non-null pointer.
-            iter: unsafe { NonNull::new_unchecked(KBox::into_raw(iter)) },
-            _vecs: vecs,
-            mm,
-            gate,
-            done: None,
-        },
-        GFP_KERNEL,
-    )?;
-    // SAFETY: The gate's hold keeps the disk, its queue and tag set until the op lets it go,
-    // after the request is freed.
+    let mut p = Prepared::<D> {
+        rq: None,
+        ended: None,
+        // SAFETY: `KBox::into_raw` gives a non-null pointer.
+        iter: unsafe { NonNull::new_unchecked(KBox::into_raw(iter)) },
+        _vecs: vecs,
+        mm,
+        gate: Some(gate),
+    };
+    // SAFETY: The gate's hold keeps the disk, its queue and tag set until the op lets it go:
+    // at the request's end, after which `del_gendisk()` still waits for the block layer to
+    // free it (the request holds the queue's usage count), or when the op is dropped, after
+    // the request is freed.
     let q: Queue<'static> = unsafe { Queue::from_raw(queue.disk.as_ptr()) };
-    // SAFETY: The iterator is the op's, freed only after the request (`AsyncOp::drop`); the
-    // request is its only user from now on.
-    let it: &'static mut IovIter<'static, D> = unsafe { &mut *op.iter.as_ptr() };
-    let rq = op.rq.insert(PtRequest::new(q, cmd)?);
+    // SAFETY: The iterator is the op's, freed only after the request and its data
+    // (`Prepared::drop`); the request is its only user from now on.
+    let it: &'static mut IovIter<'static, D> = unsafe { &mut *p.iter.as_ptr() };
+    if !copy_back_in_task {
+        // What the queue's limits tell before anything is taken (the test `map()` and
+        // `blk_rq_map_user_iov()` make for user memory); the mapping decides below.
+        let bounces = match how {
+            MapWith::Rust(Bounce::Always) => true,
+            _ => PtRequest::<D>::needs_bounce(it, &q.limits()),
+        };
+        if bounces && (D::WRITES_MEMORY || how == MapWith::Kernel) {
+            return Err(super::blk::not_supported());
+        }
+    }
+    let rq = p.rq.insert(PtRequest::alloc(q, cmd, nowait)?);
     match how {
         MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,
         MapWith::Kernel => rq.map_c(it)?,
     }
-    Ok(op)
+    if !copy_back_in_task {
+        let copies = match rq.mapping() {
+            Mapping::Bounced => D::WRITES_MEMORY,
+            // SAFETY: The request's chain, made by `blk_rq_map_user_iov()`.
+            Mapping::Kernel => unsafe { chain_is_copy(rq.head) },
+            _ => false,
+        };
+        if copies {
+            // Dropping `p` releases the request, not executed: nothing is copied back.
+            return Err(super::blk::not_supported());
+        }
+    }
+    Ok(p)
 }
 
 /// The completion of a request run by [`submit_async`], from the module's worker.
@@ -1058,32 +1263,16 @@ where
     let mut op = unsafe { KBox::from_raw(ctx.cast::<AsyncOp<D, F>>()) };
     // A submitted op has its request (type invariant): this return, which drops `done` without
     // calling it, does not happen.
-    let Some(rq) = op.rq.take() else {
+    let Some(mut rq) = op.p.rq.take() else {
         return;
     };
     let command = rq.command();
     let (mapping, segments) = (rq.mapping(), rq.nr_segments());
-    // A bounced read copies back into the submitter's memory: in its address space, if that
-    // still exists. The kernel's `bio_uncopy_user()` wants one for any bounce, even a write's
-    // (without one it copies nothing and says `EINTR`, taking the request for orphaned);
-    // without one the Rust mapping releases without a copy back and says `EFAULT`.
-    let copies = match rq.mapping() {
-        Mapping::Kernel => true,
-        Mapping::Bounced => D::WRITES_MEMORY,
-        _ => false,
-    };
-    // SAFETY: A worker of the module, a kernel thread: it may take the mm, grabbed by the op.
-    let used = copies && unsafe { shim::iovx_mm_use(op.mm.as_ptr()) };
-    let released = if copies && !used && rq.mapping() == Mapping::Bounced {
-        drop(rq);
-        Err(EFAULT)
-    } else {
-        rq.unmap().map(|_| ())
-    };
-    if used {
-        // SAFETY: Taken above, given back once.
-        unsafe { shim::iovx_mm_unuse(op.mm.as_ptr()) };
-    }
+    // Nothing is copied back here, whatever the mapping (`prepare()` refused every mapping
+    // that would copy): the release unpins (dirtying a read's pages) or frees a write's bounce
+    // pages.
+    let released = rq.release(false);
+    drop(rq);
     let result = if error != 0 {
         Err(Error::from_errno(error))
     } else {
@@ -1101,6 +1290,218 @@ where
             segments,
         });
     }
+}
+
+/// `ECANCELED`.
+fn ecanceled() -> Error {
+    Error::from_errno(-(bindings::ECANCELED as i32))
+}
+
+/// A request run by [`submit_uring`], with the command it answers; `command` and `error` are
+/// those of the request, recorded at its end.
+struct UringOp<D: Direction + 'static, F> {
+    p: Prepared<D>,
+    pending: Option<PendingCmd>,
+    answer: Option<F>,
+    command: Command,
+    error: i32,
+}
+
+// SAFETY: The op is handed once from the submitter to the end of its request (which only moves
+// pointers and records values) and then to the task work of the same command, which runs in the
+// submitting task (whose address space its iterator walks) or, the task exiting, in io_uring's
+// fallback worker, which does not copy; `PendingCmd` and `F` are `Send`.
+unsafe impl<D: Direction + 'static, F: Send> Send for UringOp<D, F> {}
+
+/// Maps `data` (user memory of the current task) into a passthrough request carrying `command`
+/// on `queue` and runs it without waiting, to answer the io_uring command `cmd` from its
+/// completion, as NVMe's generic character devices do. The command is pended
+/// ([`UringCmd::pend`]) once the request is mapped, just before it runs; the callback then
+/// returns whatever it likes (io_uring gets `-EIOCBQUEUED`).
+///
+/// The request does not outlive its end: there, in whatever context the driver ends it, the
+/// status and the driver's [`Command`] are recorded, the request forgets its bios (kept by
+/// the operation), the block layer frees it (`RQ_END_IO_FREE`: its tag and the queue's usage
+/// count go back at once) and the hold on the disk is let go; then the completion is queued as
+/// task work of the task that submitted the command (`io_uring_cmd_do_in_task_lazy()`). So a
+/// submitter that does not run its task work (it sleeps, or its ring defers the work until it
+/// waits for completions) keeps pages and memory of its own, never a tag or the disk. There, in
+/// process context and in the submitter's own address space, the completion releases the
+/// data exactly once (a bounced read copied back like any `copy_to_user()`, a fault making it
+/// `EFAULT`; pinned pages dirtied and unpinned; the kernel's mapping by `blk_rq_unmap_user()`),
+/// and answers the command once with what `answer` makes of the outcome (the result and the
+/// second value of the completion entry). If the task is exiting (`IO_URING_F_TASK_DEAD`), a
+/// bounced read of the Rust mapping is not copied back: its pages are freed and it ends
+/// `ECANCELED`.
+///
+/// Issued from a context that must not block ([`UringCmd::nonblock`]), the request is
+/// allocated without waiting for a tag: `EAGAIN` if none is free, which the callback returns
+/// to io_uring so that its worker issues the command again.
+///
+/// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
+/// [`PtRequest::map`] and [`PtRequest::map_c`]; `EAGAIN` as above; `ENXIO` if the disk is
+/// being deleted; `EINVAL` without a user address space; `EBUSY` if the command was pended
+/// already) nothing is left taken, the command is not pended and `answer` is given back: the
+/// callback answers with the error.
+///
+/// Process context: may sleep.
+pub fn submit_uring<D, F>(
+    cmd: &UringCmd<'_>,
+    queue: Queue<'_>,
+    command: Command,
+    data: UserData,
+    how: MapWith,
+    answer: F,
+) -> core::result::Result<(Mapping, usize), (Error, F)>
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
+{
+    might_sleep();
+    let p = match prepare::<D>(queue, command, data, how, true, cmd.nonblock()) {
+        Ok(p) => p,
+        Err(e) => return Err((e, answer)),
+    };
+    // The op is made before it takes the answer, so that a failure gives it back.
+    let mut op = match KBox::new(
+        UringOp {
+            p,
+            pending: None,
+            answer: None,
+            command,
+            error: 0,
+        },
+        GFP_KERNEL,
+    ) {
+        Ok(op) => op,
+        Err(e) => return Err((e.into(), answer)),
+    };
+    let pending = match cmd.pend() {
+        Ok(pending) => pending,
+        Err(e) => return Err((e, answer)),
+    };
+    let raw_cmd = pending.as_raw();
+    op.pending = Some(pending);
+    op.answer = Some(answer);
+    // A prepared op has its request (type invariant): this return, which answers the command
+    // `ECANCELED` as the op is dropped, does not happen.
+    let Some(rq) = op.p.rq.as_mut() else {
+        return Ok((Mapping::None, 0));
+    };
+    let shown = (rq.mapping(), rq.nr_segments());
+    let raw_rq = rq.rq.as_ptr();
+    // The device may use the data from now on: the request is released as executed.
+    rq.executed = true;
+    let op = KBox::into_raw(op);
+    // SAFETY: `raw_rq` is the op's request, mapped and not executed; `raw_cmd` the command the
+    // op answers, kept by io_uring until then. From here the op belongs to the request's end,
+    // called once with it from the request's `end_io`, and then to the completion, which the
+    // command's task work calls once with it. Neither runs the op's code before the other is
+    // done with it; this function no longer touches the op (nor `cmd`, now pended).
+    unsafe {
+        shim::iovx_pt_execute_uring(
+            raw_rq,
+            raw_cmd,
+            Some(end_uring::<D, F>),
+            Some(complete_uring::<D, F>),
+            op.cast(),
+        )
+    };
+    Ok(shown)
+}
+
+/// The end of a request run by [`submit_uring`], from its `end_io`, which then returns
+/// `RQ_END_IO_FREE` and queues the command's task work: records the status and the command,
+/// takes the request's data, and lets the disk go.
+///
+/// # Safety
+///
+/// Called once, from the `end_io` of the request of the `UringOp<D, F>` `ctx` given to
+/// `iovx_pt_execute_uring()`, which ended with `error`; any context (interrupt included). The
+/// task work of the command runs after this returns, not before.
+unsafe extern "C" fn end_uring<D, F>(ctx: *mut core::ffi::c_void, error: core::ffi::c_int)
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
+{
+    // SAFETY: By the safety requirements, the op is the end's until it returns; nothing else
+    // refers to it meanwhile.
+    let op = unsafe { &mut *ctx.cast::<UringOp<D, F>>() };
+    op.error = error;
+    if let Some(rq) = op.p.rq.take() {
+        op.command = rq.command();
+        // SAFETY: From the end_io of this request, executed (set before it was run), which
+        // returns `RQ_END_IO_FREE`. Takes no lock and does not sleep.
+        op.p.ended = Some(unsafe { rq.end() });
+    }
+    // The request is done with the disk's queue (the block layer frees it next, which
+    // `del_gendisk()` waits for): the hold goes here, not in the task work, which may run
+    // much later or, while its task sleeps, not at all.
+    if let Some(gate) = op.p.gate.take() {
+        // SAFETY: The hold taken at submission, released once. An atomic decrement and
+        // `wake_up_var()` (an irq-safe waitqueue lock): any context.
+        unsafe { shim::iovx_gate_unhold(gate.as_ptr()) };
+    }
+}
+
+/// The completion of a request run by [`submit_uring`], from the task work of its command.
+///
+/// # Safety
+///
+/// Called once, from the task work of the op's command `ioucmd` (`iovx_pt_execute_uring()`)
+/// with the issue flags it was given: in the submitting task, or with `IO_URING_F_TASK_DEAD`
+/// while it exits or in io_uring's fallback worker; with the `UringOp<D, F>` given to
+/// `iovx_pt_execute_uring()`, after [`end_uring`] returned for it.
+unsafe extern "C" fn complete_uring<D, F>(
+    ctx: *mut core::ffi::c_void,
+    ioucmd: *mut bindings::io_uring_cmd,
+    issue_flags: core::ffi::c_uint,
+) where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
+{
+    // SAFETY: By the safety requirements, the op is ours now.
+    let mut op = unsafe { KBox::from_raw(ctx.cast::<UringOp<D, F>>()) };
+    // SAFETY: The task work of `ioucmd`, with its flags, used during this call only.
+    let tw = unsafe { InTask::new(issue_flags, ioucmd) };
+    // A submitted op has its command, answer and ended request (set before it was run, and at
+    // its end): these returns do not happen (dropping the command answers it `ECANCELED`).
+    let (Some(pending), Some(answer)) = (op.pending.take(), op.answer.take()) else {
+        return;
+    };
+    let Some(ended) = op.p.ended.take() else {
+        return;
+    };
+    let command = op.command;
+    let (mapping, segments) = (ended.mapping(), ended.nr_segments());
+    // A bounced read of the Rust mapping is copied back only by the task that submitted it, in
+    // its own address space (the fallback worker has none; a task exiting gets nothing back).
+    // The kernel's `blk_rq_unmap_user()` copies to whatever address space runs it, as for
+    // NVMe's commands: the exiting task's own, or none in the fallback worker (`EINTR`).
+    let dead = tw.task_dead();
+    // SAFETY: Compares pointers; the op keeps its mm grabbed.
+    let own_mm = unsafe { shim::iovx_mm_is_current(op.p.mm.as_ptr()) };
+    let released = if mapping == Mapping::Bounced && D::WRITES_MEMORY && (dead || !own_mm) {
+        drop(ended);
+        Err(if dead { ecanceled() } else { EFAULT })
+    } else {
+        ended.release(true)
+    };
+    let result = if op.error != 0 {
+        Err(Error::from_errno(op.error))
+    } else {
+        released.map(|()| command.result)
+    };
+    // The iterator, the vector and the mm go before the answer, after which the command's file
+    // (and so the module) may go.
+    drop(op);
+    let (res, res2) = answer(AsyncOutcome {
+        result,
+        command,
+        mapping,
+        segments,
+    });
+    pending.done_in_task(res, res2, &tw);
 }
 
 /// Waits until every request run by [`submit_async`] has completed, and then for the module's

@@ -1072,9 +1072,11 @@ bool iovx_gate_close(struct gendisk *disk, void *gate)
 	return true;
 }
 
-struct request *iovx_pt_alloc(struct gendisk *disk, bool out)
+/* A passthrough request; with @nowait, ERR_PTR(-EAGAIN) rather than a wait for a free tag. */
+struct request *iovx_pt_alloc(struct gendisk *disk, bool out, bool nowait)
 {
-	return blk_mq_alloc_request(disk->queue, out ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN, 0);
+	return blk_mq_alloc_request(disk->queue, out ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN,
+				    nowait ? BLK_MQ_REQ_NOWAIT : 0);
 }
 
 void iovx_pt_free(struct request *rq)
@@ -1083,16 +1085,51 @@ void iovx_pt_free(struct request *rq)
 	blk_mq_free_request(rq);
 }
 
-void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
-		    u64 *align, u64 *virt_boundary, u32 *lbs)
+/* The limits of @q a passthrough mapping must meet, read at once; whether it takes P2P DMA. */
+static bool iovx_pt_queue_limits(struct request_queue *q, u32 *max_bytes, u32 *max_segments,
+				 u64 *align, u64 *virt_boundary, u32 *lbs)
 {
-	struct request_queue *q = disk->queue;
-
 	*max_bytes = queue_max_hw_sectors(q) << SECTOR_SHIFT;
 	*max_segments = queue_max_segments(q);
 	*align = blk_lim_dma_alignment_and_pad(&q->limits);
 	*virt_boundary = queue_virt_boundary(q);
 	*lbs = queue_logical_block_size(q);
+	return blk_queue_pci_p2pdma(q);
+}
+
+bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
+		    u64 *virt_boundary, u32 *lbs)
+{
+	return iovx_pt_queue_limits(disk->queue, max_bytes, max_segments, align, virt_boundary,
+				    lbs);
+}
+
+/*
+ * The plan of a passthrough mapping of @iter into @rq, blk_rq_map_user_iov()'s tests in one
+ * call: -EINVAL for no bytes or more than a request of the queue takes; otherwise
+ * IOVX_PT_PLAN_BOUNCE if @bounce, or if @check and the memory does not meet the queue's DMA
+ * alignment or (user memory) its virtual boundary; with IOVX_PT_PLAN_P2P if the queue takes
+ * P2P DMA; and the queue's segment limit in *@max_segments. @check is false for an array
+ * iterator without a segment, whose first segment iov_iter_alignment() would read.
+ */
+int iovx_pt_map_plan(struct request *rq, const struct iov_iter *iter, bool bounce, bool check,
+		     u32 *max_segments)
+{
+	struct request_queue *q = rq->q;
+	size_t len = iov_iter_count(iter);
+	unsigned long vb = queue_virt_boundary(q);
+	int plan = 0;
+
+	if (!len || len > ((size_t)queue_max_hw_sectors(q) << SECTOR_SHIFT))
+		return -EINVAL;
+	*max_segments = queue_max_segments(q);
+	if (bounce ||
+	    (check && ((iov_iter_alignment(iter) & blk_lim_dma_alignment_and_pad(&q->limits)) ||
+		       (vb && user_backed_iter(iter) && (iov_iter_gap_alignment(iter) & vb)))))
+		plan |= IOVX_PT_PLAN_BOUNCE;
+	if (blk_queue_pci_p2pdma(q))
+		plan |= IOVX_PT_PLAN_P2P;
+	return plan;
 }
 
 /*
@@ -1474,13 +1511,13 @@ int iovx_atomic_read(const atomic_t *v)
 }
 
 /*
- * Passthrough, second part: requests run without waiting (passthrough.rs, PtAsync), the mm of
- * their submitter, and KUnit access to a disk's ioctl without an open file.
+ * Passthrough, second part: requests run without waiting (passthrough.rs, submit_async()), the
+ * mm of their submitter, and KUnit access to a disk's ioctl without an open file.
  *
  * A request run by iovx_pt_execute_nowait() ends in whatever context the driver ends it
  * (interrupt, softirq, a worker); its end_io only records the status and queues the request's
- * completion on the module's own workqueue, where the pages are released (which may sleep and,
- * for a bounced read, copies to user memory). The request is not freed by the block layer
+ * completion on the module's own workqueue, where the pages are released (which may sleep; it
+ * never copies to user memory: submit_async() refuses such requests). The request is not freed by the block layer
  * (RQ_END_IO_NONE): the completion frees it. Module exit waits for every such request to be
  * completed and then destroys the workqueue, so that no worker runs the module's code after.
  */
@@ -1591,19 +1628,85 @@ void iovx_mm_drop(struct mm_struct *mm)
 	mmdrop(mm);
 }
 
-/* Makes @mm the worker's, if its address space still exists. */
-bool iovx_mm_use(struct mm_struct *mm)
+/*
+ * Passthrough requests of io_uring commands (passthrough.rs, submit_uring()), as NVMe's
+ * generic character devices run theirs (nvme_uring_cmd_end_io()): end_io, in whatever context
+ * the driver ends the request, calls @end (which records the status and the driver's command,
+ * takes the request's bios and lets the disk go), returns RQ_END_IO_FREE (the block layer
+ * frees the request at once: its tag and the queue's usage count never wait for the submitting
+ * task) and queues the completion as task work of the submitting task
+ * (io_uring_cmd_do_in_task_lazy()). The completion runs there, in process context with the
+ * submitter's address space (or with IO_URING_F_TASK_DEAD while the task exits or in
+ * io_uring's fallback worker), releases the bios and their pages and answers the command with
+ * the issue flags it is given.
+ */
+struct iovx_pt_uring_pdu {
+	void (*end)(void *ctx, int error);
+	void (*complete)(void *ctx, struct io_uring_cmd *ioucmd, unsigned int issue_flags);
+	void *ctx;
+};
+
+static struct iovx_pt_uring_pdu *iovx_pt_uring_pdu(struct io_uring_cmd *ioucmd)
 {
-	if (!mmget_not_zero(mm))
-		return false;
-	kthread_use_mm(mm);
-	return true;
+	BUILD_BUG_ON(sizeof(struct iovx_pt_uring_pdu) > sizeof(ioucmd->pdu));
+	return (struct iovx_pt_uring_pdu *)&ioucmd->pdu;
 }
 
-void iovx_mm_unuse(struct mm_struct *mm)
+static void iovx_pt_uring_task_cb(struct io_uring_cmd *ioucmd, unsigned int issue_flags)
 {
-	kthread_unuse_mm(mm);
-	mmput(mm);
+	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
+
+	pdu->complete(pdu->ctx, ioucmd, issue_flags);
+}
+
+static enum rq_end_io_ret iovx_pt_uring_end_io(struct request *rq, blk_status_t err)
+{
+	struct io_uring_cmd *ioucmd = rq->end_io_data;
+	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
+
+	pdu->end(pdu->ctx, blk_status_to_errno(err));
+	io_uring_cmd_do_in_task_lazy(ioucmd, iovx_pt_uring_task_cb);
+	return RQ_END_IO_FREE;
+}
+
+void iovx_pt_execute_uring(struct request *rq, struct io_uring_cmd *ioucmd,
+			   void (*end)(void *ctx, int error),
+			   void (*complete)(void *ctx, struct io_uring_cmd *ioucmd,
+					    unsigned int issue_flags),
+			   void *ctx)
+{
+	struct iovx_pt_uring_pdu *pdu = iovx_pt_uring_pdu(ioucmd);
+
+	pdu->end = end;
+	pdu->complete = complete;
+	pdu->ctx = ctx;
+	rq->end_io = iovx_pt_uring_end_io;
+	rq->end_io_data = ioucmd;
+	blk_execute_rq_nowait(rq, false);
+}
+
+/* Whether the current task's address space is @mm. */
+bool iovx_mm_is_current(struct mm_struct *mm)
+{
+	return current->mm == mm;
+}
+
+/* The answer of a command from its task work: with the issue flags the task work was given. */
+void iovx_uring_cmd_done_in_task(struct io_uring_cmd *ioucmd, int res, u64 res2,
+				 unsigned int issue_flags)
+{
+	io_uring_cmd_done(ioucmd, res, res2, issue_flags);
+}
+
+bool iovx_uring_flags_task_dead(unsigned int flags)
+{
+	return flags & IO_URING_F_TASK_DEAD;
+}
+
+/* Whether a bio of blk_rq_map_user_iov() is a copy (bio_copy_user_iov()) of the memory. */
+bool iovx_pt_bio_is_copy(struct bio *bio)
+{
+	return bio->bi_private;
 }
 
 /* io_uring commands (uring_cmd.rs). */

@@ -198,10 +198,14 @@ void iovx_gate_exit(void *gate);
 void *iovx_gate_hold(struct gendisk *disk);
 void iovx_gate_unhold(void *gate);
 bool iovx_gate_close(struct gendisk *disk, void *gate);
-struct request *iovx_pt_alloc(struct gendisk *disk, bool out);
+struct request *iovx_pt_alloc(struct gendisk *disk, bool out, bool nowait);
 void iovx_pt_free(struct request *rq);
-void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments,
-		    u64 *align, u64 *virt_boundary, u32 *lbs);
+bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
+		    u64 *virt_boundary, u32 *lbs);
+#define IOVX_PT_PLAN_BOUNCE 1
+#define IOVX_PT_PLAN_P2P 2
+int iovx_pt_map_plan(struct request *rq, const struct iov_iter *iter, bool bounce, bool check,
+		     u32 *max_segments);
 struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs);
 void iovx_pt_bio_free(struct bio *bio);
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
@@ -252,10 +256,18 @@ int iovx_pt_execute_nowait(struct request *rq, void (*complete)(void *ctx, int e
 			   void *ctx);
 int iovx_pt_async_inflight(void);
 void iovx_pt_async_exit(void);
+void iovx_pt_execute_uring(struct request *rq, struct io_uring_cmd *ioucmd,
+			   void (*end)(void *ctx, int error),
+			   void (*complete)(void *ctx, struct io_uring_cmd *ioucmd,
+					    unsigned int issue_flags),
+			   void *ctx);
+bool iovx_mm_is_current(struct mm_struct *mm);
+void iovx_uring_cmd_done_in_task(struct io_uring_cmd *ioucmd, int res, u64 res2,
+				 unsigned int issue_flags);
+bool iovx_uring_flags_task_dead(unsigned int flags);
+bool iovx_pt_bio_is_copy(struct bio *bio);
 struct mm_struct *iovx_mm_grab_current(void);
 void iovx_mm_drop(struct mm_struct *mm);
-bool iovx_mm_use(struct mm_struct *mm);
-void iovx_mm_unuse(struct mm_struct *mm);
 struct gendisk *iovx_kunit_disk_get(struct gendisk *disk);
 void iovx_kunit_disk_put(struct gendisk *disk);
 int iovx_kunit_disk_ioctl(struct gendisk *disk, unsigned int cmd, unsigned long arg);

@@ -31,13 +31,27 @@ pub const PAYLOAD_MAX: usize = 80;
 
 /// A command lent to a device's `uring_cmd` callback for `'a`.
 ///
+/// What the device reads of the command (its operation code, its payload, whether its file
+/// was opened for writing) is copied when the callback is entered: once the command is
+/// pended and handed on ([`UringCmd::pend`], [`submit_uring`]), it may be answered (from
+/// another thread: an io_uring worker issues it while the submitting task runs the answer) and
+/// io_uring then clears its submission entry and may free it, while the callback still runs.
+///
+/// [`submit_uring`]: super::passthrough::submit_uring
+///
 /// # Invariants
 ///
 /// `raw` is the `io_uring_cmd` io_uring passed to the callback, with `flags` its issue flags,
-/// valid for `'a`; `pended` says whether a [`PendingCmd`] was made for it.
+/// valid for `'a` until a [`PendingCmd`] is made for it (`pended`), after which it is only
+/// passed on, never read; `op`, `payload` (`len` bytes of it, the rest zero) and `writable`
+/// were read from it before that.
 pub struct UringCmd<'a> {
     raw: NonNull<bindings::io_uring_cmd>,
     flags: u32,
+    op: u32,
+    payload: [u8; PAYLOAD_MAX],
+    len: usize,
+    writable: bool,
     pended: Cell<bool>,
     _p: PhantomData<&'a ()>,
 }
@@ -45,8 +59,7 @@ pub struct UringCmd<'a> {
 impl UringCmd<'_> {
     /// The operation code (`sqe->cmd_op`).
     pub fn cmd_op(&self) -> u32 {
-        // SAFETY: `raw` is valid (type invariant).
-        unsafe { shim::iovx_uring_cmd_op(self.raw.as_ptr()) }
+        self.op
     }
 
     /// Whether the command is issued from a context that must not block
@@ -64,21 +77,15 @@ impl UringCmd<'_> {
     }
 
     /// A copy of the payload (the submission entry may be in memory user space shares, so it
-    /// is copied once, not read in place): 80 bytes with 128-byte entries, 16 otherwise, the
-    /// rest zero. Gives the copy and its length.
+    /// was copied once, when the callback was entered, not read in place): 80 bytes with
+    /// 128-byte entries, 16 otherwise, the rest zero. Gives the copy and its length.
     pub fn payload(&self) -> ([u8; PAYLOAD_MAX], usize) {
-        let mut buf = [0u8; PAYLOAD_MAX];
-        // SAFETY: `raw` is valid (type invariant); `buf` has room for the largest payload.
-        let n = unsafe {
-            shim::iovx_uring_cmd_payload(self.raw.as_ptr(), buf.as_mut_ptr(), self.flags)
-        };
-        (buf, n as usize)
+        (self.payload, self.len)
     }
 
     /// Whether the file was opened for writing.
     pub fn file_writable(&self) -> bool {
-        // SAFETY: `raw` is valid, and so is its file (type invariant).
-        unsafe { shim::iovx_uring_cmd_file_writable(self.raw.as_ptr()) }
+        self.writable
     }
 
     /// The duty of answering the command later; the callback then returns `-EIOCBQUEUED`
@@ -112,7 +119,66 @@ pub struct PendingCmd {
 // ring), whose completions would have to be made under the ring's lock instead.
 unsafe impl Send for PendingCmd {}
 
+/// The issue flags io_uring gives the task work of a command (`io_uring_cmd_work()`): the
+/// answer made there must pass them (`IO_URING_F_COMPLETE_DEFER`: the ring's lock is held),
+/// and they say whether the task is exiting (`IO_URING_F_TASK_DEAD`).
+///
+/// # Invariants
+///
+/// `flags` are those io_uring passed to the task-work callback now running, for the command
+/// `cmd`; the value does not outlive the callback (`'a`).
+pub(crate) struct InTask<'a> {
+    flags: u32,
+    cmd: *mut bindings::io_uring_cmd,
+    _p: PhantomData<&'a ()>,
+}
+
+impl InTask<'_> {
+    /// The flags of the task work of `cmd` now running.
+    ///
+    /// # Safety
+    ///
+    /// Called from a task-work callback queued by `io_uring_cmd_do_in_task_lazy()` or
+    /// `io_uring_cmd_complete_in_task()` for `cmd`, with the flags it was given; the value is
+    /// used only during that callback.
+    pub(crate) unsafe fn new(flags: u32, cmd: *mut bindings::io_uring_cmd) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self {
+            flags,
+            cmd,
+            _p: PhantomData,
+        }
+    }
+
+    /// Whether the work must not touch the submitting task's memory (`IO_URING_F_TASK_DEAD`,
+    /// `io_should_terminate_tw()`): the task is exiting (the work runs while it exits) or gone
+    /// (it runs in io_uring's fallback worker), or the ring is going.
+    pub(crate) fn task_dead(&self) -> bool {
+        // SAFETY: Pure test of a flag.
+        unsafe { shim::iovx_uring_flags_task_dead(self.flags) }
+    }
+}
+
 impl PendingCmd {
+    /// The command, for the completion that will answer it.
+    pub(crate) fn as_raw(&self) -> *mut bindings::io_uring_cmd {
+        self.raw.as_ptr()
+    }
+
+    /// Answers the command from its task work, with the flags that task work was given; from
+    /// the task work of another command (whose flags say nothing of this one), as
+    /// [`PendingCmd::done`] does.
+    pub(crate) fn done_in_task(self, res: i32, res2: u64, tw: &InTask<'_>) {
+        if tw.cmd != self.raw.as_ptr() {
+            return self.done(res, res2);
+        }
+        let raw = self.raw;
+        core::mem::forget(self);
+        // SAFETY: The one answer to a command told to wait (type invariant), from its own task
+        // work (checked above) with the flags it was given (`InTask` invariant).
+        unsafe { shim::iovx_uring_cmd_done_in_task(raw.as_ptr(), res, res2, tw.flags) };
+    }
+
     /// Answers the command: `res` in the completion's `res` (an errno if negative), `res2` in
     /// the second half of a 32-byte completion entry if the ring has them.
     pub fn done(self, res: i32, res2: u64) {
@@ -138,7 +204,11 @@ pub trait UringDevice: Send + Sync + Sized + 'static {
     /// [`UringCmd::pend`], `-EIOCBQUEUED` is answered `EIO` and a restart code (`ERESTARTSYS`,
     /// ...) `EINTR`.
     ///
-    /// Process context: may sleep unless [`UringCmd::nonblock`].
+    /// Process context: may sleep. With [`UringCmd::nonblock`] (issued from the submitting
+    /// task, under the ring's lock), it should not wait for a resource or for I/O (a tag, a
+    /// lock held across I/O) but answer `EAGAIN`, after which io_uring's worker issues the
+    /// command again; faulting in and pinning memory, and allocating, are done there as in
+    /// NVMe's `nvme_uring_cmd_io()`.
     fn uring_cmd(&self, cmd: &UringCmd<'_>) -> Result<i32>;
 
     /// A file of the device is closed (its last reference went).
@@ -156,11 +226,25 @@ pub(crate) unsafe fn dispatch<T: UringDevice>(
     ioucmd: *mut bindings::io_uring_cmd,
     issue_flags: u32,
 ) -> i32 {
-    // INVARIANT: The command io_uring passed, for the call.
+    let mut payload = [0u8; PAYLOAD_MAX];
+    // SAFETY: io_uring passes a valid command with its submission entry and file, for the
+    // call; `payload` has room for the largest payload.
+    let (op, len, writable) = unsafe {
+        (
+            shim::iovx_uring_cmd_op(ioucmd),
+            shim::iovx_uring_cmd_payload(ioucmd, payload.as_mut_ptr(), issue_flags),
+            shim::iovx_uring_cmd_file_writable(ioucmd),
+        )
+    };
+    // INVARIANT: The command io_uring passed, for the call, read before it can be pended.
     let cmd = UringCmd {
         // SAFETY: io_uring passes a valid command.
         raw: unsafe { NonNull::new_unchecked(ioucmd) },
         flags: issue_flags,
+        op,
+        payload,
+        len: (len as usize).min(PAYLOAD_MAX),
+        writable,
         pended: Cell::new(false),
         _p: PhantomData,
     };

@@ -10,7 +10,7 @@
 #![deny(unsafe_code)]
 
 use super::bio::byte_at;
-use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
+use crate::abstractions::blk::{not_supported, Config, Disk, Driver, Failure, Op, Request};
 use crate::abstractions::counters::COUNTERS;
 use crate::abstractions::extract::ExtractFlags;
 use crate::abstractions::gup::{pin_user_pages, Pin, UserMm};
@@ -131,6 +131,13 @@ fn user_has_pattern(addr: usize, len: usize, sector: u64) -> Result<bool> {
         .iter()
         .enumerate()
         .all(|(i, b)| *b == byte_at(sector * 512 + i as u64)))
+}
+
+/// Whether user memory at `addr` holds only zeroes.
+fn user_is_zero(addr: usize, len: usize) -> Result<bool> {
+    let mut back = KVec::from_elem(0xffu8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).reader().read_slice(&mut back)?;
+    Ok(back.iter().all(|b| *b == 0))
 }
 
 /// A UBUF read: pinned, one segment per page, the bytes the driver wrote, dirtied and unpinned
@@ -581,10 +588,12 @@ impl Waiter {
     }
 }
 
-/// Reads run without waiting, pinned (aligned) and bounced (misaligned; Rust and kernel
-/// mapping): the completion gets the driver's result once, the user memory holds the driver's
-/// bytes (a bounce is copied back in the submitter's address space by the module's worker),
-/// pinned pages are dirtied and unpinned once, a bounce takes no page.
+/// Reads run without waiting, pinned (aligned; Rust and kernel mapping): the completion gets
+/// the driver's result once, the user memory holds the driver's bytes, pinned pages are
+/// dirtied and unpinned once. A read that would be bounced (misaligned, or
+/// [`Bounce::Always`]; the kernel's mapping of misaligned memory) is refused at submission
+/// with `EOPNOTSUPP`, the completion given back, nothing taken, the memory untouched: the
+/// module's shared worker never copies into user memory.
 fn async_reads(t: &Test) -> CaseResult {
     let disk = pt_disk()?;
     let len = 4 * PAGE_SIZE;
@@ -593,12 +602,12 @@ fn async_reads(t: &Test) -> CaseResult {
         (
             0usize,
             MapWith::Rust(Bounce::IfNeeded),
-            Mapping::Direct(Mode::Pinned),
+            Some(Mapping::Direct(Mode::Pinned)),
         ),
-        (8, MapWith::Rust(Bounce::IfNeeded), Mapping::Bounced),
-        (0, MapWith::Rust(Bounce::Always), Mapping::Bounced),
-        (8, MapWith::Kernel, Mapping::Kernel),
-        (0, MapWith::Kernel, Mapping::Kernel),
+        (8, MapWith::Rust(Bounce::IfNeeded), None),
+        (0, MapWith::Rust(Bounce::Always), None),
+        (8, MapWith::Kernel, None),
+        (0, MapWith::Kernel, Some(Mapping::Kernel)),
     ]
     .into_iter()
     .enumerate()
@@ -609,7 +618,7 @@ fn async_reads(t: &Test) -> CaseResult {
         let sector = 8 * (i as u64 + 1);
         let before = COUNTERS.snapshot();
         let w = Waiter::new()?;
-        let (m, _) = submit_async::<Dest, _>(
+        let r = submit_async::<Dest, _>(
             Queue::of(&disk),
             cmd(sector),
             UserData::Buf {
@@ -618,8 +627,21 @@ fn async_reads(t: &Test) -> CaseResult {
             },
             how,
             w.done(),
-        )
-        .map_err(|r| r.error)?;
+        );
+        let Some(want) = want else {
+            kunit_assert_eq!(t, r.err().map(|r| r.error), Some(not_supported()));
+            kunit_assert_eq!(t, async_in_flight(), 0);
+            let d = COUNTERS.snapshot().since(&before);
+            kunit_assert_eq!(t, (d.pinned, d.unpinned, d.dirtied), (0, 0, 0));
+            kunit_assert!(
+                t,
+                user_is_zero(addr, len + PAGE_SIZE)?,
+                "case {}: a refused read wrote user memory",
+                i
+            );
+            continue;
+        };
+        let (m, _) = r.map_err(|r| r.error)?;
         kunit_assert_eq!(t, m, want);
         let o = w.wait();
         kunit_assert_eq!(t, o.result, Ok(len as u32));
@@ -634,10 +656,37 @@ fn async_reads(t: &Test) -> CaseResult {
         kunit_assert_eq!(t, d.pinned, d.unpinned);
         if want == Mapping::Direct(Mode::Pinned) {
             kunit_assert_eq!(t, (d.pinned, d.dirtied), (4, 4));
-        } else if want == Mapping::Bounced {
-            kunit_assert_eq!(t, d.pinned, 0);
         }
     }
+    kunit_assert_eq!(t, async_in_flight(), 0);
+    Ok(())
+}
+
+/// A bounced write run without waiting (copied at submission; its pages freed by the worker,
+/// which touches no user memory): the driver sees the user's bytes, no page is pinned.
+fn async_write_bounced(t: &Test) -> CaseResult {
+    let disk = pt_disk()?;
+    let len = 2 * PAGE_SIZE;
+    let addr = t.vm_mmap(len + PAGE_SIZE, true, true)?;
+    fill_user(addr + 8, len, 8)?;
+    let before = COUNTERS.snapshot();
+    let w = Waiter::new()?;
+    let (m, _) = submit_async::<Source, _>(
+        Queue::of(&disk),
+        cmd(8),
+        UserData::Buf {
+            addr: addr + 8,
+            len,
+        },
+        MapWith::Rust(Bounce::IfNeeded),
+        w.done(),
+    )
+    .map_err(|r| r.error)?;
+    kunit_assert_eq!(t, m, Mapping::Bounced);
+    kunit_assert_eq!(t, w.wait().result, Ok(len as u32));
+    kunit_assert!(t, !disk.driver().mismatch.load(Relaxed));
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert_eq!(t, (d.pinned, d.unpinned), (0, 0));
     kunit_assert_eq!(t, async_in_flight(), 0);
     Ok(())
 }
@@ -674,25 +723,36 @@ fn async_write_iovec(t: &Test) -> CaseResult {
 fn async_disk_drop_waits(t: &Test) -> CaseResult {
     let len = 2 * PAGE_SIZE;
     let addr = t.vm_mmap(len, true, true)?;
-    for how in [
-        MapWith::Rust(Bounce::IfNeeded),
-        MapWith::Rust(Bounce::Always),
-    ] {
+    for write in [false, true] {
         let disk = pt_disk_delayed(200_000)?;
         let w = Waiter::new()?;
-        submit_async::<Dest, _>(
-            Queue::of(&disk),
-            cmd(16),
-            UserData::Buf { addr, len },
-            how,
-            w.done(),
-        )
-        .map_err(|r| r.error)?;
+        if write {
+            fill_user(addr, len, 16)?;
+            submit_async::<Source, _>(
+                Queue::of(&disk),
+                cmd(16),
+                UserData::Buf { addr, len },
+                MapWith::Rust(Bounce::Always),
+                w.done(),
+            )
+            .map_err(|r| r.error)?;
+        } else {
+            submit_async::<Dest, _>(
+                Queue::of(&disk),
+                cmd(16),
+                UserData::Buf { addr, len },
+                MapWith::Rust(Bounce::IfNeeded),
+                w.done(),
+            )
+            .map_err(|r| r.error)?;
+        }
         kunit_assert_eq!(t, async_in_flight(), 1);
         drop(disk);
         let o = w.wait();
         kunit_assert_eq!(t, o.result, Ok(len as u32));
-        kunit_assert!(t, user_has_pattern(addr, len, 16)?);
+        if !write {
+            kunit_assert!(t, user_has_pattern(addr, len, 16)?);
+        }
     }
     kunit_assert_eq!(t, async_in_flight(), 0);
     Ok(())
@@ -804,6 +864,7 @@ kunit_suite!(
         empty_iovec_has_a_segment,
         driver_drops_own_disk_in_ioctl,
         async_reads,
+        async_write_bounced,
         async_write_iovec,
         async_disk_drop_waits,
         async_submit_errors,
