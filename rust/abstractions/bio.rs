@@ -664,6 +664,21 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         iter: &mut IovIter<'data, D>,
         len: usize,
     ) -> Result<Option<Self>> {
+        Self::new_bvec_aligned(target, sector, iter, len, 0, 0)
+    }
+
+    /// As [`Bio::new_bvec`], but `Ok(None)`, nothing done, also if a byte range to take from a
+    /// segment does not start on a multiple of `addr_mask + 1` or is not a multiple of
+    /// `len_mask + 1` bytes long (`iov_iter_is_aligned()` of the bytes taken, checked in the
+    /// same walk that takes them).
+    pub fn new_bvec_aligned(
+        target: Target<'t>,
+        sector: u64,
+        iter: &mut IovIter<'data, D>,
+        len: usize,
+        addr_mask: u32,
+        len_mask: u32,
+    ) -> Result<Option<Self>> {
         might_sleep();
         if iter.kind() != Kind::Bvec || len == 0 || iter.is_empty() {
             return Ok(None);
@@ -686,16 +701,26 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         bio.counted = Counted::for_target(&target)?;
         // A bio's size is a `u32`; an iterator holds at most `MAX_RW_COUNT` bytes.
         let len = len.min(u32::MAX as usize);
+        // The pages are counted in the same walk, as `iovx_bio_nr_pages()` counts them at release.
+        let mut pages = 0;
         // SAFETY: `raw` is a fresh bio without segments of its own (`bi_max_vecs` 0), ours; the
         // iterator is initialised and, by its invariant, its segment array and the pages they
-        // describe stay valid (for writes if `D` is `Dest`) for `'data`, which the bio keeps.
-        let n = unsafe { shim::iovx_bio_bvec_set(raw.as_ptr(), iter.as_raw(), len) };
+        // describe stay valid (for writes if `D` is `Dest`) for `'data`, which the bio keeps;
+        // `pages` is writable.
+        let n = unsafe {
+            shim::iovx_bio_bvec_set(
+                raw.as_ptr(),
+                iter.as_raw(),
+                len,
+                addr_mask as usize,
+                len_mask as usize,
+                &mut pages,
+            )
+        };
         if n == 0 {
             return Ok(None);
         }
         iter.note_advanced(n);
-        // SAFETY: `raw` is valid; its segments are now the iterator's, valid for `'data`.
-        let pages = unsafe { shim::iovx_bio_nr_pages(raw.as_ptr()) } as usize;
         note_taken(Mode::Listed, pages, false);
         // INVARIANT: A bio over the `bi_vcnt` segments of a BVEC iterator of direction `D` that
         // hold its `n <= u32::MAX` bytes, an array borrowed (with its pages) for `'data`;

@@ -179,7 +179,7 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
 
 /// The next `len` bytes of a BVEC iterator in one bio over the iterator's own segments
 /// ([`Bio::new_bvec`], as the kernel's direct I/O takes io_uring's registered buffers), if they
-/// are all there and make whole `lbs`-byte blocks, and every segment left starts on the queue's
+/// are all there and make whole `lbs`-byte blocks, and every segment taken starts on the queue's
 /// DMA alignment (512 bytes) and is a whole number of blocks long, as the block device's direct
 /// I/O requires of any iterator (`blkdev_dio_invalid()`). Otherwise `None`, with nothing done
 /// (the iterator reverted), for the caller to extract page by page, which reports what is wrong.
@@ -195,13 +195,9 @@ fn bvec_bio<'t, 'data, D: Direction>(
         return Ok(None);
     }
     // The disks of `Disk::new` have a DMA alignment of 512 bytes (`dma_alignment` 511); a block
-    // is at most 4096 bytes.
+    // is at most 4096 bytes. The segments taken are checked as they are taken.
     let len_mask = (lbs.get() - 1) as u32;
-    // SAFETY: The iterator is initialised (its invariant); `iov_iter_is_aligned()` only reads it.
-    if !unsafe { bindings::iov_iter_is_aligned(iter.as_raw(), 511, len_mask as _) } {
-        return Ok(None);
-    }
-    let Some(bio) = Bio::new_bvec(target, sector, iter, len)? else {
+    let Some(bio) = Bio::new_bvec_aligned(target, sector, iter, len, 511, len_mask)? else {
         return Ok(None);
     };
     let n = bio.len();

@@ -66,6 +66,7 @@ pub enum Kind {
 }
 
 impl Kind {
+    #[inline]
     fn from_raw(t: u8) -> Kind {
         match t as u32 {
             bindings::iter_type_ITER_UBUF => Kind::Ubuf,

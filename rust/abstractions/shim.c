@@ -1385,15 +1385,19 @@ unsigned long iovx_bio_nr_pages(struct bio *bio)
  * (bi_max_vecs 0): the bio takes the next @len bytes (at most what is left) of the BVEC
  * iterator @iter, borrowing its segment array as it is (BIO_CLONED: the array is neither
  * merged into nor freed), with bi_vcnt the segments that hold those bytes; the iterator
- * advances past them. Returns the bytes taken, or 0 with nothing done if @len is 0, the bio
- * has segments of its own or data, a segment to take is empty, or more segments than bi_vcnt
- * can count would be needed.
+ * advances past them (as iov_iter_bvec_advance() does, in the same walk). Every byte range
+ * taken from a segment must start on @addr_mask + 1 and be a multiple of @len_mask + 1 long
+ * (iov_iter_is_aligned() of what is taken). *@pages is set to the pages of those segments as
+ * iovx_bio_nr_pages() counts them. Returns the bytes taken, or 0 with nothing done if @len is
+ * 0, the bio has segments of its own or data, a segment to take is empty or misaligned, or
+ * more segments than bi_vcnt can count would be needed.
  */
-size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len)
+size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len,
+			 unsigned long addr_mask, unsigned long len_mask, unsigned long *pages)
 {
 	const struct bio_vec *bv = iter->bvec;
-	size_t skip = iter->iov_offset, left;
-	unsigned long segs = 0;
+	size_t skip = iter->iov_offset, left, end = 0;
+	unsigned long segs = 0, n_pages = 0;
 
 	len = min(len, iov_iter_count(iter));
 	if (!len || len > UINT_MAX || bio->bi_max_vecs || bio->bi_vcnt || bio->bi_iter.bi_size ||
@@ -1405,7 +1409,11 @@ size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len)
 		if (segs >= USHRT_MAX || segs >= iter->nr_segs || bv[segs].bv_len <= skip)
 			return 0;
 		n = min_t(size_t, left, bv[segs].bv_len - skip);
+		if (((bv[segs].bv_offset + skip) & addr_mask) || (n & len_mask))
+			return 0;
+		n_pages += iovx_bvec_pages(&bv[segs]);
 		left -= n;
+		end = skip + n;
 		skip = 0;
 	}
 	bio->bi_io_vec = (struct bio_vec *)bv;
@@ -1413,7 +1421,18 @@ size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len)
 	bio->bi_iter.bi_bvec_done = iter->iov_offset;
 	bio->bi_iter.bi_size = len;
 	bio_set_flag(bio, BIO_CLONED);
-	iov_iter_advance(iter, len);
+	/* The last segment taken is finished or the iterator stays in it. */
+	if (end == bv[segs - 1].bv_len) {
+		iter->bvec = bv + segs;
+		iter->nr_segs -= segs;
+		iter->iov_offset = 0;
+	} else {
+		iter->bvec = bv + segs - 1;
+		iter->nr_segs -= segs - 1;
+		iter->iov_offset = end;
+	}
+	iter->count -= len;
+	*pages = n_pages;
 	return len;
 }
 

@@ -912,6 +912,80 @@ fn bvec_iter_one_bio(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A BVEC iterator taken into bios in steps that end inside a segment, at a segment's end and
+/// across two segments: each bio has the segments its bytes span, the iterator is left exactly
+/// after them (the rest copied out of it is the rest of the data), a range off the alignment
+/// asked for is refused with the iterator untouched, and a revert of everything gives the whole
+/// data again. Listed pages balance.
+fn bvec_bio_takes_in_steps(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let mut pages = [
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+    ];
+    let len = 4 * PAGE_SIZE - 1024;
+    let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = (i * 7 + i / 509) as u8;
+    }
+    {
+        let mut segs = bvec_segs(&mut pages, Bvec::<Dest>::new)?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        kunit_assert_eq!(t, it.copy_to_iter(&data), len);
+    }
+    let before = COUNTERS.snapshot();
+    let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
+    let mut it = IovIter::bvec(&mut segs)?;
+    // The first segment is `PAGE_SIZE - 512` bytes long.
+    let first = PAGE_SIZE - 512;
+    let steps = [(1536, 1), (first - 1536, 1), (PAGE_SIZE + 512, 2)];
+    let mut taken = 0;
+    for (n, nsegs) in steps {
+        // Not a multiple of 1024 at 512 bytes into its first page: refused, nothing taken.
+        if taken == 0 {
+            let r = Bio::new_bvec_aligned(disk.target(), 0, &mut it, n, 1023, 511)?;
+            kunit_assert!(
+                t,
+                r.is_none(),
+                "a range at 512 bytes taken with a 1024-byte mask"
+            );
+            kunit_assert_eq!(t, it.len(), len);
+        }
+        let Some(bio) = Bio::new_bvec_aligned(disk.target(), 0, &mut it, n, 511, 511)? else {
+            kunit_assert!(t, false, "step of {} bytes not taken", n);
+            return Ok(());
+        };
+        kunit_assert_eq!(t, (bio.len(), bio.nr_segments()), (n, nsegs));
+        taken += n;
+        kunit_assert_eq!(t, it.len(), len - taken);
+    }
+    let mut rest = KVec::from_elem(0u8, len - taken, GFP_KERNEL)?;
+    kunit_assert_eq!(t, it.copy_from_iter(&mut rest), len - taken);
+    kunit_assert!(
+        t,
+        rest[..] == data[taken..],
+        "the iterator was not left after the bytes taken"
+    );
+    kunit_assert!(t, it.revert(len).is_ok());
+    let mut all = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    kunit_assert_eq!(t, it.copy_from_iter(&mut all), len);
+    kunit_assert!(
+        t,
+        all[..] == data[..],
+        "the reverted iterator gave other bytes"
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "listed {:?}",
+        (d.pinned, d.listed, d.unlisted)
+    );
+    Ok(())
+}
+
 /// A BVEC iterator goes into one bio over its own segments only if every segment starts on the
 /// queue's DMA alignment (512 bytes) and is a whole number of blocks long, as the block device's
 /// direct I/O requires (`blkdev_dio_invalid()`); otherwise it is extracted page by page.
@@ -965,6 +1039,7 @@ kunit_suite!(
         same_page_twice_in_one_bio,
         inline_bio,
         bvec_iter_one_bio,
+        bvec_bio_takes_in_steps,
         bvec_misaligned_not_whole,
         disk_new_under_each_fault,
     ]
