@@ -310,6 +310,23 @@ pub(crate) unsafe fn pdu_command(rq: *mut bindings::request) -> *mut Command {
     }
 }
 
+/// The bio in the PDU of a request of a disk made by [`Disk::new`], and its
+/// [`PT_INLINE_VECS`] segments: memory of the request's, uninitialised until a passthrough
+/// mapping initialises it, valid as long as the request is allocated.
+///
+/// # Safety
+///
+/// `rq` is a valid request of such a disk.
+pub(crate) unsafe fn pdu_pt_bio(
+    rq: *mut bindings::request,
+) -> (*mut bindings::bio, *mut bindings::bio_vec) {
+    // SAFETY: The PDU of every request of the tag set is a `Pdu` (its `cmd_size`).
+    unsafe {
+        let pdu = shim::iovx_rq_pdu(rq).cast::<Pdu>();
+        ((*pdu).pt_bio.get(), (*pdu).pt_vecs.get().cast())
+    }
+}
+
 // --- End of passthrough requests ----------------------------------------------------------
 
 /// One single-page piece of a request's data: of a read if `D` is [`Dest`], of a write if `D` is
@@ -535,12 +552,18 @@ impl Limits {
     }
 }
 
+/// Segments of the bio in a request's driver data ([`pdu_pt_bio`]).
+pub(crate) const PT_INLINE_VECS: usize = 4;
+
 /// Per-request driver data (`blk_mq_rq_to_pdu()`).
 #[repr(C)]
 struct Pdu {
     work: Opaque<bindings::delayed_work>,
     /// The command of a passthrough request.
     cmd: Opaque<Command>,
+    /// A bio for the first pages of a passthrough request's data, and its segments.
+    pt_bio: Opaque<bindings::bio>,
+    pt_vecs: Opaque<[bindings::bio_vec; PT_INLINE_VECS]>,
 }
 
 /// The delayed completion mode of a disk.

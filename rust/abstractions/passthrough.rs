@@ -41,7 +41,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
-use super::blk::{Disk, Driver};
+use super::blk::{pdu_pt_bio, Disk, Driver, PT_INLINE_VECS};
 use super::extract::ExtractFlags;
 use super::iov::{Direction, IovIter, Kind, UserVec};
 use super::pages::{note_released, Mode, PageSlot};
@@ -262,7 +262,9 @@ pub enum Mapping {
 ///   writes memory, else `REQ_OP_DRV_OUT`; its driver data holds a [`Command`].
 /// - `head` is the first bio of the request's data (null if none), kept because the request
 ///   forgets its bios as it completes. The bios, chained by `bi_next`, belong to this value:
-///   - with [`Mapping::Direct`], made by `iovx_pt_bio_alloc()`, one page per segment, each page
+///   - with [`Mapping::Direct`], made by `iovx_pt_bio_alloc()` or, for the first bio if
+///     `own_bio` is set, by `iovx_pt_bio_init_inline()` in the request's own driver data
+///     ([`pdu_pt_bio`]), one page per segment, each page
 ///     pinned once (with `FOLL_WRITE` for a destination) if `BIO_PAGE_PINNED` is set, otherwise
 ///     listed from memory borrowed for `'data` (for writing if `D` is [`Dest`]);
 ///   - with [`Mapping::Bounced`], made the same way, each page allocated by
@@ -272,12 +274,16 @@ pub enum Mapping {
 ///     `blk_rq_unmap_user()`.
 /// - `executed` is set once `blk_execute_rq()` has returned: the data is then no longer in use
 ///   by the device.
+/// - `own_bio` is set only for a request freed by this value (never ended by
+///   [`PtRequest::end`], whose request the block layer frees): the bio in its driver data lives
+///   as long as the request, so the chain is released before the request is freed.
 pub struct PtRequest<'a, 'data, D: Direction> {
     rq: NonNull<bindings::request>,
     head: *mut bindings::bio,
     mapping: Mapping,
     iter: Option<&'a mut IovIter<'data, D>>,
     executed: bool,
+    own_bio: bool,
     _p: PhantomData<(&'a (), &'data mut [u8], D)>,
 }
 
@@ -297,11 +303,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     ///
     /// Process context: may sleep (waits for a free tag).
     pub fn new(queue: Queue<'a>, cmd: Command) -> Result<Self> {
-        Self::alloc(queue, cmd, false)
+        Self::alloc(queue, cmd, false, true)
     }
 
     /// [`PtRequest::new`], or if `nowait` without waiting for a tag: `EAGAIN` if none is free.
-    fn alloc(queue: Queue<'a>, cmd: Command, nowait: bool) -> Result<Self> {
+    /// With `own_bio`, the first pages of a direct mapping go into the bio in the request's
+    /// driver data (nothing allocated for them); without, every bio is allocated, as a request
+    /// ended by [`PtRequest::end`] needs.
+    fn alloc(queue: Queue<'a>, cmd: Command, nowait: bool, own_bio: bool) -> Result<Self> {
         might_sleep();
         // SAFETY: The disk is live (`Queue` invariant); process context.
         let rq = unsafe { shim::iovx_pt_alloc(queue.disk.as_ptr(), !D::WRITES_MEMORY, nowait) };
@@ -317,6 +326,7 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             mapping: Mapping::None,
             iter: None,
             executed: false,
+            own_bio,
             _p: PhantomData,
         })
     }
@@ -499,11 +509,23 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
                 }
                 &mut v[..]
             };
-            // SAFETY: `rq` is ours, of `D`'s operation; `want` is at most `BIO_MAX_VECS`.
-            let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), want as u16) };
-            if bio.is_null() {
-                return Err(ENOMEM);
-            }
+            let bio = if self.own_bio && self.head.is_null() && want <= PT_INLINE_VECS {
+                // The first bio, of a few pages: the one in the request's driver data, free
+                // while the request has no chain (the last one was released).
+                // SAFETY: `rq` is a request of a disk made by `Disk::new` (type invariant).
+                let (bio, vecs) = unsafe { pdu_pt_bio(self.rq.as_ptr()) };
+                // SAFETY: `bio` and `vecs` are the request's, not in use (no chain); `want`
+                // is at most `PT_INLINE_VECS`; `rq` is ours, of `D`'s operation.
+                unsafe { shim::iovx_pt_bio_init_inline(self.rq.as_ptr(), bio, vecs, want as u16) };
+                bio
+            } else {
+                // SAFETY: `rq` is ours, of `D`'s operation; `want` is at most `BIO_MAX_VECS`.
+                let bio = unsafe { shim::iovx_pt_bio_alloc(self.rq.as_ptr(), want as u16) };
+                if bio.is_null() {
+                    return Err(ENOMEM);
+                }
+                bio
+            };
             let mut filled = 0usize;
             let mut err = Ok(());
             // Extract runs until the bio is full or the iterator empty.
@@ -684,7 +706,8 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// # Safety
     ///
     /// Called from the `end_io` of this request, which was executed (`blk_execute_rq_nowait()`)
-    /// and returns `RQ_END_IO_FREE`; `executed` is set.
+    /// and returns `RQ_END_IO_FREE`; `executed` is set; `own_bio` is not (no bio of the chain
+    /// is in the request, which the block layer frees).
     unsafe fn end(mut self) -> Ended<'a, 'data, D> {
         // SAFETY: The request has ended (safety requirements): the block layer is done with
         // its bios, which must not be reached through it any more.
@@ -854,7 +877,8 @@ fn no_first_segment<D: Direction>(iter: &IovIter<'_, D>) -> bool {
 ///
 /// # Safety
 ///
-/// `bio` was made by `iovx_pt_bio_alloc()`, is no longer used by the block layer, and holds
+/// `bio` was made by `iovx_pt_bio_alloc()` (or by `iovx_pt_bio_init_inline()` in a request that
+/// is still allocated), is no longer used by the block layer, and holds
 /// pages as [`PtRequest`]'s invariant says for a bounced (`bounced`) or direct mapping; it is
 /// released once. With `dirty`, the pages are those of a read into pinned memory (process
 /// context).
@@ -904,7 +928,8 @@ unsafe fn release_bio<D: Direction>(
             note_released(Mode::Listed, n, false);
         }
     }
-    // SAFETY: A bio of `iovx_pt_bio_alloc()`, freed once, here.
+    // SAFETY: A bio of `iovx_pt_bio_alloc()` or `iovx_pt_bio_init_inline()`, freed (the latter
+    // only uninitialised) once, here.
     unsafe { shim::iovx_pt_bio_free(bio) };
     r
 }
@@ -1227,7 +1252,9 @@ fn prepare<D: Direction + 'static>(
             return Err(super::blk::not_supported());
         }
     }
-    let rq = p.rq.insert(PtRequest::alloc(q, cmd, nowait)?);
+    // Without the bio in the request: a request run without waiting may end (and be freed by the
+    // block layer) before its chain is released.
+    let rq = p.rq.insert(PtRequest::alloc(q, cmd, nowait, false)?);
     match how {
         MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,
         MapWith::Kernel => rq.map_c(it)?,

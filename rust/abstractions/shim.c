@@ -1146,11 +1146,32 @@ struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs)
 	return bio;
 }
 
-/* blk_mq_map_bio_put() for a bio of iovx_pt_bio_alloc(). */
+/* What bi_private of a bio made by iovx_pt_bio_init_inline() points to. */
+static const char iovx_pt_inline_mark;
+
+/*
+ * A passthrough bio in memory of the caller's (the request's driver data), with @nr_vecs
+ * segments at @vecs: bio_init() as iovx_pt_bio_alloc() does, marked (bi_private, which the
+ * block layer leaves to a passthrough bio's owner) so that iovx_pt_bio_free() does not free it.
+ */
+void iovx_pt_bio_init_inline(struct request *rq, struct bio *bio, struct bio_vec *vecs,
+			     unsigned short nr_vecs)
+{
+	bio_init(bio, NULL, vecs, nr_vecs, rq->cmd_flags);
+	bio->bi_private = (void *)&iovx_pt_inline_mark;
+}
+
+/*
+ * blk_mq_map_bio_put() for a bio of iovx_pt_bio_alloc(); one of iovx_pt_bio_init_inline() is
+ * only uninitialised.
+ */
 void iovx_pt_bio_free(struct bio *bio)
 {
+	bool inline_bio = bio->bi_private == &iovx_pt_inline_mark;
+
 	bio_uninit(bio);
-	kfree(bio);
+	if (!inline_bio)
+		kfree(bio);
 }
 
 /* __bio_add_page(), one page per segment, refused when the bio is full. */

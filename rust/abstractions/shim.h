@@ -208,6 +208,8 @@ bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64
 int iovx_pt_map_plan(struct request *rq, const struct iov_iter *iter, bool bounce, bool check,
 		     u32 *max_segments);
 struct bio *iovx_pt_bio_alloc(struct request *rq, unsigned short nr_vecs);
+void iovx_pt_bio_init_inline(struct request *rq, struct bio *bio, struct bio_vec *vecs,
+			     unsigned short nr_vecs);
 void iovx_pt_bio_free(struct bio *bio);
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
 struct bio *iovx_pt_head(struct request *rq);

@@ -848,6 +848,75 @@ fn async_drain_from_completion(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A direct mapping of up to `PT_INLINE_VECS` pages takes the bio in the request's own driver
+/// data: with the next fault injection point failing (`fail-nth`), mappings of 1 and 4 pages
+/// reach none and succeed, bring the disk's bytes and release their pins; one of 5 pages
+/// allocates its bio and fails with `ENOMEM`, nothing pinned afterwards. A request whose
+/// mapping failed (`EFAULT` in its second segment) maps again into the same bio.
+fn small_mapping_allocates_nothing(t: &Test) -> CaseResult {
+    if t.fail_nth(0).is_none() {
+        t.skip(c_str!("no fault injection"));
+        return Ok(());
+    }
+    let disk = pt_disk()?;
+    let len = 5 * PAGE_SIZE;
+    let addr = t.vm_mmap(len, true, true)?;
+    let before = COUNTERS.snapshot();
+    for (pages, sector) in [(1usize, 8u64), (4, 16)] {
+        let n = pages * PAGE_SIZE;
+        // The pages are present and writable: pinning them allocates nothing.
+        user_fill_zero(addr, n)?;
+        let mut it = IovIter::<Dest>::ubuf(addr, n)?;
+        let mut rq = PtRequest::new(Queue::of(&disk), cmd(sector))?;
+        t.fail_nth(1);
+        let r = rq.map(&mut it, Bounce::IfNeeded);
+        let left = t.fail_nth(0);
+        kunit_assert_eq!(t, (r, left), (Ok(Mapping::Direct(Mode::Pinned)), Some(1)));
+        kunit_assert_eq!(t, rq.execute()?, n as u32);
+        kunit_assert_eq!(t, rq.unmap()?.result, n as u32);
+        kunit_assert!(t, user_has_pattern(addr, n, sector)?);
+    }
+    {
+        user_fill_zero(addr, len)?;
+        let mut it = IovIter::<Dest>::ubuf(addr, len)?;
+        let mut rq = PtRequest::new(Queue::of(&disk), cmd(24))?;
+        t.fail_nth(1);
+        let r = rq.map(&mut it, Bounce::IfNeeded);
+        let left = t.fail_nth(0);
+        kunit_assert_eq!(t, (r, left), (Err(ENOMEM), Some(0)));
+        kunit_assert_eq!(t, rq.mapping(), Mapping::None);
+    }
+    {
+        let vecs = [UserVec::new(addr, PAGE_SIZE), UserVec::new(0, PAGE_SIZE)];
+        let mut bad = IovIter::<Dest>::iovec(&vecs)?;
+        let mut it = IovIter::<Dest>::ubuf(addr, 2 * PAGE_SIZE)?;
+        let mut rq = PtRequest::new(Queue::of(&disk), cmd(32))?;
+        kunit_assert_eq!(t, rq.map(&mut bad, Bounce::IfNeeded).err(), Some(EFAULT));
+        kunit_assert_eq!(
+            t,
+            rq.map(&mut it, Bounce::IfNeeded)?,
+            Mapping::Direct(Mode::Pinned)
+        );
+        kunit_assert_eq!(t, rq.execute()?, 2 * PAGE_SIZE as u32);
+        kunit_assert_eq!(t, rq.unmap()?.result, 2 * PAGE_SIZE as u32);
+        kunit_assert!(t, user_has_pattern(addr, 2 * PAGE_SIZE, 32)?);
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 8 && d.unpinned == d.pinned,
+        "pins {:?}",
+        (d.pinned, d.unpinned)
+    );
+    Ok(())
+}
+
+/// Writes zeroes over `len` bytes of user memory at `addr` (faulting its pages in, writable).
+fn user_fill_zero(addr: usize, len: usize) -> Result {
+    let zero = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    UserSlice::new(addr, len).writer().write_slice(&zero)
+}
+
 kunit_suite!(
     iovx_passthrough,
     [
@@ -870,5 +939,6 @@ kunit_suite!(
         async_submit_errors,
         p2p_flag_only_for_p2p_queue,
         async_drain_from_completion,
+        small_mapping_allocates_nothing,
     ]
 );
