@@ -817,7 +817,9 @@ impl<D: Direction> Ended<'_, '_, D> {
 }
 
 impl<D: Direction> Drop for Ended<'_, '_, D> {
-    /// Releases the chain (no copy back). May sleep.
+    /// Releases the chain: no copy back of a bounce of the Rust mapping; the kernel's mapping
+    /// is released by `blk_rq_unmap_user()`, which copies a bounced read back whenever the
+    /// releasing task has an address space. May sleep.
     fn drop(&mut self) {
         let head = core::mem::take(&mut self.head);
         let iter = self.iter.take();
@@ -975,7 +977,10 @@ fn map_c<'a, 'data, D: Direction>(
 }
 
 impl<D: Direction> Drop for PtRequest<'_, '_, D> {
-    /// Releases what is mapped (no copy back) and frees the request. May sleep (a read's pinned
+    /// Releases what is mapped and frees the request: no copy back of a bounce of the Rust
+    /// mapping; the kernel's mapping is released by `blk_rq_unmap_user()`, which copies a
+    /// bounced read back (zeroes, if it never ran) whenever the dropping task has an address
+    /// space. May sleep (a read's pinned
     /// pages are dirtied, taking their folio locks).
     fn drop(&mut self) {
         let _ = self.release(false);
@@ -1108,8 +1113,10 @@ unsafe impl<D: Direction + 'static, F: Send> Send for AsyncOp<D, F> {}
 /// [`PtRequest`] that waits); so is any mapping [`MapWith::Kernel`] bounces, read or write (its
 /// `blk_rq_unmap_user()` copies, or fails, in the context it runs in). A bounced write copies
 /// at submission and is run. The decision is the mapping's own, made as it maps: the request
-/// is mapped, found bounced, released (no copy back) and refused; when the queue's limits
-/// already say so, it is refused before anything is taken.
+/// is mapped, found bounced, released and refused (a Rust bounce is not copied back; a bounced
+/// read of the kernel's mapping is, by `blk_rq_unmap_user()`, as zeroes into the caller's
+/// buffer, which it may write); when the queue's limits already say so, as they do unless they
+/// change meanwhile, it is refused before anything is taken.
 ///
 /// Gives the mapping made and its segments. On an error (those of [`PtRequest::new`],
 /// [`PtRequest::map`] and [`PtRequest::map_c`]; `EOPNOTSUPP` as above; `ENXIO` if the disk is
@@ -1267,7 +1274,9 @@ fn prepare<D: Direction + 'static>(
             _ => false,
         };
         if copies {
-            // Dropping `p` releases the request, not executed: nothing is copied back.
+            // Dropping `p` releases the request, not executed: a Rust bounce is not copied back;
+            // `blk_rq_unmap_user()` copies the zeroes of the kernel's bounced read into memory
+            // borrowed for writing.
             return Err(super::blk::not_supported());
         }
     }
@@ -1385,6 +1394,10 @@ where
     F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
 {
     might_sleep();
+    // A command pended already is refused before anything is taken (`pend()` below would).
+    if cmd.is_pended() {
+        return Err((EBUSY, answer));
+    }
     let p = match prepare::<D>(queue, command, data, how, true, cmd.nonblock()) {
         Ok(p) => p,
         Err(e) => return Err((e, answer)),
@@ -1488,9 +1501,18 @@ unsafe extern "C" fn complete_uring<D, F>(
     F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
 {
     // SAFETY: By the safety requirements, the op is ours now.
-    let mut op = unsafe { KBox::from_raw(ctx.cast::<UringOp<D, F>>()) };
-    // SAFETY: The task work of `ioucmd`, with its flags, used during this call only.
-    let tw = unsafe { InTask::new(issue_flags, ioucmd) };
+    let op = unsafe { KBox::from_raw(ctx.cast::<UringOp<D, F>>()) };
+    // SAFETY: The task work of `ioucmd`, with its flags.
+    unsafe { InTask::with(issue_flags, ioucmd, |tw| finish_uring(op, tw)) }
+}
+
+/// The completion of an op of [`submit_uring`] in its command's task work `tw`: releases the
+/// data (a bounced read copied back in the submitter's own address space), then answers.
+fn finish_uring<D, F>(mut op: KBox<UringOp<D, F>>, tw: &InTask<'_>)
+where
+    D: Direction + 'static,
+    F: FnOnce(AsyncOutcome) -> (i32, u64) + Send + 'static,
+{
     // A submitted op has its command, answer and ended request (set before it was run, and at
     // its end): these returns do not happen (dropping the command answers it `ECANCELED`).
     let (Some(pending), Some(answer)) = (op.pending.take(), op.answer.take()) else {
@@ -1528,7 +1550,7 @@ unsafe extern "C" fn complete_uring<D, F>(
         mapping,
         segments,
     });
-    pending.done_in_task(res, res2, &tw);
+    pending.done_in_task(res, res2, tw);
 }
 
 /// Waits until every request run by [`submit_async`] has completed, and then for the module's

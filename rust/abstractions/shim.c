@@ -1085,23 +1085,17 @@ void iovx_pt_free(struct request *rq)
 	blk_mq_free_request(rq);
 }
 
-/* The limits of @q a passthrough mapping must meet, read at once; whether it takes P2P DMA. */
-static bool iovx_pt_queue_limits(struct request_queue *q, u32 *max_bytes, u32 *max_segments,
-				 u64 *align, u64 *virt_boundary, u32 *lbs)
+/* The limits of @disk's queue a passthrough mapping must meet, read at once. */
+void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
+		    u64 *virt_boundary, u32 *lbs)
 {
+	struct request_queue *q = disk->queue;
+
 	*max_bytes = queue_max_hw_sectors(q) << SECTOR_SHIFT;
 	*max_segments = queue_max_segments(q);
 	*align = blk_lim_dma_alignment_and_pad(&q->limits);
 	*virt_boundary = queue_virt_boundary(q);
 	*lbs = queue_logical_block_size(q);
-	return blk_queue_pci_p2pdma(q);
-}
-
-bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
-		    u64 *virt_boundary, u32 *lbs)
-{
-	return iovx_pt_queue_limits(disk->queue, max_bytes, max_segments, align, virt_boundary,
-				    lbs);
 }
 
 /*

@@ -201,7 +201,7 @@ void iovx_gate_unhold(void *gate);
 bool iovx_gate_close(struct gendisk *disk, void *gate);
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out, bool nowait);
 void iovx_pt_free(struct request *rq);
-bool iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
+void iovx_pt_limits(struct gendisk *disk, u32 *max_bytes, u32 *max_segments, u64 *align,
 		    u64 *virt_boundary, u32 *lbs);
 #define IOVX_PT_PLAN_BOUNCE 1
 #define IOVX_PT_PLAN_P2P 2

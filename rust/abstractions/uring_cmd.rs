@@ -88,6 +88,11 @@ impl UringCmd<'_> {
         self.writable
     }
 
+    /// Whether [`UringCmd::pend`] was called already.
+    pub fn is_pended(&self) -> bool {
+        self.pended.get()
+    }
+
     /// The duty of answering the command later; the callback then returns `-EIOCBQUEUED`
     /// whatever it returns. `EBUSY` the second time.
     pub fn pend(&self) -> Result<PendingCmd> {
@@ -134,20 +139,25 @@ pub(crate) struct InTask<'a> {
 }
 
 impl InTask<'_> {
-    /// The flags of the task work of `cmd` now running.
+    /// Runs `f` with the flags of the task work of `cmd` now running; the value lives only
+    /// during `f`, which cannot keep it.
     ///
     /// # Safety
     ///
     /// Called from a task-work callback queued by `io_uring_cmd_do_in_task_lazy()` or
-    /// `io_uring_cmd_complete_in_task()` for `cmd`, with the flags it was given; the value is
-    /// used only during that callback.
-    pub(crate) unsafe fn new(flags: u32, cmd: *mut bindings::io_uring_cmd) -> Self {
-        // INVARIANT: By the safety requirements.
-        Self {
+    /// `io_uring_cmd_complete_in_task()` for `cmd`, with the flags it was given.
+    pub(crate) unsafe fn with<R>(
+        flags: u32,
+        cmd: *mut bindings::io_uring_cmd,
+        f: impl for<'b> FnOnce(&InTask<'b>) -> R,
+    ) -> R {
+        // INVARIANT: By the safety requirements; the value is dropped before this returns.
+        let tw = InTask {
             flags,
             cmd,
             _p: PhantomData,
-        }
+        };
+        f(&tw)
     }
 
     /// Whether the work must not touch the submitting task's memory (`IO_URING_F_TASK_DEAD`,
