@@ -410,6 +410,7 @@ impl<'data, D: Direction> IovIter<'data, D> {
     }
 
     /// The kind of memory the iterator walks.
+    #[inline]
     pub fn kind(&self) -> Kind {
         // SAFETY: The iterator is initialised (type invariant); `iov_iter_type()`.
         Kind::from_raw(unsafe { (*self.as_raw()).iter_type })
