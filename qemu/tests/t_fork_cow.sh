@@ -16,6 +16,7 @@ MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 # (split and copied for the child) takes longer than 400 ms: 1.5 s there.
 case $(uname -m) in aarch64) delay=1500000 ;; *) delay=400000 ;; esac
 DELAY_US=${DELAY_US:-$delay}
+delay=$DELAY_US
 PARAM=/sys/module/iov_extract/parameters/extract_legacy
 if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 	echo "ok 1 fork_cow # SKIP $DEV or $BDEV does not exist"
@@ -34,6 +35,22 @@ fork_cow_in() {
 	fi
 	out=$(KTAP_FIRST=$((n + 1)) "$here/fork_cow" "$DEV" "$BDEV" "$1")
 	rc=$?
+	# Failures that all say the delay was too short (the host was slow: a fork took longer
+	# than the delay) are not the property tested: the mode runs once more with twice the
+	# delay, and that run's results are the ones counted. Any other failure counts at once.
+	if [ $rc -ne 0 ] && printf '%s\n' "$out" | grep -q '^not ok' &&
+		! printf '%s\n' "$out" | grep '^not ok' | grep -qv 'delay_us too short'; then
+		printf '%s\n' "$out" | sed 's/^/# too slow for the delay: /'
+		delay=$((delay * 2))
+		echo "# fork_cow $1: again with delay_us=$delay"
+		reload "fork_cow_${1}_reload_with_delay_$delay" "delay_us=$delay" || return 1
+		if ! echo "$v" > "$PARAM"; then
+			not_ok "fork_cow_set_$1" "cannot write $PARAM"
+			return 1
+		fi
+		out=$(KTAP_FIRST=$((n + 1)) "$here/fork_cow" "$DEV" "$BDEV" "$1")
+		rc=$?
+	fi
 	printf '%s\n' "$out"
 	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
 	[ $rc -ne 0 ] && failed=$((failed + 1))
