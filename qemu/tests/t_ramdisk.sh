@@ -16,6 +16,13 @@ if [ ! -b "$BDEV" ]; then
 	exit 0
 fi
 free_kb() { sync; echo 3 >/proc/sys/vm/drop_caches 2>/dev/null; awk '/^MemFree:/ { print $2 }' /proc/meminfo; }
+# free_kb after emptying the slab caches, and with them KASAN's quarantine (kmem_cache_shrink()
+# frees a cache's quarantined objects), so that what other code freed earlier is not returned
+# while a measurement runs.
+free_kb_settled() {
+	for f in /sys/kernel/slab/*/shrink; do echo 1 >"$f"; done 2>/dev/null
+	free_kb
+}
 MiB=1048576
 t=/tmp/ramdisk.$$
 mkdir -p $t
@@ -34,13 +41,14 @@ p16=$((16 * MiB / page))
 
 # Memory follows the data written: 16 MiB written costs 16 MiB of pages of storage (and about
 # 16 MiB of free memory). MemFree also moves with whatever else the kernel frees meanwhile
-# (KASAN's quarantine is drained in batches of megabytes), so a reading out of range is taken
-# again after discarding the region; the page count must be exact every time.
+# (KASAN's quarantine is drained in batches of megabytes): the slab caches are emptied before
+# the first reading, and a reading out of range is taken again after discarding the region;
+# the page count must be exact every time.
 dd if=/dev/urandom of=$t/d bs=64k count=256 2>/dev/null
 try=1
 while :; do
 	p0=$(pages)
-	before=$(free_kb)
+	before=$(free_kb_settled)
 	dd if=$t/d of="$BDEV" bs=64k seek=512 oflag=direct 2>/dev/null
 	after=$(free_kb)
 	p1=$(pages)
