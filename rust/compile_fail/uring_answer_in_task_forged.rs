@@ -12,6 +12,8 @@ use kernel::prelude::*;
 
 pub fn misuse(cmd: &UringCmd<'_>) -> Result<i32> {
     let pending = cmd.pend()?;
-    InTask::with(1, core::ptr::null_mut(), |tw| pending.done_in_task(0, 0, tw));
+    InTask::with(1, core::ptr::null_mut(), |tw| {
+        pending.done_in_task(0, 0, tw)
+    });
     Ok(0)
 }
