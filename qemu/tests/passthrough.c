@@ -32,6 +32,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <dirent.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -954,6 +955,190 @@ static int t_uring_unreaped_hold_no_tag(void)
 	return err;
 }
 
+/*
+ * Counts the io_uring workers of this process (threads named iou-wrk-*) that sleep waiting for
+ * a tag of a queue (their wchan is blk_mq_get_tag).
+ */
+static int workers_waiting_for_tag(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int waiting = 0;
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char path[320], comm[64] = "", wchan[64] = "";
+		int f;
+		ssize_t k;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		k = read(f, comm, sizeof(comm) - 1);
+		close(f);
+		if (k <= 0 || strncmp(comm, "iou-wrk-", 8))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/wchan", e->d_name);
+		f = open(path, O_RDONLY);
+		if (f < 0)
+			continue;
+		k = read(f, wchan, sizeof(wchan) - 1);
+		close(f);
+		if (k > 0 && !strncmp(wchan, "blk_mq_get_tag", 14))
+			waiting++;
+	}
+	closedir(d);
+	return waiting;
+}
+
+/*
+ * --retry (run on a disk with few tags, one hardware queue, that completes requests late):
+ * io_uring issues a command first without blocking (IO_URING_F_NONBLOCK); its request is then
+ * allocated without waiting for a tag (BLK_MQ_REQ_NOWAIT) and, none being free, the command
+ * answers EAGAIN so that io_uring's worker issues it again, blocking. RETRY_PER_TAG times as
+ * many writes as the disk has tags, then as many reads, the three mappings in turn, are
+ * submitted in one io_uring_enter() each: the first take every tag, the others find none.
+ * Every command must complete successfully (none with EAGAIN) with the bytes of the block
+ * device read with O_DIRECT (or written by it); io_uring's workers are seen sleeping for a tag
+ * (their wchan) while the commands are in flight; the whole takes at least as many of the
+ * disk's delays as commands per tag; and the pins balance.
+ */
+#define RETRY_PER_TAG 8
+static int t_uring_nonblock_retry(void)
+{
+	const size_t len = 8 * KiB;
+	int tags = disk_tags(), n, e, err = 0;
+	unsigned long long delay_us = 0;
+	char *area, *check, sched[64];
+	struct io_uring r;
+
+	if (tags <= 0)
+		return fail("no /sys/block/.../mq/*/nr_tags for %s", bdev);
+	if (read_sysfs_uint("/sys/module/iov_extract/parameters/delay_us", &delay_us) ||
+	    delay_us < 20000)
+		return fail("the disk has no completion delay of 20 ms or more (%llu us)", delay_us);
+	n = RETRY_PER_TAG * tags;
+	if (n > 1024)
+		return skip("%d tags: too many for the case (reload with queue_depth=4)", tags);
+	area = map_anon(n * (len + PAGE), MAP_PRIVATE);
+	if (!area || posix_memalign((void **)&check, PAGE, n * len))
+		return fail("no memory");
+	e = io_uring_queue_init(n, &r, IORING_SETUP_SQE128 | IORING_SETUP_CQE32);
+	if (e)
+		return fail("io_uring_queue_init: %s", strerror(-e));
+	if (disk_sched_none(sched, sizeof(sched))) {
+		disk_sched_restore(sched);
+		return skip("cannot make the I/O scheduler of %s none", bdev);
+	}
+	if (sched[0])
+		diag("scheduler %s of %s set to none for the case", sched, bdev);
+	for (int pass = 0; pass < 2 && !err; pass++) {
+		int opcode = pass ? IOVX_PT_READ : IOVX_PT_WRITE, waiting = 0, eagain = 0;
+		unsigned reaped = 0, ready;
+		uint64_t t0, ms;
+
+		seed++;
+		if (!pass)
+			for (int i = 0; i < n; i++)
+				pat_fill(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0), 0, len,
+					 seed + i);
+		else
+			memset(area, 0x5a, n * (len + PAGE));
+		for (int i = 0; i < n; i++) {
+			struct iovx_pt_cmd c = {
+				.opcode = opcode,
+				.flags = maps[i % 3].flags,
+				.sector = base_sector + i * (len >> 9),
+				.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0)),
+				.len = len,
+			};
+
+			if (uring_queue(&r, ngfd, &c, i)) {
+				err = fail("no room in the ring");
+				break;
+			}
+		}
+		if (err)
+			break;
+		t0 = mono_ms();
+		if ((e = io_uring_submit(&r)) != n) {
+			err = fail("io_uring_submit took %d of %d commands", e, n);
+			break;
+		}
+		ready = io_uring_cq_ready(&r);
+		/* Reaped as they come; meanwhile, the workers waiting for a tag. */
+		while (reaped < (unsigned)n && mono_ms() - t0 < 60000) {
+			struct io_uring_cqe *cqe;
+
+			if (io_uring_peek_cqe(&r, &cqe)) {
+				int w = workers_waiting_for_tag();
+
+				waiting = w > waiting ? w : waiting;
+				usleep(2000);
+				continue;
+			}
+			if (cqe->res == -EAGAIN)
+				eagain++;
+			if (cqe->res < 0 && !err)
+				err = fail("%s %llu: %s", pass ? "read" : "write",
+					   (unsigned long long)cqe->user_data, strerror(-cqe->res));
+			else if (cqe->res >= 0 && (uint32_t)cqe->big_cqe[0] != IOVX_PT_SC_SUCCESS &&
+				 !err)
+				err = fail("%s %llu: status %#x", pass ? "read" : "write",
+					   (unsigned long long)cqe->user_data,
+					   (uint32_t)cqe->big_cqe[0]);
+			reaped++;
+			io_uring_cqe_seen(&r, cqe);
+		}
+		ms = mono_ms() - t0;
+		diag("%s: %d commands, %d tags: %u ready at once after the submission, %d "
+		     "workers at most seen waiting for a tag, %llu ms (delay %llu ms)",
+		     pass ? "reads" : "writes", n, tags, ready, waiting,
+		     (unsigned long long)ms, delay_us / 1000);
+		if (eagain)
+			diag("%d commands ended with EAGAIN: not issued again", eagain);
+		if (reaped != (unsigned)n) {
+			err = fail("%u of %d commands completed in 60 s", reaped, n);
+			break;
+		}
+		if (err)
+			break;
+		if (!waiting)
+			err = fail("no io_uring worker of this process was seen waiting for a tag");
+		else if (ms < (unsigned long long)RETRY_PER_TAG * (delay_us / 1000))
+			err = fail("%d commands on %d tags took %llu ms, less than %d delays of %llu ms",
+				   n, tags, (unsigned long long)ms, RETRY_PER_TAG, delay_us / 1000);
+		else if (!pass) {
+			if (pread(dfd, check, n * len, base_sector << 9) != (ssize_t)(n * len))
+				err = fail("pread: %s", strerror(errno));
+			for (int i = 0; !err && i < n; i++) {
+				long d = pat_diff(check + i * len, 0, len, seed + i);
+
+				if (d >= 0)
+					err = fail("write %d (%s) differs at byte %ld", i,
+						   maps[i % 3].name, d);
+			}
+		} else {
+			for (int i = 0; !err && i < n; i++) {
+				char *p = area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+
+				if (memcmp(p, check + i * len, len))
+					err = fail("read %d (%s) differs from the O_DIRECT read", i,
+						   maps[i % 3].name);
+			}
+		}
+	}
+	io_uring_queue_exit(&r);
+	disk_sched_restore(sched);
+	free(check);
+	munmap(area, n * (len + PAGE));
+	return err ? err : check_vmstat_pins_quiet(0);
+}
+
 /* The module's reference count (/sys/module/NAME/refcnt), or -1. */
 static long module_refcnt(void)
 {
@@ -1197,8 +1382,9 @@ int main(int argc, char **argv)
 {
 	int busy = argc > 1 && !strcmp(argv[1], "--busy");
 	int faults = argc > 3 && !strcmp(argv[1], "--faults");
+	int retry = argc > 1 && !strcmp(argv[1], "--retry");
 
-	if (busy) {
+	if (busy || retry) {
 		argv++;
 		argc--;
 	}
@@ -1233,6 +1419,8 @@ int main(int argc, char **argv)
 		char *name = getenv("PT_FAULTS_NAME");
 
 		run(name ? name : "faults", t_faults);
+	} else if (retry) {
+		run("uring_nonblock_retry_without_tag", t_uring_nonblock_retry);
 	} else if (busy) {
 		run("uring_busy_module", t_uring_busy_module);
 		run("uring_copy_back_in_submitter", t_uring_copy_back_in_submitter);

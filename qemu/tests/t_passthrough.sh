@@ -4,14 +4,19 @@
 # Guest entry point: the passthrough ioctl of disk 0 of iov_extract and its io_uring command on
 # /dev/iovx_ng0 (rust/uapi/iovx.h), with the Rust and the kernel's mapping; then, with the
 # module reloaded so that disk 0 completes requests DELAY_US (default 200000) late, io_uring
-# commands in flight keep the module from unloading, and the module is reloaded without the
-# delay. BDEV and NGDEV override the devices, MODULE the module file.
+# commands in flight keep the module from unloading; then, reloaded so that disk 0 has one
+# hardware queue of RETRY_TAGS (default 4) requests completed RETRY_DELAY_US (default 50000)
+# late, io_uring commands that find no free tag when issued without blocking are issued again
+# by io_uring's worker; and the module is reloaded without the delay. BDEV and NGDEV override
+# the devices, MODULE the module file.
 here=$(cd "$(dirname "$0")" && pwd)
 BDEV=${BDEV:-/dev/iovx0}
 NGDEV=${NGDEV:-/dev/iovx_ng0}
 DEV=$BDEV
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 DELAY_US=${DELAY_US:-200000}
+RETRY_TAGS=${RETRY_TAGS:-4}
+RETRY_DELAY_US=${RETRY_DELAY_US:-50000}
 if [ ! -e "$BDEV" ] || [ ! -e "$NGDEV" ]; then
 	echo "ok 1 passthrough # SKIP $BDEV or $NGDEV does not exist"
 	exit 0
@@ -32,5 +37,12 @@ echo "# iov_extract parameters:$params"
 params=$(printf '%s\n' $params | grep -v '^delay_mask=' | tr '\n' ' ')
 reload passthrough_reload_with_delay "delay_us=$DELAY_US" "delay_mask=1" || exit 1
 run_pt --busy "$BDEV" "$NGDEV" iov_extract
+# Few tags: one hardware queue of RETRY_TAGS requests, completed RETRY_DELAY_US late.
+saved=$params
+params=$(printf '%s\n' $params | grep -vE '^(hw_queues|queue_depth)=' | tr '\n' ' ')
+reload passthrough_reload_with_few_tags "hw_queues=1" "queue_depth=$RETRY_TAGS" \
+	"delay_us=$RETRY_DELAY_US" "delay_mask=1" || exit 1
+run_pt --retry "$BDEV" "$NGDEV"
+params=$saved
 reload passthrough_reload_without_delay
 [ $failed -eq 0 ]

@@ -912,6 +912,123 @@ fn bvec_iter_one_bio(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Fails each allocation in turn (`fail-nth`, from the first up to `limit`) while `make` builds
+/// a bio: `Some(error)` for the first attempt that gives an error, `None` if none did (every
+/// fault injection point of `make` failed once, or `limit` was reached). `make` gives back
+/// what it built and undoes what it took.
+fn first_error_under_faults(
+    t: &Test,
+    limit: u32,
+    mut make: impl FnMut() -> Result,
+) -> Option<Error> {
+    for n in 1..=limit {
+        t.fail_nth(n);
+        let r = make();
+        let left = t.fail_nth(0).unwrap_or(0);
+        if let Err(e) = r {
+            return Some(e);
+        }
+        if left != 0 {
+            // The n-th point was not reached: each point failed once, and nothing gave an error.
+            return None;
+        }
+    }
+    None
+}
+
+/// A BVEC bio (`Bio::new_bvec`) for a block device held by a `Bdev` (the test disk opened by
+/// path, its completions 20 ms late) is counted in the `Bdev`'s bios in flight as a pooled bio
+/// (`Bio::new`) is: a read and a write of a BVEC iterator through the `Bdev`'s target go in one
+/// bio each and carry the disk's bytes, and the `Bdev` is then dropped (its wait for its bios
+/// returns); the bio takes the record of the count when it is made, so with allocations failed
+/// in turn `Bio::new_bvec` for the `Bdev`'s target fails with `ENOMEM` at one of them, taking
+/// nothing from the iterator, as `Bio::new` for that target does, while for the disk's own
+/// target (whose bios the disk's deletion waits for, uncounted) none makes it fail. Listed pages
+/// balance, none is pinned.
+fn bvec_bio_counted_on_bdev(t: &Test) -> CaseResult {
+    let disk = test_disk_delayed(512, 20_000)?;
+    let bdev = Bdev::open(c_str!("/dev/iovxt0"))?;
+    let mut pages = [
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+    ];
+    let len = 4 * PAGE_SIZE - 1024;
+    let before = COUNTERS.snapshot();
+    let requests = disk.driver().requests.load(Relaxed);
+    {
+        let mut segs = bvec_segs(&mut pages, Bvec::<Dest>::new)?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let done = submit_iter_wait(bdev.target(), &mut it, 16, len)?;
+        kunit_assert_eq!(t, (done.bytes, done.bios, it.len()), (len, 1, 0));
+    }
+    {
+        let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        let mut back = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+        kunit_assert_eq!(t, it.copy_from_iter(&mut back), len);
+        kunit_assert!(
+            t,
+            back.iter()
+                .enumerate()
+                .all(|(i, b)| *b == byte_at(16 * 512 + i as u64)),
+            "the read did not bring the disk's bytes"
+        );
+        kunit_assert!(t, it.revert(len).is_ok());
+        let done = submit_iter_wait(bdev.target(), &mut it, 16, len)?;
+        kunit_assert_eq!(t, (done.bytes, done.bios, it.len()), (len, 1, 0));
+        kunit_assert!(
+            t,
+            !disk.driver().mismatch.load(Relaxed),
+            "the disk saw other bytes"
+        );
+    }
+    kunit_assert!(t, disk.driver().requests.load(Relaxed) > requests);
+    if t.fail_nth(0).is_some() {
+        let mut segs = bvec_segs(&mut pages, |p, o, n| Bvec::<Source>::new(p, o, n))?;
+        let mut it = IovIter::bvec(&mut segs)?;
+        // A pooled bio for the `Bdev`'s target: its record of the count may fail.
+        let pooled =
+            first_error_under_faults(t, 64, || Bio::<Source>::new(bdev.target(), 16, 1).map(drop));
+        if pooled.is_none() {
+            // Sleeping allocations are not failed (`failslab/ignore-gfp-wait` is `Y`).
+            t.skip(c_str!("no sleeping allocation failed"));
+            return Ok(());
+        }
+        kunit_assert_eq!(t, pooled, Some(ENOMEM));
+        let mut bvec = |target| {
+            first_error_under_faults(t, 64, || {
+                // Not taken, or not as the iterator holds it: `EINVAL`, which fails the case.
+                let bio = Bio::new_bvec(target, 16, &mut it, len)?.ok_or(EINVAL)?;
+                let whole = (bio.len(), bio.nr_segments()) == (len, 4);
+                drop(bio);
+                it.revert(len)?;
+                if whole {
+                    Ok(())
+                } else {
+                    Err(EINVAL)
+                }
+            })
+        };
+        let on_bdev = bvec(bdev.target());
+        let on_disk = bvec(disk.target());
+        // The first error of a BVEC bio under faults, for the `Bdev` and for the disk.
+        kunit_assert_eq!(t, (on_bdev, on_disk), (Some(ENOMEM), None));
+        kunit_assert_eq!(t, it.len(), len);
+    }
+    drop(bdev);
+    drop(disk);
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "listed {:?}",
+        (d.pinned, d.listed, d.unlisted)
+    );
+    Ok(())
+}
+
 /// A BVEC iterator taken into bios in steps that end inside a segment, at a segment's end and
 /// across two segments: each bio has the segments its bytes span, the iterator is left exactly
 /// after them (the rest copied out of it is the rest of the data), a range off the alignment
@@ -1040,6 +1157,7 @@ kunit_suite!(
         inline_bio,
         bvec_iter_one_bio,
         bvec_bio_takes_in_steps,
+        bvec_bio_counted_on_bdev,
         bvec_misaligned_not_whole,
         disk_new_under_each_fault,
     ]
