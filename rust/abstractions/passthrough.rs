@@ -309,7 +309,8 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// [`PtRequest::new`], or if `nowait` without waiting for a tag: `EAGAIN` if none is free.
     /// With `own_bio`, the first pages of a direct mapping go into the bio in the request's
     /// driver data (nothing allocated for them); without, every bio is allocated, as a request
-    /// ended by [`PtRequest::end`] needs.
+    /// ended by [`PtRequest::end`] (which the block layer frees before its chain is released)
+    /// needs.
     fn alloc(queue: Queue<'a>, cmd: Command, nowait: bool, own_bio: bool) -> Result<Self> {
         might_sleep();
         // SAFETY: The disk is live (`Queue` invariant); process context.
@@ -459,8 +460,9 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     ///
     /// # Safety
     ///
-    /// `bio` was made by `iovx_pt_bio_alloc()` for this request and holds pages as the type
-    /// invariant says for the mapping being made; on failure it is released here.
+    /// `bio` was made for this request by `iovx_pt_bio_alloc()` or (the request's own bio) by
+    /// `iovx_pt_bio_init_inline()`, and holds pages as the type invariant says for the mapping
+    /// being made; on failure it is released here.
     unsafe fn append(&mut self, bio: *mut bindings::bio, bounced: bool) -> Result {
         // SAFETY: `rq` is ours and not executed; `bio` is a bio of its operation.
         let r = unsafe { bindings::blk_rq_append_bio(self.rq.as_ptr(), bio) };
@@ -1259,8 +1261,9 @@ fn prepare<D: Direction + 'static>(
             return Err(super::blk::not_supported());
         }
     }
-    // Without the bio in the request: a request run without waiting may end (and be freed by the
-    // block layer) before its chain is released.
+    // Without the bio in the request: a request of `submit_uring` ends at its `end_io` and is
+    // freed by the block layer before its chain is released (`PtRequest::end`); those of
+    // `submit_async`, released before they are freed, share this preparation.
     let rq = p.rq.insert(PtRequest::alloc(q, cmd, nowait, false)?);
     match how {
         MapWith::Rust(b) => rq.map(it, b).map(|_| ())?,

@@ -1436,10 +1436,17 @@ size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len,
 	bio->bi_iter.bi_bvec_done = iter->iov_offset;
 	bio->bi_iter.bi_size = len;
 	bio_set_flag(bio, BIO_CLONED);
-	/* The last segment taken is finished or the iterator stays in it. */
+	/*
+	 * The last segment taken is finished, and the iterator moves past it and past the empty
+	 * segments after it, as iov_iter_bvec_advance() does; or it stays in it.
+	 */
 	if (end == bv[segs - 1].bv_len) {
-		iter->bvec = bv + segs;
-		iter->nr_segs -= segs;
+		unsigned long next = segs;
+
+		while (next < iter->nr_segs && !bv[next].bv_len)
+			next++;
+		iter->bvec = bv + next;
+		iter->nr_segs -= next;
 		iter->iov_offset = 0;
 	} else {
 		iter->bvec = bv + segs - 1;

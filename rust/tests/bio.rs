@@ -1103,6 +1103,50 @@ fn bvec_bio_takes_in_steps(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A BVEC bio that ends exactly at a segment's end leaves the iterator past the empty segments
+/// after it, as `iov_iter_bvec_advance()` does: over segments of a page, an empty one and a
+/// page, two bios of a page each take everything; the second holds the last page's segment.
+fn bvec_bio_skips_empty_segments(t: &Test) -> CaseResult {
+    let disk = test_disk(512)?;
+    let a = Page::alloc_page(GFP_KERNEL)?;
+    let b = Page::alloc_page(GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    {
+        let mut segs = [
+            Bvec::<Source>::new(&a, 0, PAGE_SIZE)?,
+            Bvec::<Source>::new(&a, 0, 0)?,
+            Bvec::<Source>::new(&b, 0, PAGE_SIZE)?,
+        ];
+        let mut it = IovIter::bvec(&mut segs)?;
+        for left in [PAGE_SIZE, 0] {
+            let Some(bio) = Bio::new_bvec(disk.target(), 0, &mut it, PAGE_SIZE)? else {
+                kunit_assert!(
+                    t,
+                    false,
+                    "a page not taken with {} bytes left",
+                    left + PAGE_SIZE
+                );
+                return Ok(());
+            };
+            kunit_assert_eq!(
+                t,
+                (bio.len(), bio.nr_segments(), it.len()),
+                (PAGE_SIZE, 1, left)
+            );
+        }
+        kunit_assert!(t, it.revert(2 * PAGE_SIZE).is_ok());
+        kunit_assert_eq!(t, it.len(), 2 * PAGE_SIZE);
+    }
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(
+        t,
+        d.listed == 2 && d.unlisted == 2,
+        "listed {:?}",
+        (d.listed, d.unlisted)
+    );
+    Ok(())
+}
+
 /// A BVEC iterator goes into one bio over its own segments only if every segment starts on the
 /// queue's DMA alignment (512 bytes) and is a whole number of blocks long, as the block device's
 /// direct I/O requires (`blkdev_dio_invalid()`); otherwise it is extracted page by page.
@@ -1157,6 +1201,7 @@ kunit_suite!(
         inline_bio,
         bvec_iter_one_bio,
         bvec_bio_takes_in_steps,
+        bvec_bio_skips_empty_segments,
         bvec_bio_counted_on_bdev,
         bvec_misaligned_not_whole,
         disk_new_under_each_fault,
