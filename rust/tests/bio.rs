@@ -11,7 +11,7 @@
 use crate::abstractions::bdev::Bdev;
 use crate::abstractions::bio::{Bio, BioSlot, Completion, INLINE_VECS};
 use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
-use crate::abstractions::counters::COUNTERS;
+use crate::abstractions::counters::{Snapshot, COUNTERS};
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
 use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin, UserMm};
 use crate::abstractions::iov::{Bvec, Dest, Direction, IovIter, Kvec, Source};
@@ -553,13 +553,7 @@ fn inline_bio(t: &Test) -> CaseResult {
         !disk.driver().mismatch.load(Relaxed),
         "the disk saw other bytes"
     );
-    let d = COUNTERS.snapshot().since(&before);
-    kunit_assert!(
-        t,
-        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
-        "listed {:?}",
-        (d.pinned, d.listed, d.unlisted)
-    );
+    listed_balanced(t, &before)?;
 
     // More pages than segments: refused, nothing held, the iterator unchanged.
     let segs: [UserVec; INLINE_VECS + 1] =
@@ -811,6 +805,28 @@ fn hostile_sector_refused(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// Since `before`: pages were listed, as many unlisted, and none pinned.
+fn listed_balanced(t: &Test, before: &Snapshot) -> CaseResult {
+    let d = COUNTERS.snapshot().since(before);
+    kunit_assert!(
+        t,
+        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
+        "listed {:?}",
+        (d.pinned, d.listed, d.unlisted)
+    );
+    Ok(())
+}
+
+/// Four freshly allocated pages.
+fn four_pages() -> Result<[Page; 4]> {
+    Ok([
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+        Page::alloc_page(GFP_KERNEL)?,
+    ])
+}
+
 /// BVEC segments over four pages, the first from 512 bytes in, the last to 512 bytes before
 /// its end.
 fn bvec_segs<'a, D: Direction>(
@@ -835,12 +851,7 @@ fn bvec_segs<'a, D: Direction>(
 /// submitted).
 fn bvec_iter_one_bio(t: &Test) -> CaseResult {
     let disk = test_disk(512)?;
-    let mut pages = [
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-    ];
+    let mut pages = four_pages()?;
     let len = 4 * PAGE_SIZE - 1024;
     let before = COUNTERS.snapshot();
     let requests = disk.driver().requests.load(Relaxed);
@@ -902,13 +913,7 @@ fn bvec_iter_one_bio(t: &Test) -> CaseResult {
         kunit_assert_eq!(t, disk.driver().requests.load(Relaxed), n);
     }
     kunit_assert!(t, disk.driver().requests.load(Relaxed) > requests);
-    let d = COUNTERS.snapshot().since(&before);
-    kunit_assert!(
-        t,
-        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
-        "listed {:?}",
-        (d.pinned, d.listed, d.unlisted)
-    );
+    listed_balanced(t, &before)?;
     Ok(())
 }
 
@@ -948,12 +953,7 @@ fn first_error_under_faults(
 fn bvec_bio_counted_on_bdev(t: &Test) -> CaseResult {
     let disk = test_disk_delayed(512, 20_000)?;
     let bdev = Bdev::open(c_str!("/dev/iovxt0"))?;
-    let mut pages = [
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-    ];
+    let mut pages = four_pages()?;
     let len = 4 * PAGE_SIZE - 1024;
     let before = COUNTERS.snapshot();
     let requests = disk.driver().requests.load(Relaxed);
@@ -1019,13 +1019,7 @@ fn bvec_bio_counted_on_bdev(t: &Test) -> CaseResult {
     }
     drop(bdev);
     drop(disk);
-    let d = COUNTERS.snapshot().since(&before);
-    kunit_assert!(
-        t,
-        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
-        "listed {:?}",
-        (d.pinned, d.listed, d.unlisted)
-    );
+    listed_balanced(t, &before)?;
     Ok(())
 }
 
@@ -1036,12 +1030,7 @@ fn bvec_bio_counted_on_bdev(t: &Test) -> CaseResult {
 /// data again. Listed pages balance.
 fn bvec_bio_takes_in_steps(t: &Test) -> CaseResult {
     let disk = test_disk(512)?;
-    let mut pages = [
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-        Page::alloc_page(GFP_KERNEL)?,
-    ];
+    let mut pages = four_pages()?;
     let len = 4 * PAGE_SIZE - 1024;
     let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
     for (i, b) in data.iter_mut().enumerate() {
@@ -1093,13 +1082,7 @@ fn bvec_bio_takes_in_steps(t: &Test) -> CaseResult {
         all[..] == data[..],
         "the reverted iterator gave other bytes"
     );
-    let d = COUNTERS.snapshot().since(&before);
-    kunit_assert!(
-        t,
-        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
-        "listed {:?}",
-        (d.pinned, d.listed, d.unlisted)
-    );
+    listed_balanced(t, &before)?;
     Ok(())
 }
 
@@ -1173,13 +1156,7 @@ fn bvec_misaligned_not_whole(t: &Test) -> CaseResult {
         "bios {:?}",
         bios
     );
-    let d = COUNTERS.snapshot().since(&before);
-    kunit_assert!(
-        t,
-        d.pinned == 0 && d.listed > 0 && d.listed == d.unlisted,
-        "listed {:?}",
-        (d.pinned, d.listed, d.unlisted)
-    );
+    listed_balanced(t, &before)?;
     Ok(())
 }
 
