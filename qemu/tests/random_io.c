@@ -735,7 +735,8 @@ static int op_gup(struct rng *r)
 					     "GUP_BASIC_TEST", "PIN_BASIC_TEST" };
 	int c = rnd_below(r, 4), a = rnd_below(r, A_N), slot = rnd_below(r, SLOTS);
 	unsigned char *p = arena[a] + slot * SLOT;
-	uint64_t len = PAGE * (1 + rnd_below(r, 64));
+	/* At most 64 pages, and no more than a slot holds (8 pages of 64 KiB). */
+	uint64_t len = PAGE * (1 + rnd_below(r, SLOT / PAGE < 64 ? SLOT / PAGE : 64));
 	uint32_t s = new_seed();
 	struct gup_test g = { 0 };
 	long res;
