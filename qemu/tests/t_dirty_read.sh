@@ -16,6 +16,7 @@ MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 # 1 s there.
 case $(uname -m) in aarch64) delay=1000000 ;; *) delay=300000 ;; esac
 DELAY_US=${DELAY_US:-$delay}
+delay=$DELAY_US
 PARAM=/sys/module/iov_extract/parameters/extract_legacy
 if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then
 	echo "ok 1 dirty_read # SKIP $DEV or $BDEV does not exist"
@@ -24,18 +25,10 @@ fi
 . "$here/reload.sh"
 params=$(printf '%s\n' $params | grep -v '^extract_legacy=' | tr '\n' ' ')
 
+# dirty_read_in MODE: runs the program with extract_legacy set for MODE (pin: N, legacy: Y),
+# again with a longer delay if the host was too slow for it (run_mode).
 dirty_read_in() {
-	if [ "$1" = legacy ]; then v=Y; else v=N; fi
-	if ! echo "$v" > "$PARAM"; then
-		not_ok "dirty_read_set_$1" "cannot write $PARAM"
-		return 1
-	fi
-	out=$(KTAP_FIRST=$((n + 1)) "$here/dirty_read" "$DEV" "$BDEV" "$here/dirty_read.ext4" "$1")
-	rc=$?
-	printf '%s\n' "$out"
-	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
-	[ $rc -ne 0 ] && failed=$((failed + 1))
-	echo N > "$PARAM"
+	run_mode dirty_read "$1" "$here/dirty_read" "$DEV" "$BDEV" "$here/dirty_read.ext4" "$1"
 }
 
 echo "# iov_extract parameters:$params"

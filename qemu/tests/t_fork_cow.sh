@@ -26,38 +26,10 @@ fi
 # The legacy mode is switched at run time, not carried over reloads.
 params=$(printf '%s\n' $params | grep -v '^extract_legacy=' | tr '\n' ' ')
 
-# fork_cow_in MODE: runs the program with extract_legacy set for MODE (pin: N, legacy: Y).
+# fork_cow_in MODE: runs the program with extract_legacy set for MODE (pin: N, legacy: Y),
+# again with a longer delay if the host was too slow for it (run_mode).
 fork_cow_in() {
-	if [ "$1" = legacy ]; then v=Y; else v=N; fi
-	if ! echo "$v" > "$PARAM"; then
-		not_ok "fork_cow_set_$1" "cannot write $PARAM"
-		return 1
-	fi
-	out=$(KTAP_FIRST=$((n + 1)) "$here/fork_cow" "$DEV" "$BDEV" "$1")
-	rc=$?
-	# Failures that all say the delay was too short (the host was slow: a fork took longer
-	# than the delay) are not the property tested: the mode runs again with twice the delay,
-	# up to three times, and the last run's results are the ones counted. Any other failure
-	# counts at once.
-	tries=0
-	while [ $rc -ne 0 ] && [ $tries -lt 3 ] && printf '%s\n' "$out" | grep -q '^not ok' &&
-		! printf '%s\n' "$out" | grep '^not ok' | grep -qv 'delay_us too short'; do
-		tries=$((tries + 1))
-		printf '%s\n' "$out" | sed 's/^/# too slow for the delay: /'
-		delay=$((delay * 2))
-		echo "# fork_cow $1: again with delay_us=$delay"
-		reload "fork_cow_${1}_reload_with_delay_$delay" "delay_us=$delay" || return 1
-		if ! echo "$v" > "$PARAM"; then
-			not_ok "fork_cow_set_$1" "cannot write $PARAM"
-			return 1
-		fi
-		out=$(KTAP_FIRST=$((n + 1)) "$here/fork_cow" "$DEV" "$BDEV" "$1")
-		rc=$?
-	done
-	printf '%s\n' "$out"
-	n=$((n + $(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')))
-	[ $rc -ne 0 ] && failed=$((failed + 1))
-	echo N > "$PARAM"
+	run_mode fork_cow "$1" "$here/fork_cow" "$DEV" "$BDEV" "$1"
 }
 
 echo "# iov_extract parameters:$params"
