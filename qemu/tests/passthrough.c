@@ -418,6 +418,29 @@ static int t_readonly_open(void)
 /* Many commands in flight at once, reads and writes with the three mappings, checked against
  * O_DIRECT. */
 #define MANY 48
+/*
+ * The buffer of command i in an area of commands of len bytes each, a page apart: every third
+ * one 8 bytes into its slot (a misaligned buffer, which the mappings bounce).
+ */
+static char *many_buf(char *area, int i, size_t len)
+{
+	return area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+}
+
+/*
+ * For writes, fills the buffer of command i of n with the pattern of s + i; for reads, the whole
+ * area with 0x5a.
+ */
+static void many_fill(char *area, int n, size_t len, bool writes, uint32_t s)
+{
+	if (!writes) {
+		memset(area, 0x5a, n * (len + PAGE));
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		pat_fill(many_buf(area, i, len), 0, len, s + i);
+}
+
 static int t_uring_many(void)
 {
 	size_t len = 8 * KiB;
@@ -431,18 +454,13 @@ static int t_uring_many(void)
 		int opcode = pass ? IOVX_PT_READ : IOVX_PT_WRITE;
 
 		seed++;
-		if (!pass)
-			for (int i = 0; i < MANY; i++)
-				pat_fill(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0), 0, len,
-					 seed + i);
-		else
-			memset(area, 0x5a, MANY * (len + PAGE));
+		many_fill(area, MANY, len, !pass, seed);
 		for (int i = 0; i < MANY; i++) {
 			struct iovx_pt_cmd c = {
 				.opcode = opcode,
 				.flags = maps[i % 3].flags,
 				.sector = base_sector + i * (len >> 9),
-				.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0)),
+				.addr = (uintptr_t)many_buf(area, i, len),
 				.len = len,
 			};
 
@@ -471,7 +489,7 @@ static int t_uring_many(void)
 			}
 		} else {
 			for (int i = 0; i < MANY; i++) {
-				char *p = area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+				char *p = many_buf(area, i, len);
 
 				if (memcmp(p, check + i * len, len))
 					return fail("read %d (%s) differs from the O_DIRECT read", i,
@@ -564,7 +582,7 @@ static int t_uring_busy_module(void)
 			.opcode = IOVX_PT_READ,
 			.flags = maps[i % 3].flags,
 			.sector = base_sector + i * (len >> 9),
-			.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0)),
+			.addr = (uintptr_t)many_buf(area, i, len),
 			.len = len,
 		};
 
@@ -587,7 +605,7 @@ static int t_uring_busy_module(void)
 			return fail("bad tag %llu", (unsigned long long)tag);
 	}
 	for (int i = 0; i < N; i++) {
-		char *p = area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+		char *p = many_buf(area, i, len);
 
 		if (memcmp(p, check + i * len, len))
 			return fail("read %d (%s) differs from the O_DIRECT write", i, maps[i % 3].name);
@@ -1042,18 +1060,13 @@ static int t_uring_nonblock_retry(void)
 		uint64_t t0, ms;
 
 		seed++;
-		if (!pass)
-			for (int i = 0; i < n; i++)
-				pat_fill(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0), 0, len,
-					 seed + i);
-		else
-			memset(area, 0x5a, n * (len + PAGE));
+		many_fill(area, n, len, !pass, seed);
 		for (int i = 0; i < n; i++) {
 			struct iovx_pt_cmd c = {
 				.opcode = opcode,
 				.flags = maps[i % 3].flags,
 				.sector = base_sector + i * (len >> 9),
-				.addr = (uintptr_t)(area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0)),
+				.addr = (uintptr_t)many_buf(area, i, len),
 				.len = len,
 			};
 
@@ -1124,7 +1137,7 @@ static int t_uring_nonblock_retry(void)
 			}
 		} else {
 			for (int i = 0; !err && i < n; i++) {
-				char *p = area + i * (len + PAGE) + (i % 3 == 1 ? 8 : 0);
+				char *p = many_buf(area, i, len);
 
 				if (memcmp(p, check + i * len, len))
 					err = fail("read %d (%s) differs from the O_DIRECT read", i,
