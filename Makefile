@@ -15,7 +15,7 @@
 #
 # KDIR=<dir> builds against an already built kernel tree; KSRC=<dir> provisions the
 # cached kernels from another source tree instead of Debian's linux-source-6.12.
-# ARCH=arm64 does all of the above but profile and trace for arm64 (qemu-system-aarch64
+# ARCH=arm64 does all of the above but profile for arm64 (qemu-system-aarch64
 # -M virt, TCG) instead of x86-64, PAGE=64k with 64 KiB pages instead of 4 KiB
 # (Documentation/building-and-testing.rst).
 # BENCH_ARGS go to scripts/bench (e.g. --reps 9 --only 'randread-4k'; see scripts/bench -h).

@@ -90,7 +90,17 @@ class Code:
         import capstone
 
         self.cs = capstone
-        self.md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        self.kf = open(os.path.join(kdir, "vmlinux"), "rb")
+        kel = ELFFile(self.kf)
+        self.arm64 = kel["e_machine"] == "EM_AARCH64"
+        if self.arm64:
+            self.md = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+            # QEMU ends a block after an instruction that may change the CPU's state or how
+            # interrupts are taken, as well as at a branch.
+            self.stops = ("svc", "hvc", "smc", "eret", "isb", "wfi", "wfe", "msr", "brk")
+        else:
+            self.md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+            self.stops = ("sti", "popfq", "wrmsr", "hlt", "swapgs", "sysretq")
         self.md.detail = True
         self.ends = {capstone.CS_GRP_JUMP, capstone.CS_GRP_CALL, capstone.CS_GRP_RET,
                      capstone.CS_GRP_IRET, capstone.CS_GRP_INT}
@@ -100,8 +110,6 @@ class Code:
                 a, t, n = line.split()[:3]
                 if t in "tTwW":
                     syms.append((int(a, 16), n))
-        self.kf = open(os.path.join(kdir, "vmlinux"), "rb")
-        kel = ELFFile(self.kf)
         kt = kel.get_section_by_name(".text")
         self.kbase, self.kdata = kt["sh_addr"], kt.data()
         self.mf = open(module, "rb")
@@ -118,7 +126,8 @@ class Code:
         self.sizes = {}
 
     def sym(self, pc):
-        if pc < 0x800000000000:
+        # Kernel addresses have the top bit set, on x86-64 and on arm64.
+        if pc < 1 << 63:
             return "[user]"
         i = bisect.bisect_right(self.addrs, pc) - 1
         return self.names[i] if i >= 0 else "?"
@@ -141,10 +150,14 @@ class Code:
         for ins in self.md.disasm(buf, pc):
             n += 1
             # QEMU ends a block at a control transfer, at an instruction that changes how
-            # interrupts or the CPU state are handled, and after each iteration of a string
-            # instruction with a rep prefix.
-            if (any(g in self.ends for g in ins.groups) or ins.mnemonic.startswith("rep")
-                    or ins.mnemonic in ("sti", "popfq", "wrmsr", "hlt", "swapgs", "sysretq")):
+            # interrupts or the CPU state are handled, and (x86-64) after each iteration of a
+            # string instruction with a rep prefix. capstone puts arm64's conditional branches
+            # (b.cond, cbz, tbz) in no group: they are told by name.
+            m = ins.mnemonic
+            if (any(g in self.ends for g in ins.groups) or m in self.stops
+                    or (not self.arm64 and m.startswith("rep"))
+                    or (self.arm64 and (m.startswith(("b.", "cb", "tb", "bl", "br", "ret"))
+                                        or m == "b"))):
                 break
             if n >= 512:
                 break
@@ -153,9 +166,9 @@ class Code:
 
 
 # The function entered once per I/O, by workload.
-def io_function(case):
+def io_function(case, arm64=False):
     if case.startswith(("ptr-", "ptk-")):
-        return "__x64_sys_ioctl"
+        return "__arm64_sys_ioctl" if arm64 else "__x64_sys_ioctl"
     if "io_uring" in case or case.split("-")[1:2] == ["uring"]:
         return "io_write" if "write" in case else "io_read"
     return "ksys_pwrite64" if "write" in case else "ksys_pread64"
@@ -224,12 +237,12 @@ def report(a):
     res = {}
     out = []
     for case in cases:
-        fn = io_function(case)
+        fn = io_function(case, code.arm64)
         entry = code.addrs[code.names.index(fn)] if fn in code.names else None
         per, entries = profile(code, os.path.join(a.logs, case + ".exec"), entry)
         ios = entries[fn]
         if not ios:
-            out.append(f"## {case}: no I/O seen ({io_function(case)} never entered)\n")
+            out.append(f"## {case}: no I/O seen ({fn} never entered)\n")
             continue
         total = sum(per.values()) / ios
         res[case] = (per, ios, total)

@@ -27,7 +27,12 @@ E=/extra
 RUNTIME=40 SIZE_MB=64 CASES=all
 [ -f $E/trace.conf ] && . $E/trace.conf
 
-fio() { "$E/lib/ld-linux-x86-64.so.2" --library-path "$E/lib" "$E/bin/fio" "$@"; }
+# fio: the host's, with its libraries staged, on x86-64; the guest root's on arm64.
+if [ -x "$E/lib/ld-linux-x86-64.so.2" ]; then
+	fio() { "$E/lib/ld-linux-x86-64.so.2" --library-path "$E/lib" "$E/bin/fio" "$@"; }
+else
+	fio() { /usr/bin/fio "$@"; }
+fi
 kmsg() {
 	echo "$*" >/dev/kmsg
 	echo "$*"
