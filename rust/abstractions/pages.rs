@@ -43,7 +43,12 @@ use super::task::might_sleep;
 pub const PIN_BIAS: i32 = bindings::GUP_PIN_COUNTING_BIAS as i32;
 
 /// How the pages of a batch must be released.
+///
+/// A word wide: a [`Bio`](super::bio::Bio) (a word for its bio, one for its count, one for its
+/// `Option<Mode>`) then has no padding, which targets that forbid unaligned accesses (arm64's
+/// kernel code) would otherwise copy with a call to `memcpy()` whenever a bio is moved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
 pub enum Mode {
     /// Pinned with `FOLL_PIN`; unpinned on release.
     Pinned,
