@@ -973,6 +973,10 @@ static int t_uring_unreaped_hold_no_tag(void)
 	return err;
 }
 
+/* The last other wait channel seen of an io_uring worker, and how many workers were seen. */
+static char worker_wchan[64];
+static int workers_seen;
+
 /*
  * Counts the io_uring workers of this process (threads named iou-wrk-*) that sleep waiting for
  * a tag of a queue (their wchan is blk_mq_get_tag).
@@ -1006,8 +1010,11 @@ static int workers_waiting_for_tag(void)
 			continue;
 		k = read(f, wchan, sizeof(wchan) - 1);
 		close(f);
+		workers_seen++;
 		if (k > 0 && !strncmp(wchan, "blk_mq_get_tag", 14))
 			waiting++;
+		else if (k > 0 && strcmp(wchan, "0"))
+			memcpy(worker_wchan, wchan, sizeof(wchan));
 	}
 	closedir(d);
 	return waiting;
@@ -1059,6 +1066,8 @@ static int t_uring_nonblock_retry(void)
 		unsigned reaped = 0, ready;
 		uint64_t t0, ms;
 
+		workers_seen = 0;
+		worker_wchan[0] = 0;
 		seed++;
 		many_fill(area, n, len, !pass, seed);
 		for (int i = 0; i < n; i++) {
@@ -1121,7 +1130,9 @@ static int t_uring_nonblock_retry(void)
 		if (err)
 			break;
 		if (!waiting)
-			err = fail("no io_uring worker of this process was seen waiting for a tag");
+			err = fail("no io_uring worker of this process was seen waiting for a tag "
+				   "(%d sightings of a worker; another wait channel: %s)",
+				   workers_seen, worker_wchan[0] ? worker_wchan : "none");
 		else if (ms < (unsigned long long)RETRY_PER_TAG * (delay_us / 1000))
 			err = fail("%d commands on %d tags took %llu ms, less than %d delays of %llu ms",
 				   n, tags, (unsigned long long)ms, RETRY_PER_TAG, delay_us / 1000);

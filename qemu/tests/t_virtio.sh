@@ -52,6 +52,12 @@ pins() {
 	fi
 }
 
+# read_vdev: reads the first 16 KiB of $VDEV; on failure, says why.
+read_vdev() {
+	[ -c "$VDEV" ] || { echo "no $VDEV"; return 1; }
+	out=$(dd if="$VDEV" of=/dev/null bs=4096 count=4 2>&1) || { echo "reading $VDEV: $out"; return 1; }
+}
+
 # attach NAME WANT: one result line; WANT is the errno expected (0: success).
 ctl() {
 	name=$1 op=$2 want=$3
@@ -84,8 +90,8 @@ cycles_ok=1
 while [ $i -lt 5 ]; do
 	i=$((i + 1))
 	a=$("$here/dio_attach" attach "$VBDEV" 2>&1) || { cycles_ok=0; echo "# cycle $i: attach: $a"; break; }
-	if [ ! -c "$VDEV" ] || ! dd if="$VDEV" of=/dev/null bs=4096 count=4 2>/dev/null; then
-		cycles_ok=0; echo "# cycle $i: no $VDEV or reading it failed"; break
+	if ! why=$(read_vdev); then
+		cycles_ok=0; echo "# cycle $i: $why"; break
 	fi
 	d=$("$here/dio_attach" detach "$VBDEV" 2>&1) || { cycles_ok=0; echo "# cycle $i: detach: $d"; break; }
 	[ -e "$VDEV" ] && { cycles_ok=0; echo "# cycle $i: $VDEV still there after detach"; break; }
@@ -137,10 +143,10 @@ fi
 
 # --- attach at load, and a load that fails
 if reload virtio_reload_attach_at_load "dio_attach=$VBDEV"; then
-	if [ -c "$VDEV" ] && dd if="$VDEV" of=/dev/null bs=4096 count=4 2>/dev/null; then
+	if why=$(read_vdev); then
 		ok "virtio_attached_at_load # $(dmesg | grep "/dev/iovx_dio_$VNAME on" | tail -n 1 | sed 's/.*iov_extract: //')"
 	else
-		not_ok virtio_attached_at_load "no $VDEV, or reading it failed"
+		not_ok virtio_attached_at_load "$why"
 	fi
 	rmmod iov_extract
 	out=$(insmod "$MODULE" $params "dio_attach=$VBDEV,/dev/iovx_no_such_disk" 2>&1)
@@ -186,12 +192,12 @@ if [ -c "$VDEV" ]; then
 	echo 1 >/sys/bus/pci/rescan
 	i=0
 	while [ ! -b "$VBDEV" ] && [ $i -lt 50 ]; do i=$((i + 1)); sleep 0.1; done
+	why="$VBDEV did not come back, or attaching it failed"
 	if [ -b "$VBDEV" ] && "$here/dio_attach" attach "$VBDEV" >/dev/null &&
-		dd if="$VDEV" of=/dev/null bs=4096 count=4 2>/dev/null &&
-		"$here/dio_attach" detach "$VBDEV" >/dev/null; then
+		why=$(read_vdev) && "$here/dio_attach" detach "$VBDEV" >/dev/null; then
 		ok "virtio_back_after_rescan"
 	else
-		not_ok virtio_back_after_rescan "$VBDEV did not come back, or attaching it failed"
+		not_ok virtio_back_after_rescan "$why"
 	fi
 	pins gone
 fi
