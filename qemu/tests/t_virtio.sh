@@ -52,10 +52,11 @@ pins() {
 	fi
 }
 
-# read_vdev: reads the first 16 KiB of $VDEV; on failure, says why.
+# read_vdev: reads the first 16 KiB of $VDEV (into an aligned buffer: dd's is malloc()ed, which
+# direct I/O refuses when it is not aligned to the disk's DMA alignment); on failure, says why.
 read_vdev() {
 	[ -c "$VDEV" ] || { echo "no $VDEV"; return 1; }
-	out=$(dd if="$VDEV" of=/dev/null bs=4096 count=4 2>&1) || { echo "reading $VDEV: $out"; return 1; }
+	out=$("$here/dio_attach" read "$VDEV" 2>&1) || { echo "reading $VDEV: $out"; return 1; }
 }
 
 # attach NAME WANT: one result line; WANT is the errno expected (0: success).
