@@ -7,8 +7,10 @@
 #
 #   BENCH-META key=value...                  the guest and the device setup
 #   BENCH-FIO rep=R dev=D;<fio terse v3>     one fio job (numjobs aggregated)
-#   BENCH-GUP rep=R dev=D cmd=C n=N mib=M calls=K get_us=G put_us=P
-#                                            get_us and put_us: the mean over K benchmark calls
+#   BENCH-GUP rep=R dev=D cmd=C n=N mib=M buf=B calls=K get_us=G put_us=P [thp_faults=F/E]
+#                                            get_us and put_us: the mean over K benchmark calls;
+#                                            B base (-T) or thp (-t); F of the E huge pages
+#                                            expected were faulted in as THP (thp_fault_alloc)
 #   BENCH-ABSENT dev=D reason                a device that could not be measured
 #   BENCH-MEMCPY rep=R ...                   see memcpy_bw.c
 #   BENCH-BUF ..., BENCH-BACKING ...         see bufbench.c
@@ -17,7 +19,8 @@
 #
 # Settings come from /extra/bench.conf (REPS RUNTIME RAMP SIZE_MB GUP_MIB GUP_CALLS
 # MEMCPY_SECS ONLY). ONLY, an extended regular expression, keeps the fio jobs whose names match
-# it, the gup_test configurations named gup-a-1, gup-a-512, gup-L-1, gup-L-512 that match it,
+# it, the gup_test configurations named gup-a-1, gup-a-512, gup-L-1, gup-L-512 (base pages) and
+# gup-a-1-thp, gup-a-512-thp, gup-L-1-thp, gup-L-512-thp (transparent huge pages) that match it,
 # the buffer-kind, passthrough and virtio cases (buf-dio-KIND-SIZE-OP, buf-blk-KIND-SIZE-OP,
 # pt-SIZE-OP, vda-KIND-SIZE-OP) that match it, and the memcpy baseline if "memcpy" matches;
 # empty keeps everything.
@@ -160,19 +163,38 @@ while [ "$r" -le "$REPS" ]; do
 done
 
 # --- Pin + unpin cost: gup_test against the kernel's debugfs file and against /dev/iovx_gup
-# mounted over it. -T: MADV_NOHUGEPAGE, so that every page is a 4 KiB PTE mapping. One sample
-# is the mean of GUP_CALLS benchmark calls (-r) in one process: the guest clock may be as
-# coarse as a jiffy, and the mean of many calls is finer than one reading.
+# mounted over it, on base pages (-T: MADV_NOHUGEPAGE, every page a PTE mapping) and on
+# transparent huge pages (-t: MADV_HUGEPAGE; gup_test touches every page, so each PMD-aligned
+# huge page of the mapping is faulted in as one THP). That THP backed the buffer is checked from
+# /proc/vmstat: thp_fault_alloc grows by one per huge page faulted in, and a run of GUP_MIB MiB
+# expects GUP_MIB MiB / hpage_pmd_size of them, less one when the mapping is not PMD-aligned;
+# the line carries thp_faults=GREW/EXPECTED and the report marks a row where it fell short.
+# One sample is the mean of GUP_CALLS benchmark calls (-r) in one process: the guest clock may
+# be as coarse as a jiffy, and the mean of many calls is finer than one reading.
 stamp gup
 gt=/sys/kernel/debug/gup_test
-gup_line() { # DEV CMD N REP: run gup_test once, print the mean of its timing lines
-	out=$($E/bin/gup_test -"$2" -n "$3" -m "$GUP_MIB" -r "$GUP_CALLS" -T 2>&1)
+pmd_bytes=$(cat /sys/kernel/mm/transparent_hugepage/hpage_pmd_size 2>/dev/null || echo 0)
+thp_faults() { awk '$1 == "thp_fault_alloc" { print $2 }' /proc/vmstat; }
+gup_line() { # DEV CMD N REP BUF: run gup_test once, print the mean of its timing lines
+	if [ "$5" = thp ]; then
+		tflag=-t
+		f0=$(thp_faults)
+	else
+		tflag=-T
+	fi
+	out=$($E/bin/gup_test -"$2" -n "$3" -m "$GUP_MIB" -r "$GUP_CALLS" $tflag 2>&1)
 	t=$(echo "$out" | sed -n 's/.*Time: get:\([0-9]*\) put:\([0-9]*\) us.*/\1 \2/p' |
 		awk '{ g += $1; p += $2; k++ } END { if (k) printf "calls=%d get_us=%.1f put_us=%.1f", k, g / k, p / k }')
-	if [ -n "$t" ]; then
-		echo "BENCH-GUP rep=$4 dev=$1 cmd=$2 n=$3 mib=$GUP_MIB $t"
+	if [ "$5" = thp ]; then
+		f1=$(thp_faults)
+		exp=0
+		[ "${pmd_bytes:-0}" -gt 0 ] && exp=$((GUP_MIB * 1048576 / pmd_bytes))
+		t="$t thp_faults=$((${f1:-0} - ${f0:-0}))/$exp"
+	fi
+	if [ -n "$t" ] && echo "$out" | grep -q 'Time: get:'; then
+		echo "BENCH-GUP rep=$4 dev=$1 cmd=$2 n=$3 mib=$GUP_MIB buf=$5 $t"
 	else
-		err "gup_test -$2 -n $3 on $1: $(echo "$out" | tr '\n' ' ')"
+		err "gup_test -$2 -n $3 $tflag on $1: $(echo "$out" | tr '\n' ' ')"
 	fi
 }
 iovx_gup=yes
@@ -182,15 +204,19 @@ if [ ! -c /dev/iovx_gup ]; then
 fi
 [ -e $gt ] || err "$gt missing"
 picked() { [ -z "$ONLY" ] || echo "$1" | grep -q -E -e "$ONLY"; }
-for cfg in "a 1" "a 512" "L 1" "L 512"; do
+echo "BENCH-META thp_pmd_bytes=$pmd_bytes thp_defrag_gup=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
+for cfg in "a 1 base" "a 512 base" "L 1 base" "L 512 base" \
+	"a 1 thp" "a 512 thp" "L 1 thp" "L 512 thp"; do
 	set -- $cfg
-	picked "gup-$1-$2" || continue
+	name=gup-$1-$2
+	[ $3 = thp ] && name=$name-thp
+	picked "$name" || continue
 	r=1
 	while [ "$r" -le "$REPS" ]; do
-		gup_line stock "$1" "$2" "$r"
+		gup_line stock "$1" "$2" "$r" "$3"
 		if [ $iovx_gup = yes ]; then
 			if mount --bind /dev/iovx_gup $gt; then
-				gup_line iovx_gup "$1" "$2" "$r"
+				gup_line iovx_gup "$1" "$2" "$r" "$3"
 				umount $gt || err "umount $gt failed"
 			else
 				err "mount --bind /dev/iovx_gup $gt failed"

@@ -45,6 +45,8 @@ WORKLOADS = [
     "read-128k", "write-128k", "read-1m", "write-1m",
 ]
 GUP_CMDS = [("a", "PIN_FAST_BENCHMARK"), ("L", "PIN_LONGTERM_BENCHMARK")]
+# The buffers of gup_test: BENCH-GUP buf= -> how the report names them.
+GUP_BUFS = collections.OrderedDict([("base", "base pages (-T)"), ("thp", "THP (-t)")])
 # The bufbench.c comparisons: case prefix -> (title, Rust target, C target, reference targets).
 BUF_GROUPS = collections.OrderedDict([
     ("buf-dio", ("Rust direct-I/O path vs C O_DIRECT, same disk (/dev/iovx_dio0 / /dev/iovx0)",
@@ -103,12 +105,20 @@ def parse_guest_log(path):
             d = kv(line[len("BENCH-GUP "):])
             pages = int(d["mib"]) * 256
             get_us, put_us = float(d["get_us"]), float(d["put_us"])
-            res["gup"].append({
+            # Lines without buf= are from before the THP runs: base pages (-T).
+            g = {
                 "rep": int(d["rep"]), "dev": d["dev"], "cmd": d["cmd"], "n": int(d["n"]),
+                "buf": d.get("buf", "base"),
                 "pages": pages, "calls": int(d.get("calls", 1)), "get_us": get_us,
                 "put_us": put_us, "get_ns_per_page": get_us * 1000.0 / pages,
                 "put_ns_per_page": put_us * 1000.0 / pages,
-            })
+            }
+            if "thp_faults" in d:
+                got, exp = d["thp_faults"].split("/")
+                g["thp_faults"], g["thp_expected"] = int(got), int(exp)
+                # A mapping that is not PMD-aligned holds one huge page less.
+                g["thp_backed"] = int(exp) > 0 and int(got) >= int(exp) - 1
+            res["gup"].append(g)
         elif line.startswith("BENCH-ABSENT "):
             d = line[len("BENCH-ABSENT "):].split(None, 1)
             res["absent"][d[0].split("=", 1)[-1]] = d[1] if len(d) > 1 else "absent"
@@ -238,17 +248,30 @@ def summarise(res):
                 row["ratios"][label] = ratio(by_dev[a], by_dev[b], key)
             rows.append(row)
     gup_rows = []
-    for cmd, cname in GUP_CMDS:
-        for n in sorted({g["n"] for g in res["gup"]} or {1, 512}):
-            st = [g for g in res["gup"] if g["dev"] == "stock" and g["cmd"] == cmd and g["n"] == n]
-            rx = [g for g in res["gup"] if g["dev"] == "iovx_gup" and g["cmd"] == cmd and g["n"] == n]
-            row = {"benchmark": f"{cname} n={n}", "cmd": cmd, "n": n, "abs": {}, "ratios": {}}
-            for what in ("get", "put"):
-                k = f"{what}_ns_per_page"
-                row["abs"][f"stock_{what}"] = spread([g[k] for g in st])
-                row["abs"][f"iovx_gup_{what}"] = spread([g[k] for g in rx])
-                row["ratios"][what] = ratio(rx, st, k, invert=True) if rx else None
-            gup_rows.append(row)
+    for buf in GUP_BUFS:
+        for cmd, cname in GUP_CMDS:
+            for n in sorted({g["n"] for g in res["gup"]} or {1, 512}):
+                mine = [g for g in res["gup"] if g["buf"] == buf and g["cmd"] == cmd and g["n"] == n]
+                # Base-page rows are listed even when not measured, THP rows only when measured.
+                if buf != "base" and not mine:
+                    continue
+                st = [g for g in mine if g["dev"] == "stock"]
+                rx = [g for g in mine if g["dev"] == "iovx_gup"]
+                name = f"{cname} n={n}" + ("" if buf == "base" else f" {buf}")
+                row = {"benchmark": name, "cmd": cmd, "n": n, "buf": buf, "abs": {},
+                       "ratios": {}}
+                # THP rows: the runs in which fewer huge pages were faulted in than expected.
+                short = [g for g in mine if "thp_backed" in g and not g["thp_backed"]]
+                if buf == "thp":
+                    row["not_thp_backed"] = [
+                        f"{g['dev']} rep {g['rep']}: {g['thp_faults']}/{g['thp_expected']}"
+                        for g in short]
+                for what in ("get", "put"):
+                    k = f"{what}_ns_per_page"
+                    row["abs"][f"stock_{what}"] = spread([g[k] for g in st])
+                    row["abs"][f"iovx_gup_{what}"] = spread([g[k] for g in rx])
+                    row["ratios"][what] = ratio(rx, st, k, invert=True) if rx else None
+                gup_rows.append(row)
     # Per pattern (read: disk buffer -> one block; write: the other way) and method.
     methods = {}
     for m in res["memcpy"]:
@@ -566,16 +589,21 @@ def markdown(res, summ, meta):
     p("## Pin + unpin cost per page (gup_test)")
     p("")
     gm = g.get("gup_mib", "?")
-    p(f"tools/testing/selftests/mm/gup_test, `-T` (4 KiB pages), {gm} MiB per call of the"
-      " benchmark ioctl, `-n` pages per pin call; stock = the kernel's /sys/kernel/debug/gup_test,"
-      " iovx_gup = /dev/iovx_gup bind-mounted over it. One sample is the mean of"
-      f" {g.get('gup_calls', '?')} calls (`-r`) in one process; stock and iovx_gup alternate."
-      " Times in ns per page; ratio = stock time / iovx_gup time (> 1: the Rust device is"
-      " faster).")
+    p(f"tools/testing/selftests/mm/gup_test, {gm} MiB per call of the benchmark ioctl, `-n`"
+      " pages per pin call, on base pages (`-T`, MADV_NOHUGEPAGE: every page a PTE mapping) or"
+      " on transparent huge pages (`-t`, MADV_HUGEPAGE, rows marked thp); stock = the kernel's"
+      " /sys/kernel/debug/gup_test, iovx_gup = /dev/iovx_gup bind-mounted over it. One sample is"
+      f" the mean of {g.get('gup_calls', '?')} calls (`-r`) in one process; stock and iovx_gup"
+      " alternate. Times in ns per page (per base page, also on THP); ratio = stock time /"
+      " iovx_gup time (> 1: the Rust device is faster). A THP run counts as THP-backed when"
+      " /proc/vmstat thp_fault_alloc grew during it by the number of PMD-sized pages in the"
+      " mapping (one less allowed for a mapping that is not PMD-aligned); a row with runs that"
+      " were not says so in its buffer column.")
     p("")
     absent = res["absent"]
-    p("| benchmark | get stock | get iovx_gup | get ratio | put stock | put iovx_gup | put ratio |")
-    p("|---|---:|---:|---:|---:|---:|---:|")
+    p("| benchmark | buffer | get stock | get iovx_gup | get ratio | put stock | put iovx_gup"
+      " | put ratio |")
+    p("|---|---|---:|---:|---:|---:|---:|---:|")
     na = f"n/a ({absent['iovx_gup']})" if "iovx_gup" in absent else "n/a"
     for row in summ["gup"]:
         if only and not row["abs"]["stock_get"] and not row["abs"]["iovx_gup_get"]:
@@ -586,7 +614,10 @@ def markdown(res, summ, meta):
             rx = row["abs"][f"iovx_gup_{what}"]
             c.append(fmt_spread(rx) if rx else na)
             c.append(fmt_ratio(row["ratios"][what]) if row["ratios"][what] else na)
-        p(f"| {row['benchmark']} | " + " | ".join(c) + " |")
+        kind = GUP_BUFS[row["buf"]]
+        if row.get("not_thp_backed"):
+            kind += " **not THP-backed in " + "; ".join(row["not_thp_backed"]) + "**"
+        p(f"| {row['benchmark']} | {kind} | " + " | ".join(c) + " |")
     p("")
     buf_markdown(res, summ, p)
     p("## Memory-copy baseline")
@@ -658,6 +689,10 @@ def markdown(res, summ, meta):
     for r in summ["buf"]:
         if r["status"] != "ok":
             problems.append(f"{r['case']}: {r['status']}")
+    for r in summ["gup"]:
+        if r.get("not_thp_backed"):
+            problems.append(f"gup_test {r['benchmark']}: not THP-backed in "
+                            + "; ".join(r["not_thp_backed"]) + " (thp_fault_alloc grew/expected)")
     if meta.get("no_chart"):
         problems.append(f"no ratios.png: {meta['no_chart']}")
     nfail = sum(1 for s in res["fio"] if s["error"])
