@@ -973,9 +973,12 @@ static int t_uring_unreaped_hold_no_tag(void)
 	return err;
 }
 
-/* The last other wait channel seen of an io_uring worker, and how many workers were seen. */
+/*
+ * The last other wait channel seen of an io_uring worker, how many workers were seen, and in how
+ * many looks.
+ */
 static char worker_wchan[64];
-static int workers_seen;
+static int workers_seen, worker_looks;
 
 /*
  * Counts the io_uring workers of this process (threads named iou-wrk-*) that sleep waiting for
@@ -989,6 +992,7 @@ static int workers_waiting_for_tag(void)
 
 	if (!d)
 		return 0;
+	worker_looks++;
 	while ((e = readdir(d))) {
 		char path[320], comm[64] = "", wchan[64] = "";
 		int f;
@@ -1067,6 +1071,7 @@ static int t_uring_nonblock_retry(void)
 		uint64_t t0, ms;
 
 		workers_seen = 0;
+		worker_looks = 0;
 		worker_wchan[0] = 0;
 		seed++;
 		many_fill(area, n, len, !pass, seed);
@@ -1131,8 +1136,8 @@ static int t_uring_nonblock_retry(void)
 			break;
 		if (!waiting)
 			err = fail("no io_uring worker of this process was seen waiting for a tag "
-				   "(%d sightings of a worker; another wait channel: %s)",
-				   workers_seen, worker_wchan[0] ? worker_wchan : "none");
+				   "(%d sightings of a worker in %d looks; another wait channel: %s)",
+				   workers_seen, worker_looks, worker_wchan[0] ? worker_wchan : "none");
 		else if (ms < (unsigned long long)RETRY_PER_TAG * (delay_us / 1000))
 			err = fail("%d commands on %d tags took %llu ms, less than %d delays of %llu ms",
 				   n, tags, (unsigned long long)ms, RETRY_PER_TAG, delay_us / 1000);
