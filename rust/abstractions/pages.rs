@@ -305,13 +305,7 @@ impl<'data, 'buf, D: Direction> Batch<'data, 'buf, D> {
                 // SAFETY: By the type invariant each page holds one pin owned by this batch;
                 // `PageSlot` is transparent over `struct page *`. The pins are dropped here once:
                 // callers forget or are dropping the batch.
-                unsafe {
-                    bindings::unpin_user_pages_dirty_lock(
-                        self.pages.as_mut_ptr().cast(),
-                        n as _,
-                        dirty,
-                    )
-                };
+                unsafe { shim::iovx_unpin_pages(self.pages.as_mut_ptr().cast(), n as _, dirty) };
                 c.unpinned.fetch_add(n as u64, Relaxed);
             }
             Mode::Referenced => {
