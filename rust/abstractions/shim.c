@@ -523,6 +523,31 @@ void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
 }
 
 /*
+ * With CONFIG_DEBUG_VM, what unpin_user_pages() checks first (sanity_check_pinned_pages() of
+ * mm/gup.c, static there): a pinned anonymous page stays exclusive to its process until freed
+ * (for a large non-hugetlb folio, the page or the folio's first page is marked so).
+ */
+static void iovx_check_pinned_pages(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	if (!IS_ENABLED(CONFIG_DEBUG_VM))
+		return;
+	for (i = 0; i < n; i++) {
+		struct page *page = pages[i];
+		struct folio *folio = page_folio(page);
+
+		if (is_zero_page(page) || !folio_test_anon(folio))
+			continue;
+		if (!folio_test_large(folio) || folio_test_hugetlb(folio))
+			VM_BUG_ON_PAGE(!PageAnonExclusive(&folio->page), page);
+		else
+			VM_BUG_ON_PAGE(!PageAnonExclusive(&folio->page) && !PageAnonExclusive(page),
+				       page);
+	}
+}
+
+/*
  * unpin_user_pages_dirty_lock(): drops one pin of each of @n pages, dirtying their folios first
  * if @dirty. The pages of a large folio that follow one another in @pages as they follow one
  * another in the folio (as GUP records the pages of a PMD or of a PTE-mapped large folio) are
@@ -534,6 +559,7 @@ void iovx_unpin_pages(struct page **pages, unsigned long n, bool dirty)
 {
 	unsigned long i, j;
 
+	iovx_check_pinned_pages(pages, n);
 	for (i = 0; i < n; i = j) {
 		struct page *page = pages[i];
 		struct folio *folio = page_folio(page);
