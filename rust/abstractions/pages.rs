@@ -11,7 +11,9 @@
 //! with how they must be released ([`Mode`]) and the direction of the I/O they are for:
 //!
 //! - [`Mode::Pinned`]: user memory, pinned with `FOLL_PIN` (short- or long-term). Released with
-//!   `unpin_user_pages()`, or `unpin_user_pages_dirty_lock()` after a read.
+//!   `iovx_unpin_pages()` of the shim, what `unpin_user_pages()` does (dirtying each folio first
+//!   after a read, as `unpin_user_pages_dirty_lock()`) with one `unpin_user_folio()` per run of a
+//!   folio's pages.
 //! - [`Mode::Referenced`]: user memory with a page reference (`FOLL_GET`), the legacy path.
 //!   Released with `put_page()`, after `set_page_dirty_lock()` for a read.
 //! - [`Mode::Listed`]: kernel memory (KVEC, BVEC, ...). Nothing was taken and nothing is
@@ -310,13 +312,7 @@ impl<'data, 'buf, D: Direction> Batch<'data, 'buf, D> {
                 // SAFETY: By the type invariant each page holds one pin owned by this batch;
                 // `PageSlot` is transparent over `struct page *`. The pins are dropped here once:
                 // callers forget or are dropping the batch.
-                unsafe {
-                    bindings::unpin_user_pages_dirty_lock(
-                        self.pages.as_mut_ptr().cast(),
-                        n as _,
-                        dirty,
-                    )
-                };
+                unsafe { shim::iovx_unpin_pages(self.pages.as_mut_ptr().cast(), n as _, dirty) };
                 c.unpinned.fetch_add(n as u64, Relaxed);
             }
             Mode::Referenced => {
@@ -353,9 +349,9 @@ impl<'data, 'buf, D: Direction> Batch<'data, 'buf, D> {
 impl<'data, 'buf> Batch<'data, 'buf, Dest> {
     /// Marks the pages dirty and releases them: for a destination batch that a read has filled.
     ///
-    /// Pinned pages go through `unpin_user_pages_dirty_lock()` and referenced ones through
-    /// `set_page_dirty_lock()` and `put_page()`. Listed pages are kernel memory whose owner
-    /// tracks its own state; nothing is done to them.
+    /// Pinned pages go through `iovx_unpin_pages()` (as `unpin_user_pages_dirty_lock()`) and
+    /// referenced ones through `set_page_dirty_lock()` and `put_page()`. Listed pages are kernel
+    /// memory whose owner tracks its own state; nothing is done to them.
     ///
     /// Only a destination batch can be released dirty: its pages were taken with `FOLL_WRITE`
     /// (or belong to memory lent for writing), so dirtying them is what the write did. A source

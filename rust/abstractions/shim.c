@@ -522,6 +522,64 @@ void iovx_put_pages(struct page **pages, unsigned long n, bool dirty)
 	}
 }
 
+/*
+ * With CONFIG_DEBUG_VM, what unpin_user_pages() checks first (sanity_check_pinned_pages() of
+ * mm/gup.c, static there): a pinned anonymous page stays exclusive to its process until freed
+ * (for a large non-hugetlb folio, the page or the folio's first page is marked so).
+ */
+static void iovx_check_pinned_pages(struct page **pages, unsigned long n)
+{
+	unsigned long i;
+
+	if (!IS_ENABLED(CONFIG_DEBUG_VM))
+		return;
+	for (i = 0; i < n; i++) {
+		struct page *page = pages[i];
+		struct folio *folio = page_folio(page);
+
+		if (is_zero_page(page) || !folio_test_anon(folio))
+			continue;
+		if (!folio_test_large(folio) || folio_test_hugetlb(folio))
+			VM_BUG_ON_PAGE(!PageAnonExclusive(&folio->page), page);
+		else
+			VM_BUG_ON_PAGE(!PageAnonExclusive(&folio->page) && !PageAnonExclusive(page),
+				       page);
+	}
+}
+
+/*
+ * unpin_user_pages_dirty_lock(): drops one pin of each of @n pages, dirtying their folios first
+ * if @dirty. The pages of a large folio that follow one another in @pages as they follow one
+ * another in the folio (as GUP records the pages of a PMD or of a PTE-mapped large folio) are
+ * counted by comparing their pointers, without looking up each one's folio as
+ * unpin_user_pages() does; other pages of the same folio right after them join the run as
+ * there. A small folio is one pin per entry.
+ */
+void iovx_unpin_pages(struct page **pages, unsigned long n, bool dirty)
+{
+	unsigned long i, j;
+
+	iovx_check_pinned_pages(pages, n);
+	for (i = 0; i < n; i = j) {
+		struct page *page = pages[i];
+		struct folio *folio = page_folio(page);
+
+		j = i + 1;
+		if (folio_test_large(folio)) {
+			unsigned long end = i + folio_nr_pages(folio) - folio_page_idx(folio, page);
+
+			end = min(end, n);
+			while (j < end && pages[j] == nth_page(page, j - i))
+				j++;
+			while (j < n && page_folio(pages[j]) == folio)
+				j++;
+		}
+		if (dirty)
+			iovx_folio_set_dirty(folio);
+		unpin_user_folio(folio, j - i);
+	}
+}
+
 int iovx_page_ref_count(struct page *page)
 {
 	return folio_ref_count(page_folio(page));

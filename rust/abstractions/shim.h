@@ -64,6 +64,7 @@ void iovx_copy_page(struct page *dst, size_t dst_off, struct page *src,
 		    size_t src_off, size_t len);
 void iovx_zero_page(struct page *page, size_t off, size_t len);
 void iovx_put_pages(struct page **pages, unsigned long n, bool dirty);
+void iovx_unpin_pages(struct page **pages, unsigned long n, bool dirty);
 int iovx_page_ref_count(struct page *page);
 bool iovx_page_maybe_dma_pinned(struct page *page);
 bool iovx_page_dirty(struct page *page);
