@@ -1168,13 +1168,122 @@ void iovx_pt_bio_free(struct bio *bio)
 		kfree(bio);
 }
 
-/* __bio_add_page(), one page per segment, refused when the bio is full. */
+/* __bio_add_page(), one page per segment, refused when the bio is full: for bounce pages. */
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
 {
 	if (bio->bi_vcnt >= bio->bi_max_vecs)
 		return false;
 	__bio_add_page(bio, page, len, off);
 	return true;
+}
+
+/*
+ * bvec_try_merge_hw_page() of 6.12 (block/bio.c, with bvec_try_merge_page()), which is not
+ * exported: whether @len bytes at @off of @page may extend segment @bv of a request of @q. They
+ * must start at the byte after the segment's last, physically, in the same pgmap for device
+ * memory; stay with it within one seg_boundary_mask window and within max_segment_size; and,
+ * unless they lie in the segment's last page (*@same_page), be in the struct page after the
+ * segment's last one (so that a walk of the segment by struct page pointer, as
+ * bio_for_each_folio_all() and iovx_bio_walk_folios() make it, finds them), never across pages
+ * under KMSAN. No xen_biovec_phys_mergeable() test: the project's kernels are built without
+ * CONFIG_XEN (as iovx_page_follows() below).
+ */
+static bool iovx_pt_try_merge(struct request_queue *q, const struct bio_vec *bv,
+			      struct page *page, unsigned int len, unsigned int off, bool *same_page)
+{
+	unsigned long mask = queue_segment_boundary(q);
+	size_t bv_end = (size_t)bv->bv_offset + bv->bv_len;
+	phys_addr_t vec_end_addr = page_to_phys(bv->bv_page) + bv_end - 1;
+	phys_addr_t page_addr = page_to_phys(page);
+
+	if ((bvec_phys(bv) | mask) != ((page_addr + off + len - 1) | mask))
+		return false;
+	if (len > queue_max_segment_size(q) - bv->bv_len)
+		return false;
+	if (vec_end_addr + 1 != page_addr + off)
+		return false;
+	if (!zone_device_pages_have_same_pgmap(bv->bv_page, page))
+		return false;
+	*same_page = (vec_end_addr & PAGE_MASK) == ((page_addr + off) & PAGE_MASK);
+	if (!*same_page) {
+		if (IS_ENABLED(CONFIG_KMSAN))
+			return false;
+		if (bv->bv_page + bv_end / PAGE_SIZE != page + off / PAGE_SIZE)
+			return false;
+	}
+	return true;
+}
+
+/* bvec_gap_to_prev() of block/blk.h, which modules do not see. */
+static inline bool iovx_pt_gap_to_prev(const struct queue_limits *lim, const struct bio_vec *bprv,
+				       unsigned int offset)
+{
+	return lim->virt_boundary_mask &&
+	       ((offset & lim->virt_boundary_mask) ||
+		((bprv->bv_offset + bprv->bv_len) & lim->virt_boundary_mask));
+}
+
+/*
+ * The pages of a batch, byte @off of the first page to byte @off + @len of the last, added to
+ * @bio of a passthrough request @rq as bio_map_user_iov() adds them with bio_add_hw_page(): each
+ * page's piece joins the bio's last segment if iovx_pt_try_merge() allows, or starts a segment
+ * of its own if the bio then has at most @max_segs segments (and room for it), no more bytes than
+ * a request of the queue takes, and no gap at the queue's virtual boundary after the last
+ * segment (bvec_gap_to_prev()). All or nothing: -EINVAL, with the bio as it was and the pages
+ * still the caller's, if a piece fits nowhere.
+ *
+ * A piece that lands in the page the last segment ends in (*same_page: the first page of a batch
+ * whose memory goes on from where the last batch's ended in that page, e.g. two iovecs in one
+ * page) holds a pin (@pinned) or a listing of its own, but the segment covers that page once and
+ * its release drops one pin for it: the batch's extra pin is dropped here, as bio_map_user_iov()
+ * drops it (bio_release_page()). Returns the number of such pages (0 or 1): a page pinned twice
+ * is still unpinned twice, once here and once with the bio. Only the first piece of a batch can
+ * be one (the others start a page at its first byte, after a whole page); a later one that would
+ * be starts a segment of its own, which holds its pin.
+ */
+int iovx_pt_bio_add_pages(struct request *rq, struct bio *bio, struct page *const *pages,
+			  unsigned int n, size_t off, size_t len, unsigned int max_segs, bool pinned)
+{
+	struct request_queue *q = rq->q;
+	unsigned short vcnt = bio->bi_vcnt;
+	unsigned int last_len = vcnt ? bio->bi_io_vec[vcnt - 1].bv_len : 0;
+	unsigned int size = bio->bi_iter.bi_size;
+	unsigned int max_size = queue_max_hw_sectors(q) << SECTOR_SHIFT;
+	unsigned int limit = min_t(unsigned int, bio->bi_max_vecs, max_segs);
+	int dup = 0;
+	unsigned int i;
+
+	for (i = 0; i < n && len; i++) {
+		struct page *page = pages[i];
+		unsigned int bytes = min_t(size_t, len, PAGE_SIZE - off);
+		struct bio_vec *bv = bio->bi_vcnt ? &bio->bi_io_vec[bio->bi_vcnt - 1] : NULL;
+		bool same_page = false;
+
+		if (bytes > max_size - bio->bi_iter.bi_size)
+			goto undo;
+		if (bv && iovx_pt_try_merge(q, bv, page, bytes, off, &same_page) &&
+		    (!same_page || !i)) {
+			bv->bv_len += bytes;
+			dup += same_page;
+		} else {
+			if (bio->bi_vcnt >= limit || (bv && iovx_pt_gap_to_prev(&q->limits, bv, off)))
+				goto undo;
+			bvec_set_page(&bio->bi_io_vec[bio->bi_vcnt++], page, bytes, off);
+		}
+		bio->bi_iter.bi_size += bytes;
+		len -= bytes;
+		off = 0;
+	}
+	if (dup && pinned)
+		unpin_user_page(pages[0]);
+	return dup;
+undo:
+	/* Segments past @vcnt are unused again; the last one gets its length back. */
+	bio->bi_vcnt = vcnt;
+	if (vcnt)
+		bio->bi_io_vec[vcnt - 1].bv_len = last_len;
+	bio->bi_iter.bi_size = size;
+	return -EINVAL;
 }
 
 struct bio *iovx_pt_head(struct request *rq)
