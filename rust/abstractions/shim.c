@@ -1179,39 +1179,44 @@ bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
 
 /*
  * bvec_try_merge_hw_page() of 6.12 (block/bio.c, with bvec_try_merge_page()), which is not
- * exported: whether @len bytes at @off of @page may extend segment @bv of a request of @q. They
- * must start at the byte after the segment's last, physically, in the same pgmap for device
- * memory; stay with it within one seg_boundary_mask window and within max_segment_size; and,
- * unless they lie in the segment's last page (*@same_page), be in the struct page after the
- * segment's last one (so that a walk of the segment by struct page pointer, as
- * bio_for_each_folio_all() and iovx_bio_walk_folios() make it, finds them), never across pages
- * under KMSAN. No xen_biovec_phys_mergeable() test: the project's kernels are built without
- * CONFIG_XEN (as iovx_page_follows() below).
+ * exported: whether @len bytes at @off of @page may extend segment @bv of a request whose queue
+ * has segment boundary @mask and segment size @mss. They must start at the byte after the
+ * segment's last, physically, in the same pgmap for device memory; stay with it within one
+ * seg_boundary_mask window and within max_segment_size; and, unless they lie in the segment's
+ * last page (*@same_page), be in the struct page after the segment's last one (so that a walk of
+ * the segment by struct page pointer, as bio_for_each_folio_all() and iovx_bio_walk_folios()
+ * make it, finds them), never across pages under KMSAN. No xen_biovec_phys_mergeable() test: the
+ * project's kernels are built without CONFIG_XEN (as iovx_page_follows() below).
+ *
+ * The same tests in another order, the cheapest first: a piece that starts at byte @off > 0 of
+ * its page follows the segment physically exactly when it is the segment's last page and the
+ * segment ends at byte @off of it (the same page); one that starts at byte 0, exactly when the
+ * segment ends at the end of a page whose frame is the one before @page's; the kernel's test for
+ * the latter adds that @page is the struct page after the segment's last, tested here first.
  */
-static bool iovx_pt_try_merge(struct request_queue *q, const struct bio_vec *bv,
-			      struct page *page, unsigned int len, unsigned int off, bool *same_page)
+static __always_inline bool iovx_pt_try_merge(const struct bio_vec *bv, struct page *page,
+					      unsigned int len, unsigned int off,
+					      unsigned long mask, unsigned int mss,
+					      bool *same_page)
 {
-	unsigned long mask = queue_segment_boundary(q);
 	size_t bv_end = (size_t)bv->bv_offset + bv->bv_len;
-	phys_addr_t vec_end_addr = page_to_phys(bv->bv_page) + bv_end - 1;
-	phys_addr_t page_addr = page_to_phys(page);
 
-	if ((bvec_phys(bv) | mask) != ((page_addr + off + len - 1) | mask))
-		return false;
-	if (len > queue_max_segment_size(q) - bv->bv_len)
-		return false;
-	if (vec_end_addr + 1 != page_addr + off)
-		return false;
-	if (!zone_device_pages_have_same_pgmap(bv->bv_page, page))
-		return false;
-	*same_page = (vec_end_addr & PAGE_MASK) == ((page_addr + off) & PAGE_MASK);
-	if (!*same_page) {
-		if (IS_ENABLED(CONFIG_KMSAN))
+	if (off) {
+		if (bv_end % PAGE_SIZE != off || bv->bv_page + (bv_end - 1) / PAGE_SIZE != page)
 			return false;
-		if (bv->bv_page + bv_end / PAGE_SIZE != page + off / PAGE_SIZE)
+		*same_page = true;
+	} else {
+		struct page *last = bv->bv_page + bv_end / PAGE_SIZE - 1;
+
+		if (IS_ENABLED(CONFIG_KMSAN) || bv_end % PAGE_SIZE || last + 1 != page ||
+		    page_to_pfn(last) + 1 != page_to_pfn(page) ||
+		    !zone_device_pages_have_same_pgmap(bv->bv_page, page))
 			return false;
+		*same_page = false;
 	}
-	return true;
+	if ((bvec_phys(bv) | mask) != ((page_to_phys(page) + off + len - 1) | mask))
+		return false;
+	return len <= mss - bv->bv_len;
 }
 
 /* bvec_gap_to_prev() of block/blk.h, which modules do not see. */
@@ -1250,6 +1255,8 @@ int iovx_pt_bio_add_pages(struct request *rq, struct bio *bio, struct page *cons
 	unsigned int size = bio->bi_iter.bi_size;
 	unsigned int max_size = queue_max_hw_sectors(q) << SECTOR_SHIFT;
 	unsigned int limit = min_t(unsigned int, bio->bi_max_vecs, max_segs);
+	unsigned long mask = queue_segment_boundary(q);
+	unsigned int mss = queue_max_segment_size(q);
 	int dup = 0;
 	unsigned int i;
 
@@ -1261,7 +1268,7 @@ int iovx_pt_bio_add_pages(struct request *rq, struct bio *bio, struct page *cons
 
 		if (bytes > max_size - bio->bi_iter.bi_size)
 			goto undo;
-		if (bv && iovx_pt_try_merge(q, bv, page, bytes, off, &same_page) &&
+		if (bv && iovx_pt_try_merge(bv, page, bytes, off, mask, mss, &same_page) &&
 		    (!same_page || !i)) {
 			bv->bv_len += bytes;
 			dup += same_page;
