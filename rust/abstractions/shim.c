@@ -33,6 +33,7 @@
 #include <linux/vmstat.h>
 #include <linux/rcupdate.h>
 #include <linux/wait_bit.h>
+#include <xen/xen.h>
 #ifdef IOVX_KUNIT
 #include <kunit/test.h>
 #endif
@@ -1185,8 +1186,8 @@ bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
  * seg_boundary_mask window and within max_segment_size; and, unless they lie in the segment's
  * last page (*@same_page), be in the struct page after the segment's last one (so that a walk of
  * the segment by struct page pointer, as bio_for_each_folio_all() and iovx_bio_walk_folios()
- * make it, finds them), never across pages under KMSAN. No xen_biovec_phys_mergeable() test: the
- * project's kernels are built without CONFIG_XEN (as iovx_page_follows() below).
+ * make it, finds them), never across pages under KMSAN, nor in a Xen domain (where the kernel
+ * asks xen_biovec_phys_mergeable()).
  *
  * The same tests in another order, the cheapest first: a piece that starts at byte @off > 0 of
  * its page follows the segment physically exactly when it is the segment's last page and the
@@ -1206,10 +1207,14 @@ static __always_inline bool iovx_pt_try_merge(const struct bio_vec *bv, struct p
 			return false;
 		*same_page = true;
 	} else {
-		struct page *last = bv->bv_page + bv_end / PAGE_SIZE - 1;
+		struct page *last;
 
-		if (IS_ENABLED(CONFIG_KMSAN) || bv_end % PAGE_SIZE || last + 1 != page ||
-		    page_to_pfn(last) + 1 != page_to_pfn(page) ||
+		/* Under Xen, frames that follow need not be contiguous for DMA: not merged. */
+		if (IS_ENABLED(CONFIG_KMSAN) || (IS_ENABLED(CONFIG_XEN) && xen_domain()) ||
+		    bv_end % PAGE_SIZE)
+			return false;
+		last = bv->bv_page + bv_end / PAGE_SIZE - 1;
+		if (last + 1 != page || page_to_pfn(last) + 1 != page_to_pfn(page) ||
 		    !zone_device_pages_have_same_pgmap(bv->bv_page, page))
 			return false;
 		*same_page = false;
@@ -1253,7 +1258,12 @@ int iovx_pt_bio_add_pages(struct request *rq, struct bio *bio, struct page *cons
 	unsigned short vcnt = bio->bi_vcnt;
 	unsigned int last_len = vcnt ? bio->bi_io_vec[vcnt - 1].bv_len : 0;
 	unsigned int size = bio->bi_iter.bi_size;
-	unsigned int max_size = queue_max_hw_sectors(q) << SECTOR_SHIFT;
+	/*
+	 * In bytes, kept below U32_MAX by a page, so that no segment's bv_offset + bv_len can wrap
+	 * (the RAM disk's queues take at most 1 MiB a request).
+	 */
+	unsigned int max_size = min_t(size_t, (size_t)queue_max_hw_sectors(q) << SECTOR_SHIFT,
+				      UINT_MAX - (PAGE_SIZE - 1));
 	unsigned int limit = min_t(unsigned int, bio->bi_max_vecs, max_segs);
 	unsigned long mask = queue_segment_boundary(q);
 	unsigned int mss = queue_max_segment_size(q);
