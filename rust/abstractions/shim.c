@@ -1398,14 +1398,14 @@ bool iovx_blk_open_write(unsigned int mode)
  * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
  * pgmap for device memory. As bvec_try_merge_page(), never across folios under KMSAN (which
  * forbids merging the memory of two allocations; pages of one folio may share a segment, as in
- * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). Unlike it, there is no
- * xen_biovec_phys_mergeable() test: in a Xen domain, pages that follow one another in guest
- * memory but not in machine memory still share a segment. The project's kernels are built
- * without CONFIG_XEN.
+ * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). In a Xen domain, where
+ * pages that follow one another in guest memory need not in machine memory (the kernel asks
+ * xen_biovec_phys_mergeable()), never.
  */
 static __always_inline bool iovx_page_follows(struct page *page, struct page *next)
 {
-	return !IS_ENABLED(CONFIG_KMSAN) && page + 1 == next &&
+	return !IS_ENABLED(CONFIG_KMSAN) && !(IS_ENABLED(CONFIG_XEN) && xen_domain()) &&
+	       page + 1 == next &&
 	       page_to_pfn(page) + 1 == page_to_pfn(next) &&
 	       zone_device_pages_have_same_pgmap(page, next);
 }
