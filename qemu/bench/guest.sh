@@ -22,8 +22,8 @@
 # it, the gup_test configurations named gup-a-1, gup-a-512, gup-L-1, gup-L-512 (base pages) and
 # gup-a-1-thp, gup-a-512-thp, gup-L-1-thp, gup-L-512-thp (transparent huge pages) that match it,
 # the buffer-kind, passthrough and virtio cases (buf-dio-KIND-SIZE-OP, buf-blk-KIND-SIZE-OP,
-# pt-SIZE-OP, vda-KIND-SIZE-OP) that match it, and the memcpy baseline if "memcpy" matches;
-# empty keeps everything.
+# pt-SIZE-OP, pt-KIND-SIZE-OP, vda-KIND-SIZE-OP) that match it, and the memcpy baseline if
+# "memcpy" matches; empty keeps everything.
 
 E=/extra
 [ -w /dev/ttyS1 ] && exec >/dev/ttyS1 2>&1
@@ -264,11 +264,17 @@ for kind in base thp hugetlb uring; do
 done
 
 # --- Passthrough (rust/uapi/iovx.h): IOVX_IOC_PT on /dev/iovx0 with the Rust mapping against
-# the kernel's blk_rq_map_user_iov() (IOVX_PT_F_KERNEL_MAP), base pages.
+# the kernel's blk_rq_map_user_iov() (IOVX_PT_F_KERNEL_MAP): base pages (pt-SIZE-OP), and
+# 1 MiB from a transparent huge page or a hugetlb page (pt-KIND-1024k-OP).
 stamp passthrough
 for kib in 4 1024; do
 	for op in read write; do
 		bufcase "pt-${kib}k-$op" base $kib $op rust:pt:/dev/iovx0 kernel:ptk:/dev/iovx0
+	done
+done
+for kind in thp hugetlb; do
+	for op in read write; do
+		bufcase "pt-$kind-1024k-$op" $kind 1024 $op rust:pt:/dev/iovx0 kernel:ptk:/dev/iovx0
 	done
 done
 

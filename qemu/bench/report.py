@@ -328,9 +328,9 @@ def parse_case(case):
     m = re.match(r"^(buf-dio|buf-blk|vda)-(\w+)-(\d+)k-(read|write)$", case)
     if m:
         return m.group(1), m.group(2), int(m.group(3)), m.group(4)
-    m = re.match(r"^(pt)-(\d+)k-(read|write)$", case)
+    m = re.match(r"^(pt)-(?:(thp|hugetlb)-)?(\d+)k-(read|write)$", case)
     if m:
-        return "pt", "base", int(m.group(2)), m.group(3)
+        return "pt", m.group(2) or "base", int(m.group(3)), m.group(4)
     return None
 
 

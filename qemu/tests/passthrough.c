@@ -6,6 +6,7 @@
  * Usage: passthrough BDEV [NGDEV]
  *        passthrough --busy BDEV NGDEV MODULE_NAME
  *        passthrough --faults OPS SEED BDEV NGDEV
+ *        passthrough --seglimit N BDEV NGDEV
  *
  * With NGDEV, every case below runs a second time through io_uring (IORING_OP_URING_CMD on a
  * ring with 128-byte entries and 32-byte completions; the command waits for nothing, the
@@ -20,12 +21,17 @@
  * before its completion ends with EFAULT and writes nothing; a submitter that exits (_exit,
  * SIGKILL, _exit from a thread) with bounced reads in flight ends, its ring goes (the module's
  * reference count comes back) and the pins balance.
+ * --seglimit N (run on a disk of max_segments N): the limit holds for segments counted after
+ * merging: N + 1 pieces that cannot share a segment are EINVAL with both mappings, N of them and
+ * 1 MiB of a hugetlb page (N segments of 64 KiB) map.
  *
  * Every passthrough read and write is checked byte for byte against the block device read or
  * written with O_DIRECT, for aligned, misaligned and vectored buffers, with the Rust mapping,
  * the Rust mapping forced to bounce, and the kernel's blk_rq_map_user_iov(); each bad input
  * gives the same errno (and status) with the Rust and the kernel mapping; a bounced request
- * pins no page; and the pins balance at the end.
+ * pins no page; 1 MiB of a hugetlb page or a transparent huge page maps into one segment per
+ * max_segment_size of the queue with both mappings, pinning and unpinning each page once; and
+ * the pins balance at the end.
  */
 #include "common.h"
 #include "../../rust/uapi/iovx.h"
@@ -302,6 +308,251 @@ static int shape_case(const struct shape *s, int m)
 	free(check);
 	munmap(area, span);
 	return 0;
+}
+
+/*
+ * Huge-page buffers: 1 MiB at the start of a 2 MiB hugetlb page or transparent huge page. Their
+ * pages follow one another in memory, so a mapping takes one segment per max_segment_size of the
+ * queue (64 KiB by default), not one per page, with the Rust mapping as with the kernel's
+ * (bio_add_hw_page()); each command pins every page once and unpins it once.
+ */
+enum huge_kind { HUGE_HUGETLB, HUGE_THP };
+static const char *const huge_name[] = { "hugetlb", "thp" };
+static long hugetlb_saved = -1;
+
+/* The queue's max_segment_size, from sysfs; 0 if it cannot be read. */
+static unsigned long long queue_seg_size(void)
+{
+	unsigned long long v = 0;
+	char path[256];
+	struct stat st;
+
+	if (stat(bdev, &st))
+		return 0;
+	snprintf(path, sizeof(path), "/sys/dev/block/%u:%u/queue/max_segment_size",
+		 major(st.st_rdev), minor(st.st_rdev));
+	return read_sysfs_uint(path, &v) ? 0 : v;
+}
+
+/* At least @n 2 MiB hugetlb pages reserved, the count before kept to restore it at the end. */
+static void hugetlb_reserve(long n)
+{
+	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
+	long before;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%ld", &before) == 1 && before < n) {
+		if (hugetlb_saved < 0)
+			hugetlb_saved = before;
+		rewind(f);
+		fprintf(f, "%ld\n", n);
+	}
+	fclose(f);
+}
+
+static void hugetlb_restore(void)
+{
+	FILE *f;
+
+	if (hugetlb_saved < 0)
+		return;
+	f = fopen("/proc/sys/vm/nr_hugepages", "w");
+	if (f) {
+		fprintf(f, "%ld\n", hugetlb_saved);
+		fclose(f);
+	}
+	hugetlb_saved = -1;
+}
+
+/*
+ * A 2 MiB huge page of @k, faulted in: its start in *@buf, what to munmap in *@raw and *@rawlen.
+ * 1 (skip, reason set) if the system gives none.
+ */
+static int huge_get(enum huge_kind k, char **buf, void **raw, size_t *rawlen)
+{
+	long kib;
+
+	if (k == HUGE_HUGETLB) {
+		hugetlb_reserve(2);
+		*buf = mmap(NULL, HPAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+		if (*buf == MAP_FAILED)
+			return skip("no 2 MiB hugetlb page (mmap MAP_HUGETLB: %s)", strerror(errno));
+		*raw = *buf;
+		*rawlen = HPAGE;
+		memset(*buf, 0x11, HPAGE);
+		return 0;
+	}
+	if (thp_pmd_unfit())
+		return skip("%s", thp_pmd_unfit());
+	*buf = map_thp(HPAGE, raw, rawlen);
+	if (!*buf)
+		return fail("mmap: %s", strerror(errno));
+	memset(*buf, 0x11, HPAGE);
+	kib = anon_huge_kib(*buf);
+	if (kib < (long)(HPAGE / KiB)) {
+		munmap(*raw, *rawlen);
+		return skip("AnonHugePages %ld kB, not %lu", kib, HPAGE / KiB);
+	}
+	return 0;
+}
+
+/* nr_foll_pin_acquired and nr_foll_pin_released now. */
+static void pins_now(long long *acq, long long *rel)
+{
+	stat_refresh();
+	vmstat_get("nr_foll_pin_acquired", acq);
+	vmstat_get("nr_foll_pin_released", rel);
+}
+
+/* One command of @len bytes from @buf, checked for its mapping, segments and pins. */
+static int huge_cmd(int opcode, int m, char *buf, size_t len, unsigned segs)
+{
+	unsigned expect = m == 2 ? IOVX_PT_MAP_KERNEL : IOVX_PT_MAP_PINNED;
+	long long a0 = 0, r0 = 0, a1 = 0, r1 = 0;
+	const char *what = opcode == IOVX_PT_READ ? "read" : "write";
+	struct iovx_pt_cmd c;
+	int r;
+
+	pins_now(&a0, &r0);
+	r = pt(opcode, maps[m].flags, base_sector, buf, len, &c);
+	pins_now(&a1, &r1);
+	if (r)
+		return fail("%s: %s (status %#x)", what, strerror(-r), c.result);
+	if (c.mapping != expect)
+		return fail("%s mapped as %u, expected %u", what, c.mapping, expect);
+	if (c.segments != segs)
+		return fail("%s: %u segments for %zu pages, expected %u", what, c.segments,
+			    len / PAGE, segs);
+	if (a1 - a0 != (long long)(len / PAGE) || r1 - r0 != a1 - a0)
+		return fail("%s: %lld pages pinned, %lld unpinned, expected %zu", what, a1 - a0,
+			    r1 - r0, len / PAGE);
+	return 0;
+}
+
+static int huge_case(enum huge_kind k, int m)
+{
+	const size_t len = 1 * MiB;
+	unsigned long long mss = queue_seg_size();
+	char *buf = NULL, *check;
+	void *raw = NULL;
+	size_t rawlen = 0;
+	unsigned segs;
+	int r;
+
+	if (!mss)
+		return fail("no max_segment_size in sysfs for %s", bdev);
+	segs = (len + mss - 1) / mss;
+	r = huge_get(k, &buf, &raw, &rawlen);
+	if (r)
+		return r;
+	if (posix_memalign((void **)&check, PAGE, len)) {
+		munmap(raw, rawlen);
+		return fail("no memory");
+	}
+	/* Write through the ioctl, read back with O_DIRECT. */
+	seed++;
+	pat_fill(buf, 0, len, seed);
+	r = huge_cmd(IOVX_PT_WRITE, m, buf, len, segs);
+	if (!r && pread(dfd, check, len, base_sector << 9) != (ssize_t)len)
+		r = fail("pread: %s", strerror(errno));
+	if (!r && memcmp(check, buf, len))
+		r = fail("O_DIRECT read after the passthrough write differs at byte %ld",
+			 pat_diff(check, 0, len, seed));
+	/* Write with O_DIRECT, read through the ioctl. */
+	seed++;
+	pat_fill(check, 0, len, seed);
+	if (!r && pwrite(dfd, check, len, base_sector << 9) != (ssize_t)len)
+		r = fail("pwrite: %s", strerror(errno));
+	if (!r) {
+		memset(buf, 0x5a, HPAGE);
+		r = huge_cmd(IOVX_PT_READ, m, buf, len, segs);
+	}
+	if (!r && memcmp(buf, check, len))
+		r = fail("passthrough read differs from the O_DIRECT write at byte %ld",
+			 pat_diff(buf, 0, len, seed));
+	if (!r && byte_diff(buf + len, HPAGE - len, 0x5a) >= 0)
+		r = fail("the read wrote past the buffer");
+	if (!r)
+		diag("%s %s: %zu pages in %u segments of up to %llu bytes", huge_name[k], maps[m].name,
+		     len / PAGE, segs, mss);
+	free(check);
+	munmap(raw, rawlen);
+	return r;
+}
+
+/*
+ * --seglimit N (a disk of max_segments N, N + 1 pieces of a page fitting in the 1 MiB of a
+ * request): the segments counted after merging meet the limit. A 1 MiB hugetlb buffer (one
+ * segment per max_segment_size, at most N) maps with both mappings; N + 1 pieces of user memory
+ * that cannot share a segment (each the middle half of a page of its own) are
+ * EINVAL with both, nothing left pinned; N of them map into N segments, the bytes right.
+ */
+static unsigned seg_limit;
+
+static int t_seglimit_pieces(void)
+{
+	const unsigned n = seg_limit + 1;
+	size_t span = n * PAGE;
+	char *area = map_anon(span, MAP_PRIVATE);
+	struct iovec *iov = calloc(n, sizeof(*iov));
+	long long a0 = 0, r0 = 0, a1 = 0, r1 = 0;
+	struct iovx_pt_cmd c;
+	int r = 0;
+
+	if (!area || !iov)
+		return fail("no memory");
+	if (n * PAGE / 2 > 1 * MiB)
+		return fail("max_segments %u: %u pieces do not fit in a request", seg_limit, n);
+	memset(area, 0x5a, span);
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = area + i * PAGE + PAGE / 4;
+		iov[i].iov_len = PAGE / 2;
+	}
+	for (int m = 0; m < 3 && !r; m += 2) {
+		pins_now(&a0, &r0);
+		int e = pt(IOVX_PT_READ, maps[m].flags | IOVX_PT_F_VEC, base_sector, iov, n, &c);
+		pins_now(&a1, &r1);
+		if (e != -EINVAL)
+			r = fail("%s: %u pieces for %u segments gave %s, not EINVAL", maps[m].name,
+				 n, seg_limit, strerror(-e));
+		else if (a1 - a0 != r1 - r0)
+			r = fail("%s: %lld pinned, %lld unpinned", maps[m].name, a1 - a0, r1 - r0);
+	}
+	for (int m = 0; m < 3 && !r; m += 2) {
+		seed++;
+		pat_fill(area, 0, span, seed);
+		if (pwrite(dfd, area, (n - 1) * PAGE / 2, base_sector << 9) !=
+		    (ssize_t)((n - 1) * PAGE / 2)) {
+			r = fail("pwrite: %s", strerror(errno));
+			break;
+		}
+		memset(area, 0x5a, span);
+		int e = pt(IOVX_PT_READ, maps[m].flags | IOVX_PT_F_VEC, base_sector, iov, n - 1, &c);
+		if (e)
+			r = fail("%s: %u pieces: %s", maps[m].name, n - 1, strerror(-e));
+		else if (m == 0 && c.segments != n - 1)
+			r = fail("%u pieces in %u segments", n - 1, c.segments);
+		for (unsigned i = 0; i + 1 < n && !r; i++)
+			if (pat_diff(iov[i].iov_base, i * PAGE / 2, PAGE / 2, seed) >= 0)
+				r = fail("%s: piece %u read wrong bytes", maps[m].name, i);
+	}
+	free(iov);
+	munmap(area, span);
+	return r;
+}
+
+static int t_seglimit_hugetlb(void)
+{
+	unsigned long long mss = queue_seg_size();
+
+	if (!mss || (1 * MiB + mss - 1) / mss > seg_limit)
+		return skip("max_segment_size %llu: 1 MiB takes more than %u segments", mss,
+			    seg_limit);
+	int r = huge_case(HUGE_HUGETLB, 0);
+
+	return r ? r : huge_case(HUGE_HUGETLB, 2);
 }
 
 /* A bad input: its errno (and status, if it reaches the device) must be the same for all. */
@@ -1412,6 +1663,13 @@ static void run_cases(const char *prefix)
 			report(name, shape_case(&shapes[s], m));
 		}
 	}
+	for (int k = HUGE_HUGETLB; k <= HUGE_THP; k++) {
+		for (int m = 0; m < 3; m += 2) {
+			snprintf(name, sizeof(name), "%s%s_1m_%s", prefix, huge_name[k], maps[m].name);
+			t_why[0] = '\0';
+			report(name, huge_case(k, m));
+		}
+	}
 	for (unsigned b = 0; b < sizeof(bads) / sizeof(bads[0]); b++) {
 		snprintf(name, sizeof(name), "%serrno_%s", prefix, bads[b].name);
 		t_why[0] = '\0';
@@ -1424,10 +1682,16 @@ int main(int argc, char **argv)
 	int busy = argc > 1 && !strcmp(argv[1], "--busy");
 	int faults = argc > 3 && !strcmp(argv[1], "--faults");
 	int retry = argc > 1 && !strcmp(argv[1], "--retry");
+	int seglimit = argc > 2 && !strcmp(argv[1], "--seglimit");
 
 	if (busy || retry) {
 		argv++;
 		argc--;
+	}
+	if (seglimit) {
+		seg_limit = (unsigned)atoi(argv[2]);
+		argv += 2;
+		argc -= 2;
 	}
 	if (faults) {
 		fault_ops = atoi(argv[2]);
@@ -1460,6 +1724,9 @@ int main(int argc, char **argv)
 		char *name = getenv("PT_FAULTS_NAME");
 
 		run(name ? name : "faults", t_faults);
+	} else if (seglimit) {
+		run("seglimit_pieces", t_seglimit_pieces);
+		run("seglimit_hugetlb_1m", t_seglimit_hugetlb);
 	} else if (retry) {
 		run("uring_nonblock_retry_without_tag", t_uring_nonblock_retry);
 	} else if (busy) {
@@ -1486,6 +1753,7 @@ int main(int argc, char **argv)
 		io_uring_queue_exit(&ring);
 		close(ngfd);
 	}
+	hugetlb_restore();
 	run("vmstat_pins_balanced", t_vmstat_pins_balanced);
 	run("debugfs_counters_balanced", t_debugfs_counters_balanced);
 	return tap_end();

@@ -7,7 +7,9 @@
 # commands in flight keep the module from unloading; then, reloaded so that disk 0 has one
 # hardware queue of RETRY_TAGS (default 4) requests completed RETRY_DELAY_US (default 50000)
 # late, io_uring commands that find no free tag when issued without blocking are issued again
-# by io_uring's worker; and the module is reloaded without the delay. BDEV and NGDEV override
+# by io_uring's worker; then, reloaded with max_segments=SEG_LIMIT (default 16), the segment
+# limit holds for segments that span several pages; and the module is reloaded without the delay
+# and the limit. BDEV and NGDEV override
 # the devices, MODULE the module file.
 here=$(cd "$(dirname "$0")" && pwd)
 BDEV=${BDEV:-/dev/iovx0}
@@ -17,6 +19,7 @@ MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
 DELAY_US=${DELAY_US:-200000}
 RETRY_TAGS=${RETRY_TAGS:-4}
 RETRY_DELAY_US=${RETRY_DELAY_US:-50000}
+SEG_LIMIT=${SEG_LIMIT:-16}
 if [ ! -e "$BDEV" ] || [ ! -e "$NGDEV" ]; then
 	echo "ok 1 passthrough # SKIP $BDEV or $NGDEV does not exist"
 	exit 0
@@ -43,6 +46,11 @@ params=$(printf '%s\n' $params | grep -vE '^(hw_queues|queue_depth)=' | tr '\n' 
 reload passthrough_reload_with_few_tags "hw_queues=1" "queue_depth=$RETRY_TAGS" \
 	"delay_us=$RETRY_DELAY_US" "delay_mask=1" || exit 1
 run_pt --retry "$BDEV" "$NGDEV"
+params=$saved
+# Few segments: max_segments=SEG_LIMIT, which merged segments must meet.
+params=$(printf '%s\n' $params | grep -v '^max_segments=' | tr '\n' ' ')
+reload passthrough_reload_with_few_segments "max_segments=$SEG_LIMIT" || exit 1
+run_pt --seglimit "$SEG_LIMIT" "$BDEV" "$NGDEV"
 params=$saved
 reload passthrough_reload_without_delay
 [ $failed -eq 0 ]

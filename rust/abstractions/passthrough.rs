@@ -14,8 +14,9 @@
 //! 1. [`PtRequest::new`] allocates it (`blk_mq_alloc_request()`; may sleep for a tag).
 //! 2. [`PtRequest::map`] maps an iterator of its direction into it, as `blk_rq_map_user_iov()`
 //!    does: directly (user memory pinned with `FOLL_PIN`, `FOLL_WRITE` for a destination; kernel
-//!    memory listed, borrowed for `'data`) in bios of one page per segment appended to the
-//!    request, within the queue's limits; or, when the memory does not meet the queue's DMA
+//!    memory listed, borrowed for `'data`) in bios appended to the request, whose segments
+//!    span the pages that follow one another in memory (a huge page takes few), within the
+//!    queue's limits; or, when the memory does not meet the queue's DMA
 //!    alignment or virtual boundary, or when the caller asks ([`Bounce::Always`]), **bounced**:
 //!    kernel pages are allocated, a write's data copied into them at once, a read's copied back
 //!    at unmap, and no page of the iterator is taken. [`PtRequest::map_c`] does the same with
@@ -264,12 +265,15 @@ pub enum Mapping {
 ///   forgets its bios as it completes. The bios, chained by `bi_next`, belong to this value:
 ///   - with [`Mapping::Direct`], made by `iovx_pt_bio_alloc()` or, for the first bio if
 ///     `own_bio` is set, by `iovx_pt_bio_init_inline()` in the request's own driver data
-///     ([`pdu_pt_bio`]), one page per segment, each page
-///     pinned once (with `FOLL_WRITE` for a destination) if `BIO_PAGE_PINNED` is set, otherwise
-///     listed from memory borrowed for `'data` (for writing if `D` is [`Dest`]);
-///   - with [`Mapping::Bounced`], made the same way, each page allocated by
-///     `iovx_bounce_page_alloc()` and owned by this value; `iter` is the iterator they are copied
-///     back to (a read), not advanced since the mapping;
+///     ([`pdu_pt_bio`]); each segment a non-empty run of bytes over pages that follow one
+///     another in memory and as `struct page`s (within the queue's segment size and boundary),
+///     and each page pinned once per segment that covers it (with `FOLL_WRITE` for a
+///     destination) if `BIO_PAGE_PINNED` is set, otherwise listed from memory borrowed for
+///     `'data` (for writing if `D` is [`Dest`]); the segments of the chain number at most the
+///     queue's `max_segments`;
+///   - with [`Mapping::Bounced`], made the same way, one page per segment, each page allocated
+///     by `iovx_bounce_page_alloc()` and owned by this value; `iter` is the iterator they are
+///     copied back to (a read), not advanced since the mapping;
 ///   - with [`Mapping::Kernel`], made by `blk_rq_map_user_iov()` and released only by
 ///     `blk_rq_unmap_user()`.
 /// - `executed` is set once `blk_execute_rq()` has returned: the data is then no longer in use
@@ -480,6 +484,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
 
     /// Maps `iter` directly into the request, in at most `max_segments` segments, extracting
     /// with the flags of the request's queue.
+    ///
+    /// The pages go into segments as `bio_map_user_iov()` puts them (`bio_add_hw_page()`,
+    /// through `iovx_pt_bio_add_pages()`): a page joins the bio's last segment when it follows
+    /// it in memory within the queue's segment size and boundary, so the pages of a huge page
+    /// take few segments. A bio takes at most as many pages as it has segments, so a batch
+    /// always has room in it; the segments of the request, counted as the block layer counts
+    /// them (`blk_rq_append_bio()`: one per segment of each bio), are at most `max_segments`,
+    /// checked as each batch goes in (`EINVAL` past it, with what was taken released).
     fn map_direct(
         &mut self,
         iter: &mut IovIter<'data, D>,
@@ -489,13 +501,13 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
         let mut segments = 0usize;
         let mut mode = None;
         while !iter.is_empty() {
+            if segments >= max_segments {
+                return Err(EINVAL);
+            }
             // SAFETY: The iterator is initialised.
             let want = unsafe { shim::iovx_iov_iter_npages(iter.as_raw(), bindings::BIO_MAX_VECS) }
                 as usize;
             let want = want.max(1);
-            if segments + want > max_segments {
-                return Err(EINVAL);
-            }
             // A bio of a few pages (a command of a few KiB, the common case) takes its page
             // pointers on the stack; a larger one allocates room for them.
             // (An empty `KVec` is not made for the small case: dropping one still calls the
@@ -530,7 +542,8 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
             };
             let mut filled = 0usize;
             let mut err = Ok(());
-            // Extract runs until the bio is full or the iterator empty.
+            // Extract runs until the bio has taken as many pages as it has segments, or the
+            // iterator is empty.
             while filled < want && !iter.is_empty() {
                 let batch = match iter.extract_with(&mut slots[filled..], usize::MAX, flags) {
                     Ok(b) => b,
@@ -554,16 +567,43 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
                     err = Err(EINVAL);
                     break;
                 }
-                let (pages, offset, bytes, bmode, _) = batch.into_raw();
-                for (i, slot) in pages.iter().enumerate() {
-                    let start = if i == 0 { offset } else { 0 };
-                    let end = (offset + bytes - i * PAGE_SIZE).min(PAGE_SIZE);
-                    // SAFETY: The bio is ours and has room (`n` pages fit in the slots, which
-                    // number the bio's vectors, checked above); the page's duty moves into the
-                    // bio. With room, the addition does not fail.
-                    let _ = unsafe {
-                        shim::iovx_pt_bio_add(bio, slot.page(), (end - start) as u32, start as u32)
-                    };
+                let bmode = batch.mode();
+                // At most `max_segments` in the request: those of the bios appended, and this
+                // bio's own, which the shim counts as it adds.
+                let max_segs = u32::try_from(max_segments - segments).unwrap_or(u32::MAX);
+                // SAFETY: The bio is ours, not appended, made with `want` segments, a bio with
+                // segments of its own; the batch's slots hold its `n` valid pages (`PageSlot` is
+                // transparent over `struct page *`), only read; `filled + n <= want`, so the bio
+                // has room for a segment per page whatever joins. The shim either puts each
+                // page's piece into one segment, a page joining the last segment only as the
+                // piece that follows it in memory (in the same page, whose extra pin or listing
+                // it then drops, or the next `struct page`), or leaves the bio as it was and
+                // says so, the pages still the batch's.
+                let dup = unsafe {
+                    shim::iovx_pt_bio_add_pages(
+                        self.rq.as_ptr(),
+                        bio,
+                        batch.slots_ptr().cast(),
+                        n as u32,
+                        batch.offset(),
+                        batch.len(),
+                        max_segs,
+                        bmode == Mode::Pinned,
+                    )
+                };
+                if dup < 0 {
+                    // More segments than the queue takes (or a gap at its virtual boundary):
+                    // the batch keeps its pages and releases them as it is dropped here.
+                    drop(batch);
+                    err = Err(EINVAL);
+                    break;
+                }
+                // The duty to release the pages is the bio's now, but for the extra pin (or
+                // listing) of a page that joined a segment holding it already, dropped by the
+                // shim.
+                let _ = batch.into_raw();
+                if dup > 0 {
+                    note_released(bmode, dup as usize, false);
                 }
                 if bmode == Mode::Pinned {
                     // SAFETY: The bio is ours; it holds pinned pages.
@@ -571,12 +611,13 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
                 }
                 filled += n;
             }
-            segments += filled;
             if let Err(e) = err {
                 // SAFETY: Not appended: ours alone, released once here.
                 let _ = unsafe { release_bio::<D>(bio, false, false, None) };
                 return Err(e);
             }
+            // SAFETY: The bio is ours (made above).
+            segments += unsafe { (*bio).bi_vcnt } as usize;
             // SAFETY: Made for this request, holding pages as the invariant says.
             unsafe { self.append(bio, false)? };
         }
@@ -924,12 +965,14 @@ unsafe fn release_bio<D: Direction>(
         // SAFETY: As above.
         let pinned = unsafe { shim::iovx_pt_bio_pinned(bio) };
         if pinned {
-            // SAFETY: One pin per segment (`BIO_PAGE_PINNED`), dropped once here, after dirtying
-            // the folios of a read.
-            unsafe { shim::iovx_bio_release_pages(bio, dirty) };
-            note_released(Mode::Pinned, n, dirty);
+            // SAFETY: One pin per page of each segment (`BIO_PAGE_PINNED`), dropped once here,
+            // folio by folio, after dirtying the folios of a read.
+            let pages = unsafe { shim::iovx_bio_release_pages(bio, dirty) } as usize;
+            note_released(Mode::Pinned, pages, dirty);
         } else if n > 0 {
-            note_released(Mode::Listed, n, false);
+            // SAFETY: As above: the pages the segments list, counted once per segment.
+            let pages = unsafe { shim::iovx_bio_nr_pages(bio) } as usize;
+            note_released(Mode::Listed, pages, false);
         }
     }
     // SAFETY: A bio of `iovx_pt_bio_alloc()` or `iovx_pt_bio_init_inline()`, freed (the latter

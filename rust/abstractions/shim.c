@@ -33,6 +33,7 @@
 #include <linux/vmstat.h>
 #include <linux/rcupdate.h>
 #include <linux/wait_bit.h>
+#include <xen/xen.h>
 #ifdef IOVX_KUNIT
 #include <kunit/test.h>
 #endif
@@ -1226,13 +1227,138 @@ void iovx_pt_bio_free(struct bio *bio)
 		kfree(bio);
 }
 
-/* __bio_add_page(), one page per segment, refused when the bio is full. */
+/* __bio_add_page(), one page per segment, refused when the bio is full: for bounce pages. */
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
 {
 	if (bio->bi_vcnt >= bio->bi_max_vecs)
 		return false;
 	__bio_add_page(bio, page, len, off);
 	return true;
+}
+
+/*
+ * bvec_try_merge_hw_page() of 6.12 (block/bio.c, with bvec_try_merge_page()), which is not
+ * exported: whether @len bytes at @off of @page may extend segment @bv of a request whose queue
+ * has segment boundary @mask and segment size @mss. They must start at the byte after the
+ * segment's last, physically, in the same pgmap for device memory; stay with it within one
+ * seg_boundary_mask window and within max_segment_size; and, unless they lie in the segment's
+ * last page (*@same_page), be in the struct page after the segment's last one (so that a walk of
+ * the segment by struct page pointer, as bio_for_each_folio_all() and iovx_bio_walk_folios()
+ * make it, finds them), never across pages under KMSAN, nor in a Xen domain (where the kernel
+ * asks xen_biovec_phys_mergeable()).
+ *
+ * The same tests in another order, the cheapest first: a piece that starts at byte @off > 0 of
+ * its page follows the segment physically exactly when it is the segment's last page and the
+ * segment ends at byte @off of it (the same page); one that starts at byte 0, exactly when the
+ * segment ends at the end of a page whose frame is the one before @page's; the kernel's test for
+ * the latter adds that @page is the struct page after the segment's last, tested here first.
+ */
+static __always_inline bool iovx_pt_try_merge(const struct bio_vec *bv, struct page *page,
+					      unsigned int len, unsigned int off,
+					      unsigned long mask, unsigned int mss,
+					      bool *same_page)
+{
+	size_t bv_end = (size_t)bv->bv_offset + bv->bv_len;
+
+	if (off) {
+		if (bv_end % PAGE_SIZE != off || bv->bv_page + (bv_end - 1) / PAGE_SIZE != page)
+			return false;
+		*same_page = true;
+	} else {
+		struct page *last;
+
+		/* Under Xen, frames that follow need not be contiguous for DMA: not merged. */
+		if (IS_ENABLED(CONFIG_KMSAN) || (IS_ENABLED(CONFIG_XEN) && xen_domain()) ||
+		    bv_end % PAGE_SIZE)
+			return false;
+		last = bv->bv_page + bv_end / PAGE_SIZE - 1;
+		if (last + 1 != page || page_to_pfn(last) + 1 != page_to_pfn(page) ||
+		    !zone_device_pages_have_same_pgmap(bv->bv_page, page))
+			return false;
+		*same_page = false;
+	}
+	if ((bvec_phys(bv) | mask) != ((page_to_phys(page) + off + len - 1) | mask))
+		return false;
+	return len <= mss - bv->bv_len;
+}
+
+/* bvec_gap_to_prev() of block/blk.h, which modules do not see. */
+static inline bool iovx_pt_gap_to_prev(const struct queue_limits *lim, const struct bio_vec *bprv,
+				       unsigned int offset)
+{
+	return lim->virt_boundary_mask &&
+	       ((offset & lim->virt_boundary_mask) ||
+		((bprv->bv_offset + bprv->bv_len) & lim->virt_boundary_mask));
+}
+
+/*
+ * The pages of a batch, byte @off of the first page to byte @off + @len of the last, added to
+ * @bio of a passthrough request @rq as bio_map_user_iov() adds them with bio_add_hw_page(): each
+ * page's piece joins the bio's last segment if iovx_pt_try_merge() allows, or starts a segment
+ * of its own if the bio then has at most @max_segs segments (and room for it), no more bytes than
+ * a request of the queue takes, and no gap at the queue's virtual boundary after the last
+ * segment (bvec_gap_to_prev()). All or nothing: -EINVAL, with the bio as it was and the pages
+ * still the caller's, if a piece fits nowhere.
+ *
+ * A piece that lands in the page the last segment ends in (*same_page: the first page of a batch
+ * whose memory goes on from where the last batch's ended in that page, e.g. two iovecs in one
+ * page) holds a pin (@pinned) or a listing of its own, but the segment covers that page once and
+ * its release drops one pin for it: the batch's extra pin is dropped here, as bio_map_user_iov()
+ * drops it (bio_release_page()). Returns the number of such pages (0 or 1): a page pinned twice
+ * is still unpinned twice, once here and once with the bio. Only the first piece of a batch can
+ * be one (the others start a page at its first byte, after a whole page); a later one that would
+ * be starts a segment of its own, which holds its pin.
+ */
+int iovx_pt_bio_add_pages(struct request *rq, struct bio *bio, struct page *const *pages,
+			  unsigned int n, size_t off, size_t len, unsigned int max_segs, bool pinned)
+{
+	struct request_queue *q = rq->q;
+	unsigned short vcnt = bio->bi_vcnt;
+	unsigned int last_len = vcnt ? bio->bi_io_vec[vcnt - 1].bv_len : 0;
+	unsigned int size = bio->bi_iter.bi_size;
+	/*
+	 * In bytes, kept below U32_MAX by a page, so that no segment's bv_offset + bv_len can wrap
+	 * (the RAM disk's queues take at most 1 MiB a request).
+	 */
+	unsigned int max_size = min_t(size_t, (size_t)queue_max_hw_sectors(q) << SECTOR_SHIFT,
+				      UINT_MAX - (PAGE_SIZE - 1));
+	unsigned int limit = min_t(unsigned int, bio->bi_max_vecs, max_segs);
+	unsigned long mask = queue_segment_boundary(q);
+	unsigned int mss = queue_max_segment_size(q);
+	int dup = 0;
+	unsigned int i;
+
+	for (i = 0; i < n && len; i++) {
+		struct page *page = pages[i];
+		unsigned int bytes = min_t(size_t, len, PAGE_SIZE - off);
+		struct bio_vec *bv = bio->bi_vcnt ? &bio->bi_io_vec[bio->bi_vcnt - 1] : NULL;
+		bool same_page = false;
+
+		if (bytes > max_size - bio->bi_iter.bi_size)
+			goto undo;
+		if (bv && iovx_pt_try_merge(bv, page, bytes, off, mask, mss, &same_page) &&
+		    (!same_page || !i)) {
+			bv->bv_len += bytes;
+			dup += same_page;
+		} else {
+			if (bio->bi_vcnt >= limit || (bv && iovx_pt_gap_to_prev(&q->limits, bv, off)))
+				goto undo;
+			bvec_set_page(&bio->bi_io_vec[bio->bi_vcnt++], page, bytes, off);
+		}
+		bio->bi_iter.bi_size += bytes;
+		len -= bytes;
+		off = 0;
+	}
+	if (dup && pinned)
+		unpin_user_page(pages[0]);
+	return dup;
+undo:
+	/* Segments past @vcnt are unused again; the last one gets its length back. */
+	bio->bi_vcnt = vcnt;
+	if (vcnt)
+		bio->bi_io_vec[vcnt - 1].bv_len = last_len;
+	bio->bi_iter.bi_size = size;
+	return -EINVAL;
 }
 
 struct bio *iovx_pt_head(struct request *rq)
@@ -1330,14 +1456,14 @@ bool iovx_blk_open_write(unsigned int mode)
  * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
  * pgmap for device memory. As bvec_try_merge_page(), never across folios under KMSAN (which
  * forbids merging the memory of two allocations; pages of one folio may share a segment, as in
- * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). Unlike it, there is no
- * xen_biovec_phys_mergeable() test: in a Xen domain, pages that follow one another in guest
- * memory but not in machine memory still share a segment. The project's kernels are built
- * without CONFIG_XEN.
+ * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). In a Xen domain, where
+ * pages that follow one another in guest memory need not in machine memory (the kernel asks
+ * xen_biovec_phys_mergeable()), never.
  */
 static __always_inline bool iovx_page_follows(struct page *page, struct page *next)
 {
-	return !IS_ENABLED(CONFIG_KMSAN) && page + 1 == next &&
+	return !IS_ENABLED(CONFIG_KMSAN) && !(IS_ENABLED(CONFIG_XEN) && xen_domain()) &&
+	       page + 1 == next &&
 	       page_to_pfn(page) + 1 == page_to_pfn(next) &&
 	       zone_device_pages_have_same_pgmap(page, next);
 }

@@ -213,6 +213,8 @@ void iovx_pt_bio_init_inline(struct request *rq, struct bio *bio, struct bio_vec
 			     unsigned short nr_vecs);
 void iovx_pt_bio_free(struct bio *bio);
 bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off);
+int iovx_pt_bio_add_pages(struct request *rq, struct bio *bio, struct page *const *pages,
+			  unsigned int n, size_t off, size_t len, unsigned int max_segs, bool pinned);
 struct bio *iovx_pt_head(struct request *rq);
 int iovx_pt_execute(struct request *rq);
 int iovx_pt_map_user_c(struct request *rq, struct iov_iter *iter);
