@@ -1237,6 +1237,23 @@ bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
 }
 
 /*
+ * Whether @next is the page of memory after @page, physically and as a struct page (so that a
+ * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
+ * pgmap for device memory. As bvec_try_merge_page(), never across folios under KMSAN (which
+ * forbids merging the memory of two allocations; pages of one folio may share a segment, as in
+ * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). In a Xen domain, where
+ * pages that follow one another in guest memory need not in machine memory (the kernel asks
+ * xen_biovec_phys_mergeable()), never.
+ */
+static __always_inline bool iovx_page_follows(struct page *page, struct page *next)
+{
+	return !IS_ENABLED(CONFIG_KMSAN) && !(IS_ENABLED(CONFIG_XEN) && xen_domain()) &&
+	       page + 1 == next &&
+	       page_to_pfn(page) + 1 == page_to_pfn(next) &&
+	       zone_device_pages_have_same_pgmap(page, next);
+}
+
+/*
  * bvec_try_merge_hw_page() of 6.12 (block/bio.c, with bvec_try_merge_page()), which is not
  * exported: whether @len bytes at @off of @page may extend segment @bv of a request whose queue
  * has segment boundary @mask and segment size @mss. They must start at the byte after the
@@ -1244,8 +1261,8 @@ bool iovx_pt_bio_add(struct bio *bio, struct page *page, u32 len, u32 off)
  * seg_boundary_mask window and within max_segment_size; and, unless they lie in the segment's
  * last page (*@same_page), be in the struct page after the segment's last one (so that a walk of
  * the segment by struct page pointer, as bio_for_each_folio_all() and iovx_bio_walk_folios()
- * make it, finds them), never across pages under KMSAN, nor in a Xen domain (where the kernel
- * asks xen_biovec_phys_mergeable()).
+ * make it, finds them): iovx_page_follows() above, which also keeps them apart under KMSAN and
+ * in a Xen domain.
  *
  * The same tests in another order, the cheapest first: a piece that starts at byte @off > 0 of
  * its page follows the segment physically exactly when it is the segment's last page and the
@@ -1265,15 +1282,8 @@ static __always_inline bool iovx_pt_try_merge(const struct bio_vec *bv, struct p
 			return false;
 		*same_page = true;
 	} else {
-		struct page *last;
-
-		/* Under Xen, frames that follow need not be contiguous for DMA: not merged. */
-		if (IS_ENABLED(CONFIG_KMSAN) || (IS_ENABLED(CONFIG_XEN) && xen_domain()) ||
-		    bv_end % PAGE_SIZE)
-			return false;
-		last = bv->bv_page + bv_end / PAGE_SIZE - 1;
-		if (last + 1 != page || page_to_pfn(last) + 1 != page_to_pfn(page) ||
-		    !zone_device_pages_have_same_pgmap(bv->bv_page, page))
+		if (bv_end % PAGE_SIZE ||
+		    !iovx_page_follows(bv->bv_page + bv_end / PAGE_SIZE - 1, page))
 			return false;
 		*same_page = false;
 	}
@@ -1450,23 +1460,6 @@ bool iovx_blk_open_write(unsigned int mode)
  * Segments of the bios of bio.rs: pages added as runs (bio_iov_add_folio()), the segments of a
  * BVEC iterator taken as they are (bio_iov_bvec_set()), and the pages a bio holds.
  */
-
-/*
- * Whether @next is the page of memory after @page, physically and as a struct page (so that a
- * segment over both is walked by bio_for_each_folio_all() and folio_page_idx()), in the same
- * pgmap for device memory. As bvec_try_merge_page(), never across folios under KMSAN (which
- * forbids merging the memory of two allocations; pages of one folio may share a segment, as in
- * bio_iov_add_folio(), through the fast path of iovx_bio_add_pages()). In a Xen domain, where
- * pages that follow one another in guest memory need not in machine memory (the kernel asks
- * xen_biovec_phys_mergeable()), never.
- */
-static __always_inline bool iovx_page_follows(struct page *page, struct page *next)
-{
-	return !IS_ENABLED(CONFIG_KMSAN) && !(IS_ENABLED(CONFIG_XEN) && xen_domain()) &&
-	       page + 1 == next &&
-	       page_to_pfn(page) + 1 == page_to_pfn(next) &&
-	       zone_device_pages_have_same_pgmap(page, next);
-}
 
 /*
  * Adds the @n pages of a batch, byte @off of the first page to byte @off + @len of the run, to
