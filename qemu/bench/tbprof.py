@@ -4,6 +4,7 @@
 
   tbprof.py drive --console LOG --monitor SOCK --logs DIR [--wait S] [--span S] -- CMD...
   tbprof.py report --logs DIR --console LOG --kdir KDIR --module KO [--top N]
+                   [--blocks REGEX --blocks-out DIR]
 
 drive runs CMD (qemu/run with --monitor SOCK), watches the guest's kernel log (console.log) for
 "TRACE-GO CASE" (qemu/bench/trace.sh), waits --wait host seconds for the workload to settle,
@@ -174,11 +175,12 @@ def io_function(case, arm64=False):
     return "ksys_pwrite64" if "write" in case else "ksys_pread64"
 
 
-def profile(code, path, entry=None):
+def profile(code, path, entry=None, blocks=None):
     """Instructions per function and entries per function of the blocks logged in path. With
     entry (the address of the function entered once per I/O), only the blocks from its first
     entry up to its last are counted, so that the counts cover whole I/Os: the I/Os are then
-    the entries less one."""
+    the entries less one. With blocks (a regular expression), also the blocks of the functions
+    whose readable names match it: (function, offset in it, executions, instructions)."""
     pat = re.compile(rb"/([0-9a-f]{16})/")
     pcs = []
     with open(path, "rb") as f:
@@ -192,13 +194,17 @@ def profile(code, path, entry=None):
     counts = collections.Counter(pcs)
     per = collections.Counter()
     entries = collections.Counter()
+    rows = []
     for pc, c in counts.items():
         s = code.sym(pc)
+        if blocks and s != "[user]" and re.search(blocks, demangle(s)):
+            i = bisect.bisect_right(code.addrs, pc) - 1
+            rows.append((s, pc - code.addrs[i], c, code.block(pc)))
         # User blocks are not disassembled (no binary at hand): counted as 4 instructions.
         per[s] += c * (code.block(pc) if s != "[user]" else 4)
         if s != "[user]" and code.is_entry(pc):
             entries[s] += c
-    return per, entries
+    return per, entries, sorted(rows)
 
 
 _demangled = {}
@@ -239,11 +245,21 @@ def report(a):
     for case in cases:
         fn = io_function(case, code.arm64)
         entry = code.addrs[code.names.index(fn)] if fn in code.names else None
-        per, entries = profile(code, os.path.join(a.logs, case + ".exec"), entry)
+        per, entries, rows = profile(code, os.path.join(a.logs, case + ".exec"), entry,
+                                     a.blocks)
         ios = entries[fn]
         if not ios:
             out.append(f"## {case}: no I/O seen ({fn} never entered)\n")
             continue
+        if a.blocks and a.blocks_out:
+            os.makedirs(a.blocks_out, exist_ok=True)
+            with open(os.path.join(a.blocks_out, case + ".md"), "w") as f:
+                f.write(f"# {case}: blocks of the functions matching {a.blocks}, per I/O\n\n")
+                f.write("| function | offset | executions | instructions | per I/O |\n")
+                f.write("|---|---:|---:|---:|---:|\n")
+                for s, off, c, n in rows:
+                    f.write(f"| {short(s, 70)} | {off:#x} | {c / ios:.2f} | {n} | "
+                            f"{c * n / ios:.1f} |\n")
         total = sum(per.values()) / ios
         res[case] = (per, ios, total)
         out.append(f"## {case}: {ios} I/Os logged, {total:.0f} instructions per I/O")
@@ -294,6 +310,9 @@ def main():
     r.add_argument("--kdir", required=True)
     r.add_argument("--module", required=True)
     r.add_argument("--top", type=int, default=40)
+    r.add_argument("--blocks", help="list the blocks of the functions matching this regular "
+                   "expression, per I/O, in one file per case under --blocks-out")
+    r.add_argument("--blocks-out")
     a = ap.parse_args()
     if a.what == "drive":
         if a.cmd and a.cmd[0] == "--":
