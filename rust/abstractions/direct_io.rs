@@ -1188,7 +1188,8 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                 Err(e)
             }
             Ok(_) => {
-                // The kiocb now belongs to `state`; the last count completes it.
+                // The kiocb now belongs to `state`; the last count completes it (here, with 0
+                // bytes, if the iterator had nothing left and no bio was submitted).
                 state.put_submitter();
                 Ok(Outcome::Queued)
             }
@@ -1277,7 +1278,8 @@ impl Completion for KiocbEnd {
 /// # Invariants
 ///
 /// `iocb` is an asynchronous kiocb whose `ki_pos` holds the transfer's offset; when the tally's
-/// last count goes after a bio was submitted, the I/O is over and `iocb` is completed, once.
+/// last count goes after the submission succeeded (with one bio or more, or none if the iterator
+/// had nothing left), the I/O is over and `iocb` is completed, once.
 struct Queued {
     tally: Tally,
     iocb: *mut bindings::kiocb,
@@ -1297,7 +1299,8 @@ impl Queued {
         }
     }
 
-    /// The submitter lets go after submitting at least one bio.
+    /// The submitter lets go after a successful submission (of one bio or more, or of none if
+    /// the iterator had nothing left).
     fn put_submitter(&self) {
         self.end(self.tally.put());
     }
