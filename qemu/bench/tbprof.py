@@ -4,7 +4,7 @@
 
   tbprof.py drive --console LOG --monitor SOCK --logs DIR [--wait S] [--span S] -- CMD...
   tbprof.py report --logs DIR --console LOG --kdir KDIR --module KO [--top N]
-                   [--blocks REGEX --blocks-out DIR]
+                   [--blocks REGEX [--blocks-out DIR]]
 
 drive runs CMD (qemu/run with --monitor SOCK), watches the guest's kernel log (console.log) for
 "TRACE-GO CASE" (qemu/bench/trace.sh), waits --wait host seconds for the workload to settle,
@@ -251,7 +251,7 @@ def report(a):
         if not ios:
             out.append(f"## {case}: no I/O seen ({fn} never entered)\n")
             continue
-        if a.blocks and a.blocks_out:
+        if a.blocks:
             os.makedirs(a.blocks_out, exist_ok=True)
             with open(os.path.join(a.blocks_out, case + ".md"), "w") as f:
                 f.write(f"# {case}: blocks of the functions matching {a.blocks}, per I/O\n\n")
@@ -312,8 +312,10 @@ def main():
     r.add_argument("--top", type=int, default=40)
     r.add_argument("--blocks", help="list the blocks of the functions matching this regular "
                    "expression, per I/O, in one file per case under --blocks-out")
-    r.add_argument("--blocks-out")
+    r.add_argument("--blocks-out", help="where --blocks writes (default: --logs)")
     a = ap.parse_args()
+    if a.what == "report" and not a.blocks_out:
+        a.blocks_out = a.logs
     if a.what == "drive":
         if a.cmd and a.cmd[0] == "--":
             a.cmd = a.cmd[1:]
