@@ -501,8 +501,11 @@ impl<T: Driver> Disk<T> {
             bdev: unsafe { (*disk).part0 },
             inflight: core::ptr::null_mut(),
             lbs: self.logical_block_size(),
-            // SAFETY: The disk is live while borrowed; `get_capacity()` reads its size.
-            capacity: unsafe { shim::iovx_get_capacity(disk) },
+            // SAFETY: The disk and its whole-disk block device are live while borrowed; the size
+            // is read once, as `get_capacity()` reads it (`READ_ONCE()` of `bd_nr_sectors`).
+            capacity: unsafe {
+                core::ptr::read_volatile(core::ptr::addr_of!((*(*disk).part0).bd_nr_sectors))
+            },
             ioprio: IoPrio::NONE,
             _p: PhantomData,
         }
@@ -619,6 +622,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// [`Source`](super::iov::Source) one.
     ///
     /// Process context: may sleep (allocates from `fs_bio_set` with `GFP_KERNEL`).
+    #[inline]
     pub fn new(target: Target<'t>, sector: u64, nr_vecs: usize) -> Result<Self> {
         might_sleep();
         if nr_vecs == 0 || nr_vecs > bindings::BIO_MAX_VECS as usize {
@@ -671,6 +675,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// segment does not start on a multiple of `addr_mask + 1` or is not a multiple of
     /// `len_mask + 1` bytes long (`iov_iter_is_aligned()` of the bytes taken, checked in the
     /// same walk that takes them).
+    #[inline]
     pub fn new_bvec_aligned(
         target: Target<'t>,
         sector: u64,
@@ -893,6 +898,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     ///
     /// The memory that listed pages of the bio borrow for `'data` must stay valid until `done`
     /// has been told of this bio's completion.
+    #[inline(always)]
     pub(crate) unsafe fn submit_unchecked<R: DoneRef>(mut self, done: R) {
         let counted = self.counted.take();
         let this = core::mem::ManuallyDrop::new(self);
@@ -942,6 +948,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
 /// worker before their release, so this may run in any context. `predirtied` says that they were
 /// dirtied before the I/O, so that a clean one was cleaned while it was in flight (and is
 /// counted in `redirtied`).
+#[inline]
 unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirtied: bool) {
     // SAFETY: `bio` is valid until put below.
     let pinned = unsafe { bio_pinned(bio) };

@@ -177,6 +177,38 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
     }
 }
 
+/// As [`fill_whole`] for a transfer of at most a page (so over at most two pages) into `bio`,
+/// empty with room for two segments: one extraction, no loop. The bio with exactly the next `len`
+/// bytes of `iter`, a whole number of `lbs`-byte blocks; otherwise the bio is dropped and the
+/// iterator reverted: the extraction error (nothing was taken), else `None`.
+#[inline(always)]
+fn fill_small<'t, 'data, D: Direction>(
+    mut bio: Bio<'t, 'data, D>,
+    iter: &mut IovIter<'data, D>,
+    len: usize,
+    lbs: NonZeroUsize,
+    how: UserPages,
+) -> Result<Option<Bio<'t, 'data, D>>> {
+    let mut slots = [const { PageSlot::EMPTY }; 2];
+    let batch = match how {
+        UserPages::Pin => iter.extract_with(&mut slots, len, bio.extract_flags())?,
+        // `iov_iter_get_pages2()` takes no extraction flags.
+        UserPages::Reference => iter.extract_as(&mut slots, len, how)?,
+    };
+    let n = batch.len();
+    if n == len && n % lbs == 0 {
+        match bio.add(batch) {
+            Ok(()) => return Ok(Some(bio)),
+            // Does not happen: two slots, two segments of room, the bio's mode (it had none).
+            Err(batch) => drop(batch),
+        }
+    } else {
+        drop(batch);
+    }
+    let _ = iter.revert(n);
+    Ok(None)
+}
+
 /// The next `len` bytes of a BVEC iterator in one bio over the iterator's own segments
 /// ([`Bio::new_bvec`], as the kernel's direct I/O takes io_uring's registered buffers), if they
 /// are all there and make whole `lbs`-byte blocks, and every segment taken starts on the queue's
@@ -269,6 +301,18 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
 ) -> Result<Option<usize>> {
     target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let lbs = target.block_size();
+    if len != 0 && len <= PAGE_SIZE && iter.kind().is_user() {
+        // The most common asynchronous transfer: a block or a page of user memory, which spans
+        // at most two pages, taken in one extraction (`fill_small()`). If that one does not
+        // take it all (several iovecs), nothing is kept and the general way below takes it.
+        let bio = Bio::<D>::new(target, sector, 2)?;
+        if let Some(bio) = fill_small(bio, iter, len, lbs, how)? {
+            // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of
+            // the bio (user pages are pinned or referenced, not listed, anyway).
+            unsafe { bio.submit_unchecked(done.clone()) };
+            return Ok(Some(len));
+        }
+    }
     if let Some(bio) = bvec_bio(target, iter, sector, len, lbs)? {
         // SAFETY: The caller keeps the iterator's memory, segment array included, valid until
         // `done` has heard of the bio.
@@ -1257,6 +1301,7 @@ impl KiocbEnd {
 }
 
 impl Completion for KiocbEnd {
+    #[inline]
     fn bio_submitted(&self, bytes: usize) {
         // The one bio's byte count waits in `private`, which is the file's to use (this device
         // does not poll); nothing else touches the kiocb until it is completed. One bio needs
@@ -1265,6 +1310,7 @@ impl Completion for KiocbEnd {
         unsafe { (*self.0.get()).private = bytes as *mut ffi::c_void };
     }
 
+    #[inline]
     fn bio_done(&self, result: Result) {
         let iocb = self.0.get();
         // SAFETY: The kiocb is valid until completed here, once (type invariant); `private`

@@ -130,7 +130,7 @@ impl<'data, 'buf, D: Direction> Batch<'data, 'buf, D> {
     /// The first `nr_pages(offset, len)` slots must hold the pages of the batch, which must stand
     /// in the relation to `mode`, `longterm`, `D` and `'data` that the type invariants describe;
     /// and the duty to release them must pass to the batch.
-    #[inline]
+    #[inline(always)]
     pub(crate) unsafe fn new(
         slots: &'buf mut [PageSlot],
         offset: usize,

@@ -1497,6 +1497,14 @@ bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int
 	if (!bio->bi_max_vecs)
 		return false;
 
+	/* One page into an empty bio (a small direct I/O): its first segment, as it is. */
+	if (n == 1 && !vcnt && len && off + len <= PAGE_SIZE) {
+		bvec_set_page(&bio->bi_io_vec[0], pages[0], len, off);
+		bio->bi_vcnt = 1;
+		bio->bi_iter.bi_size += len;
+		return true;
+	}
+
 	for (i = 0; i < n && len; i = j) {
 		struct page *first = pages[i];
 		/*
