@@ -501,8 +501,9 @@ impl<T: Driver> Disk<T> {
             bdev: unsafe { (*disk).part0 },
             inflight: core::ptr::null_mut(),
             lbs: self.logical_block_size(),
-            // SAFETY: The disk and its whole-disk block device are live while borrowed; the size
-            // is read once, as `get_capacity()` reads it (`READ_ONCE()` of `bd_nr_sectors`).
+            // SAFETY: The disk and its whole-disk block device are live while borrowed. The size
+            // is read once, as `get_capacity()` reads it (racing with a `set_capacity()`, which
+            // stores it under `bd_size_lock`), here as a volatile read.
             capacity: unsafe {
                 core::ptr::read_volatile(core::ptr::addr_of!((*(*disk).part0).bd_nr_sectors))
             },

@@ -301,10 +301,11 @@ pub(crate) unsafe fn submit_iter_one<D: Direction, R: DoneRef>(
 ) -> Result<Option<usize>> {
     target.check_range(sector, len, !D::WRITES_MEMORY)?;
     let lbs = target.block_size();
-    if len != 0 && len <= PAGE_SIZE && iter.kind().is_user() {
-        // The most common asynchronous transfer: a block or a page of user memory, which spans
-        // at most two pages, taken in one extraction (`fill_small()`). If that one does not
-        // take it all (several iovecs), nothing is kept and the general way below takes it.
+    if len != 0 && len <= PAGE_SIZE && iter.kind() == Kind::Ubuf {
+        // The most common asynchronous transfer: a block or a page of one user buffer, which
+        // spans at most two pages, taken in one extraction (`fill_small()`). If that one does
+        // not take it all (a fault in the second page), nothing is kept and the general way
+        // below takes it. (An extraction takes one iovec at most: several go the general way.)
         let bio = Bio::<D>::new(target, sector, 2)?;
         if let Some(bio) = fill_small(bio, iter, len, lbs, how)? {
             // SAFETY: The caller keeps the iterator's memory valid until `done` has heard of
