@@ -615,6 +615,82 @@ static struct io_uring ring;
 static int ring_ok;
 static struct iovec reg;
 
+static long uring_one(int op, void *buf, size_t len, uint64_t off);
+
+/*
+ * An asynchronous read, then write, of one page that starts a block before the end of the
+ * first page of a buffer whose second page is PROT_NONE: EFAULT, or a short transfer of whole
+ * blocks from the first page; what it moved is right and nothing else changed. (Up to a page
+ * of one user buffer is first taken in one extraction, which stops at the hole; the general
+ * way then takes the transfer from the start.)
+ */
+static int page_over_hole(const char *how, long (*one)(int, void *, size_t, uint64_t))
+{
+	size_t lead = g.lbs < PAGE ? g.lbs : 512;
+	unsigned char *b, *p;
+	uint32_t s;
+	long res;
+	int rc = 0;
+
+	if (lead % g.dma)
+		return skip("a block before a page's end is not aligned to %u", g.dma);
+	b = map_anon(2 * PAGE, MAP_PRIVATE);
+	if (!b)
+		return fail("mmap: %s", strerror(errno));
+	memset(b, 0x99, PAGE);
+	mprotect(b + PAGE, PAGE, PROT_NONE);
+	p = b + PAGE - lead;
+
+	res = one(0, p, PAGE, R_T);
+	if (res != -EFAULT && (res <= 0 || res % g.lbs || (size_t)res > lead))
+		rc = fail("%s read of a page over a hole: %ld, expected EFAULT or at most %zu bytes",
+			  how, res, lead);
+	else if (res > 0 && pat_diff(p, R_T, res, t_seed) >= 0)
+		rc = fail("%s read over a hole: the %ld bytes it read are wrong", how, res);
+	else if (byte_diff(b, PAGE - lead, 0x99) >= 0)
+		rc = fail("%s read over a hole wrote before its buffer", how);
+	if (rc)
+		goto out;
+	diag("%s read of a page over a hole: %ld", how, res);
+
+	s = new_seed();
+	pat_fill(p, R_T, lead, s);
+	res = one(1, p, PAGE, R_T);
+	if (res != -EFAULT && (res <= 0 || res % g.lbs || (size_t)res > lead)) {
+		rc = fail("%s write of a page over a hole: %ld, expected EFAULT or at most %zu bytes",
+			  how, res, lead);
+	} else {
+		size_t w = res > 0 ? res : 0;
+
+		if (pread(bdev, rbuf, T_LEN, R_T) != (ssize_t)T_LEN)
+			rc = fail("read back through BDEV: %s", strerror(errno));
+		else if (w && pat_diff(rbuf, R_T, w, s) >= 0)
+			rc = fail("%s write over a hole: the %zu bytes it wrote are wrong", how, w);
+		else if (pat_diff(rbuf + w, R_T + w, T_LEN - w, t_seed) >= 0)
+			rc = fail("%s write over a hole changed the disk past its %zu bytes", how, w);
+		diag("%s write of a page over a hole: %ld", how, res);
+		if (w && fill_target())
+			rc = -1;
+	}
+out:
+	munmap(b, 2 * PAGE);
+	return rc;
+}
+
+static int t_libaio_page_over_hole(void)
+{
+	if (!aio_ctx)
+		return skip("no aio context");
+	return page_over_hole("aio", aio_one);
+}
+
+static int t_io_uring_page_over_hole(void)
+{
+	if (!ring_ok)
+		return skip("no io_uring");
+	return page_over_hole("io_uring", uring_one);
+}
+
 static long uring_one(int op, void *buf, size_t len, uint64_t off)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
@@ -765,6 +841,7 @@ int main(int argc, char **argv)
 		aio_ctx = 0;
 	}
 	run_case("libaio_errors", t_libaio_errors);
+	run_case("libaio_page_over_hole", t_libaio_page_over_hole);
 	if (aio_ctx)
 		io_destroy(aio_ctx);
 
@@ -775,6 +852,7 @@ int main(int argc, char **argv)
 		ring_ok = 1;
 	}
 	run_case("io_uring_errors", t_io_uring_errors);
+	run_case("io_uring_page_over_hole", t_io_uring_page_over_hole);
 	if (ring_ok)
 		io_uring_queue_exit(&ring);
 	close(dev);
