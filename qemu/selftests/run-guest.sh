@@ -205,6 +205,25 @@ kernel_log_clean() {
 	fi
 }
 
+# run_cases PROG: every invocation of one program against the device now at $GUP.
+run_cases() {
+	case "$1" in
+	gup_test) gup_test_cases ;;
+	cow) cow_run ;;
+	*) run_one 600 "$1" ;;
+	esac
+}
+
+# hugepages_settle: wait (up to 30 s) until every page of the hugetlb pool is free.
+hugepages_settle() {
+	i=0
+	while [ "$(meminfo HugePages_Free)" != "$(meminfo HugePages_Total)" ] && [ $i -lt 30 ]; do
+		sleep 1
+		i=$((i + 1))
+	done
+	note "hugetlb pages free $(meminfo HugePages_Free) of $(meminfo HugePages_Total) after ${i}s"
+}
+
 # run_prog PROG: run one program (all its invocations) against the device now at $GUP and
 # print its tally and result line. Uses $dev (stock or iovx).
 run_prog() {
@@ -221,11 +240,20 @@ run_prog() {
 	note "--- $prog on the $dev device"
 	uptime_s
 	t0=$up
-	case "$prog" in
-	gup_test) gup_test_cases ;;
-	cow) cow_run ;;
-	*) run_one 600 "$prog" ;;
-	esac
+	run_cases "$prog"
+	# io_uring releases a ring's fixed buffers from a workqueue once the ring is gone, so on a
+	# loaded host a case may find the huge pages of the case before it not yet free, and skip
+	# ("need more free huge pages"). A run on the iovx device that failed nothing but skipped
+	# more than the stock one is run once more, from a free hugetlb pool, and that run counts
+	# (a device that makes cases skip does so again).
+	eval "ref=\${skip_${prog}_stock:-}"
+	if [ "$dev" = iovx ] && [ "$t_fail" -eq 0 ] && [ -n "$ref" ] && [ "$t_skip" -gt "$ref" ]; then
+		note "$prog iovx: skip $t_skip > stock's $ref; run again"
+		hugepages_settle
+		mv "$work/$prog$TAG-$dev.log" "$work/$prog$TAG-$dev.first.log" 2>/dev/null
+		t_pass=0 t_fail=0 t_skip=0 t_why= t_bad=
+		run_cases "$prog"
+	fi
 	uptime_s
 	secs=$((up - t0))
 	kmsg "$prog $dev done"
