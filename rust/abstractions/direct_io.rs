@@ -73,12 +73,7 @@ fn fill<'data, S: Storage, D: Direction>(
         let room = bio.room();
         let want = (left - bio.len()).min(max_bytes_for(room));
         let nslots = room.min(slots.len());
-        let got = match how {
-            UserPages::Pin => iter.extract_with(&mut slots[..nslots], want, flags),
-            // `iov_iter_get_pages2()` takes no extraction flags.
-            UserPages::Reference => iter.extract_as(&mut slots[..nslots], want, how),
-        };
-        let batch = match got {
+        let batch = match extract_for(iter, &mut slots[..nslots], want, flags, how) {
             Ok(b) if b.is_empty() => break,
             Ok(b) => b,
             Err(e) => return Err(e),
@@ -88,6 +83,22 @@ fn fill<'data, S: Storage, D: Direction>(
         }
     }
     Ok(())
+}
+
+/// Up to `want` bytes of `iter` in `slots`, user memory taken as `how` says: pinned with the
+/// bio's extraction `flags`, or referenced (`iov_iter_get_pages2()` takes no extraction flags).
+#[inline(always)]
+fn extract_for<'data, 'buf, D: Direction>(
+    iter: &mut IovIter<'data, D>,
+    slots: &'buf mut [PageSlot],
+    want: usize,
+    flags: ExtractFlags,
+    how: UserPages,
+) -> Result<Batch<'data, 'buf, D>> {
+    match how {
+        UserPages::Pin => iter.extract_with(slots, want, flags),
+        UserPages::Reference => iter.extract_as(slots, want, how),
+    }
 }
 
 /// Adds `batch`, just extracted from `iter`, to `bio`, which is to hold `left` bytes. A batch of
@@ -190,11 +201,7 @@ fn fill_small<'t, 'data, D: Direction>(
     how: UserPages,
 ) -> Result<Option<Bio<'t, 'data, D>>> {
     let mut slots = [const { PageSlot::EMPTY }; 2];
-    let batch = match how {
-        UserPages::Pin => iter.extract_with(&mut slots, len, bio.extract_flags())?,
-        // `iov_iter_get_pages2()` takes no extraction flags.
-        UserPages::Reference => iter.extract_as(&mut slots, len, how)?,
-    };
+    let batch = extract_for(iter, &mut slots, len, bio.extract_flags(), how)?;
     let n = batch.len();
     if n == len && n % lbs == 0 {
         match bio.add(batch) {
