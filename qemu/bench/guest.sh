@@ -247,8 +247,16 @@ bufcase() {
 }
 # Reserve 2 MiB hugetlb pages for the hugetlb buffers (one buffer at a time, 2 MiB at most).
 echo 4 >/proc/sys/vm/nr_hugepages 2>/dev/null
+# Where a PMD is larger than 2 MiB (512 MiB with 64 KiB pages), the THP buffers are made of
+# 2 MiB transparent huge pages mapped by page table entries (hugepages-2048kB), for the memory
+# that asks for them (madvise); bufbench checks them in /proc/kpageflags.
+thp2m=/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled
+if [ "${pmd_bytes:-0}" -gt 2097152 ]; then
+	echo madvise >$thp2m 2>/dev/null || err "cannot enable 2 MiB THP ($thp2m)"
+fi
 echo "BENCH-META hugetlb_pages=$(awk '/^HugePages_Total/ { print $2 }' /proc/meminfo)" \
-	"thp_defrag=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)"
+	"thp_defrag=$(sed -n 's/.*\[\(.*\)\].*/\1/p' /sys/kernel/mm/transparent_hugepage/defrag 2>/dev/null)" \
+	"thp_map=$([ "${pmd_bytes:-0}" -gt 2097152 ] && echo pte || echo pmd)"
 stamp buffers
 for kind in base thp hugetlb uring; do
 	bk=$kind eng=psync

@@ -398,7 +398,9 @@ def buf_markdown(res, summ, p):
       f" {g.get('reps', '?')} samples per side in an order rotating per repetition (100 I/Os per"
       " sample, up to 1000 for small I/Os, at least 16 MiB). The buffer's VMA is read from"
       " `/proc/self/smaps` before and after: base pages must show AnonHugePages 0 and"
-      " KernelPageSize 4 kB; THP AnonHugePages covering the whole buffer; hugetlb"
+      " KernelPageSize the base page size; THP AnonHugePages covering the whole buffer (where a"
+      " PMD is larger than 2 MiB, as with 64 KiB pages, 2 MiB transparent huge pages mapped by"
+      " page table entries, `hugepages-2048kB`, found in `/proc/kpageflags` covering it); hugetlb"
       " Private_Hugetlb covering it with KernelPageSize 2048 kB. A case whose backing is wrong"
       " before is not measured, one whose backing changed is marked. Huge pages reserved in the"
       f" guest: {g.get('hugetlb_pages', '?')}; THP defrag: {g.get('thp_defrag', '?').replace('_', ' ')}.")
@@ -450,7 +452,9 @@ def buf_markdown(res, summ, p):
         p("|---|---|" + "---:|" * (len(devs) + 1 + len(refs)) + "---|")
         for r in rs:
             b = r["backing"].get("before") or {}
-            bk = (f"AnonHugePages {b.get('anon_huge_kib', '?')} kB, Hugetlb"
+            pte = b.get("thp_map") == "pte" and r.get("kind") in ("thp", "uring")
+            thp = "2 MiB THP (PTE-mapped)" if pte else "AnonHugePages"
+            bk = (f"{thp} {b.get('anon_huge_kib', '?')} kB, Hugetlb"
                   f" {b.get('hugetlb_kib', '?')} kB, KernelPageSize {b.get('kernel_page_kib', '?')} kB"
                   f" of {b.get('vma_kib', '?')} kB")
             if r["status"] != "ok":

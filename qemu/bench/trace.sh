@@ -79,6 +79,9 @@ done
 
 # Buffer kinds: the cases asked for by name, or the default set.
 echo 4 >/proc/sys/vm/nr_hugepages 2>/dev/null
+# 2 MiB THP mapped by PTEs where a PMD is larger (64 KiB pages), as in guest.sh.
+[ "$(cat /sys/kernel/mm/transparent_hugepage/hpage_pmd_size 2>/dev/null || echo 0)" -gt 2097152 ] &&
+	echo madvise >/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/enabled 2>/dev/null
 bufs=
 for c in $CASES; do
 	case $c in
