@@ -35,8 +35,8 @@ MODULE_PARM_DESC(delay_us,
 		 "Complete each request this many microseconds after it is queued, transferring its data then (default 0: at once)");
 
 /* Extraction mode: begin */
-static bool extract_legacy;
-module_param(extract_legacy, bool, 0644);
+bool iovx_extract_legacy;
+module_param_named(extract_legacy, iovx_extract_legacy, bool, 0644);
 MODULE_PARM_DESC(extract_legacy,
 		 "Take user memory of /dev/iovx_dioN I/O with page references (FOLL_GET, as iov_iter_get_pages2() does) instead of pins: the behaviour before iov_iter_extract_pages(), which fork() does not protect (default N). Read at the start of each I/O");
 /* Extraction mode: end */
@@ -70,7 +70,6 @@ unsigned int iovx_param_hw_queues(void) { return hw_queues; }
 unsigned int iovx_param_queue_depth(void) { return queue_depth; }
 unsigned int iovx_param_delay_us(void) { return delay_us; }
 /* Extraction mode: begin */
-bool iovx_param_extract_legacy(void) { return READ_ONCE(extract_legacy); }
 /* Extraction mode: end */
 /* Queue limits (forced splits) and the delayed disks. */
 unsigned int iovx_param_max_sectors(void) { return max_sectors; }

@@ -196,7 +196,7 @@ unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, refere
         } else if referenced {
             shim::iovx_bio_put_pages(bio, dirty)
         } else {
-            shim::iovx_bio_nr_pages(bio)
+            listed_pages(bio) as _
         } as usize;
         if pooled {
             bindings::bio_put(bio);
@@ -212,6 +212,39 @@ unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, refere
     } else if pages > 0 {
         note_released(Mode::Listed, pages, false);
     }
+}
+
+/// The pages of the segments of a bio of a [`Bio`], counted once per segment that touches them,
+/// as `shim::iovx_bio_nr_pages()` counts them (here, without a call, for the listed pages of a
+/// completing bio, which are only counted).
+///
+/// # Safety
+///
+/// `bio` is valid, and its first `bi_vcnt` segments are initialised, valid for reads and not
+/// written during the call (as they are in a bio of a [`Bio`] whose I/O is over or was never
+/// submitted: its own, or the borrowed ones of a BVEC iterator, which outlive it).
+#[inline]
+unsafe fn listed_pages(bio: *mut bindings::bio) -> usize {
+    // SAFETY: `bio` is valid (the safety requirements).
+    let (vecs, vcnt) = unsafe { ((*bio).bi_io_vec.cast_const(), (*bio).bi_vcnt as usize) };
+    // A bio without segments may have no segment array at all (null).
+    if vcnt == 0 {
+        return 0;
+    }
+    // SAFETY: By the safety requirements, `bi_io_vec` holds `bi_vcnt` (not 0, so the array is
+    // not null) initialised segments, which nothing writes meanwhile.
+    let segs = unsafe { core::slice::from_raw_parts(vecs, vcnt) };
+    // No overflow: a segment's offset and length are `u32`s, a `usize` is 64 bits, and a bio's
+    // pages are fewer than its bytes.
+    let mut n: usize = 0;
+    for bv in segs {
+        if bv.bv_len != 0 {
+            let (off, len) = (bv.bv_offset as usize, bv.bv_len as usize);
+            let (first, last) = (off / PAGE_SIZE, off.wrapping_add(len - 1) / PAGE_SIZE);
+            n = n.wrapping_add(last.wrapping_sub(first)).wrapping_add(1);
+        }
+    }
+    n
 }
 
 /// Whether the pages of a bio of a [`Bio`] are pinned (`BIO_PAGE_PINNED`).
@@ -324,9 +357,9 @@ unsafe impl<C: Completion> DoneRef for Borrowed<C> {
 /// # Invariants
 ///
 /// `bdev` is a live block device for `'a` (of a live gendisk with a live queue), and `lbs` its
-/// logical block size, 512 to 4096. `inflight` is null (a [`Disk`], whose deletion waits for its
-/// bios) or the in-flight counter of a [`Bdev`](super::bdev::Bdev), live for `'a`, whose owner
-/// does not release the device (nor the counter) before it is zero.
+/// logical block size, a power of two from 512 to 4096. `inflight` is null (a [`Disk`], whose
+/// deletion waits for its bios) or the in-flight counter of a [`Bdev`](super::bdev::Bdev), live
+/// for `'a`, whose owner does not release the device (nor the counter) before it is zero.
 #[derive(Clone, Copy)]
 pub struct Target<'a> {
     bdev: *mut bindings::block_device,
@@ -440,8 +473,9 @@ impl Target<'_> {
     /// panic path).
     #[inline]
     pub fn block_size(&self) -> core::num::NonZeroUsize {
-        // A disk's logical block size is 512 or 4096 (`Disk::new` refuses others); the fallback
-        // is never taken and costs a conditional move, not a branch to a panic.
+        // A logical block size is a power of two from 512 to 4096 (type invariant: `Disk::new`
+        // takes 512 or 4096, `Bdev` checks its device's); the fallback is never taken and costs
+        // a conditional move, not a branch to a panic.
         core::num::NonZeroUsize::new(self.lbs as usize).unwrap_or(core::num::NonZeroUsize::MIN)
     }
 
@@ -469,9 +503,9 @@ impl<'a> Target<'a> {
     ///
     /// # Safety
     ///
-    /// `bdev` is a block device held open for `'a`, and `lbs` its logical block size;
-    /// `inflight` is an initialised `atomic_t`, live for `'a`, and the device and the counter
-    /// are not released before the counter is zero.
+    /// `bdev` is a block device held open for `'a`, and `lbs` its logical block size, a power
+    /// of two from 512 to 4096; `inflight` is an initialised `atomic_t`, live for `'a`, and the
+    /// device and the counter are not released before the counter is zero.
     pub(crate) unsafe fn from_bdev(
         bdev: *mut bindings::block_device,
         lbs: u32,
@@ -611,6 +645,51 @@ pub struct Bio<'t, 'data, D: Direction, S: Storage = Pooled> {
     _p: PhantomData<(&'t (), &'data [u8], D, S)>,
 }
 
+/// A bio from `fs_bio_set` for `bdev` at `sector`, with room for `nr_vecs` segments: a write
+/// (`REQ_OP_WRITE | REQ_SYNC | REQ_IDLE`, as the block device's direct I/O makes them) or a
+/// read, taken from the set's per-CPU cache where it can be (`REQ_ALLOC_CACHE`: io_uring's
+/// direct I/O puts its bios in task context); null if none could be had (a blocking
+/// allocation from the set's mempool does not fail for up to `BIO_MAX_VECS` segments, but a
+/// null is checked all the same). Process context: may sleep (`GFP_KERNEL`).
+///
+/// # Safety
+///
+/// `bdev` is a live block device; `nr_vecs` is at most `BIO_MAX_VECS`.
+#[inline(always)]
+unsafe fn alloc_bio(
+    bdev: *mut bindings::block_device,
+    nr_vecs: u16,
+    write: bool,
+    sector: u64,
+) -> *mut bindings::bio {
+    const fn bit(b: bindings::req_flag_bits) -> bindings::blk_opf_t {
+        1 << b
+    }
+    let opf = if write {
+        bindings::req_op_REQ_OP_WRITE
+            | bit(bindings::req_flag_bits___REQ_SYNC)
+            | bit(bindings::req_flag_bits___REQ_IDLE)
+    } else {
+        bindings::req_op_REQ_OP_READ
+    } | bit(bindings::req_flag_bits___REQ_ALLOC_CACHE);
+    // SAFETY: By the safety requirements; `fs_bio_set` is the block layer's, initialised at
+    // boot and never freed, and is only passed by address.
+    let bio = unsafe {
+        bindings::bio_alloc_bioset(
+            bdev,
+            nr_vecs,
+            opf,
+            bindings::GFP_KERNEL,
+            core::ptr::addr_of_mut!(bindings::fs_bio_set),
+        )
+    };
+    if !bio.is_null() {
+        // SAFETY: A fresh bio, ours.
+        unsafe { (*bio).bi_iter.bi_sector = sector };
+    }
+    bio
+}
+
 /// Whether a bio of direction `D` is a write (`REQ_OP_WRITE`): it reads the memory.
 #[inline]
 const fn is_write<D: Direction>() -> bool {
@@ -629,10 +708,9 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         if nr_vecs == 0 || nr_vecs > bindings::BIO_MAX_VECS as usize {
             return Err(EINVAL);
         }
-        // SAFETY: The disk is live (`Target` invariant); allocation from `fs_bio_set` with
-        // GFP_KERNEL waits for memory rather than fail, and this is process context.
-        let raw =
-            unsafe { shim::iovx_bio_alloc(target.bdev, nr_vecs as u16, is_write::<D>(), sector) };
+        // SAFETY: The block device is live (`Target` invariant) and `nr_vecs` is within
+        // `BIO_MAX_VECS` (checked above).
+        let raw = unsafe { alloc_bio(target.bdev, nr_vecs as u16, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
@@ -676,7 +754,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
     /// segment does not start on a multiple of `addr_mask + 1` or is not a multiple of
     /// `len_mask + 1` bytes long (`iov_iter_is_aligned()` of the bytes taken, checked in the
     /// same walk that takes them).
-    #[inline]
+    #[inline(always)]
     pub fn new_bvec_aligned(
         target: Target<'t>,
         sector: u64,
@@ -689,9 +767,9 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         if iter.kind() != Kind::Bvec || len == 0 || iter.is_empty() {
             return Ok(None);
         }
-        // SAFETY: The block device is live (`Target` invariant); process context. No segments:
-        // the bio is to borrow the iterator's.
-        let raw = unsafe { shim::iovx_bio_alloc(target.bdev, 0, is_write::<D>(), sector) };
+        // SAFETY: The block device is live (`Target` invariant). No segments: the bio is to
+        // borrow the iterator's.
+        let raw = unsafe { alloc_bio(target.bdev, 0, is_write::<D>(), sector) };
         let raw = NonNull::new(raw).ok_or(ENOMEM)?;
         // SAFETY: A fresh bio, ours.
         unsafe { (*raw.as_ptr()).bi_ioprio = target.ioprio.as_raw() };
@@ -707,7 +785,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
         bio.counted = Counted::for_target(&target)?;
         // A bio's size is a `u32`; an iterator holds at most `MAX_RW_COUNT` bytes.
         let len = len.min(u32::MAX as usize);
-        // The pages are counted in the same walk, as `iovx_bio_nr_pages()` counts them at release.
+        // The pages are counted in the same walk, as `listed_pages()` counts them at release.
         let mut pages = 0;
         // SAFETY: `raw` is a fresh bio without segments of its own (`bi_max_vecs` 0), ours; the
         // iterator is initialised and, by its invariant, its segment array and the pages they
@@ -949,7 +1027,7 @@ impl<'t, 'data, D: Direction> Bio<'t, 'data, D, Pooled> {
 /// worker before their release, so this may run in any context. `predirtied` says that they were
 /// dirtied before the I/O, so that a clean one was cleaned while it was in flight (and is
 /// counted in `redirtied`).
-#[inline]
+#[inline(always)]
 unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirtied: bool) {
     // SAFETY: `bio` is valid until put below.
     let pinned = unsafe { bio_pinned(bio) };
@@ -964,7 +1042,7 @@ unsafe fn release(bio: *mut bindings::bio, read: bool, referenced: bool, predirt
         // SAFETY: Listed pages need nothing (they are counted); the bio's segments are valid
         // until it is put, once.
         let pages = unsafe {
-            let pages = shim::iovx_bio_nr_pages(bio) as usize;
+            let pages = listed_pages(bio);
             bindings::bio_put(bio);
             pages
         };

@@ -177,7 +177,8 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
 ) -> Result<Option<Bio<'t, 'data, D, S>>> {
     let r = fill(&mut bio, iter, len, lbs, slots, how);
     let n = bio.len();
-    if n == len && n % lbs == 0 {
+    // A logical block size is a power of two.
+    if n == len && n & (lbs.get() - 1) == 0 {
         return Ok(Some(bio));
     }
     drop(bio);
@@ -222,7 +223,7 @@ fn fill_small<'t, 'data, D: Direction>(
 /// DMA alignment (512 bytes) and is a whole number of blocks long, as the block device's direct
 /// I/O requires of any iterator (`blkdev_dio_invalid()`). Otherwise `None`, with nothing done
 /// (the iterator reverted), for the caller to extract page by page, which reports what is wrong.
-#[inline]
+#[inline(always)]
 fn bvec_bio<'t, 'data, D: Direction>(
     target: Target<'t>,
     iter: &mut IovIter<'data, D>,
@@ -240,7 +241,8 @@ fn bvec_bio<'t, 'data, D: Direction>(
         return Ok(None);
     };
     let n = bio.len();
-    if n == len && n % lbs == 0 {
+    // A logical block size is a power of two.
+    if n == len && n & (lbs.get() - 1) == 0 {
         return Ok(Some(bio));
     }
     drop(bio);
@@ -916,8 +918,7 @@ impl core::fmt::Debug for Ended<'_> {
 /// `-EIOCBQUEUED`, which `kernel::error` does not name.
 #[inline]
 fn eiocbqueued() -> isize {
-    // SAFETY: Returns a constant.
-    (unsafe { shim::iovx_eiocbqueued() }) as isize
+    -(bindings::EIOCBQUEUED as isize)
 }
 
 /// How a direct I/O went, inside this module: only [`Kiocb::direct_io`] turns `Queued` into an
@@ -1120,7 +1121,9 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     /// references ([`UserPages::Reference`], the legacy mode, which fork() does not protect).
     /// Memory that the caller's kiocb lends as kernel pages (io_uring's fixed buffers, a BVEC
     /// iterator of pages the ring pinned) is listed either way.
-    #[inline]
+    // Inlined into the caller's `read_iter`/`write_iter`: the kiocb and its iterator stay where
+    // the caller has them, not copied into another frame.
+    #[inline(always)]
     pub fn direct_io_as(
         self,
         target: Target<'_>,
@@ -1144,7 +1147,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn transfer(
         mut self,
         target: Target<'_>,
@@ -1178,7 +1181,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
                 // More pages than the slot holds: below.
             }
             // SAFETY: `raw` is the call's kiocb, valid during the call.
-            let nowait = unsafe { shim::iovx_kiocb_nowait(raw) };
+            let nowait = unsafe { kiocb_nowait(raw) };
             let n = if iter.kind() == Kind::Bvec {
                 // A BVEC iterator's segments go into one bio as they are (`submit_iter()`).
                 kernel::stack_pin_init!(let w = Waiter::new());
@@ -1200,7 +1203,7 @@ impl<'a, D: Direction> Kiocb<'a, D> {
             return Ok(Outcome::Done(n));
         }
         // SAFETY: `raw` is the call's kiocb, valid during the call.
-        let nowait = unsafe { shim::iovx_kiocb_nowait(raw) };
+        let nowait = unsafe { kiocb_nowait(raw) };
         // The position is set to the offset now, and the completion adds the bytes
         // (`complete_kiocb()`). Until the kiocb is completed, it is this call's.
         // SAFETY: `raw` is the call's kiocb.
@@ -1249,6 +1252,17 @@ impl<'a, D: Direction> Kiocb<'a, D> {
     }
 }
 
+/// Whether the caller of the kiocb `raw` may not wait (`IOCB_NOWAIT`).
+///
+/// # Safety
+///
+/// `raw` is a valid kiocb.
+#[inline(always)]
+unsafe fn kiocb_nowait(raw: *mut bindings::kiocb) -> bool {
+    // SAFETY: By the safety requirements.
+    unsafe { (*raw).ki_flags & shim::IOVX_IOCB_NOWAIT as ffi::c_int != 0 }
+}
+
 /// Synchronous transfers up to this size are tried in a bio on the stack first (an unaligned
 /// buffer of this size spans [`INLINE_VECS`] pages).
 const INLINE_BYTES: usize = (INLINE_VECS - 1) * PAGE_SIZE;
@@ -1275,7 +1289,12 @@ unsafe fn complete_kiocb(iocb: *mut bindings::kiocb, result: Result<usize>) {
             }
             Err(e) => e.to_errno() as ffi::c_long,
         };
-        shim::iovx_kiocb_complete(iocb, ret);
+        // An asynchronous kiocb has its completion (`is_sync_kiocb()` is false).
+        let complete = (*iocb).ki_complete;
+        debug_assert!(complete.is_some());
+        if let Some(complete) = complete {
+            complete(iocb, ret);
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl<T: Send + Sync + 'static> Registration<T> {
     ) -> ffi::c_int {
         // SAFETY: `private_data` holds the file's reference, made in `open`; no callback runs
         // after `release`, so it is given back once.
-        drop(unsafe { Arc::from_raw(shim::iovx_file_private(file).cast::<T>().cast_const()) });
+        drop(unsafe { Arc::from_raw((*file).private_data.cast::<T>().cast_const()) });
         0
     }
 
@@ -146,9 +146,11 @@ impl<T: Send + Sync + 'static> Registration<T> {
     ///
     /// `file` is a file opened by [`Registration::open_callback`] and not yet released, and stays
     /// so for `'f`.
+    #[inline]
     unsafe fn file_data<'f>(file: *mut bindings::file) -> &'f T {
-        // SAFETY: The file's reference, in `private_data`, keeps the data alive until `release`.
-        unsafe { &*shim::iovx_file_private(file).cast::<T>().cast_const() }
+        // SAFETY: `file` is valid; the file's reference, in `private_data` (set once by `open`),
+        // keeps the data alive until `release`.
+        unsafe { &*(*file).private_data.cast::<T>().cast_const() }
     }
 }
 

@@ -57,10 +57,12 @@ pub fn get() -> Params {
 /// Whether `extract_legacy` is set: user memory of direct I/O is then taken with page
 /// references (`FOLL_GET`) rather than pins. Writable at run time
 /// (`/sys/module/iov_extract/parameters/extract_legacy`); read once per I/O.
+#[inline]
 pub fn extract_legacy() -> bool {
-    // SAFETY: The getter reads a `bool` parameter with `READ_ONCE()`; writes to it through sysfs
-    // are single stores under the parameter lock.
-    unsafe { shim::iovx_param_extract_legacy() }
+    // SAFETY: A `bool` parameter of this module, live while it is loaded, read once as C's
+    // `READ_ONCE()` does; writes to it through sysfs are single stores (of 0 or 1) under the
+    // parameter lock.
+    unsafe { core::ptr::read_volatile(core::ptr::addr_of!(shim::iovx_extract_legacy)) }
 }
 // Extraction mode: end
 

@@ -805,29 +805,6 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w)
 	return to_delayed_work(w);
 }
 
-struct bio *iovx_bio_alloc(struct block_device *bdev, unsigned short nr_vecs,
-			   bool write, u64 sector)
-{
-	struct bio *bio;
-
-	/*
-	 * REQ_ALLOC_CACHE: small bios come from (and go back to) fs_bio_set's per-CPU cache when
-	 * they are put in task or hard-interrupt context, as io_uring's direct I/O does.
-	 */
-	bio = bio_alloc_bioset(bdev, nr_vecs,
-			       (write ? REQ_OP_WRITE | REQ_SYNC | REQ_IDLE :
-					REQ_OP_READ) | REQ_ALLOC_CACHE,
-			       GFP_KERNEL, &fs_bio_set);
-	/*
-	 * With a blocking GFP_KERNEL, bio_alloc_bioset() falls back on fs_bio_set's mempool and
-	 * does not fail for nr_vecs <= BIO_MAX_VECS; it is checked all the same, so that a NULL
-	 * reaches the caller rather than being dereferenced here.
-	 */
-	if (bio)
-		bio->bi_iter.bi_sector = sector;
-	return bio;
-}
-
 /* A bio on the caller's storage, as block/fops.c keeps one on its stack for small sync I/O. */
 void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
 			  struct block_device *bdev, bool write, u64 sector)
@@ -837,20 +814,10 @@ void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short 
 	bio->bi_iter.bi_sector = sector;
 }
 
-void iovx_kiocb_complete(struct kiocb *iocb, long ret)
-{
-	iocb->ki_complete(iocb, ret);
-}
-
 struct iovx_misc {
 	struct miscdevice misc;
 	void *data;
 };
-
-void *iovx_file_private(struct file *file)
-{
-	return file->private_data;
-}
 
 void iovx_file_set_private(struct file *file, void *data)
 {
@@ -906,15 +873,7 @@ void iovx_file_allow_odirect(struct file *file)
 	file->f_mode |= FMODE_CAN_ODIRECT | FMODE_NOWAIT;
 }
 
-bool iovx_kiocb_nowait(struct kiocb *iocb)
-{
-	return iocb->ki_flags & IOCB_NOWAIT;
-}
-
-int iovx_eiocbqueued(void)
-{
-	return -EIOCBQUEUED;
-}
+static_assert(IOVX_IOCB_NOWAIT == IOCB_NOWAIT);
 
 void iovx_init_completion(struct completion *c)
 {
@@ -1581,28 +1540,18 @@ unsigned long iovx_bio_nr_pages(struct bio *bio)
 }
 
 /*
- * bio_iov_bvec_set() for a bio of bio.rs allocated without segments of its own
- * (bi_max_vecs 0): the bio takes the next @len bytes (at most what is left) of the BVEC
- * iterator @iter, borrowing its segment array as it is (BIO_CLONED: the array is neither
- * merged into nor freed), with bi_vcnt the segments that hold those bytes; the iterator
- * advances past them (as iov_iter_bvec_advance() does, in the same walk). Every byte range
- * taken from a segment must start on @addr_mask + 1 and be a multiple of @len_mask + 1 long
- * (iov_iter_is_aligned() of what is taken). *@pages is set to the pages of those segments as
- * iovx_bio_nr_pages() counts them. Returns the bytes taken, or 0 with nothing done if @len is
- * 0, the bio has segments of its own or data, a segment to take is empty or misaligned, or
- * more segments than bi_vcnt can count would be needed.
+ * The walk of iovx_bio_bvec_set() over several segments, or one that ends where its segment
+ * does: @len (not 0, at most the iterator's count and UINT_MAX) bytes of the BVEC iterator
+ * @iter into @bio, a bio without segments or data of its own, as iovx_bio_bvec_set() says.
  */
-size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len,
-			 unsigned long addr_mask, unsigned long len_mask, unsigned long *pages)
+static noinline size_t iovx_bio_bvec_walk(struct bio *bio, struct iov_iter *iter, size_t len,
+					  unsigned long addr_mask, unsigned long len_mask,
+					  unsigned long *pages)
 {
 	const struct bio_vec *bv = iter->bvec;
 	size_t skip = iter->iov_offset, left, end = 0;
 	unsigned long segs = 0, n_pages = 0;
 
-	len = min(len, iov_iter_count(iter));
-	if (!len || len > UINT_MAX || bio->bi_max_vecs || bio->bi_vcnt || bio->bi_iter.bi_size ||
-	    !iov_iter_is_bvec(iter))
-		return 0;
 	for (left = len; left; segs++) {
 		size_t n;
 
@@ -1640,6 +1589,48 @@ size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len,
 	}
 	iter->count -= len;
 	*pages = n_pages;
+	return len;
+}
+
+/*
+ * bio_iov_bvec_set() for a bio of bio.rs allocated without segments of its own
+ * (bi_max_vecs 0): the bio takes the next @len bytes (at most what is left) of the BVEC
+ * iterator @iter, borrowing its segment array as it is (BIO_CLONED: the array is neither
+ * merged into nor freed), with bi_vcnt the segments that hold those bytes; the iterator
+ * advances past them (as iov_iter_bvec_advance() does, in the same walk). Every byte range
+ * taken from a segment must start on @addr_mask + 1 and be a multiple of @len_mask + 1 long
+ * (iov_iter_is_aligned() of what is taken). *@pages is set to the pages of those segments as
+ * iovx_bio_nr_pages() counts them. Returns the bytes taken, or 0 with nothing done if @len is
+ * 0, the bio has segments of its own or data, a segment to take is empty or misaligned, or
+ * more segments than bi_vcnt can count would be needed.
+ */
+size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len,
+			 unsigned long addr_mask, unsigned long len_mask, unsigned long *pages)
+{
+	const struct bio_vec *bv = iter->bvec;
+	size_t skip = iter->iov_offset;
+
+	len = min(len, iov_iter_count(iter));
+	if (!len || len > UINT_MAX || bio->bi_max_vecs || bio->bi_vcnt || bio->bi_iter.bi_size ||
+	    !iov_iter_is_bvec(iter) || !iter->nr_segs)
+		return 0;
+	/*
+	 * The bytes lie within the first segment, which goes on past them (an I/O from a
+	 * registered buffer of huge pages, which io_uring keeps as one segment per huge page):
+	 * that segment alone, and the iterator stays in it. Otherwise the walk.
+	 */
+	if (len >= bv->bv_len || skip >= bv->bv_len - len)
+		return iovx_bio_bvec_walk(bio, iter, len, addr_mask, len_mask, pages);
+	if (((bv->bv_offset + skip) & addr_mask) || (len & len_mask))
+		return 0;
+	bio->bi_io_vec = (struct bio_vec *)bv;
+	bio->bi_vcnt = 1;
+	bio->bi_iter.bi_bvec_done = skip;
+	bio->bi_iter.bi_size = len;
+	bio_set_flag(bio, BIO_CLONED);
+	iter->iov_offset = skip + len;
+	iter->count -= len;
+	*pages = iovx_bvec_pages(bv);
 	return len;
 }
 

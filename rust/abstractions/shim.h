@@ -123,8 +123,6 @@ struct delayed_work *iovx_to_delayed_work(struct work_struct *w);
 
 /* include/linux/bio.h */
 void iovx_bio_set_pages_dirty(struct bio *bio);
-struct bio *iovx_bio_alloc(struct block_device *bdev, unsigned short nr_vecs,
-			   bool write, u64 sector);
 unsigned long iovx_bio_release_pages(struct bio *bio, bool mark_dirty);
 unsigned long iovx_bio_put_pages(struct bio *bio, bool mark_dirty);
 unsigned int iovx_bio_check_pages_dirty(struct bio *bio, unsigned long *pages);
@@ -138,16 +136,17 @@ void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short 
 			  struct block_device *bdev, bool write, u64 sector);
 
 /* include/linux/fs.h, include/linux/miscdevice.h */
-void iovx_kiocb_complete(struct kiocb *iocb, long ret);
 void *iovx_file_data(struct file *file);
-void *iovx_file_private(struct file *file);
 void iovx_file_set_private(struct file *file, void *data);
 void *iovx_misc_register(const char *name, const struct file_operations *fops,
 			 void *data);
 void iovx_misc_deregister(void *misc);
 void iovx_file_allow_odirect(struct file *file);
-bool iovx_kiocb_nowait(struct kiocb *iocb);
-int iovx_eiocbqueued(void);
+/*
+ * IOCB_NOWAIT in ki_flags: its definition is a cast of RWF_NOWAIT, which bindgen cannot
+ * evaluate; shim.c asserts at build time that the two are equal.
+ */
+#define IOVX_IOCB_NOWAIT 8
 
 /* include/linux/completion.h */
 struct completion;
@@ -160,8 +159,11 @@ unsigned int iovx_param_lbs(void);
 unsigned int iovx_param_hw_queues(void);
 unsigned int iovx_param_queue_depth(void);
 unsigned int iovx_param_delay_us(void);
-/* Extraction mode (legacy FOLL_GET references): rust/params.c, extract_legacy. */
-bool iovx_param_extract_legacy(void);
+/*
+ * Extraction mode (legacy FOLL_GET references): rust/params.c, extract_legacy, read once per
+ * I/O (with READ_ONCE(): sysfs may write it meanwhile).
+ */
+extern bool iovx_extract_legacy;
 /* Queue limits (forced splits) and the delayed disks. */
 unsigned int iovx_param_max_sectors(void);
 unsigned int iovx_param_max_segments(void);

@@ -260,8 +260,7 @@ pub(crate) unsafe fn dispatch<T: UringDevice>(
     };
     let r = data.uring_cmd(&cmd);
     if cmd.pended.get() {
-        // SAFETY: Pure constant.
-        return unsafe { shim::iovx_eiocbqueued() };
+        return -(bindings::EIOCBQUEUED as i32);
     }
     let res = match r {
         Ok(v) => v,
@@ -271,8 +270,7 @@ pub(crate) unsafe fn dispatch<T: UringDevice>(
     // that did not pend: `-EIOCBQUEUED` would leave the command unanswered for ever, and a
     // restart code cannot restart a submission (io_uring says `EINTR` for those of reads and
     // writes).
-    // SAFETY: Pure constant.
-    if res == unsafe { shim::iovx_eiocbqueued() } {
+    if res == -(bindings::EIOCBQUEUED as i32) {
         return -(bindings::EIO as i32);
     }
     if [
