@@ -157,8 +157,8 @@ impl Bdev {
     pub fn target(&self) -> Target<'_> {
         // SAFETY: The device is held open while `self` is borrowed (type invariant), and the
         // logical block size is its own, checked a power of two from 512 to 4096 by `open`;
-        // `drop` waits for the bios counted in `inflight`, which
-        // stays in place until then, before releasing the device.
+        // `drop` waits for the bios counted in `inflight`, which stays in place until then,
+        // before releasing the device.
         unsafe {
             Target::from_bdev(
                 self.bdev.as_ptr(),

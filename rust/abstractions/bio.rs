@@ -214,17 +214,17 @@ unsafe fn release_now(bio: *mut bindings::bio, dirty: bool, pooled: bool, refere
     }
 }
 
-/// The pages of the segments of a bio of a [`Bio`], counted once per segment that touches them,
-/// as `shim::iovx_bio_nr_pages()` counts them (here, without a call, for the listed pages of a
-/// completing bio, which are only counted).
+/// The pages of the segments of a bio, counted once per segment that touches them: what the
+/// counters record for the listed pages of a bio that is let go (here and in the passthrough
+/// mapping), as `shim::iovx_bio_bvec_set()` counted them when it took them.
 ///
 /// # Safety
 ///
 /// `bio` is valid, and its first `bi_vcnt` segments are initialised, valid for reads and not
-/// written during the call (as they are in a bio of a [`Bio`] whose I/O is over or was never
-/// submitted: its own, or the borrowed ones of a BVEC iterator, which outlive it).
+/// written during the call (as they are in a bio whose I/O is over or was never submitted: its
+/// own, or the borrowed ones of a BVEC iterator, which outlive it).
 #[inline]
-unsafe fn listed_pages(bio: *mut bindings::bio) -> usize {
+pub(crate) unsafe fn listed_pages(bio: *mut bindings::bio) -> usize {
     // SAFETY: `bio` is valid (the safety requirements).
     let (vecs, vcnt) = unsafe { ((*bio).bi_io_vec.cast_const(), (*bio).bi_vcnt as usize) };
     // A bio without segments may have no segment array at all (null).
@@ -630,7 +630,7 @@ impl Default for BioSlot {
 ///   counted in exactly one segment, in order. Pinned pages hold one pin and referenced pages
 ///   one reference, owned by the bio, per segment that covers them, so a folio holds as many as
 ///   the pages of it that the segments cover, counted once per segment (what the release drops,
-///   folio by folio, and `shim::iovx_bio_nr_pages()` counts); or
+///   folio by folio, and [`listed_pages`] counts); or
 /// - it has no segments of its own (`bi_max_vecs` 0, `BIO_CLONED`, made by [`Bio::new_bvec`]):
 ///   `bi_io_vec` and `bi_vcnt` are the segments of a BVEC iterator that hold its bytes, an array
 ///   borrowed for `'data` with the pages it describes; its mode is [`Mode::Listed`].

@@ -101,6 +101,13 @@ fn extract_for<'data, 'buf, D: Direction>(
     }
 }
 
+/// The bytes of `n` past its last whole block of `lbs` bytes (`n % lbs`): a logical block size
+/// is a power of two (the [`Target`] invariant).
+#[inline(always)]
+fn block_rem(n: usize, lbs: NonZeroUsize) -> usize {
+    n & (lbs.get() - 1)
+}
+
 /// Adds `batch`, just extracted from `iter`, to `bio`, which is to hold `left` bytes. A batch of
 /// as many pages as the bio has room for may fill it (unless some of its pages share a
 /// segment), and a full bio must end on a block boundary of `lbs` bytes: the partial block goes
@@ -116,8 +123,8 @@ fn add_batch<'data, S: Storage, D: Direction>(
     lbs: NonZeroUsize,
 ) -> bool {
     let total = bio.len() + batch.len();
-    if batch.nr_pages() == bio.room() && total < left && total % lbs != 0 {
-        let keep = batch.len().saturating_sub(total % lbs);
+    if batch.nr_pages() == bio.room() && total < left && block_rem(total, lbs) != 0 {
+        let keep = batch.len().saturating_sub(block_rem(total, lbs));
         let back = batch.len() - keep;
         batch.truncate(keep);
         // Cannot fail: the iterator was just advanced by more than `back`.
@@ -177,8 +184,7 @@ fn fill_whole<'t, 'data, S: Storage, D: Direction>(
 ) -> Result<Option<Bio<'t, 'data, D, S>>> {
     let r = fill(&mut bio, iter, len, lbs, slots, how);
     let n = bio.len();
-    // A logical block size is a power of two.
-    if n == len && n & (lbs.get() - 1) == 0 {
+    if n == len && block_rem(n, lbs) == 0 {
         return Ok(Some(bio));
     }
     drop(bio);
@@ -204,7 +210,7 @@ fn fill_small<'t, 'data, D: Direction>(
     let mut slots = [const { PageSlot::EMPTY }; 2];
     let batch = extract_for(iter, &mut slots, len, bio.extract_flags(), how)?;
     let n = batch.len();
-    if n == len && n % lbs == 0 {
+    if n == len && block_rem(n, lbs) == 0 {
         match bio.add(batch) {
             Ok(()) => return Ok(Some(bio)),
             // Does not happen: two slots, two segments of room, the bio's mode (it had none).
@@ -241,8 +247,7 @@ fn bvec_bio<'t, 'data, D: Direction>(
         return Ok(None);
     };
     let n = bio.len();
-    // A logical block size is a power of two.
-    if n == len && n & (lbs.get() - 1) == 0 {
+    if n == len && block_rem(n, lbs) == 0 {
         return Ok(Some(bio));
     }
     drop(bio);
@@ -440,7 +445,7 @@ unsafe fn submit_loop<'t, 'data, D: Direction, R: DoneRef>(
             failed = Some(EAGAIN);
             break;
         }
-        if n % lbs != 0 {
+        if block_rem(n, lbs) != 0 {
             // The iterator ran out in the middle of a block: lengths are checked against the
             // block size before, so this is a caller error. Nothing of this bio is submitted.
             drop(bio);
@@ -532,7 +537,7 @@ fn submit_sync<D: Direction>(
                     }
                 }
                 let n = bio.len();
-                if n == len && n % lbs == 0 {
+                if n == len && block_rem(n, lbs) == 0 {
                     return bio.submit_wait();
                 }
                 // The general way, from the start.

@@ -42,6 +42,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 use kernel::{bindings, page::PAGE_SIZE, prelude::*};
 
+use super::bio::listed_pages;
 use super::blk::{pdu_pt_bio, Disk, Driver, PT_INLINE_VECS};
 use super::extract::ExtractFlags;
 use super::iov::{Direction, IovIter, Kind, UserVec};
@@ -971,7 +972,7 @@ unsafe fn release_bio<D: Direction>(
             note_released(Mode::Pinned, pages, dirty);
         } else if n > 0 {
             // SAFETY: As above: the pages the segments list, counted once per segment.
-            let pages = unsafe { shim::iovx_bio_nr_pages(bio) } as usize;
+            let pages = unsafe { listed_pages(bio) };
             note_released(Mode::Listed, pages, false);
         }
     }

@@ -1525,21 +1525,6 @@ static inline unsigned long iovx_bvec_pages(const struct bio_vec *bv)
 }
 
 /*
- * The pages of a bio of bio.rs, counted once per segment that touches them: for a bio of pinned
- * or referenced pages, the pins or references it holds; for one over a BVEC iterator's
- * segments, the pages of those segments. bi_io_vec and bi_vcnt are not changed by the I/O.
- */
-unsigned long iovx_bio_nr_pages(struct bio *bio)
-{
-	unsigned long n = 0;
-	unsigned short i;
-
-	for (i = 0; i < bio->bi_vcnt; i++)
-		n += iovx_bvec_pages(&bio->bi_io_vec[i]);
-	return n;
-}
-
-/*
  * The walk of iovx_bio_bvec_set() over several segments, or one that ends where its segment
  * does: @len (not 0, at most the iterator's count and UINT_MAX) bytes of the BVEC iterator
  * @iter into @bio, a bio without segments or data of its own, as iovx_bio_bvec_set() says.
@@ -1599,8 +1584,8 @@ static noinline size_t iovx_bio_bvec_walk(struct bio *bio, struct iov_iter *iter
  * merged into nor freed), with bi_vcnt the segments that hold those bytes; the iterator
  * advances past them (as iov_iter_bvec_advance() does, in the same walk). Every byte range
  * taken from a segment must start on @addr_mask + 1 and be a multiple of @len_mask + 1 long
- * (iov_iter_is_aligned() of what is taken). *@pages is set to the pages of those segments as
- * iovx_bio_nr_pages() counts them. Returns the bytes taken, or 0 with nothing done if @len is
+ * (iov_iter_is_aligned() of what is taken). *@pages is set to the pages of those segments, as
+ * listed_pages() of bio.rs counts them at release. Returns the bytes taken, or 0 with nothing done if @len is
  * 0, the bio has segments of its own or data, a segment to take is empty or misaligned, or
  * more segments than bi_vcnt can count would be needed.
  */

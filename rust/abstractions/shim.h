@@ -129,7 +129,6 @@ unsigned int iovx_bio_check_pages_dirty(struct bio *bio, unsigned long *pages);
 void iovx_bio_flush_redirty(void);
 bool iovx_bio_add_pages(struct bio *bio, struct page *const *pages, unsigned int n, size_t off,
 			size_t len);
-unsigned long iovx_bio_nr_pages(struct bio *bio);
 size_t iovx_bio_bvec_set(struct bio *bio, struct iov_iter *iter, size_t len,
 			 unsigned long addr_mask, unsigned long len_mask, unsigned long *pages);
 void iovx_bio_init_inline(struct bio *bio, struct bio_vec *vecs, unsigned short nr_vecs,
