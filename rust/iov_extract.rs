@@ -83,17 +83,21 @@ impl kernel::Module for IovExtract {
         }
         let mut units = KVec::with_capacity(p.disks as usize, GFP_KERNEL)?;
         for n in 0..p.disks {
+            // Disks beyond bit 31 of the masks (there are at most 16) are neither.
+            let bit = |mask: u32| mask.checked_shr(n).unwrap_or(0) & 1 != 0;
+            let bio_based = bit(p.bio_mask);
             let config = Config {
                 capacity_sectors: capacity >> 9,
                 logical_block_size: p.lbs,
                 hw_queues: p.hw_queues,
                 queue_depth: p.queue_depth,
-                // Disks beyond bit 31 of the mask (there are at most 16) have none.
-                delay_us: if p.delay_mask.checked_shr(n).unwrap_or(0) & 1 != 0 {
+                // A bio-based disk has no requests to delay.
+                delay_us: if bit(p.delay_mask) && !bio_based {
                     p.delay_us.into()
                 } else {
                     0
                 },
+                bio_based,
             };
             let name = CString::try_from_fmt(fmt!("iovx{n}"))?;
             let disk = Arc::new(

@@ -63,6 +63,11 @@ MODULE_PARM_DESC(delay_mask,
 		 "Bit N set: disk N has the completion delay of delay_us (default: every disk)");
 /* End of the queue limits and the delayed disks. */
 
+static unsigned int bio_mask;
+module_param(bio_mask, uint, 0444);
+MODULE_PARM_DESC(bio_mask,
+		 "Bit N set: disk N is bio-based, served from submit_bio as brd is, rather than blk-mq; it has no passthrough and no completion delay (default 0: none)");
+
 unsigned int iovx_param_disks(void) { return disks; }
 unsigned int iovx_param_size_mb(void) { return size_mb; }
 unsigned int iovx_param_lbs(void) { return lbs; }
@@ -76,6 +81,7 @@ unsigned int iovx_param_max_sectors(void) { return max_sectors; }
 unsigned int iovx_param_max_segments(void) { return max_segments; }
 unsigned int iovx_param_max_segment_size(void) { return max_segment_size; }
 unsigned int iovx_param_delay_mask(void) { return delay_mask; }
+unsigned int iovx_param_bio_mask(void) { return bio_mask; }
 /* End of the queue limits and the delayed disks. */
 /* Attached block devices. */
 static char *dio_attach;

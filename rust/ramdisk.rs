@@ -339,7 +339,10 @@ impl blk::Driver for RamDisk {
             }
             // Counted once, when served (a busy request comes back).
             _ => {
-                SPLIT_PIECES.fetch_add(rq.split_pieces() as u64, Relaxed);
+                let pieces = rq.split_pieces();
+                if pieces != 0 {
+                    SPLIT_PIECES.fetch_add(pieces as u64, Relaxed);
+                }
             }
         }
         r

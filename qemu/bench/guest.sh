@@ -56,12 +56,14 @@ echo "BENCH-META cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuin
 	"clocksource=$(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)" \
 	"copy_flags=$(grep -m 1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -x -E 'erms|fsrm|avx2|avx512f' | tr '\n' ',')"
 
-# --- The devices: the same SIZE_MB on each.
+# --- The devices: the same SIZE_MB on each. iov_extract with two RAM disks: iovx0 blk-mq (and
+# its direct-I/O device iovx_dio0), iovx1 bio-based, each compared with the C disk of its kind.
 want=$((SIZE_MB * 2048))
-if [ ! -b /dev/iovx0 ] || [ "$(cat /sys/block/iovx0/size)" != "$want" ]; then
-	info "reloading iov_extract with size_mb=$SIZE_MB"
+if [ ! -b /dev/iovx1 ] || [ "$(cat /sys/block/iovx0/size)" != "$want" ]; then
+	info "reloading iov_extract with size_mb=$SIZE_MB disks=2 bio_mask=2"
 	rmmod iov_extract 2>/dev/null
-	insmod /iovx/modules/iov_extract.ko size_mb="$SIZE_MB" || err "insmod iov_extract size_mb=$SIZE_MB failed"
+	insmod /iovx/modules/iov_extract.ko size_mb="$SIZE_MB" disks=2 bio_mask=2 ||
+		err "insmod iov_extract size_mb=$SIZE_MB disks=2 bio_mask=2 failed"
 fi
 insmod /iovx/kmods/brd.ko rd_nr=1 rd_size=$((SIZE_MB * 1024)) max_part=0 || err "insmod brd failed"
 # null_blk needs configfs, a module in some kernel configurations (staged in /extra/kmods).
@@ -76,7 +78,7 @@ fi
 mdev -s 2>/dev/null
 sleep 1
 
-for b in iovx0 ram0 nullb0; do
+for b in iovx0 iovx1 ram0 nullb0; do
 	q=/sys/block/$b/queue
 	if [ ! -b /dev/$b ]; then
 		echo "BENCH-ABSENT dev=$b /dev/$b missing"
@@ -95,7 +97,7 @@ done
 [ -c /dev/iovx_dio0 ] || echo "BENCH-ABSENT dev=iovx_dio0 /dev/iovx_dio0 missing"
 
 # --- Precondition: write each disk once (iovx_dio0 is iovx0's disk).
-for b in iovx0 ram0 nullb0; do
+for b in iovx0 iovx1 ram0 nullb0; do
 	[ -b /dev/$b ] || continue
 	if out=$(DEV=/dev/$b SIZE=${SIZE_MB}m fio --output-format=terse --eta=never \
 		$E/precondition.fio 2>&1); then
@@ -109,7 +111,7 @@ done
 # right after the other, in an order that rotates with the workload and the repetition, so
 # that a change in the host's load hits the pairs being compared alike.
 devs=
-for d in iovx0 ram0 nullb0 iovx_dio0; do
+for d in iovx0 iovx1 ram0 nullb0 iovx_dio0; do
 	[ -e /dev/$d ] && devs="$devs $d"
 done
 
@@ -231,8 +233,8 @@ done
 # --- Buffer kinds (bufbench.c): one buffer of base pages, transparent huge pages or hugetlb
 # pages (or THP registered with io_uring), the same buffer for the two sides of a comparison,
 # its backing checked from /proc/self/smaps before and after. Cases buf-dio-* compare the Rust
-# direct-I/O path with the C O_DIRECT path on the same disk, buf-blk-* the Rust RAM disk with
-# brd (both O_DIRECT); the KIND of a case name is base, thp, hugetlb or uring (THP, io_uring
+# direct-I/O path with the C O_DIRECT path on the same disk, buf-blk-* the Rust bio-based RAM
+# disk with brd (both O_DIRECT); the KIND of a case name is base, thp, hugetlb or uring (THP, io_uring
 # IORING_OP_READ_FIXED/WRITE_FIXED from a registered buffer).
 # bufcase CASE KIND SIZE_KIB OP TARGET...
 bufcase() {
@@ -266,7 +268,7 @@ for kind in base thp hugetlb uring; do
 			bufcase "buf-dio-$kind-${kib}k-$op" $bk $kib $op \
 				dio:$eng:/dev/iovx_dio0 odirect:$eng:/dev/iovx0
 			bufcase "buf-blk-$kind-${kib}k-$op" $bk $kib $op \
-				iovx:$eng:/dev/iovx0 brd:$eng:/dev/ram0
+				iovxb:$eng:/dev/iovx1 brd:$eng:/dev/ram0
 		done
 	done
 done

@@ -22,23 +22,29 @@ import sys
 # The fio devices, in table order: (name in the log, column title).
 DEVS = [
     ("iovx0", "iovx0 (Rust blk-mq)"),
+    ("iovx1", "iovx1 (Rust bio-based)"),
     ("ram0", "brd"),
     ("nullb0", "null_blk"),
     ("iovx_dio0", "iovx_dio0 (Rust DIO)"),
 ]
 # The ratios: (label, Rust device, C device, meaning).
+# Each RAM disk against the C one of its kind: bio-based against brd, blk-mq against null_blk.
 FIO_RATIOS = [
-    ("iovx/brd", "iovx0", "ram0", "Rust blk-mq RAM disk vs brd"),
-    ("iovx/null_blk", "iovx0", "nullb0", "Rust blk-mq RAM disk vs null_blk (memory backed)"),
+    ("iovx-bio/brd", "iovx1", "ram0",
+     "Rust bio-based RAM disk vs brd, both bio-based (/dev/iovx1 / /dev/ram0)"),
+    ("iovx/null_blk", "iovx0", "nullb0",
+     "Rust blk-mq RAM disk vs null_blk, both blk-mq (memory backed)"),
     ("dio/O_DIRECT", "iovx_dio0", "iovx0",
      "Rust direct-I/O path vs the kernel's O_DIRECT path, same disk"),
 ]
 # Reference ratios between two C devices, shown to read the others by (not Rust / C).
 REF_RATIOS = [
+    ("ref: iovx/brd", "iovx0", "ram0",
+     "the Rust blk-mq RAM disk vs brd, which is bio-based: includes what going through blk-mq"
+     " costs (a request, a tag, a hardware queue)"),
     ("ref: null_blk/brd", "nullb0", "ram0",
      "the kernel's blk-mq RAM disk vs its bio-based one, both C: what going through blk-mq"
-     " (a request, a tag, a hardware queue) costs, which iovx/brd includes and iovx/null_blk"
-     " does not"),
+     " costs, which ref: iovx/brd includes and the two Rust/C ratios of the RAM disks do not"),
 ]
 WORKLOADS = [
     "randread-4k-qd1", "randwrite-4k-qd1", "randread-4k-qd32", "randwrite-4k-qd32",
@@ -51,8 +57,8 @@ GUP_BUFS = collections.OrderedDict([("base", "base pages (-T)"), ("thp", "THP (-
 BUF_GROUPS = collections.OrderedDict([
     ("buf-dio", ("Rust direct-I/O path vs C O_DIRECT, same disk (/dev/iovx_dio0 / /dev/iovx0)",
                  "dio", "odirect", [])),
-    ("buf-blk", ("Rust blk-mq RAM disk vs brd, O_DIRECT (/dev/iovx0 / /dev/ram0)",
-                 "iovx", "brd", [])),
+    ("buf-blk", ("Rust bio-based RAM disk vs brd, O_DIRECT (/dev/iovx1 / /dev/ram0)",
+                 "iovxb", "brd", [])),
     ("pt", ("passthrough IOVX_IOC_PT on /dev/iovx0: Rust mapping vs blk_rq_map_user_iov()"
             " (IOVX_PT_F_KERNEL_MAP)", "rust", "kernel", [])),
     ("vda", ("virtio-blk: Rust direct-I/O path on /dev/vda (/dev/iovx_dio_vda) vs O_DIRECT on"

@@ -86,7 +86,7 @@ def drive(a):
 class Code:
     """The functions and instructions of vmlinux and of the module at its load address."""
 
-    def __init__(self, kdir, module, modbase):
+    def __init__(self, kdir, module, modbase, others=()):
         from elftools.elf.elffile import ELFFile
         import capstone
 
@@ -113,14 +113,18 @@ class Code:
                     syms.append((int(a, 16), n))
         kt = kel.get_section_by_name(".text")
         self.kbase, self.kdata = kt["sh_addr"], kt.data()
-        self.mf = open(module, "rb")
-        mel = ELFFile(self.mf)
-        mt = mel.get_section_by_name(".text")
-        self.mbase, self.mdata = modbase, mt.data()
-        idx = [i for i, s in enumerate(mel.iter_sections()) if s.name == ".text"][0]
-        for s in mel.get_section_by_name(".symtab").iter_symbols():
-            if s["st_shndx"] == idx and s["st_info"]["type"] == "STT_FUNC":
-                syms.append((modbase + s["st_value"], "[iovx] " + s.name))
+        # The module's .text, and that of the other modules given (name, file, address): the
+        # C peers of the RAM disk, whose code would otherwise count one instruction per block.
+        self.regions = []
+        for tag, path, base in [("iovx", module, modbase)] + list(others):
+            with open(path, "rb") as f:
+                mel = ELFFile(f)
+                mt = mel.get_section_by_name(".text")
+                self.regions.append((base, mt.data()))
+                idx = [i for i, s in enumerate(mel.iter_sections()) if s.name == ".text"][0]
+                for s in mel.get_section_by_name(".symtab").iter_symbols():
+                    if s["st_shndx"] == idx and s["st_info"]["type"] == "STT_FUNC":
+                        syms.append((base + s["st_value"], "[%s] %s" % (tag, s.name)))
         syms.sort()
         self.addrs = [a for a, _ in syms]
         self.names = [n for _, n in syms]
@@ -141,12 +145,11 @@ class Code:
         """Instructions of the block at pc: up to the first control transfer."""
         if pc in self.sizes:
             return self.sizes[pc]
-        if self.mbase <= pc < self.mbase + len(self.mdata):
-            buf = self.mdata[pc - self.mbase:pc - self.mbase + 1024]
-        elif self.kbase <= pc < self.kbase + len(self.kdata):
-            buf = self.kdata[pc - self.kbase:pc - self.kbase + 1024]
-        else:
-            buf = b""
+        buf = b""
+        for base, data in [(self.kbase, self.kdata)] + self.regions:
+            if base <= pc < base + len(data):
+                buf = data[pc - base:pc - base + 1024]
+                break
         n = 0
         for ins in self.md.disasm(buf, pc):
             n += 1
@@ -238,7 +241,14 @@ def report(a):
     m = re.search(r"TRACE-SECT \.text (0x[0-9a-f]+)", text)
     if not m:
         sys.exit("tbprof: no TRACE-SECT .text line in " + a.console)
-    code = Code(a.kdir, a.module, int(m.group(1), 16))
+    # TRACE-KMOD NAME ADDRESS: the .text of another module, found in the kernel's build tree.
+    others = []
+    for name, addr in re.findall(r"TRACE-KMOD (\S+) (0x[0-9a-f]+)", text):
+        for root, _, files in os.walk(a.kdir):
+            if name + ".ko" in files:
+                others.append((name, os.path.join(root, name + ".ko"), int(addr, 16)))
+                break
+    code = Code(a.kdir, a.module, int(m.group(1), 16), others)
     cases = sorted(f[:-5] for f in os.listdir(a.logs) if f.endswith(".exec"))
     res = {}
     out = []

@@ -7,7 +7,7 @@
 # is retried rather than failed when storage cannot be allocated, and the module cannot be
 # unloaded while the disk is open. BDEV overrides the device.
 BDEV=${BDEV:-/dev/iovx0}
-n=0
+n=$((${KTAP_FIRST:-1} - 1))
 failed=0
 ok() { n=$((n + 1)); echo "ok $n ramdisk_$1"; }
 not_ok() { n=$((n + 1)); failed=$((failed + 1)); echo "not ok $n ramdisk_$1 # $2"; }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! A blk-mq disk whose requests a [`Driver`] serves by copying data, and the typed view of a
-//! request: data only from the reads and writes that carry it.
+//! A disk whose requests a [`Driver`] serves by copying data, and the typed view of a request:
+//! data only from the reads and writes that carry it. The disk is blk-mq, or bio-based
+//! ([`Config::bio_based`]: served from `submit_bio`, each bio lent to the driver as a
+//! [`Request`]).
 //!
 //! C headers: [`include/linux/blk-mq.h`](srctree/include/linux/blk-mq.h),
 //! [`include/linux/blkdev.h`](srctree/include/linux/blkdev.h)
@@ -19,17 +21,20 @@
 //! - [`Driver::transfer`] runs in atomic context: from `queue_rq`, which blk-mq calls under
 //!   `rcu_read_lock()` (the queue is not `BLK_MQ_F_BLOCKING`), or, with a delay, from a worker of
 //!   the disk's workqueue. It must not sleep; nothing in this module that it can reach sleeps.
+//!   On a bio-based disk it runs from `submit_bio`, in the submitter's context, inside an RCU
+//!   read-side section as `queue_rq` does, so the same rule is checked the same way.
 //! - [`Disk::new`] and dropping a [`Disk`] sleep (process context); both call `might_sleep()`,
 //!   so the debug kernel reports a call from atomic context, such as from `transfer`.
 //!
 //! # Unload
 //!
 //! Dropping a [`Disk`] deletes the gendisk (which returns once every request has ended and no
-//! `queue_rq` runs any more), then drains and destroys the disk's workqueue (so no worker is
-//! still returning through the module's code), then frees the tag set. The gendisk's operations
-//! table is a `static` of the module whose only callback, `ioctl`, runs on an open device (the
-//! module held) and reaches the driver through a gate that the drop closes first, so a gendisk
-//! that outlives the [`Disk`] never calls into its driver. See `Documentation/blk.rst`.
+//! `queue_rq` or `submit_bio` runs any more, and after which no bio reaches `submit_bio`), then
+//! drains and destroys the disk's workqueue (so no worker is still returning through the
+//! module's code), then frees the tag set. The gendisk's operations table is a `static` of the
+//! module whose other callback, `ioctl`, runs on an open device (the module held) and reaches
+//! the driver through a gate that the drop closes first, so a gendisk that outlives the
+//! [`Disk`] never calls into its driver. See `Documentation/blk.rst`.
 
 use super::iov::{Dest, Direction, Source};
 use super::passthrough::{Command, Limits as PtLimits, Queue};
@@ -42,16 +47,25 @@ use kernel::{
     types::ScopeGuard,
 };
 
-/// A request being served, lent to [`Driver::transfer`].
+/// A request being served, lent to [`Driver::transfer`]: a blk-mq request, or the bio itself
+/// on a bio-based disk ([`Config::bio_based`]).
 ///
 /// Its data is reached through [`Request::op`], which gives segments for reads and writes only.
 ///
 /// # Invariants
 ///
-/// `raw` is a request of a queue made by [`Disk::new`], handed to the driver by `queue_rq` and not
-/// yet ended, for `'a`.
+/// Either `rq` is a request of a queue made by [`Disk::new`], handed to the driver by `queue_rq`
+/// and not yet ended, for `'a`, and `bio`, `opf`, `sector` and `len` are its first bio (null if
+/// it has none), `cmd_flags`, `__sector` and `__data_len`; or `rq` is null and `bio` is a bio
+/// handed to a bio-based disk made by [`Disk::new`] through its `submit_bio`, alone (`bi_next`
+/// null) and not yet ended, for `'a`, and `opf`, `sector` and `len` are its `bi_opf`,
+/// `bi_iter.bi_sector` and `bi_iter.bi_size`.
 pub struct Request<'a> {
-    raw: *mut bindings::request,
+    rq: *mut bindings::request,
+    bio: *mut bindings::bio,
+    opf: u32,
+    sector: u64,
+    len: u32,
     _p: PhantomData<&'a ()>,
 }
 
@@ -92,55 +106,117 @@ pub struct Range {
 }
 
 impl<'a> Request<'a> {
+    /// A blk-mq request.
+    ///
+    /// # Safety
+    ///
+    /// `rq` is a request of a queue made by [`Disk::new`], handed to the driver by `queue_rq`,
+    /// that is not ended for `'a`.
+    #[inline]
+    unsafe fn of_rq(rq: *mut bindings::request) -> Self {
+        // INVARIANT: By the safety requirements; the fields are the request's.
+        // SAFETY: `rq` is a valid request.
+        unsafe {
+            Self {
+                rq,
+                bio: (*rq).bio,
+                opf: (*rq).cmd_flags,
+                sector: (*rq).__sector,
+                len: (*rq).__data_len,
+                _p: PhantomData,
+            }
+        }
+    }
+
+    /// The bio handed to a bio-based disk.
+    ///
+    /// # Safety
+    ///
+    /// `bio` is a bio handed to a bio-based disk made by [`Disk::new`] by its `submit_bio`,
+    /// alone (`bi_next` null), that is not ended for `'a`.
+    #[inline]
+    unsafe fn of_bio(bio: *mut bindings::bio) -> Self {
+        // INVARIANT: By the safety requirements; the fields are the bio's.
+        // SAFETY: `bio` is a valid bio.
+        unsafe {
+            Self {
+                rq: core::ptr::null_mut(),
+                bio,
+                opf: (*bio).bi_opf,
+                sector: (*bio).bi_iter.bi_sector,
+                len: (*bio).bi_iter.bi_size,
+                _p: PhantomData,
+            }
+        }
+    }
+
     /// The operation, and for reads and writes the data.
+    #[inline]
     pub fn op(&self) -> Op<'_> {
-        // SAFETY: `raw` is a valid request (type invariant). `req_op()`: the low bits of the
-        // flags.
-        let op = unsafe { (*self.raw).cmd_flags } & ((1 << bindings::REQ_OP_BITS) - 1);
+        // `req_op()` / `bio_op()`: the low bits of the flags.
+        let op = self.opf & ((1 << bindings::REQ_OP_BITS) - 1);
         match op {
-            // INVARIANT: The operation is a read.
-            bindings::req_op_REQ_OP_READ => Op::Read(Data {
-                raw: self.raw,
-                _p: PhantomData,
-            }),
-            // INVARIANT: The operation is a write.
-            bindings::req_op_REQ_OP_WRITE => Op::Write(Data {
-                raw: self.raw,
-                _p: PhantomData,
-            }),
+            // SAFETY: The operation is a read.
+            bindings::req_op_REQ_OP_READ => Op::Read(unsafe { self.data() }),
+            // SAFETY: The operation is a write.
+            bindings::req_op_REQ_OP_WRITE => Op::Write(unsafe { self.data() }),
             bindings::req_op_REQ_OP_FLUSH => Op::Flush,
             bindings::req_op_REQ_OP_DISCARD => Op::Discard(self.range()),
             bindings::req_op_REQ_OP_WRITE_ZEROES => Op::WriteZeroes(self.range()),
-            // INVARIANT: The operation is a passthrough read, with a command in the PDU.
-            bindings::req_op_REQ_OP_DRV_IN => Op::DrvIn(Passthrough {
-                raw: self.raw,
+            // INVARIANT: The operation is a passthrough read of a blk-mq request, with a
+            // command in the PDU. (A bio-based disk gets none: its bios come from
+            // `submit_bio()`, which refuses these operations; `Other` if one came.)
+            bindings::req_op_REQ_OP_DRV_IN if !self.rq.is_null() => Op::DrvIn(Passthrough {
+                raw: self.rq,
                 _p: PhantomData,
             }),
-            // INVARIANT: The operation is a passthrough write, with a command in the PDU.
-            bindings::req_op_REQ_OP_DRV_OUT => Op::DrvOut(Passthrough {
-                raw: self.raw,
+            // INVARIANT: The operation is a passthrough write of a blk-mq request, with a
+            // command in the PDU.
+            bindings::req_op_REQ_OP_DRV_OUT if !self.rq.is_null() => Op::DrvOut(Passthrough {
+                raw: self.rq,
                 _p: PhantomData,
             }),
             _ => Op::Other,
         }
     }
 
+    /// The data of a read or a write, walked in the direction `D`.
+    ///
+    /// # Safety
+    ///
+    /// `D` is [`Dest`] if the operation is `REQ_OP_READ` or `REQ_OP_DRV_IN`, [`Source`] if it
+    /// is `REQ_OP_WRITE` or `REQ_OP_DRV_OUT` (the invariant of [`Data`]).
+    #[inline]
+    unsafe fn data<D: Direction>(&self) -> Data<'a, D> {
+        Data {
+            bio: self.bio,
+            sector: self.sector,
+            len: self.len,
+            _p: PhantomData,
+        }
+    }
+
     /// Whether the request asks for forced unit access.
     pub fn is_fua(&self) -> bool {
-        // SAFETY: `raw` is a valid request (type invariant).
-        unsafe { (*self.raw).cmd_flags & (1 << bindings::req_flag_bits___REQ_FUA) != 0 }
+        self.opf & (1 << bindings::req_flag_bits___REQ_FUA) != 0
+    }
+
+    /// Whether the request must not wait (`REQ_NOWAIT`).
+    #[inline]
+    fn is_nowait(&self) -> bool {
+        self.opf & (1 << bindings::req_flag_bits___REQ_NOWAIT) != 0
     }
 
     /// The first sector (of 512 bytes). Meaningless for a flush.
+    #[inline]
     pub fn sector(&self) -> u64 {
-        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_pos()`.
-        unsafe { (*self.raw).__sector }
+        self.sector
     }
 
     /// Bytes the request covers (none for a flush).
+    #[inline]
     pub fn len(&self) -> usize {
-        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_bytes()`.
-        unsafe { (*self.raw).__data_len as usize }
+        self.len as usize
     }
 
     /// Whether the request covers no bytes.
@@ -151,13 +227,16 @@ impl<'a> Request<'a> {
     /// How many of the request's bios the block layer split off a larger bio to fit the
     /// queue's limits (`bio_split()` makes the piece it submits first a clone, `BIO_CLONED`;
     /// the rest of the original bio follows as a bio of its own). No stacking driver sits on
-    /// these disks, so no other bio reaching them is a clone.
+    /// these disks, so no other bio reaching them is a clone. (A bio-based disk is given one
+    /// bio at a time: 1 if it is such a piece.)
+    #[inline]
     pub fn split_pieces(&self) -> usize {
         let mut n = 0;
-        // SAFETY: `raw` is a valid request (type invariant); its bios, chained by `bi_next`,
-        // are kept by the request until it ends, after this borrow.
+        // SAFETY: `bio` is null or a valid bio (type invariant); a request's bios, chained by
+        // `bi_next`, are kept by the request until it ends, after this borrow; a bio-based
+        // disk's bio is alone.
         unsafe {
-            let mut bio = (*self.raw).bio;
+            let mut bio = self.bio;
             while !bio.is_null() {
                 if (*bio).bi_flags & (1 << bindings::BIO_CLONED) != 0 {
                     n += 1;
@@ -181,26 +260,28 @@ impl<'a> Request<'a> {
 ///
 /// # Invariants
 ///
-/// `raw` is a request as in [`Request`]'s invariant, valid for `'r`, whose operation is
-/// `REQ_OP_READ` or `REQ_OP_DRV_IN` if `D` is [`Dest`] and `REQ_OP_WRITE` or `REQ_OP_DRV_OUT` if
-/// `D` is [`Source`]: its bios (if any) carry data pages in `bi_io_vec`, writable by the device
-/// for a read.
+/// `bio` is null or the first bio of a [`Request`] as in its invariant (of a blk-mq request, or
+/// the bio of a bio-based disk), valid with the bios chained to it by `bi_next` for `'r`, and
+/// `sector` and `len` are the request's position and bytes. The operation is `REQ_OP_READ` or
+/// `REQ_OP_DRV_IN` if `D` is [`Dest`] and `REQ_OP_WRITE` or `REQ_OP_DRV_OUT` if `D` is
+/// [`Source`]: the bios carry data pages in `bi_io_vec` (`bi_iter.bi_size` bytes of them, none
+/// for an empty bio), writable by the device for a read.
 pub struct Data<'r, D: Direction> {
-    raw: *mut bindings::request,
+    bio: *mut bindings::bio,
+    sector: u64,
+    len: u32,
     _p: PhantomData<(&'r (), D)>,
 }
 
 impl<D: Direction> Data<'_, D> {
     /// The first sector (of 512 bytes).
     pub fn sector(&self) -> u64 {
-        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_pos()`.
-        unsafe { (*self.raw).__sector }
+        self.sector
     }
 
     /// Bytes to transfer. May be zero: then there are no segments.
     pub fn len(&self) -> usize {
-        // SAFETY: `raw` is a valid request (type invariant). `blk_rq_bytes()`.
-        unsafe { (*self.raw).__data_len as usize }
+        self.len as usize
     }
 
     /// Whether there is nothing to transfer.
@@ -214,10 +295,10 @@ impl<D: Direction> Data<'_, D> {
         &self,
         mut f: impl FnMut(&mut Segment<'_, D>) -> Result<(), E>,
     ) -> Result<(), E> {
-        // SAFETY: `raw` is a valid request (type invariant), and so is its first bio if any.
-        // As `rq_for_each_segment()`: from the first bio's position.
+        // SAFETY: `bio` is null or a valid bio (type invariant). As `rq_for_each_segment()`:
+        // from the first bio's position.
         let mut it = unsafe {
-            let bio = (*self.raw).bio;
+            let bio = self.bio;
             bindings::req_iterator {
                 bio,
                 iter: if bio.is_null() {
@@ -228,15 +309,53 @@ impl<D: Direction> Data<'_, D> {
             }
         };
         loop {
-            let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
-            // SAFETY: `it` was initialised above and walks this request's bios, which the
-            // request keeps; they carry data (type invariant: a read or a write), so their
-            // `bi_io_vec` lists `bi_size` bytes of pages. `bv` is written when `true` is returned.
-            if !unsafe { shim::iovx_rq_iter_next(&mut it, bv.as_mut_ptr()) } {
-                return Ok(());
-            }
-            // SAFETY: `bv` was written by the call above.
-            let bv = unsafe { bv.assume_init() };
+            // Without a call, the usual cases: a segment within one page, not started, taken
+            // whole (the shim's first case), and the end of the last bio.
+            // SAFETY: `it.bio` is null or one of the request's bios, valid for the borrow. While
+            // its `bi_size` is non-zero, `bi_idx` indexes a segment of its `bi_io_vec` (it
+            // carries data: a read or a write, whose iterator advances through its vector) and
+            // `bi_bvec_done` says how much of that segment is done; `it` is advanced as
+            // `bio_advance_iter_single()` would for the whole segment.
+            let fast = unsafe {
+                if it.bio.is_null() {
+                    return Ok(());
+                }
+                if it.iter.bi_size == 0 {
+                    if (*it.bio).bi_next.is_null() {
+                        return Ok(());
+                    }
+                    None
+                } else if it.iter.bi_bvec_done == 0 {
+                    let v = *(*it.bio).bi_io_vec.add(it.iter.bi_idx as usize);
+                    if v.bv_len <= it.iter.bi_size
+                        && v.bv_offset as usize + v.bv_len as usize <= PAGE_SIZE
+                    {
+                        it.iter.bi_idx += 1;
+                        it.iter.bi_size -= v.bv_len;
+                        it.iter.bi_sector += u64::from(v.bv_len >> 9);
+                        Some(v)
+                    } else {
+                        None
+                    }
+                } else {
+                    None
+                }
+            };
+            let bv = match fast {
+                Some(v) => v,
+                None => {
+                    let mut bv = core::mem::MaybeUninit::<bindings::bio_vec>::uninit();
+                    // SAFETY: `it` was initialised above and walks the request's bios, which
+                    // stay valid for the borrow; they carry data (type invariant: a read or a
+                    // write), so their `bi_io_vec` lists `bi_size` bytes of pages. `bv` is
+                    // written when `true` is returned.
+                    if !unsafe { shim::iovx_rq_iter_next(&mut it, bv.as_mut_ptr()) } {
+                        return Ok(());
+                    }
+                    // SAFETY: `bv` was written by the call above.
+                    unsafe { bv.assume_init() }
+                }
+            };
             // INVARIANT: The segment lies within one page of the request's data, which stays
             // valid until the request ends, after `f` returns; the direction is the request's.
             let mut seg = Segment {
@@ -282,11 +401,11 @@ impl<'r, D: Direction> Passthrough<'r, D> {
     /// The data, walked as a read's ([`Dest`]) or a write's ([`Source`]); empty for a command
     /// without data.
     pub fn data(&self) -> Data<'_, D> {
-        // INVARIANT: A passthrough request of the direction `D`.
-        Data {
-            raw: self.raw,
-            _p: PhantomData,
-        }
+        // SAFETY: A request handed to the driver and not ended for `'r` (type invariant).
+        let rq = unsafe { Request::of_rq(self.raw) };
+        // SAFETY: A passthrough request of the direction `D` (type invariant), whose bios the
+        // request keeps for the borrow of `self`.
+        unsafe { rq.data() }
     }
 
     /// The limits of the request's queue.
@@ -460,7 +579,9 @@ pub enum Failure {
     /// allocation failed). The request is tried again later, from its start, and nothing reaches
     /// the submitter; any part already transferred is transferred again, which block I/O
     /// allows. The layer hands it back to blk-mq (`BLK_STS_RESOURCE` from `queue_rq`, before the
-    /// request is started) or, when the transfer is delayed, tries again after the delay.
+    /// request is started) or, when the transfer is delayed, tries again after the delay. On a
+    /// bio-based disk the layer offers the bio again after `msleep(1)`, or, for a bio that may
+    /// not wait (`REQ_NOWAIT`), ends it with `BLK_STS_AGAIN`.
     Busy,
     /// The request fails with this error, which ends it (`errno_to_blk_status()`).
     Error(Error),
@@ -479,8 +600,9 @@ pub trait Driver: Send + Sync + Sized + 'static {
     /// Atomic context: called from `queue_rq` under `rcu_read_lock()` (with preemption disabled
     /// on a kernel without preemptible RCU), or, for a disk with a delay, from a worker of the
     /// disk's workqueue. It must not sleep (no `GFP_KERNEL` allocation, no mutex); the debug
-    /// kernel reports a sleeping call. It may be called again for the same request after it
-    /// returned [`Failure::Busy`].
+    /// kernel reports a sleeping call. On a bio-based disk it is called from `submit_bio`, in
+    /// the submitter's context, and must not sleep either (a `REQ_NOWAIT` bio may not wait).
+    /// It may be called again for the same request after it returned [`Failure::Busy`].
     fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure>;
 
     /// An ioctl on the disk's block device (`block_device_operations.ioctl`), one the block
@@ -508,12 +630,20 @@ pub struct Config {
     pub queue_depth: u32,
     /// When non-zero, a request's data is transferred and the request completed this many
     /// microseconds after it was queued, from a worker of the disk's own workqueue, instead of
-    /// at once.
+    /// at once. Zero for a bio-based disk.
     pub delay_us: u64,
+    /// Bio-based: the driver serves each bio as it is submitted (`submit_bio` in the gendisk's
+    /// operations, as brd does, or null_blk with `queue_mode=0`), without blk-mq's requests,
+    /// tags and hardware queues (`hw_queues` and `queue_depth` are then not used). Such a disk
+    /// has no volatile write cache (the block layer completes flushes itself) and no
+    /// passthrough requests (`EOPNOTSUPP`); it keeps I/O statistics as a blk-mq disk does,
+    /// while `queue/iostats` is on.
+    pub bio_based: bool,
 }
 
 /// Queue limits lower than the driver's defaults, so that the block layer splits bios that
-/// exceed them (`bio_split_to_limits()`). Zero keeps a default.
+/// exceed them (`bio_split_to_limits()`). Zero keeps a default. A bio-based disk with the
+/// defaults splits nothing, as brd: its driver gets bios of any size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request in 512-byte sectors (`max_hw_sectors`): 8 (a page) to 2048, a multiple
@@ -581,6 +711,8 @@ struct Delay {
 struct Shared<T: Driver> {
     driver: T,
     delay: Option<Delay>,
+    /// Bio-based with lowered limits: bios are split to them (`bio_split_to_limits()`).
+    split: bool,
 }
 
 /// A registered disk served by a `T`.
@@ -598,17 +730,18 @@ pub struct Disk<T: Driver> {
 ///
 /// # Invariants
 ///
-/// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` and whose
-/// `queuedata` is `shared`, all live until the teardown has deleted the disk. Its operations
-/// table is the `static` `Vtable::<T>::BDEV_OPS` (only an `ioctl` callback; the module as owner,
-/// so the module stays while the disk is open). The workqueue of `shared.delay`, if any, is
+/// `disk` is a live gendisk added with `device_add_disk()`, whose queue uses `tag_set` (blk-mq)
+/// or has none (bio-based), and whose `queuedata` is `shared`, all live until the teardown has
+/// deleted the disk. Its operations table is the `static` `Vtable::<T>::BDEV_OPS` for blk-mq
+/// (only an `ioctl` callback) or `Vtable::<T>::BIO_OPS` if bio-based (`submit_bio` and
+/// `ioctl`), the module as owner, so the module stays while the disk is open. The workqueue of `shared.delay`, if any, is
 /// destroyed by the teardown after the disk is deleted. `lbs` is the logical block size. `gate`
 /// is an ioctl gate (`iovx_gate_new()`) published in the gendisk's `private_data`, whose data is
 /// `shared` and whose teardown is `Vtable::<T>::teardown` of this value; the [`Disk`]'s `drop`
 /// closes it before anything else.
 struct Inner<T: Driver> {
     disk: NonNull<bindings::gendisk>,
-    tag_set: Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>,
+    tag_set: Option<Pin<KBox<Opaque<bindings::blk_mq_tag_set>>>>,
     shared: Pin<KBox<Shared<T>>>,
     lbs: u32,
     gate: NonNull<ffi::c_void>,
@@ -627,7 +760,8 @@ impl<T: Driver> Vtable<T> {
     /// The operations table of every gendisk of a `T`: a `static` of the module (a promoted
     /// constant), so that the block layer may read it (`fops->owner` at open and close,
     /// `fops->free_disk` when the last reference to the gendisk goes) whenever it likes while
-    /// the module is loaded. Its only callback is `ioctl`, which the block layer calls on an
+    /// the module is loaded. Its only callback is `ioctl` (a bio-based disk's table,
+    /// [`Self::BIO_OPS`], adds `submit_bio`), which the block layer calls on an
     /// open file of the disk (so with a reference on the module, its owner) and which reaches
     /// the driver through the disk's gate only: a gendisk that outlives its [`Disk`] finds the
     /// gate closed and runs no driver code. It names the module as owner, so the module cannot
@@ -638,6 +772,104 @@ impl<T: Driver> Vtable<T> {
         // SAFETY: All-zero is "no callbacks" for every other one.
         ..unsafe { core::mem::zeroed() }
     };
+
+    /// The operations table of a bio-based disk: [`Self::BDEV_OPS`] and `submit_bio`, which
+    /// the block layer calls only between `bio_queue_enter()` and `blk_queue_exit()`, so never
+    /// once `del_gendisk()` has returned (it freezes the queue, waiting for the calls inside,
+    /// and marks it dying, so that later bios fail before the call).
+    const BIO_OPS: bindings::block_device_operations = bindings::block_device_operations {
+        owner: &raw mut bindings::__this_module,
+        submit_bio: Some(Self::submit_bio),
+        ioctl: Some(Self::ioctl),
+        // SAFETY: All-zero is "no callbacks" for every other one.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// `block_device_operations.submit_bio` of a bio-based disk: lends the bio to the driver
+    /// (in an RCU read-side section, as blk-mq's `queue_rq`), then ends it, once, with the
+    /// driver's status. A busy driver is asked again after a millisecond (the submitter may
+    /// sleep: blk-mq's own submission waits for a tag), unless the bio must not wait
+    /// (`REQ_NOWAIT`), which then fails with `BLK_STS_AGAIN`.
+    ///
+    /// # Safety
+    ///
+    /// Called by the block layer with a bio for a bio-based disk made by [`Disk::new`] for `T`,
+    /// with the disk's queue entered.
+    unsafe extern "C" fn submit_bio(bio: *mut bindings::bio) {
+        // SAFETY: `bio` is valid for the call, and so are its block device and gendisk; the
+        // queue's `queuedata` is the `Shared<T>` of the disk, which the teardown frees only after
+        // `del_gendisk()`, which waits for this call to leave the queue.
+        let shared = unsafe {
+            &*(*(*(*(*bio).bi_bdev).bd_disk).queue)
+                .queuedata
+                .cast::<Shared<T>>()
+        };
+        let bio = if shared.split {
+            // SAFETY: `bio` is a bio submitted to this disk, not ended. Gives it, or the first
+            // piece of it that fits the limits (the rest resubmitted), or null if it was ended
+            // (invalid for the limits).
+            unsafe { bindings::bio_split_to_limits(bio) }
+        } else {
+            bio
+        };
+        if bio.is_null() {
+            return;
+        }
+        // I/O statistics while the queue keeps them (`blk_queue_io_stat()`, `queue/iostats`).
+        // SAFETY: `bio` is a valid bio of this disk, not ended; its disk's queue is live.
+        let acct = unsafe {
+            let q = (*(*(*bio).bi_bdev).bd_disk).queue;
+            if (*q).limits.features & shim::IOVX_BLK_FEAT_IO_STAT != 0 {
+                Some(shim::iovx_bio_acct_start(bio))
+            } else {
+                None
+            }
+        };
+        let status = {
+            // SAFETY: `bio` was handed to this disk, alone (`submit_bio_noacct()` takes each
+            // bio off its list before the call), and is ended only below, after this borrow.
+            let req = unsafe { Request::of_bio(bio) };
+            loop {
+                // In an RCU read-side section, as blk-mq calls `queue_rq`: the driver may not
+                // sleep, and the debug kernel reports a call that does (`might_sleep()`), such
+                // as a bio submitted and waited for, which from here would only be queued on
+                // this task's `bio_list` until this call returns.
+                // SAFETY: No precondition; left right after the call.
+                unsafe { shim::iovx_rcu_read_lock() };
+                let r = shared.driver.transfer(&req);
+                // SAFETY: Entered just above.
+                unsafe { shim::iovx_rcu_read_unlock() };
+                match r {
+                    Ok(()) => break bindings::BLK_STS_OK as u8,
+                    Err(Failure::Error(e)) => {
+                        // SAFETY: Pure conversion.
+                        break unsafe { shim::iovx_errno_to_blk_status(e.to_errno()) };
+                    }
+                    Err(Failure::Busy) if req.is_nowait() => {
+                        // SAFETY: Pure conversion.
+                        break unsafe {
+                            shim::iovx_errno_to_blk_status(-(bindings::EAGAIN as i32))
+                        };
+                    }
+                    // SAFETY: The submitter's context, which may sleep for a bio that may wait.
+                    Err(Failure::Busy) => unsafe { bindings::msleep(1) },
+                }
+            }
+        };
+        // SAFETY: The bio is ours until it is ended, once, here; nothing refers to it after.
+        // Its statistics, if started above, end first.
+        unsafe {
+            if let Some(start) = acct {
+                shim::iovx_bio_acct_end(bio, start);
+            }
+            // Only an error is written: a bio chained to this one (the rest of a split, a bio of
+            // a discard) may have failed already and written its error here.
+            if status != bindings::BLK_STS_OK as u8 {
+                (*bio).bi_status = status;
+            }
+            bindings::bio_endio(bio);
+        }
+    }
 
     /// `block_device_operations.ioctl`: hands the call to the driver if the disk's gate is open.
     ///
@@ -744,11 +976,8 @@ impl<T: Driver> Vtable<T> {
     /// `rq` is a request of `shared`'s disk handed to the driver by `queue_rq`, not yet ended.
     #[inline]
     unsafe fn transfer(shared: &Shared<T>, rq: *mut bindings::request) -> Option<u8> {
-        // INVARIANT: `rq` is the driver's and ends only after `transfer` returns.
-        let req = Request {
-            raw: rq,
-            _p: PhantomData,
-        };
+        // SAFETY: `rq` is the driver's and ends only after `transfer` returns.
+        let req = unsafe { Request::of_rq(rq) };
         match shared.driver.transfer(&req) {
             Ok(()) => Some(bindings::BLK_STS_OK as u8),
             Err(Failure::Busy) => None,
@@ -827,7 +1056,12 @@ impl<T: Driver> Disk<T> {
             return Err(EINVAL);
         }
         limits.check(lbs)?;
-        if config.hw_queues == 0 || config.queue_depth == 0 {
+        if config.bio_based {
+            // No requests to delay.
+            if config.delay_us != 0 {
+                return Err(EINVAL);
+            }
+        } else if config.hw_queues == 0 || config.queue_depth == 0 {
             return Err(EINVAL);
         }
         let bytes = name.as_bytes_with_nul();
@@ -852,24 +1086,39 @@ impl<T: Driver> Disk<T> {
                 unsafe { bindings::destroy_workqueue(wq.as_ptr()) };
             }
         });
-        let shared = KBox::pin(Shared { driver, delay }, GFP_KERNEL)?;
-        let tag_set = KBox::pin(Opaque::<bindings::blk_mq_tag_set>::uninit(), GFP_KERNEL)?;
-        let set = tag_set.get();
-        // SAFETY: `set` is valid for writes; all-zero is the starting state of a tag set.
-        unsafe {
-            core::ptr::write_bytes(set, 0, 1);
-            (*set).ops = &Vtable::<T>::OPS;
-            (*set).nr_hw_queues = config.hw_queues;
-            (*set).queue_depth = config.queue_depth;
-            (*set).numa_node = bindings::NUMA_NO_NODE;
-            (*set).cmd_size = core::mem::size_of::<Pdu>() as _;
-            (*set).flags = bindings::BLK_MQ_F_SHOULD_MERGE;
-        }
-        // SAFETY: `set` is initialised as blk-mq expects.
-        kernel::error::to_result(unsafe { bindings::blk_mq_alloc_tag_set(set) })?;
+        let shared = KBox::pin(
+            Shared {
+                driver,
+                delay,
+                split: config.bio_based && limits != Limits::default(),
+            },
+            GFP_KERNEL,
+        )?;
+        let tag_set = if config.bio_based {
+            None
+        } else {
+            let tag_set = KBox::pin(Opaque::<bindings::blk_mq_tag_set>::uninit(), GFP_KERNEL)?;
+            let set = tag_set.get();
+            // SAFETY: `set` is valid for writes; all-zero is the starting state of a tag set.
+            unsafe {
+                core::ptr::write_bytes(set, 0, 1);
+                (*set).ops = &Vtable::<T>::OPS;
+                (*set).nr_hw_queues = config.hw_queues;
+                (*set).queue_depth = config.queue_depth;
+                (*set).numa_node = bindings::NUMA_NO_NODE;
+                (*set).cmd_size = core::mem::size_of::<Pdu>() as _;
+                (*set).flags = bindings::BLK_MQ_F_SHOULD_MERGE;
+            }
+            // SAFETY: `set` is initialised as blk-mq expects.
+            kernel::error::to_result(unsafe { bindings::blk_mq_alloc_tag_set(set) })?;
+            Some(tag_set)
+        };
+        let set = tag_set.as_ref().map(|t| t.get());
         let free_set = ScopeGuard::new(move || {
-            // SAFETY: The tag set was allocated above and has no queue.
-            unsafe { bindings::blk_mq_free_tag_set(set) }
+            if let Some(set) = set {
+                // SAFETY: The tag set was allocated above and has no queue.
+                unsafe { bindings::blk_mq_free_tag_set(set) }
+            }
         });
 
         // SAFETY: All-zero queue limits mean "defaults" to the block layer.
@@ -895,18 +1144,32 @@ impl<T: Driver> Disk<T> {
         lim.max_segment_size = limits.max_segment_size;
         // Memory for O_DIRECT needs to be aligned to 512 bytes, as on most disks.
         lim.dma_alignment = 511;
+        // A write cache and FUA that the driver sees as flushes (blk-mq), or none (bio-based: the
+        // block layer completes flushes and drops FUA, as for brd), `REQ_NOWAIT` bios and I/O
+        // statistics (which blk-mq disks have anyway).
+        let bio_based = config.bio_based;
         // SAFETY: `lim` is a valid queue_limits.
-        unsafe { shim::iovx_queue_limits_features(&mut lim, true, true) };
+        unsafe { shim::iovx_queue_limits_features(&mut lim, bio_based) };
 
         let queuedata = (&*shared as *const Shared<T>).cast_mut().cast();
-        // SAFETY: `set` is an allocated tag set; `lim` is valid for the call; `queuedata` lives
-        // as long as the disk (it is kept in the returned `Disk`).
-        let disk = from_err_ptr(unsafe { shim::iovx_blk_mq_alloc_disk(set, &mut lim, queuedata) })?;
+        let disk = match set {
+            // SAFETY: `set` is an allocated tag set; `lim` is valid for the call; `queuedata`
+            // lives as long as the disk (it is kept in the returned `Disk`).
+            Some(set) => unsafe { shim::iovx_blk_mq_alloc_disk(set, &mut lim, queuedata) },
+            // SAFETY: `lim` is valid for the call; `queuedata` lives as long as the disk (it is
+            // kept in the returned `Disk`).
+            None => unsafe { shim::iovx_blk_alloc_disk(&mut lim, queuedata) },
+        };
+        let disk = from_err_ptr(disk)?;
         let put = ScopeGuard::new(move || {
             // SAFETY: The disk was allocated above and not added.
             unsafe { bindings::put_disk(disk) }
         });
-        let ops: &'static bindings::block_device_operations = &Vtable::<T>::BDEV_OPS;
+        let ops: &'static bindings::block_device_operations = if bio_based {
+            &Vtable::<T>::BIO_OPS
+        } else {
+            &Vtable::<T>::BDEV_OPS
+        };
         // SAFETY: `disk` is valid; `disk_name` is a fixed array of `DISK_NAME_LEN` bytes, which
         // the name fits (checked above).
         unsafe {
@@ -1054,7 +1317,8 @@ impl<T: Driver> Inner<T> {
         // SAFETY: By the safety requirements, the box is ours now.
         let this = unsafe { KBox::from_raw(this) };
         // SAFETY: The disk is live (type invariant). `del_gendisk()` returns once every request
-        // has ended and no `queue_rq` runs; a delayed worker may still be returning from
+        // has ended and no `queue_rq` or `submit_bio` runs (and no bio reaches `submit_bio`
+        // after it); a delayed worker may still be returning from
         // `delayed` after ending the last request, which destroying the workqueue waits for
         // (no work is pending: a request's work is queued only while the request is not ended).
         // Then the last reference of the driver to the gendisk goes, then the tag set.
@@ -1066,7 +1330,9 @@ impl<T: Driver> Inner<T> {
                 bindings::destroy_workqueue(delay.wq.as_ptr());
             }
             bindings::put_disk(this.disk.as_ptr());
-            bindings::blk_mq_free_tag_set(this.tag_set.get());
+            if let Some(set) = &this.tag_set {
+                bindings::blk_mq_free_tag_set(set.get());
+            }
         }
         // The driver goes last, with the box.
     }

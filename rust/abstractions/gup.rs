@@ -500,10 +500,12 @@ impl<D: Direction> HeldPages<D> {
         }
         let flags = GFP_KERNEL | __GFP_NOWARN;
         let mut slots = KVVec::with_capacity(capacity, flags)?;
-        for _ in 0..capacity {
-            // Within the capacity: allocates nothing.
-            slots.push(PageSlot::EMPTY, flags)?;
+        for s in &mut slots.spare_capacity_mut()[..capacity] {
+            s.write(PageSlot::EMPTY);
         }
+        // SAFETY: The capacity is at least `capacity`, and that many elements were initialised
+        // just above.
+        unsafe { slots.set_len(capacity) };
         // INVARIANT: No page is held yet.
         Ok(Self {
             slots,

@@ -29,6 +29,8 @@ pub struct Params {
     pub max_segment_size: u32,
     /// Bit N set: disk N has the completion delay of `delay_us`.
     pub delay_mask: u32,
+    /// Bit N set: disk N is bio-based.
+    pub bio_mask: u32,
     // End of the queue limits and the delayed disks.
 }
 
@@ -48,6 +50,7 @@ pub fn get() -> Params {
             max_segments: shim::iovx_param_max_segments(),
             max_segment_size: shim::iovx_param_max_segment_size(),
             delay_mask: shim::iovx_param_delay_mask(),
+            bio_mask: shim::iovx_param_bio_mask(),
             // End of the queue limits and the delayed disks.
         }
     }

@@ -153,8 +153,9 @@ impl Limits {
 ///
 /// # Invariants
 ///
-/// `disk` is a live gendisk made by [`Disk::new`](super::blk::Disk::new) whose tag set and queue
-/// stay valid for `'a`.
+/// `disk` is a live gendisk made by [`Disk::new`](super::blk::Disk::new) whose queue (and tag
+/// set, for a blk-mq disk) stay valid for `'a`. A bio-based disk's queue has no requests: the
+/// allocation of a passthrough request on it fails with `EOPNOTSUPP` (`iovx_pt_alloc()`).
 #[derive(Clone, Copy)]
 pub struct Queue<'a> {
     disk: NonNull<bindings::gendisk>,
@@ -305,6 +306,7 @@ pub(crate) unsafe fn command_of(rq: *mut bindings::request) -> *mut Command {
 
 impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
     /// A passthrough request on `queue` carrying `cmd` (its `result` starts at 0), with no data.
+    /// `EOPNOTSUPP` on a bio-based disk, which has no requests.
     ///
     /// Process context: may sleep (waits for a free tag).
     pub fn new(queue: Queue<'a>, cmd: Command) -> Result<Self> {
@@ -519,9 +521,14 @@ impl<'a, 'data, D: Direction> PtRequest<'a, 'data, D> {
                 &mut inline[..want]
             } else {
                 let v = heap.insert(KVec::with_capacity(want, GFP_KERNEL)?);
-                for _ in 0..want {
-                    v.push(PageSlot::EMPTY, GFP_KERNEL)?;
+                // Empty slots written in place (a `push()` each would test the capacity and
+                // call the allocator's reserve path every time).
+                for s in &mut v.spare_capacity_mut()[..want] {
+                    s.write(PageSlot::EMPTY);
                 }
+                // SAFETY: The capacity is at least `want`, and the first `want` elements were
+                // initialised just above.
+                unsafe { v.set_len(want) };
                 &mut v[..]
             };
             let bio = if self.own_bio && self.head.is_null() && want <= PT_INLINE_VECS {

@@ -713,13 +713,44 @@ int iovx_kunit_fail_nth(unsigned int n)
 }
 #endif /* IOVX_KUNIT */
 
-void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
-				bool fua)
+/*
+ * The features of a RAM disk: a write cache with FUA, which the driver sees as flush requests
+ * (blk-mq, which adds I/O statistics and REQ_NOWAIT itself); or, bio-based, no write cache (the
+ * block layer completes flushes and drops FUA, as for brd), REQ_NOWAIT bios, and I/O statistics
+ * kept by iovx_bio_acct_start() and iovx_bio_acct_end() while they are on.
+ */
+void iovx_queue_limits_features(struct queue_limits *lim, bool bio_based)
 {
-	if (write_cache)
-		lim->features |= BLK_FEAT_WRITE_CACHE;
-	if (fua)
-		lim->features |= BLK_FEAT_FUA;
+	if (bio_based)
+		lim->features |= BLK_FEAT_NOWAIT | BLK_FEAT_IO_STAT;
+	else
+		lim->features |= BLK_FEAT_WRITE_CACHE | BLK_FEAT_FUA;
+}
+
+/*
+ * The start of the I/O statistics of a bio of a bio-based disk whose queue keeps them
+ * (BLK_FEAT_IO_STAT, tested by the caller); gives the start time.
+ */
+unsigned long iovx_bio_acct_start(struct bio *bio)
+{
+	return bio_start_io_acct(bio);
+}
+
+/* The read-side section a bio-based disk's driver is called in (blk-mq calls queue_rq in one). */
+void iovx_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void iovx_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
+}
+
+/* The end of the I/O of @bio started with iovx_bio_acct_start(), before it is ended. */
+void iovx_bio_acct_end(struct bio *bio, unsigned long start)
+{
+	bio_end_io_acct(bio, start);
 }
 
 void *iovx_rq_pdu(struct request *rq)
@@ -792,6 +823,16 @@ struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				       void *queuedata)
 {
 	return blk_mq_alloc_disk(set, lim, queuedata);
+}
+
+/* A bio-based disk (its fops->submit_bio serves the bios), @queuedata on its queue. */
+struct gendisk *iovx_blk_alloc_disk(struct queue_limits *lim, void *queuedata)
+{
+	struct gendisk *disk = blk_alloc_disk(lim, NUMA_NO_NODE);
+
+	if (!IS_ERR(disk))
+		disk->queue->queuedata = queuedata;
+	return disk;
 }
 
 void iovx_delayed_work_init(struct delayed_work *dw,
@@ -874,6 +915,7 @@ void iovx_file_allow_odirect(struct file *file)
 }
 
 static_assert(IOVX_IOCB_NOWAIT == IOCB_NOWAIT);
+static_assert(IOVX_BLK_FEAT_IO_STAT == (__force unsigned int)BLK_FEAT_IO_STAT);
 
 void iovx_init_completion(struct completion *c)
 {
@@ -1090,9 +1132,15 @@ bool iovx_gate_close(struct gendisk *disk, void *gate)
 	return true;
 }
 
-/* A passthrough request; with @nowait, ERR_PTR(-EAGAIN) rather than a wait for a free tag. */
+/*
+ * A passthrough request; with @nowait, ERR_PTR(-EAGAIN) rather than a wait for a free tag;
+ * ERR_PTR(-EOPNOTSUPP) on a bio-based disk.
+ */
 struct request *iovx_pt_alloc(struct gendisk *disk, bool out, bool nowait)
 {
+	/* A bio-based disk has no requests. */
+	if (!queue_is_mq(disk->queue))
+		return ERR_PTR(-EOPNOTSUPP);
 	return blk_mq_alloc_request(disk->queue, out ? REQ_OP_DRV_OUT : REQ_OP_DRV_IN,
 				    nowait ? BLK_MQ_REQ_NOWAIT : 0);
 }

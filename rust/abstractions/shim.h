@@ -105,8 +105,11 @@ void iovx_kunit_skip(struct kunit *test, const char *msg);
 int iovx_kunit_fail_nth(unsigned int n);
 
 /* include/linux/blkdev.h, include/linux/blk-mq.h */
-void iovx_queue_limits_features(struct queue_limits *lim, bool write_cache,
-				bool fua);
+void iovx_queue_limits_features(struct queue_limits *lim, bool bio_based);
+unsigned long iovx_bio_acct_start(struct bio *bio);
+void iovx_bio_acct_end(struct bio *bio, unsigned long start);
+void iovx_rcu_read_lock(void);
+void iovx_rcu_read_unlock(void);
 void *iovx_rq_pdu(struct request *rq);
 struct request *iovx_rq_from_pdu(void *pdu);
 bool iovx_rq_iter_next(struct req_iterator *it, struct bio_vec *bv);
@@ -115,6 +118,7 @@ struct blk_mq_tag_set;
 struct gendisk *iovx_blk_mq_alloc_disk(struct blk_mq_tag_set *set,
 				       struct queue_limits *lim,
 				       void *queuedata);
+struct gendisk *iovx_blk_alloc_disk(struct queue_limits *lim, void *queuedata);
 
 /* include/linux/workqueue.h */
 void iovx_delayed_work_init(struct delayed_work *dw,
@@ -146,6 +150,8 @@ void iovx_file_allow_odirect(struct file *file);
  * evaluate; shim.c asserts at build time that the two are equal.
  */
 #define IOVX_IOCB_NOWAIT 8
+/* BLK_FEAT_IO_STAT, for a test of queue_limits.features in Rust (checked in shim.c). */
+#define IOVX_BLK_FEAT_IO_STAT 16
 
 /* include/linux/completion.h */
 struct completion;
@@ -167,6 +173,7 @@ extern bool iovx_extract_legacy;
 unsigned int iovx_param_max_sectors(void);
 unsigned int iovx_param_max_segments(void);
 unsigned int iovx_param_max_segment_size(void);
+unsigned int iovx_param_bio_mask(void);
 unsigned int iovx_param_delay_mask(void);
 /* End of the queue limits and the delayed disks. */
 

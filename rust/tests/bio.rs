@@ -10,15 +10,16 @@
 
 use crate::abstractions::bdev::Bdev;
 use crate::abstractions::bio::{Bio, BioSlot, Completion, INLINE_VECS};
-use crate::abstractions::blk::{Config, Disk, Driver, Failure, Op, Request};
+use crate::abstractions::blk::{Config, Disk, Driver, Failure, Limits, Op, Request};
 use crate::abstractions::counters::{Snapshot, COUNTERS};
 use crate::abstractions::direct_io::{submit_iter_wait, submit_iter_wait_inline, Waiter};
 use crate::abstractions::gup::{get_user_pages, pin_user_pages, Pin, UserMm};
 use crate::abstractions::iov::{Bvec, Dest, Direction, IovIter, Kvec, Source};
 use crate::abstractions::kunit::{CaseResult, Test};
 use crate::abstractions::pages::PageSlot;
+use crate::abstractions::passthrough::{Command, PtRequest, Queue};
 use crate::{kunit_assert, kunit_assert_eq, kunit_suite};
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use kernel::{
     c_str,
     page::{Page, PAGE_SIZE},
@@ -37,15 +38,29 @@ pub(super) struct TestDriver {
     pub(super) mismatch: AtomicBool,
     misaligned: AtomicBool,
     pub(super) requests: AtomicUsize,
+    /// Requests still to refuse as busy ([`Failure::Busy`]).
+    busy: AtomicUsize,
+    /// The largest request seen, in bytes.
+    max_len: AtomicUsize,
+    /// Requests that start below this sector fail (0: none).
+    fail_below: AtomicU64,
 }
 
 impl Driver for TestDriver {
     fn transfer(&self, rq: &Request<'_>) -> Result<(), Failure> {
         self.requests.fetch_add(1, Relaxed);
+        if self
+            .busy
+            .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Failure::Busy);
+        }
+        self.max_len.fetch_max(rq.len(), Relaxed);
         if rq.len() % self.lbs != 0 {
             self.misaligned.store(true, Relaxed);
         }
-        if self.fail.load(Relaxed) {
+        if self.fail.load(Relaxed) || rq.sector() < self.fail_below.load(Relaxed) {
             return Err(EIO.into());
         }
         let mut pos = rq.sector().checked_mul(512).ok_or(EIO)?;
@@ -91,12 +106,31 @@ pub(super) fn test_disk(lbs: u32) -> Result<Disk<TestDriver>> {
 }
 
 pub(super) fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriver>> {
+    test_disk_of(lbs, delay_us, false)
+}
+
+/// A bio-based disk ([`Config::bio_based`]) with the test driver.
+pub(super) fn test_disk_bio(lbs: u32) -> Result<Disk<TestDriver>> {
+    test_disk_of(lbs, 0, true)
+}
+
+fn test_disk_of(lbs: u32, delay_us: u64, bio_based: bool) -> Result<Disk<TestDriver>> {
+    test_disk_limited(lbs, delay_us, bio_based, Limits::default())
+}
+
+fn test_disk_limited(
+    lbs: u32,
+    delay_us: u64,
+    bio_based: bool,
+    limits: Limits,
+) -> Result<Disk<TestDriver>> {
     let config = Config {
         capacity_sectors: 64 << 11,
         logical_block_size: lbs,
         hw_queues: 1,
         queue_depth: 16,
         delay_us,
+        bio_based,
     };
     let driver = TestDriver {
         lbs: core::num::NonZeroUsize::new(lbs as usize).ok_or(EINVAL)?,
@@ -104,8 +138,11 @@ pub(super) fn test_disk_delayed(lbs: u32, delay_us: u64) -> Result<Disk<TestDriv
         mismatch: AtomicBool::new(false),
         misaligned: AtomicBool::new(false),
         requests: AtomicUsize::new(0),
+        busy: AtomicUsize::new(0),
+        max_len: AtomicUsize::new(0),
+        fail_below: AtomicU64::new(0),
     };
-    Disk::new(c_str!("iovxt0"), config, driver)
+    Disk::with_limits(c_str!("iovxt0"), config, limits, driver)
 }
 
 /// `Disk::new` with each fault injection point it reaches failing in turn (`fail-nth`), up to
@@ -149,7 +186,11 @@ fn slots<const N: usize>() -> [PageSlot; N] {
 /// A read into pinned user pages: the bytes are the disk's, each page is dirtied, and each pin
 /// taken for the I/O is dropped exactly once (the page's refcount is back where it was).
 fn read_dirties_and_unpins(t: &Test) -> CaseResult {
-    let disk = test_disk(512)?;
+    read_dirties_and_unpins_on(t, test_disk)
+}
+
+fn read_dirties_and_unpins_on(t: &Test, mk: fn(u32) -> Result<Disk<TestDriver>>) -> CaseResult {
+    let disk = mk(512)?;
     let len = 8 * PAGE_SIZE;
     let addr = t.vm_mmap(len, true, true)?;
     UserSlice::new(addr, len)
@@ -185,7 +226,11 @@ fn read_dirties_and_unpins(t: &Test) -> CaseResult {
 
 /// A write from pinned user pages carries the user's bytes and unpins without dirtying.
 fn write_unpins_clean(t: &Test) -> CaseResult {
-    let disk = test_disk(512)?;
+    write_unpins_clean_on(t, test_disk)
+}
+
+fn write_unpins_clean_on(t: &Test, mk: fn(u32) -> Result<Disk<TestDriver>>) -> CaseResult {
+    let disk = mk(512)?;
     let len = 4 * PAGE_SIZE;
     let addr = t.vm_mmap(len, true, true)?;
     let mut data = KVec::from_elem(0u8, len, GFP_KERNEL)?;
@@ -215,7 +260,11 @@ fn write_unpins_clean(t: &Test) -> CaseResult {
 
 /// A failing disk: the error reaches the caller and every pin is still dropped once.
 fn error_completion_releases(t: &Test) -> CaseResult {
-    let disk = test_disk(512)?;
+    error_completion_releases_on(t, test_disk)
+}
+
+fn error_completion_releases_on(t: &Test, mk: fn(u32) -> Result<Disk<TestDriver>>) -> CaseResult {
+    let disk = mk(512)?;
     disk.driver().fail.store(true, Relaxed);
     let len = 3 * PAGE_SIZE;
     let addr = t.vm_mmap(len, true, true)?;
@@ -246,7 +295,11 @@ fn error_completion_releases(t: &Test) -> CaseResult {
 
 /// Kernel memory (KVEC) goes through the same path, listed and never pinned.
 fn kvec_read_is_listed(t: &Test) -> CaseResult {
-    let disk = test_disk(512)?;
+    kvec_read_is_listed_on(t, test_disk)
+}
+
+fn kvec_read_is_listed_on(t: &Test, mk: fn(u32) -> Result<Disk<TestDriver>>) -> CaseResult {
+    let disk = mk(512)?;
     let mut buf = KVec::from_elem(0u8, 3 * PAGE_SIZE, GFP_KERNEL)?;
     let before = COUNTERS.snapshot();
     {
@@ -274,8 +327,12 @@ fn kvec_read_is_listed(t: &Test) -> CaseResult {
 /// A large transfer on a 4096-byte-block disk from memory aligned to 512 but not to 4096: it is
 /// split into several bios, each a whole number of blocks, and the bytes are right.
 fn split_bios_block_aligned(t: &Test) -> CaseResult {
+    split_bios_block_aligned_on(t, test_disk)
+}
+
+fn split_bios_block_aligned_on(t: &Test, mk: fn(u32) -> Result<Disk<TestDriver>>) -> CaseResult {
     use crate::abstractions::iov::UserVec;
-    let disk = test_disk(4096)?;
+    let disk = mk(4096)?;
     // 512 segments of one page each, 512 bytes into every other page of the mapping: a page
     // lies between two of them, so no two can share a bio segment and the 512 need more than
     // one bio (`BIO_MAX_VECS`, 256) however the memory is backed (base pages that happen to be
@@ -1163,6 +1220,104 @@ fn bvec_misaligned_not_whole(t: &Test) -> CaseResult {
     Ok(())
 }
 
+/// A bio-based disk serves the same I/O as a blk-mq one: reads into pinned user pages (the
+/// disk's bytes, each page dirtied, each pin dropped once), writes that carry the user's bytes,
+/// errors that reach the caller with every pin dropped, kernel memory listed, and a large
+/// transfer split into bios of whole blocks.
+fn bio_based_serves_bios(t: &Test) -> CaseResult {
+    read_dirties_and_unpins_on(t, test_disk_bio)?;
+    write_unpins_clean_on(t, test_disk_bio)?;
+    error_completion_releases_on(t, test_disk_bio)?;
+    kvec_read_is_listed_on(t, test_disk_bio)?;
+    split_bios_block_aligned_on(t, test_disk_bio)
+}
+
+/// A bio-based disk whose driver is busy: the bio is offered again until the driver takes it,
+/// and then ends once, with the right bytes.
+fn bio_based_busy_offered_again(t: &Test) -> CaseResult {
+    let disk = test_disk_bio(512)?;
+    disk.driver().busy.store(3, Relaxed);
+    let mut buf = KVec::from_elem(0u8, PAGE_SIZE, GFP_KERNEL)?;
+    let before = COUNTERS.snapshot();
+    {
+        let mut segs = [Kvec::<Dest>::new(&mut buf)];
+        let mut it = IovIter::kvec(&mut segs)?;
+        let done = submit_iter_wait(disk.target(), &mut it, 8, PAGE_SIZE)?;
+        kunit_assert_eq!(t, (done.bytes, done.bios), (PAGE_SIZE, 1));
+    }
+    // Three refusals and the transfer (and any read of the new disk from user space, such as
+    // a probe after its uevent).
+    let requests = disk.driver().requests.load(Relaxed);
+    kunit_assert!(t, requests >= 4, "{} requests", requests);
+    kunit_assert_eq!(t, disk.driver().busy.load(Relaxed), 0);
+    kunit_assert!(
+        t,
+        buf.iter()
+            .enumerate()
+            .all(|(i, b)| *b == byte_at(8 * 512 + i as u64))
+    );
+    let d = COUNTERS.snapshot().since(&before);
+    kunit_assert!(t, d.listed > 0 && d.listed == d.unlisted);
+    Ok(())
+}
+
+/// A bio-based disk with lowered limits gets bios split to them by the block layer (the driver
+/// sees none larger than `max_sectors`), the bytes are right, and an error of one piece is the
+/// error of the whole.
+fn bio_based_split_to_limits(t: &Test) -> CaseResult {
+    let limits = Limits {
+        max_sectors: (PAGE_SIZE >> 9) as u32,
+        ..Limits::default()
+    };
+    let disk = test_disk_limited(512, 0, true, limits)?;
+    let len = 4 * PAGE_SIZE;
+    let mut buf = KVec::from_elem(0u8, len, GFP_KERNEL)?;
+    {
+        let mut segs = [Kvec::<Dest>::new(&mut buf)];
+        let mut it = IovIter::kvec(&mut segs)?;
+        let done = submit_iter_wait(disk.target(), &mut it, 0, len)?;
+        kunit_assert_eq!(t, done.bytes, len);
+    }
+    kunit_assert_eq!(t, disk.driver().max_len.load(Relaxed), PAGE_SIZE);
+    kunit_assert!(t, disk.driver().requests.load(Relaxed) >= 4);
+    kunit_assert!(
+        t,
+        buf.iter().enumerate().all(|(i, b)| *b == byte_at(i as u64))
+    );
+    // The first piece fails and the rest succeeds: the error reaches the caller (the piece
+    // ends first and leaves its error in the rest, chained to it, which must keep it).
+    disk.driver()
+        .fail_below
+        .store((PAGE_SIZE >> 9) as u64, Relaxed);
+    let mut segs = [Kvec::<Dest>::new(&mut buf)];
+    let mut it = IovIter::kvec(&mut segs)?;
+    kunit_assert_eq!(
+        t,
+        submit_iter_wait(disk.target(), &mut it, 0, len).err(),
+        Some(EIO)
+    );
+    Ok(())
+}
+
+/// A bio-based disk has no requests: a passthrough request on its queue is `EOPNOTSUPP`, and a
+/// delay (which only requests have) is refused when the disk is made.
+fn bio_based_no_requests(t: &Test) -> CaseResult {
+    let disk = test_disk_bio(512)?;
+    let cmd = Command {
+        opcode: 1,
+        flags: 0,
+        sector: 0,
+        result: 0,
+    };
+    kunit_assert_eq!(
+        t,
+        PtRequest::<Dest>::new(Queue::of(&disk), cmd).err(),
+        Some(crate::abstractions::blk::not_supported())
+    );
+    kunit_assert_eq!(t, test_disk_of(512, 100, true).err(), Some(EINVAL));
+    Ok(())
+}
+
 kunit_suite!(
     iovx_bio,
     [
@@ -1185,5 +1340,9 @@ kunit_suite!(
         bvec_bio_counted_on_bdev,
         bvec_misaligned_not_whole,
         disk_new_under_each_fault,
+        bio_based_serves_bios,
+        bio_based_busy_offered_again,
+        bio_based_split_to_limits,
+        bio_based_no_requests,
     ]
 );

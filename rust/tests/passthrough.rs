@@ -97,6 +97,7 @@ fn pt_disk_delayed(delay_us: u64) -> Result<Disk<PtDriver>> {
         hw_queues: 1,
         queue_depth: 16,
         delay_us,
+        bio_based: false,
     };
     Disk::new(
         c_str!("iovxp0"),
@@ -538,6 +539,7 @@ fn driver_drops_own_disk_in_ioctl(t: &Test) -> CaseResult {
         hw_queues: 1,
         queue_depth: 4,
         delay_us: 0,
+        bio_based: false,
     };
     let disk = Arc::new(
         Disk::new(
@@ -932,6 +934,7 @@ fn pt_disk_limited(max_segments: u32, max_segment_size: u32) -> Result<Disk<PtDr
         hw_queues: 1,
         queue_depth: 16,
         delay_us: 0,
+        bio_based: false,
     };
     Disk::with_limits(
         c_str!("iovxp1"),
