@@ -208,10 +208,12 @@ impl RamDisk {
         pos: u64,
         seg: &Segment<'_, Source>,
     ) -> Result<(), Failure> {
-        if pos % PAGE_SIZE as u64 == 0 && seg.len() == PAGE_SIZE {
-            // A whole storage page, the usual case: one piece.
+        let off = (pos % PAGE_SIZE as u64) as usize;
+        if off + seg.len() <= PAGE_SIZE {
+            // Within one storage page (a whole page, or a block of a larger page), the usual
+            // case: one piece.
             let index = (pos / PAGE_SIZE as u64) as usize;
-            return Self::write_piece(cur, seg, index, 0, PAGE_SIZE, 0);
+            return Self::write_piece(cur, seg, index, off, seg.len(), 0);
         }
         Self::pieces(pos, seg.len(), |index, off, n, at| {
             Self::write_piece(cur, seg, index, off, n, at)
@@ -224,13 +226,16 @@ impl RamDisk {
         pos: u64,
         seg: &mut Segment<'_, Dest>,
     ) -> Result<(), Failure> {
-        if pos % PAGE_SIZE as u64 == 0 && seg.len() == PAGE_SIZE {
-            // A whole storage page, the usual case: one piece.
+        let off = (pos % PAGE_SIZE as u64) as usize;
+        let len = seg.len();
+        if off + len <= PAGE_SIZE {
+            // Within one storage page (a whole page, or a block of a larger page), the usual
+            // case: one piece.
             let index = (pos / PAGE_SIZE as u64) as usize;
             return cur.with_chunk(index, false, |pages, i| {
                 Ok(match pages.and_then(|p| p[i].as_ref()) {
-                    Some(page) => seg.copy_from_page(0, page, 0, PAGE_SIZE),
-                    None => seg.zero(0, PAGE_SIZE),
+                    Some(page) => seg.copy_from_page(0, page, off, len),
+                    None => seg.zero(0, len),
                 }?)
             });
         }

@@ -30,8 +30,7 @@ DEVS = [
 # The ratios: (label, Rust device, C device, meaning).
 # Each RAM disk against the C one of its kind: bio-based against brd, blk-mq against null_blk.
 FIO_RATIOS = [
-    ("iovx-bio/brd", "iovx1", "ram0",
-     "Rust bio-based RAM disk vs brd, both bio-based (/dev/iovx1 / /dev/ram0)"),
+    ("iovx-bio/brd", "iovx1", "ram0", "Rust bio-based RAM disk vs brd, both bio-based"),
     ("iovx/null_blk", "iovx0", "nullb0",
      "Rust blk-mq RAM disk vs null_blk, both blk-mq (memory backed)"),
     ("dio/O_DIRECT", "iovx_dio0", "iovx0",
