@@ -2,8 +2,8 @@
 #
 # Sourced by the guest entry points that reload iov_extract with other parameters
 # (t_fork_cow.sh, t_dirty_read.sh, t_hostile.sh): result lines, the parameters the module runs
-# with now (but delay_us), reload NAME [PARAM...], run_delayed NAME DELAY_US and run_mode NAME
-# MODE PROGRAM [ARG...]. Expects here, DEV, BDEV and MODULE to be set.
+# with now (but delay_us), sub NAME CMD..., reload NAME [PARAM...], run_delayed NAME DELAY_US
+# and run_mode NAME MODE PROGRAM [ARG...]. Expects here, DEV, BDEV and MODULE to be set.
 n=0
 failed=0
 
@@ -26,6 +26,21 @@ wait_devices() {
 		[ $i -gt 50 ] && return 1
 		sleep 0.1 2>/dev/null || sleep 1
 	done
+}
+
+# sub NAME CMD...: run a program that prints its own result lines, numbered after ours.
+sub() {
+	name=$1
+	shift
+	out=$(KTAP_FIRST=$((n + 1)) "$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | grep -E '^(not )?ok [0-9]+|^#' || true
+	k=$(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')
+	n=$((n + k))
+	if [ "$rc" -ne 0 ]; then
+		failed=$((failed + 1))
+		[ "$k" -eq 0 ] && not_ok "$name" "exit $rc"
+	fi
 }
 
 # reload NAME [PARAM...]: one result line.

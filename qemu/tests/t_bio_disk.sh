@@ -22,21 +22,6 @@ DEV=/dev/iovx_dio1
 BDEV=/dev/iovx1
 . "$here/reload.sh"
 
-# sub NAME CMD...: run a program that prints its own result lines, numbered after ours.
-sub() {
-	name=$1
-	shift
-	out=$(KTAP_FIRST=$((n + 1)) "$@" 2>&1)
-	rc=$?
-	printf '%s\n' "$out" | grep -E '^(not )?ok [0-9]+|^#' || true
-	k=$(printf '%s\n' "$out" | grep -cE '^(not )?ok [0-9]+')
-	n=$((n + k))
-	if [ "$rc" -ne 0 ]; then
-		failed=$((failed + 1))
-		[ "$k" -eq 0 ] && not_ok "$name" "exit $rc"
-	fi
-}
-
 page=$(awk '/^KernelPageSize:/ { print $2 * 1024; exit }' /proc/self/smaps)
 if reload bio_disk_reload disks=2 bio_mask=2; then
 	# Bio-based: no blk-mq directory in sysfs; disk 0 has one.

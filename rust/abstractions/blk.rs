@@ -796,14 +796,11 @@ impl<T: Driver> Vtable<T> {
     /// Called by the block layer with a bio for a bio-based disk made by [`Disk::new`] for `T`,
     /// with the disk's queue entered.
     unsafe extern "C" fn submit_bio(bio: *mut bindings::bio) {
-        // SAFETY: `bio` is valid for the call, and so are its block device and gendisk; the
-        // queue's `queuedata` is the `Shared<T>` of the disk, which the teardown frees only after
-        // `del_gendisk()`, which waits for this call to leave the queue.
-        let shared = unsafe {
-            &*(*(*(*(*bio).bi_bdev).bd_disk).queue)
-                .queuedata
-                .cast::<Shared<T>>()
-        };
+        // SAFETY: `bio` is valid for the call, and so are its block device, gendisk and queue.
+        let q = unsafe { (*(*(*bio).bi_bdev).bd_disk).queue };
+        // SAFETY: The queue's `queuedata` is the `Shared<T>` of the disk, which the teardown
+        // frees only after `del_gendisk()`, which waits for this call to leave the queue.
+        let shared = unsafe { &*(*q).queuedata.cast::<Shared<T>>() };
         let bio = if shared.split {
             // SAFETY: `bio` is a bio submitted to this disk, not ended. Gives it, or the first
             // piece of it that fits the limits (the rest resubmitted), or null if it was ended
@@ -816,9 +813,9 @@ impl<T: Driver> Vtable<T> {
             return;
         }
         // I/O statistics while the queue keeps them (`blk_queue_io_stat()`, `queue/iostats`).
-        // SAFETY: `bio` is a valid bio of this disk, not ended; its disk's queue is live.
+        // SAFETY: `bio` (the one given, or the piece split off it, of the same disk) is a valid
+        // bio of this disk, not ended; the queue is live.
         let acct = unsafe {
-            let q = (*(*(*bio).bi_bdev).bd_disk).queue;
             if (*q).limits.features & shim::IOVX_BLK_FEAT_IO_STAT != 0 {
                 Some(shim::iovx_bio_acct_start(bio))
             } else {
