@@ -20,12 +20,15 @@
 # pressure), every one of them in the writing task: no write may fail (random_io --strict), the
 # writes are retried (ramdisk_busy grows); the module's own allocations failing (the stack
 # trace filter on its text); faults together with delayed completions (delay_us); and a
-# verification pass with no fault at all. OPS overrides the operations per run (default 40).
+# verification pass with no fault at all. OPS overrides the operations per run (default 40 at
+# full size, IOVX_FULL=1 as in `make soak`, 24 otherwise), SETTINGS the fault settings (at full
+# size all seven; otherwise the 50 percent ones are left out, the 5 percent and the
+# fail-every-one-three-times settings staying).
 here=$(cd "$(dirname "$0")" && pwd)
 DEV=${DEV:-/dev/iovx_dio0}
 BDEV=${BDEV:-/dev/iovx0}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
-OPS=${OPS:-40}
+if [ -n "${IOVX_FULL:-}" ]; then OPS=${OPS:-40}; else OPS=${OPS:-24}; fi
 SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 dbg=/sys/kernel/debug
 knobs=$dbg/iov_extract
@@ -107,7 +110,11 @@ run() {
 }
 
 # setting NAME: arms the fault setting NAME.
-settings="slab5 slab50 slab100x3 page5 page50 page100x3 request20"
+if [ -n "${IOVX_FULL:-}" ]; then
+	settings=${SETTINGS:-slab5 slab50 slab100x3 page5 page50 page100x3 request20}
+else
+	settings=${SETTINGS:-slab5 slab100x3 page5 page100x3 request20}
+fi
 setting() {
 	case $1 in
 	slab5) arm failslab 5 $BIG ;;

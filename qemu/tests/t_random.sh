@@ -3,13 +3,14 @@
 #
 # Guest entry point: the seeded random workload (random_io) for a bounded number of operations,
 # checked against its model, every kind of operation mixed; the seed is printed (SEED overrides
-# it, OPS the number of operations, default 1500). Then the same with faults off but the module
-# completing every request after a delay (delay_us), so that more I/O is in flight at once.
+# it, OPS the number of operations, default 1500 at full size, IOVX_FULL=1 as in `make soak`,
+# and 600 otherwise). Then the same with faults off but the module completing every request
+# after a delay (delay_us), so that more I/O is in flight at once.
 here=$(cd "$(dirname "$0")" && pwd)
 DEV=${DEV:-/dev/iovx_dio0}
 BDEV=${BDEV:-/dev/iovx0}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
-OPS=${OPS:-1500}
+if [ -n "${IOVX_FULL:-}" ]; then OPS=${OPS:-1500}; else OPS=${OPS:-600}; fi
 SEED=${SEED:-$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')}
 
 if [ ! -e "$DEV" ] || [ ! -e "$BDEV" ]; then

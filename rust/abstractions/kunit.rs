@@ -105,6 +105,13 @@ impl Test {
         unsafe { shim::iovx_kunit_skip(self.raw, reason.as_char_ptr()) };
     }
 
+    /// Whether the long cases run at their full size (the module parameter `full`, set by the
+    /// guest runner's soak mode): a case may sample a long sweep otherwise.
+    pub fn full(&self) -> bool {
+        // SAFETY: Reads a module parameter.
+        unsafe { shim::iovx_kunit_full() }
+    }
+
     /// Makes the `n`-th fault injection point (`failslab`, `fail_page_alloc`, ...) the running
     /// task reaches fail, as `/proc/self/fail-nth` does; 0 makes none fail. Gives how many
     /// points were left before the previous setting's failure (0 if it was reached), or `None`

@@ -36,6 +36,7 @@
 #include <xen/xen.h>
 #ifdef IOVX_KUNIT
 #include <kunit/test.h>
+#include <linux/moduleparam.h>
 #endif
 
 #include "shim.h"
@@ -700,6 +701,19 @@ void iovx_kunit_skip(struct kunit *test, const char *msg)
  * /proc/self/fail-nth does; gives the points left before that one (0 once it was reached), or
  * -1 without CONFIG_FAULT_INJECTION.
  */
+/*
+ * full=1 (the guest runner's soak mode, or qemu/run --full): the long cases at their full size,
+ * such as a sweep failing every fault injection point in turn instead of a sample of them.
+ */
+static bool full;
+module_param(full, bool, 0444);
+MODULE_PARM_DESC(full, "Run the long cases at their full size, e.g. every fault point of a sweep (default N)");
+
+bool iovx_kunit_full(void)
+{
+	return READ_ONCE(full);
+}
+
 int iovx_kunit_fail_nth(unsigned int n)
 {
 #ifdef CONFIG_FAULT_INJECTION

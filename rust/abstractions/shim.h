@@ -103,6 +103,7 @@ void iovx_kunit_fail(struct kunit *test, const char *file, int line,
 		     const char *msg);
 void iovx_kunit_skip(struct kunit *test, const char *msg);
 int iovx_kunit_fail_nth(unsigned int n);
+bool iovx_kunit_full(void);
 
 /* include/linux/blkdev.h, include/linux/blk-mq.h */
 void iovx_queue_limits_features(struct queue_limits *lim, bool bio_based);
