@@ -25,6 +25,11 @@
 //!   read-side section as `queue_rq` does, so the same rule is checked the same way.
 //! - [`Disk::new`] and dropping a [`Disk`] sleep (process context); both call `might_sleep()`,
 //!   so the debug kernel reports a call from atomic context, such as from `transfer`.
+//! - "Must not sleep" is a rule of the API, not of its types: as in the kernel's own Rust code,
+//!   nothing stops a `transfer` from calling something that sleeps (waiting for a bio, which on
+//!   a bio-based disk submitting to itself is only queued on the task's `bio_list` and so waits
+//!   for ever; or breaking `blk_mq_quiesce_queue()`'s guarantee on blk-mq). The debug kernel's
+//!   `might_sleep()` checks report it, which is why the bio-based call is in an RCU section.
 //!
 //! # Unload
 //!
@@ -503,7 +508,8 @@ impl Segment<'_, Source> {
         // SAFETY: Both ranges were checked to lie within their pages; `page` is borrowed
         // mutably, so nothing else accesses it; the segment's page is valid (type invariant) and
         // a different page from `page`, which belongs to the driver. The copy is done in C, so a
-        // concurrent writer of the segment's page gives torn bytes, not a Rust data race.
+        // concurrent writer of the segment's page gives torn bytes, not a Rust data race; it
+        // copies bytes only, no state of either page (such as arm64's memory tags).
         unsafe { shim::iovx_copy_page(page.as_ptr(), offset, self.bv.bv_page, from, len) };
         Ok(())
     }
@@ -530,8 +536,9 @@ impl Segment<'_, Dest> {
         check_range(offset, len)?;
         let to = self.page_offset(at, len)?;
         // SAFETY: Both ranges were checked to lie within their pages; the segment's page is
-        // valid and writable (type invariant: a read) and only ever accessed with copies in C;
-        // `page` is borrowed shared, so safe code cannot write it meanwhile.
+        // valid and writable (type invariant: a read) and only ever accessed with copies in C,
+        // which copy bytes only, no page state (such as arm64's memory tags); `page` is borrowed
+        // shared, so safe code cannot write it meanwhile.
         unsafe { shim::iovx_copy_page(self.bv.bv_page, to, page.as_ptr(), offset, len) };
         Ok(())
     }
@@ -582,6 +589,10 @@ pub enum Failure {
     /// request is started) or, when the transfer is delayed, tries again after the delay. On a
     /// bio-based disk the layer offers the bio again after `msleep(1)`, or, for a bio that may
     /// not wait (`REQ_NOWAIT`), ends it with `BLK_STS_AGAIN`.
+    ///
+    /// There is no limit on the retries: a driver that is busy for ever keeps its requests (and
+    /// on a bio-based disk the submitting task, which holds the queue) waiting for ever, and the
+    /// disk's deletion with them. `Busy` is for a shortage that passes.
     Busy,
     /// The request fails with this error, which ends it (`errno_to_blk_status()`).
     Error(Error),
@@ -859,8 +870,8 @@ impl<T: Driver> Vtable<T> {
             if let Some(start) = acct {
                 shim::iovx_bio_acct_end(bio, start);
             }
-            // Only an error is written: a bio chained to this one (the rest of a split, a bio of
-            // a discard) may have failed already and written its error here.
+            // Only an error is written: a bio chained to this one (a piece split off it, the
+            // previous bio of a discard) may have failed already and written its error here.
             if status != bindings::BLK_STS_OK as u8 {
                 (*bio).bi_status = status;
             }

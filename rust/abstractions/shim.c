@@ -482,18 +482,26 @@ unsigned int iovx_page_folio_order(struct page *page)
 }
 
 /*
- * A whole page is copied or cleared with the architecture's page routines, as the kernel does
- * for whole pages (copy_highpage() for COW and migration, zram for its pages): on x86-64 these
- * are "rep movsq" / "rep stosq" where the CPU does fast strings, where memcpy() without FSRM is
- * a loop of 64-bit moves.
+ * A whole page is copied or cleared with the architecture's page routines, as zram does for its
+ * pages: on x86-64 these are "rep movsq" / "rep stosq" where the CPU does fast strings, where
+ * memcpy() without FSRM is a loop of 64-bit moves. Only the data: not copy_highpage(), which on
+ * arm64 also copies the source's MTE tags to the destination (and marks it tagged) and resets
+ * its KASAN tag in page->flags, state that belongs to each page's owner (a user page of a
+ * PROT_MTE mapping written to the disk must not give its tags to the page a later read fills).
  */
 void iovx_copy_page(struct page *dst, size_t dst_off, struct page *src,
 		    size_t src_off, size_t len)
 {
-	if (len == PAGE_SIZE && !dst_off && !src_off)
-		copy_highpage(dst, src);
-	else
+	if (len == PAGE_SIZE && !dst_off && !src_off) {
+		void *to = kmap_local_page(dst);
+		void *from = kmap_local_page(src);
+
+		copy_page(to, from);
+		kunmap_local(from);
+		kunmap_local(to);
+	} else {
 		memcpy_page(dst, dst_off, src, src_off, len);
+	}
 }
 
 void iovx_zero_page(struct page *page, size_t off, size_t len)
@@ -697,11 +705,6 @@ void iovx_kunit_skip(struct kunit *test, const char *msg)
 }
 
 /*
- * Makes the @n-th fault injection point reached by the current task fail (0: none), as
- * /proc/self/fail-nth does; gives the points left before that one (0 once it was reached), or
- * -1 without CONFIG_FAULT_INJECTION.
- */
-/*
  * full=1 (the guest runner's soak mode, or qemu/run --full): the long cases at their full size,
  * such as a sweep failing every fault injection point in turn instead of a sample of them.
  */
@@ -714,6 +717,11 @@ bool iovx_kunit_full(void)
 	return READ_ONCE(full);
 }
 
+/*
+ * Makes the @n-th fault injection point reached by the current task fail (0: none), as
+ * /proc/self/fail-nth does; gives the points left before that one (0 once it was reached), or
+ * -1 without CONFIG_FAULT_INJECTION.
+ */
 int iovx_kunit_fail_nth(unsigned int n)
 {
 #ifdef CONFIG_FAULT_INJECTION
