@@ -29,6 +29,12 @@ params=$(printf '%s\n' $params | grep -v '^extract_legacy=' | tr '\n' ' ')
 # again with a longer delay if the host was too slow for it (run_mode).
 dirty_read_in() {
 	run_mode dirty_read "$1" "$here/dirty_read" "$DEV" "$BDEV" "$here/dirty_read.ext4" "$1"
+	# A run killed by its alarm leaves its file system mounted on BDEV, which would keep the
+	# module from being reloaded for the tests after this one.
+	if grep -q ' /tmp/dirty_read_mnt ' /proc/mounts; then
+		echo "# dirty_read $1 left /tmp/dirty_read_mnt mounted: unmounted"
+		umount /tmp/dirty_read_mnt
+	fi
 }
 
 echo "# iov_extract parameters:$params"
