@@ -38,8 +38,15 @@ dirty_read_in() {
 }
 
 echo "# iov_extract parameters:$params"
-reload dirty_read_reload_with_delay "delay_us=$DELAY_US" || exit 1
+# No periodic writeback while the reads are in flight: only the program's msync() may clean
+# their pages (with a long delay the flusher did, and the case without msync found its pages
+# cleaned and dirtied again).
+wb=/proc/sys/vm/dirty_writeback_centisecs
+wb_was=$(cat $wb)
+echo 0 >$wb
+reload dirty_read_reload_with_delay "delay_us=$DELAY_US" || { echo "$wb_was" >$wb; exit 1; }
 dirty_read_in pin
 dirty_read_in legacy
+echo "$wb_was" >$wb
 reload dirty_read_reload_without_delay
 [ $failed -eq 0 ]
