@@ -39,17 +39,35 @@ static const char *image, *bdev_path;
 static io_context_t ctx;
 static uint32_t seed;
 
-/* KPF_DIRTY of the page mapped at @addr: 1, 0, or -1 if it cannot be told. */
+/*
+ * KPF_DIRTY of the page mapped at @addr: 1, 0, or -1 if it cannot be told. A page that is not
+ * mapped at the moment (a migration entry while compaction moves it, or a clean page cache page
+ * that reclaim unmapped) is faulted in again by a read, which leaves its dirty flag as it is,
+ * and looked at once more, up to a few times.
+ */
 static int page_dirty(const void *addr)
 {
-	uint64_t e, flags;
+	uint64_t e = 0, flags;
 
-	if (pread(pagemap, &e, 8, (off_t)((uintptr_t)addr / PAGE) * 8) != 8)
+	for (int tries = 0; tries < 20; tries++) {
+		if (pread(pagemap, &e, 8, (off_t)((uintptr_t)addr / PAGE) * 8) != 8) {
+			diag("pagemap of %p: %s", addr, strerror(errno));
+			return -1;
+		}
+		if ((e & (1ULL << 63)) && (e & ((1ULL << 55) - 1)))
+			break;
+		(void)*(const volatile unsigned char *)addr;
+		sleep_ms(10);
+	}
+	if (!(e & (1ULL << 63)) || !(e & ((1ULL << 55) - 1))) {
+		diag("pagemap of %p: entry %#llx, not a present page", addr, (unsigned long long)e);
 		return -1;
-	if (!(e & (1ULL << 63)) || !(e & ((1ULL << 55) - 1)))
+	}
+	if (pread(kpf, &flags, 8, (off_t)(e & ((1ULL << 55) - 1)) * 8) != 8) {
+		diag("kpageflags of pfn %#llx: %s", (unsigned long long)(e & ((1ULL << 55) - 1)),
+		     strerror(errno));
 		return -1;
-	if (pread(kpf, &flags, 8, (off_t)(e & ((1ULL << 55) - 1)) * 8) != 8)
-		return -1;
+	}
 	return (int)((flags >> KPF_DIRTY) & 1);
 }
 

@@ -4,7 +4,7 @@
 # Guest entry point: dirty_read (the pages of an asynchronous read are dirty after it, also when
 # writeback cleaned them while it was in flight) on disk 0 of iov_extract, whose first MiBs get
 # an ext4 file system (dirty_read.ext4, made by qemu/build-tests). The module is reloaded with a
-# completion delay (delay_us, DELAY_US in the environment, default 300000, on arm64 1000000) so
+# completion delay (delay_us, DELAY_US in the environment, default 300000, on arm64 2000000) so
 # that msync() runs while the read is in flight, the program runs with the pages pinned and in
 # the legacy mode (extract_legacy=Y), and the module is reloaded without the delay (a fresh
 # disk).
@@ -12,9 +12,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 DEV=${DEV:-/dev/iovx_dio0}
 BDEV=${BDEV:-/dev/iovx0}
 MODULE=${MODULE:-/iovx/modules/iov_extract.ko}
-# arm64 guests run under TCG only, where msync() of the in-flight pages can outlast 300 ms:
-# 1 s there.
-case $(uname -m) in aarch64) delay=1000000 ;; *) delay=300000 ;; esac
+# arm64 guests run under TCG only, where msync() of the in-flight pages can outlast 300 ms, and
+# with 64 KiB pages 1 s: 2 s there.
+case $(uname -m) in aarch64) delay=2000000 ;; *) delay=300000 ;; esac
 DELAY_US=${DELAY_US:-$delay}
 delay=$DELAY_US
 PARAM=/sys/module/iov_extract/parameters/extract_legacy
