@@ -178,7 +178,7 @@ static int mount_fs(void)
 static int ext4_case(int clean)
 {
 	unsigned long long r0, r1;
-	long t0, msync_ms = -1;
+	long t_sub, t0, msync_ms = -1;
 	unsigned char *buf = NULL, *v = NULL;
 	int fd = -1, rc = 0, n, inflight;
 	long res = 0;
@@ -218,10 +218,12 @@ static int ext4_case(int clean)
 		rc = rc ? rc : fail("no redirtied counter");
 		goto out;
 	}
+	t_sub = now_ms();
 	if (submit_read(buf)) {
 		rc = -1;
 		goto out;
 	}
+	t0 = now_ms();
 	n = count_dirty(buf, 1);
 	if (n != NPAGES) {
 		rc = fail("%d of %d pages dirty after submission", n, NPAGES);
@@ -230,9 +232,18 @@ static int ext4_case(int clean)
 	}
 	if (clean) {
 		/* Writeback cleans the pages while the read is in flight. */
-		inflight = reap(0, &res) == 0;
+		int r = reap(0, &res);
+
+		inflight = r == 0;
 		if (!inflight) {
-			rc = fail("the read completed before msync: delay_us too short");
+			long t = now_ms();
+
+			diag("io_submit took %ld ms, the look at the pages %ld ms; io_getevents: %d, %s",
+			     t0 - t_sub, t - t0, r, r == 1 ? "an event" : strerror(errno));
+			if (r == 1 && res != (long)LEN)
+				rc = fail("read: %ld", res);
+			else
+				rc = fail("the read completed before msync: delay_us too short");
 			goto out;
 		}
 		t0 = now_ms();
