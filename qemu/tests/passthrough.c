@@ -1286,8 +1286,9 @@ static int workers_waiting_for_tag(void)
  * Every command must complete successfully (none with EAGAIN) with the bytes of the block
  * device read with O_DIRECT (or written by it); io_uring_submit() returns before the commands
  * waited for tags (a submission that waited would sleep once a round of tags, RETRY_PER_TAG - 1
- * times or more: more than half of that fails); the whole takes at least as many of the disk's delays as commands per tag;
- * and the pins balance. io_uring's workers sleeping for a tag (their wchan) are reported.
+ * times or more: more than half of that fails); the whole takes at least as many of the disk's
+ * delays as commands per tag; and the pins balance. io_uring's workers sleeping for a tag
+ * (their wchan) are reported.
  */
 #define RETRY_PER_TAG 8
 static int t_uring_nonblock_retry(void)
